@@ -1,0 +1,62 @@
+# SandboxMesh: `make demo` runs the whole system on this machine, `make test` runs every test.
+# Everything built (uv, the virtualenv's wheels, Go binaries) is cached under
+# ~/.cache/sandboxmesh/, keyed by version; each step skips what is already there.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+CACHE ?= $(HOME)/.cache/sandboxmesh
+UV_VERSION := 0.13.8
+UV := $(CACHE)/tools/uv-$(UV_VERSION)/bin/uv
+VENV := .venv
+BIN := $(VENV)/bin
+export UV_CACHE_DIR ?= $(CACHE)/uv
+export SANDBOXMESH_CACHE := $(CACHE)
+PYTEST_ARGS ?=
+
+.PHONY: help demo test check lint typecheck imports k8s-bin crds venv clean
+
+help:
+	@echo "make demo     the local cluster with the Sandbox CRD, until Ctrl-C"
+	@echo "make test     install what the tests need, then lint, type-check and run every test"
+	@echo "make k8s-bin  build etcd, Kubernetes and KWOK from their Go modules (cached)"
+	@echo "make crds     regenerate deploy/crds from the models in sandboxmesh.spec"
+
+$(UV):
+	python3 -m venv $(CACHE)/tools/uv-$(UV_VERSION)
+	$(CACHE)/tools/uv-$(UV_VERSION)/bin/pip install --quiet uv==$(UV_VERSION)
+
+# The stamp follows the lock file: the venv is re-synced only when the lock changes.
+$(VENV)/.synced: uv.lock pyproject.toml | $(UV)
+	$(UV) sync --frozen --all-groups
+	touch $@
+
+venv: $(VENV)/.synced
+
+k8s-bin:
+	hack/build-bins.sh
+
+crds: venv
+	$(BIN)/python -m sandboxmesh.spec.crd > deploy/crds/sandboxes.sandboxmesh.io.yaml
+
+lint: venv
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+
+typecheck: venv
+	$(BIN)/mypy
+
+imports: venv
+	$(BIN)/lint-imports
+
+check: lint typecheck imports
+
+test: venv k8s-bin check
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+demo: venv k8s-bin
+	$(BIN)/sandboxmesh demo
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,3 @@
+"""SandboxMesh: preview environments for Kubernetes."""
+
+__version__ = "0.1.0"

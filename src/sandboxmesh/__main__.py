@@ -1,0 +1,3 @@
+from sandboxmesh.cli.app import main
+
+main()

@@ -1,0 +1,1 @@
+"""The Typer CLI; `sandboxmesh.cli.app:main` is the console script."""

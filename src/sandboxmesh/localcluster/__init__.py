@@ -1,0 +1,28 @@
+"""A real local Kubernetes for tests, benchmarks and the demo.
+
+etcd, kube-apiserver, kube-controller-manager, kube-scheduler and KWOK run as local processes,
+built from their Go modules by `make k8s-bin`. Use `LocalCluster` as a context manager, the
+`local_cluster` pytest fixture (sandboxmesh.localcluster.pytest_plugin), or
+`sandboxmesh dev cluster up|down`.
+"""
+
+from sandboxmesh.localcluster.binaries import Binaries, BinariesMissing
+from sandboxmesh.localcluster.cluster import (
+    ClusterConfig,
+    ClusterStartTimeout,
+    ClusterState,
+    LocalCluster,
+    stop_detached,
+)
+from sandboxmesh.localcluster.processes import ProcessFailed
+
+__all__ = [
+    "Binaries",
+    "BinariesMissing",
+    "ClusterConfig",
+    "ClusterStartTimeout",
+    "ClusterState",
+    "LocalCluster",
+    "ProcessFailed",
+    "stop_detached",
+]

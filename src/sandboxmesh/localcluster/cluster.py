@@ -1,0 +1,410 @@
+"""A real Kubernetes control plane as local processes: etcd, kube-apiserver,
+kube-controller-manager, kube-scheduler and KWOK with simulated nodes.
+
+Start-up order: etcd, then the API server; then the controller manager, the scheduler and
+KWOK together; then the fake nodes; the cluster counts as up once the nodes are Ready, the
+default ServiceAccount exists (the controllers run) and the CRDs are established.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import shutil
+import ssl
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import httpx
+import yaml
+
+from sandboxmesh.localcluster import kube, pki
+from sandboxmesh.localcluster.binaries import Binaries
+from sandboxmesh.localcluster.processes import (
+    ManagedProcess,
+    ProcessFailed,
+    free_port,
+    terminate_group,
+)
+
+log = logging.getLogger(__name__)
+
+SERVICE_CIDR = "10.96.0.0/16"
+SERVICE_IP = "10.96.0.1"
+POD_CIDR = "10.244.0.0/16"
+KWOK_POD_CIDR = "10.244.0.1/16"  # KWOK's flag wants the first address, not the network
+NODE_ANNOTATION = "kwok.x-k8s.io/node"
+STATE_FILE = "cluster.json"
+
+
+class ClusterStartTimeout(RuntimeError):
+    """A component did not become healthy in time; the message names it."""
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    nodes: int = 3
+    #: Where certificates, data and logs go; a fresh temporary directory when None.
+    workdir: Path | None = None
+    #: CRD manifests (dicts) to install and wait for.
+    crds: Sequence[dict[str, Any]] = ()
+    start_timeout: float = 60.0
+    binaries: Binaries | None = None
+
+
+@dataclass
+class ClusterState:
+    """What `dev cluster down` needs to find a cluster started by another process."""
+
+    workdir: Path
+    kubeconfig: Path
+    server: str
+    pids: dict[str, int] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "workdir": str(self.workdir),
+                "kubeconfig": str(self.kubeconfig),
+                "server": self.server,
+                "pids": self.pids,
+            },
+            indent=2,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> ClusterState:
+        data = json.loads(text)
+        return cls(Path(data["workdir"]), Path(data["kubeconfig"]), data["server"], data["pids"])
+
+
+class LocalCluster:
+    """Start with `start()` or `with LocalCluster(...) as cluster:`; `stop()` removes it all."""
+
+    def __init__(self, config: ClusterConfig | None = None) -> None:
+        self.config = config or ClusterConfig()
+        self._owns_workdir = self.config.workdir is None
+        self.workdir = self.config.workdir or Path(tempfile.mkdtemp(prefix="sandboxmesh-k8s-"))
+        self.kubeconfig = self.workdir / "admin.kubeconfig"
+        self.processes: list[ManagedProcess] = []
+        self.apiserver_port = 0
+        self._ca_pem = b""
+        self._tls: ssl.SSLContext | None = None
+
+    @property
+    def server(self) -> str:
+        return f"https://127.0.0.1:{self.apiserver_port}"
+
+    def __enter__(self) -> LocalCluster:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- start -------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        binaries = self.config.binaries or Binaries.locate()
+        started = time.monotonic()
+        deadline = started + self.config.start_timeout
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        try:
+            self._start(binaries, deadline)
+        except BaseException:
+            self.stop()
+            raise
+        log.info("local cluster up in %.1fs at %s", time.monotonic() - started, self.server)
+
+    def _start(self, binaries: Binaries, deadline: float) -> None:
+        users = {
+            "admin": "system:masters",
+            "system:kube-controller-manager": None,
+            "system:kube-scheduler": None,
+        }
+        cluster_pki = pki.generate(SERVICE_IP, users)
+        files = cluster_pki.write(self.workdir / "pki")
+        self._ca_pem = cluster_pki.ca.cert_pem
+        etcd_port, etcd_peer = free_port(), free_port()
+        self.apiserver_port = free_port()
+        kubeconfigs = {
+            name: self._write_kubeconfig(self.workdir / f"{name}.kubeconfig", user, pair)
+            for name, user, pair in (
+                ("admin", "admin", cluster_pki.clients["admin"]),
+                (
+                    "controller-manager",
+                    "system:kube-controller-manager",
+                    cluster_pki.clients["system:kube-controller-manager"],
+                ),
+                (
+                    "scheduler",
+                    "system:kube-scheduler",
+                    cluster_pki.clients["system:kube-scheduler"],
+                ),
+            )
+        }
+        logs = self.workdir / "logs"
+        logs.mkdir(exist_ok=True)
+
+        etcd = self._spawn(
+            "etcd",
+            [
+                str(binaries.etcd),
+                "--name=default",
+                f"--data-dir={self.workdir / 'etcd'}",
+                f"--listen-client-urls=http://127.0.0.1:{etcd_port}",
+                f"--advertise-client-urls=http://127.0.0.1:{etcd_port}",
+                f"--listen-peer-urls=http://127.0.0.1:{etcd_peer}",
+                f"--initial-advertise-peer-urls=http://127.0.0.1:{etcd_peer}",
+                f"--initial-cluster=default=http://127.0.0.1:{etcd_peer}",
+                "--unsafe-no-fsync=true",
+                "--log-level=warn",
+            ],
+        )
+        self._wait("etcd /health", deadline, etcd, lambda: _etcd_healthy(etcd_port))
+
+        apiserver = self._spawn(
+            "kube-apiserver",
+            [
+                str(binaries.kube_apiserver),
+                f"--etcd-servers=http://127.0.0.1:{etcd_port}",
+                "--bind-address=127.0.0.1",
+                "--advertise-address=127.0.0.1",
+                f"--secure-port={self.apiserver_port}",
+                f"--tls-cert-file={files.apiserver_crt}",
+                f"--tls-private-key-file={files.apiserver_key}",
+                f"--client-ca-file={files.ca_crt}",
+                # Published in kube-system/extension-apiserver-authentication, where the
+                # controller manager and scheduler look for it when they authenticate callers.
+                f"--requestheader-client-ca-file={files.ca_crt}",
+                "--requestheader-allowed-names=front-proxy-client",
+                "--requestheader-username-headers=X-Remote-User",
+                "--requestheader-group-headers=X-Remote-Group",
+                "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+                f"--service-account-key-file={files.sa_pub}",
+                f"--service-account-signing-key-file={files.sa_key}",
+                "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                "--authorization-mode=RBAC",
+                "--allow-privileged=true",
+                "--endpoint-reconciler-type=none",
+                "--v=0",
+            ],
+        )
+        self._wait("kube-apiserver /readyz", deadline, apiserver, self._apiserver_ready)
+
+        controller_manager = self._spawn(
+            "kube-controller-manager",
+            [
+                str(binaries.kube_controller_manager),
+                f"--kubeconfig={kubeconfigs['controller-manager']}",
+                f"--authentication-kubeconfig={kubeconfigs['controller-manager']}",
+                f"--authorization-kubeconfig={kubeconfigs['controller-manager']}",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={free_port()}",
+                "--leader-elect=false",
+                "--controllers=*",
+                f"--service-account-private-key-file={files.sa_key}",
+                f"--root-ca-file={files.ca_crt}",
+                "--use-service-account-credentials=true",
+                f"--cluster-cidr={POD_CIDR}",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                "--node-monitor-grace-period=60s",
+                "--v=0",
+            ],
+        )
+        scheduler = self._spawn(
+            "kube-scheduler",
+            [
+                str(binaries.kube_scheduler),
+                f"--kubeconfig={kubeconfigs['scheduler']}",
+                f"--authentication-kubeconfig={kubeconfigs['scheduler']}",
+                f"--authorization-kubeconfig={kubeconfigs['scheduler']}",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={free_port()}",
+                "--leader-elect=false",
+                "--v=0",
+            ],
+        )
+        kwok_config = self._write_kwok_config(binaries)
+        kwok = self._spawn(
+            "kwok",
+            [
+                str(binaries.kwok),
+                f"--kubeconfig={kubeconfigs['admin']}",
+                f"--config={kwok_config}",
+                f"--manage-nodes-with-annotation-selector={NODE_ANNOTATION}=fake",
+                f"--cidr={KWOK_POD_CIDR}",
+                "--node-ip=10.0.0.1",
+                f"--server-address=127.0.0.1:{free_port()}",
+                "--node-lease-duration-seconds=40",
+            ],
+        )
+        with kube.admin_client(self.kubeconfig) as client:
+            for index in range(self.config.nodes):
+                kube.create_fake_node(client, f"kwok-node-{index}", NODE_ANNOTATION)
+            for crd in self.config.crds:
+                kube.apply_manifest(client, crd)
+            waiting = [controller_manager, scheduler, kwok]
+            self._wait(
+                f"{self.config.nodes} Ready nodes",
+                deadline,
+                waiting,
+                lambda: kube.ready_node_count(client) >= self.config.nodes,
+            )
+            self._wait(
+                "the default ServiceAccount (controllers running)",
+                deadline,
+                waiting,
+                lambda: kube.service_account_exists(client, "default", "default"),
+            )
+            for crd in self.config.crds:
+                name = crd["metadata"]["name"]
+                self._wait(
+                    f"CRD {name} established",
+                    deadline,
+                    waiting,
+                    lambda name=name: kube.crd_established(client, name),  # type: ignore[misc]
+                )
+        self.state().workdir.joinpath(STATE_FILE).write_text(self.state().to_json())
+
+    def _spawn(self, name: str, argv: list[str]) -> ManagedProcess:
+        process = ManagedProcess(name, argv, self.workdir / "logs" / f"{name}.log")
+        process.start()
+        self.processes.append(process)
+        return process
+
+    def _wait(
+        self,
+        what: str,
+        deadline: float,
+        watched: ManagedProcess | list[ManagedProcess],
+        ready: Callable[[], bool],
+    ) -> None:
+        processes = watched if isinstance(watched, list) else [watched]
+        while True:
+            for process in processes:
+                process.check_alive()
+            try:
+                if ready():
+                    return
+            except (httpx.HTTPError, kube.ApiError, OSError):
+                pass
+            if time.monotonic() > deadline:
+                tails = "\n".join(f"--- {p.name}\n{p.log_tail()}" for p in processes)
+                raise ClusterStartTimeout(f"timed out waiting for {what}\n{tails}")
+            time.sleep(0.1)
+
+    def _apiserver_ready(self) -> bool:
+        if self._tls is None:
+            files = pki.PkiFiles(self.workdir / "pki")
+            self._tls = kube.tls_context(files.ca_crt, *files.client("admin"))
+        return kube.apiserver_ready(self.server, self._tls)
+
+    def _write_kubeconfig(self, path: Path, user: str, pair: pki.KeyPair) -> Path:
+        def b64(data: bytes) -> str:
+            return base64.b64encode(data).decode()
+
+        config = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {
+                    "name": "sandboxmesh-local",
+                    "cluster": {
+                        "server": self.server,
+                        "certificate-authority-data": b64(self._ca_pem),
+                    },
+                }
+            ],
+            "users": [
+                {
+                    "name": user,
+                    "user": {
+                        "client-certificate-data": b64(pair.cert_pem),
+                        "client-key-data": b64(pair.key_pem),
+                    },
+                }
+            ],
+            "contexts": [
+                {
+                    "name": "sandboxmesh-local",
+                    "context": {"cluster": "sandboxmesh-local", "user": user},
+                }
+            ],
+            "current-context": "sandboxmesh-local",
+        }
+        path.write_text(yaml.safe_dump(config))
+        path.chmod(0o600)
+        return path
+
+    def _write_kwok_config(self, binaries: Binaries) -> Path:
+        # The stages are the release's own defaults (kustomize/stage/*/fast), copied next to
+        # the binary at build time: Nodes turn Ready, Pods Running and Ready at once.
+        stages_dir = binaries.kwok.parent.parent / "stages"
+        documents = [p.read_text() for p in sorted(stages_dir.glob("*.yaml"))]
+        if not documents:
+            raise ProcessFailed(f"no KWOK stages in {stages_dir}; run `make k8s-bin`")
+        path = self.workdir / "kwok.yaml"
+        path.write_text("\n---\n".join(documents))
+        return path
+
+    # -- stop --------------------------------------------------------------------------------
+
+    def state(self) -> ClusterState:
+        return ClusterState(
+            self.workdir,
+            self.kubeconfig,
+            self.server,
+            {p.name: p.pid for p in self.processes if p.popen is not None},
+        )
+
+    def stop(self) -> None:
+        # Reverse order: clients first, etcd last, so nothing logs a storm of lost connections.
+        for process in reversed(self.processes):
+            process.stop()
+        self.processes.clear()
+        if self._owns_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def stop_detached(state: ClusterState) -> list[str]:
+    """Stop a cluster that another process started; returns the names of what was stopped."""
+    stopped = []
+    for name, pid in reversed(list(state.pids.items())):
+        if _is_ours(pid, state.workdir):
+            terminate_group(pid)
+            stopped.append(name)
+    shutil.rmtree(state.workdir, ignore_errors=True)
+    return stopped
+
+
+def cluster_is_running(state: ClusterState) -> bool:
+    """Whether every process of a detached cluster is still alive."""
+    return bool(state.pids) and all(_is_ours(pid, state.workdir) for pid in state.pids.values())
+
+
+def _is_ours(pid: int, workdir: Path) -> bool:
+    # Never signal a recycled pid: the process must still be one whose arguments name our
+    # work directory (every component gets a path under it).
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return False
+    return str(workdir) in cmdline
+
+
+def _etcd_healthy(port: int) -> bool:
+    response = httpx.get(f"http://127.0.0.1:{port}/health", timeout=1.0)
+    return response.status_code == 200 and response.json().get("health") == "true"

@@ -1,0 +1,200 @@
+"""Certificates and keys for a local cluster: one CA, a serving cert, client certs, SA keys.
+
+Everything is generated fresh for each cluster and lives only in its work directory.
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+_VALIDITY = datetime.timedelta(days=30)
+
+
+@dataclass(frozen=True)
+class KeyPair:
+    cert_pem: bytes
+    key_pem: bytes
+
+
+@dataclass(frozen=True)
+class ClusterPki:
+    ca: KeyPair
+    apiserver: KeyPair
+    #: Client certificates by user name (CN), e.g. "admin", "system:kube-scheduler".
+    clients: dict[str, KeyPair]
+    service_account_key_pem: bytes
+    service_account_pub_pem: bytes
+
+    def write(self, directory: Path) -> PkiFiles:
+        directory.mkdir(parents=True, exist_ok=True)
+        files = PkiFiles(directory)
+        _write(files.ca_crt, self.ca.cert_pem)
+        _write(files.ca_key, self.ca.key_pem)
+        _write(files.apiserver_crt, self.apiserver.cert_pem)
+        _write(files.apiserver_key, self.apiserver.key_pem)
+        _write(files.sa_key, self.service_account_key_pem)
+        _write(files.sa_pub, self.service_account_pub_pem)
+        for user, pair in self.clients.items():
+            cert, key = files.client(user)
+            _write(cert, pair.cert_pem)
+            _write(key, pair.key_pem)
+        return files
+
+
+@dataclass(frozen=True)
+class PkiFiles:
+    directory: Path
+
+    @property
+    def ca_crt(self) -> Path:
+        return self.directory / "ca.crt"
+
+    @property
+    def ca_key(self) -> Path:
+        return self.directory / "ca.key"
+
+    @property
+    def apiserver_crt(self) -> Path:
+        return self.directory / "apiserver.crt"
+
+    @property
+    def apiserver_key(self) -> Path:
+        return self.directory / "apiserver.key"
+
+    @property
+    def sa_key(self) -> Path:
+        return self.directory / "sa.key"
+
+    @property
+    def sa_pub(self) -> Path:
+        return self.directory / "sa.pub"
+
+    def client(self, user: str) -> tuple[Path, Path]:
+        """Certificate and key files of a client user."""
+        stem = user.replace(":", "-")
+        return self.directory / f"{stem}.crt", self.directory / f"{stem}.key"
+
+
+def _write(path: Path, data: bytes) -> None:
+    path.write_bytes(data)
+    path.chmod(0o600)
+
+
+def _ec_key() -> ec.EllipticCurvePrivateKey:
+    # P-256 keys are fast to generate, which keeps cluster start-up short.
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def _key_pem(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def _name(common_name: str, organization: str | None = None) -> x509.Name:
+    attributes = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
+    if organization:
+        attributes.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization))
+    return x509.Name(attributes)
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=5)
+
+
+def _make_ca() -> tuple[KeyPair, ec.EllipticCurvePrivateKey, x509.Certificate]:
+    key = _ec_key()
+    name = _name("sandboxmesh-local-ca")
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(_now())
+        .not_valid_after(_now() + _VALIDITY)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    return KeyPair(cert.public_bytes(serialization.Encoding.PEM), _key_pem(key)), key, cert
+
+
+def _issue(
+    ca_key: ec.EllipticCurvePrivateKey,
+    ca_cert: x509.Certificate,
+    subject: x509.Name,
+    usage: x509.ObjectIdentifier,
+    sans: list[x509.GeneralName] | None = None,
+) -> KeyPair:
+    key = _ec_key()
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(_now())
+        .not_valid_after(_now() + _VALIDITY)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+    )
+    if sans:
+        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+    cert = builder.sign(ca_key, hashes.SHA256())
+    return KeyPair(cert.public_bytes(serialization.Encoding.PEM), _key_pem(key))
+
+
+def generate(service_ip: str, clients: dict[str, str | None]) -> ClusterPki:
+    """A fresh PKI; `clients` maps each user name to its group (O), or None."""
+    ca, ca_key, ca_cert = _make_ca()
+    sans: list[x509.GeneralName] = [
+        x509.DNSName(name)
+        for name in (
+            "localhost",
+            "kubernetes",
+            "kubernetes.default",
+            "kubernetes.default.svc",
+            "kubernetes.default.svc.cluster.local",
+        )
+    ]
+    sans += [
+        x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+        x509.IPAddress(ipaddress.ip_address(service_ip)),
+    ]
+    apiserver = _issue(
+        ca_key, ca_cert, _name("kube-apiserver"), ExtendedKeyUsageOID.SERVER_AUTH, sans
+    )
+    issued = {
+        user: _issue(ca_key, ca_cert, _name(user, group), ExtendedKeyUsageOID.CLIENT_AUTH)
+        for user, group in clients.items()
+    }
+    # Service-account tokens are signed with RSA: every Kubernetes client verifies RS256.
+    sa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    sa_pub = sa_key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return ClusterPki(ca, apiserver, issued, _key_pem(sa_key), sa_pub)

@@ -1,0 +1,113 @@
+"""Sandbox status, the same in the API and on the CR (DESIGN.md §2).
+
+Conditions follow the Kubernetes convention: a list keyed by type. Types and reasons are
+named constants here; they change only through `conditions.set_condition`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import Field
+
+from sandboxmesh.spec import names
+from sandboxmesh.spec.sandbox import ForkRef, SpecModel
+
+
+class Phase(StrEnum):
+    PENDING = "Pending"
+    PROVISIONING = "Provisioning"
+    READY = "Ready"
+    FAILED = "Failed"
+    TERMINATING = "Terminating"
+
+
+class ConditionType(StrEnum):
+    #: The baseline workload of every fork was found and snapshotted.
+    BASELINE_RESOLVED = "BaselineResolved"
+    #: Every fork Deployment has its ready replica.
+    FORKS_READY = "ForksReady"
+    #: The sandbox serves requests carrying its routing key.
+    READY = "Ready"
+
+
+class Reason(StrEnum):
+    """Machine-readable reasons, shared by conditions and `status.reason`."""
+
+    #: Nothing has reconciled the sandbox yet.
+    PENDING = "Pending"
+    #: Every baseline was read.
+    BASELINE_FOUND = "BaselineFound"
+    #: A baseline named by a fork does not exist (recovers when it appears).
+    BASELINE_NOT_FOUND = "BaselineNotFound"
+    #: A fork names a kind the operator cannot fork.
+    UNSUPPORTED_KIND = "UnsupportedKind"
+    #: A customization names a container the Pod template does not have.
+    CONTAINER_NOT_FOUND = "ContainerNotFound"
+    #: A fork targets a namespace the operator may not fork in.
+    NAMESPACE_NOT_ALLOWED = "NamespaceNotAllowed"
+    #: Fork objects exist and wait for their Pods.
+    FORKS_PROGRESSING = "ForksProgressing"
+    #: Every fork has its ready replica.
+    FORKS_AVAILABLE = "ForksAvailable"
+    #: The sandbox is ready.
+    READY = "Ready"
+    #: Deletion has started; routes are withdrawn before the objects go.
+    TERMINATING = "Terminating"
+    #: The cluster API refused or failed a request; retried with backoff.
+    API_ERROR = "ApiError"
+    #: A condition could not be evaluated because an earlier one failed.
+    BLOCKED = "Blocked"
+
+
+ConditionStatus = Literal["True", "False", "Unknown"]
+
+
+class Condition(SpecModel):
+    type: str = Field(min_length=1, max_length=316)
+    status: ConditionStatus
+    reason: str = Field(default="", max_length=1024)
+    message: str = Field(default="", max_length=32768)
+    last_transition_time: datetime
+    observed_generation: int | None = Field(default=None, ge=0)
+
+
+class ObjectRef(SpecModel):
+    """An object created for a fork."""
+
+    api_version: str
+    kind: str
+    namespace: str
+    name: str
+
+
+class BaselineSnapshot(SpecModel):
+    """The baseline Deployment as it was when the fork was computed."""
+
+    resource_version: str
+    generation: int
+    pod_template_hash: str
+
+
+class ForkStatus(SpecModel):
+    fork_of: ForkRef
+    baseline: BaselineSnapshot | None = None
+    objects: list[ObjectRef] = Field(default_factory=list)
+    ready_replicas: int = Field(default=0, ge=0)
+    ready: bool = False
+    reason: str = ""
+    message: str = ""
+
+
+class SandboxStatus(SpecModel):
+    phase: Phase = Phase.PENDING
+    ready: bool = False
+    reason: str = Reason.PENDING
+    message: str = ""
+    routing_key: names.RoutingKey | None = None
+    observed_generation: int | None = Field(default=None, ge=0)
+    expires_at: datetime | None = None
+    conditions: list[Condition] = Field(default_factory=list)
+    forks: list[ForkStatus] = Field(default_factory=list)

@@ -1,0 +1,101 @@
+"""Starting and stopping local clusters leaves nothing behind: no process, no port, no file."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+import yaml
+
+from sandboxmesh.localcluster import ClusterConfig, LocalCluster
+from sandboxmesh.localcluster.processes import port_open
+
+pytestmark = pytest.mark.cluster
+
+
+def _listening_ports(pids: list[int]) -> set[int]:
+    """TCP ports in LISTEN state owned by any of `pids` (read from /proc, no tools needed)."""
+    inodes: set[str] = set()
+    for pid in pids:
+        try:
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    inodes.add(target[8:-1])
+        except (FileNotFoundError, PermissionError):
+            continue
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
+                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def test_start_and_stop_twice_leaves_no_process_or_port_behind() -> None:
+    for _ in range(2):
+        cluster = LocalCluster(ClusterConfig(nodes=1))
+        with cluster:
+            pids = [p.pid for p in cluster.processes]
+            assert len(pids) == 5
+            ports = _listening_ports(pids)
+            assert cluster.apiserver_port in ports
+            assert len(ports) >= 5
+            workdir = cluster.workdir
+            assert workdir.exists()
+        assert not [pid for pid in pids if _alive(pid)]
+        assert not [port for port in ports if port_open(port)]
+        assert not workdir.exists()
+
+
+def test_dev_cluster_up_and_down_from_the_cli(tmp_path: Path) -> None:
+    env = {**os.environ, "SANDBOXMESH_HOME": str(tmp_path)}
+    command = [sys.executable, "-m", "sandboxmesh", "dev", "cluster"]
+    up = subprocess.run(
+        [*command, "up", "--nodes", "1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert up.returncode == 0, up.stderr
+    kubeconfig = Path(up.stdout.strip())
+    assert kubeconfig.is_file()
+    # The processes outlive the command that started them.
+    state = yaml.safe_load((kubeconfig.parent / "cluster.json").read_text())
+    pids = list(state["pids"].values())
+    assert all(_alive(pid) for pid in pids)
+    server = yaml.safe_load(kubeconfig.read_text())["clusters"][0]["cluster"]["server"]
+    port = urlparse(server).port
+    assert port is not None
+    assert port_open(port)
+
+    again = subprocess.run(
+        [*command, "up"], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert again.returncode == 0
+    assert again.stdout.strip() == str(kubeconfig)
+    assert "already up" in again.stderr
+
+    down = subprocess.run(
+        [*command, "down"], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert down.returncode == 0, down.stderr
+    assert "kube-apiserver" in down.stderr
+    assert not [pid for pid in pids if _alive(pid)]
+    assert not port_open(port)
+    assert not kubeconfig.parent.exists()
