@@ -81,6 +81,9 @@ class ObjectRef(SpecModel):
     kind: str
     namespace: str
     name: str
+    #: The name of the baseline object (same kind and namespace) this object copies: for a
+    #: fork Service, the baseline Service whose traffic the routing layer may divert to it.
+    baseline: str | None = None
 
 
 class BaselineSnapshot(SpecModel):
