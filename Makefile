@@ -52,8 +52,9 @@ imports: venv
 
 check: lint typecheck imports
 
+# hack/postgres.sh starts a throwaway PostgreSQL for the control-plane suite and stops it after.
 test: venv k8s-bin check
-	$(BIN)/pytest $(PYTEST_ARGS)
+	hack/postgres.sh run -- $(BIN)/pytest $(PYTEST_ARGS)
 
 demo: venv k8s-bin
 	$(BIN)/sandboxmesh demo

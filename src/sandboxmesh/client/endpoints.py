@@ -1,0 +1,267 @@
+"""Every call of the control plane API as data: method, path, parameters, and how to decode
+the answer. I/O-free and shared by the sync and async clients (httpx's habit)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+from urllib.parse import quote
+
+import httpx
+
+from sandboxmesh.client import errors
+from sandboxmesh.spec import SandboxManifest
+from sandboxmesh.spec.protocol import (
+    ASSIGNMENTS_PATH,
+    STATUS_PATH,
+    AssignmentBatch,
+    StatusAck,
+    StatusReportBatch,
+)
+
+T = TypeVar("T")
+Json = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Call(Generic[T]):
+    method: str
+    path: str
+    decode: Callable[[httpx.Response], T]
+    params: Mapping[str, Any] = field(default_factory=dict)
+    json: Any = None
+    #: Seconds to wait for the answer; None for the client's default.
+    timeout: float | None = None
+
+
+def check(response: httpx.Response) -> httpx.Response:
+    if response.status_code >= 400:
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        raise errors.error_for(response.status_code, body)
+    return response
+
+
+def _json(response: httpx.Response) -> Json:
+    body = check(response).json()
+    assert isinstance(body, dict)
+    return body
+
+
+def _nothing(response: httpx.Response) -> None:
+    check(response)
+
+
+def _text(response: httpx.Response) -> str:
+    return check(response).text
+
+
+def _model(kind: type[T]) -> Callable[[httpx.Response], T]:
+    def decode(response: httpx.Response) -> T:
+        return kind.model_validate(check(response).json())  # type: ignore[attr-defined,no-any-return]
+
+    return decode
+
+
+def _seg(name: str) -> str:
+    return quote(name, safe="")
+
+
+def _drop_none(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not None}
+
+
+# Organisation, caller, audit, usage
+
+
+def whoami() -> Call[Json]:
+    return Call("GET", "/api/v1/whoami", _json)
+
+
+def organization() -> Call[Json]:
+    return Call("GET", "/api/v1/organization", _json)
+
+
+def set_organization_quota(max_sandboxes: int | None) -> Call[Json]:
+    return Call("PUT", "/api/v1/organization/quota", _json, json={"maxSandboxes": max_sandboxes})
+
+
+def set_plan(plan: str) -> Call[Json]:
+    return Call("PUT", "/api/v1/organization/plan", _json, json={"plan": plan})
+
+
+def audit(*, action: str | None = None, limit: int = 100) -> Call[Json]:
+    return Call(
+        "GET", "/api/v1/audit", _json, params=_drop_none({"action": action, "limit": limit})
+    )
+
+
+def usage(*, month: str | None = None, team: str | None = None) -> Call[Json]:
+    return Call("GET", "/api/v1/usage", _json, params=_drop_none({"month": month, "team": team}))
+
+
+def usage_csv(*, month: str | None = None, team: str | None = None) -> Call[str]:
+    params = _drop_none({"month": month, "team": team, "format": "csv"})
+    return Call("GET", "/api/v1/usage", _text, params=params)
+
+
+# Teams
+
+
+def list_teams() -> Call[Json]:
+    return Call("GET", "/api/v1/teams", _json)
+
+
+def create_team(name: str, *, max_sandboxes: int | None = None) -> Call[Json]:
+    body = _drop_none({"name": name, "maxSandboxes": max_sandboxes})
+    return Call("POST", "/api/v1/teams", _json, json=body)
+
+
+def get_team(name: str) -> Call[Json]:
+    return Call("GET", f"/api/v1/teams/{_seg(name)}", _json)
+
+
+def delete_team(name: str) -> Call[None]:
+    return Call("DELETE", f"/api/v1/teams/{_seg(name)}", _nothing)
+
+
+def set_team_quota(name: str, max_sandboxes: int | None) -> Call[Json]:
+    return Call(
+        "PUT", f"/api/v1/teams/{_seg(name)}/quota", _json, json={"maxSandboxes": max_sandboxes}
+    )
+
+
+# Members and tokens
+
+
+def list_members() -> Call[Json]:
+    return Call("GET", "/api/v1/members", _json)
+
+
+def add_member(email: str, *, role: str = "member", teams: list[str] | None = None) -> Call[Json]:
+    body = {"email": email, "role": role, "teams": teams or []}
+    return Call("POST", "/api/v1/members", _json, json=body)
+
+
+def get_member(email: str) -> Call[Json]:
+    return Call("GET", f"/api/v1/members/{_seg(email)}", _json)
+
+
+def update_member(
+    email: str, *, role: str | None = None, teams: list[str] | None = None
+) -> Call[Json]:
+    body = _drop_none({"role": role, "teams": teams})
+    return Call("PATCH", f"/api/v1/members/{_seg(email)}", _json, json=body)
+
+
+def remove_member(email: str) -> Call[None]:
+    return Call("DELETE", f"/api/v1/members/{_seg(email)}", _nothing)
+
+
+def list_tokens(*, everyone: bool = False) -> Call[Json]:
+    return Call("GET", "/api/v1/tokens", _json, params={"all": "true"} if everyone else {})
+
+
+def create_token(name: str, *, expires_in_days: int | None = None) -> Call[Json]:
+    body = _drop_none({"name": name, "expiresInDays": expires_in_days})
+    return Call("POST", "/api/v1/tokens", _json, json=body)
+
+
+def revoke_token(prefix: str) -> Call[Json]:
+    return Call("DELETE", f"/api/v1/tokens/{_seg(prefix)}", _json)
+
+
+# Clusters
+
+
+def list_clusters() -> Call[Json]:
+    return Call("GET", "/api/v1/clusters", _json)
+
+
+def register_cluster(name: str) -> Call[Json]:
+    return Call("POST", "/api/v1/clusters", _json, json={"name": name})
+
+
+def get_cluster(name: str) -> Call[Json]:
+    return Call("GET", f"/api/v1/clusters/{_seg(name)}", _json)
+
+
+def delete_cluster(name: str) -> Call[None]:
+    return Call("DELETE", f"/api/v1/clusters/{_seg(name)}", _nothing)
+
+
+def list_cluster_tokens(name: str) -> Call[Json]:
+    return Call("GET", f"/api/v1/clusters/{_seg(name)}/tokens", _json)
+
+
+def rotate_cluster_token(name: str, *, grace_seconds: int | None = None) -> Call[Json]:
+    body = _drop_none({"graceSeconds": grace_seconds})
+    return Call("POST", f"/api/v1/clusters/{_seg(name)}/tokens/rotate", _json, json=body)
+
+
+def revoke_cluster_tokens(name: str, *, prefix: str | None = None) -> Call[Json]:
+    body = _drop_none({"prefix": prefix})
+    return Call("POST", f"/api/v1/clusters/{_seg(name)}/tokens/revoke", _json, json=body)
+
+
+# Sandboxes
+
+
+def apply_sandbox(manifest: SandboxManifest | Json) -> Call[Json]:
+    document = (
+        manifest.model_dump(mode="json", by_alias=True, exclude_none=True)
+        if isinstance(manifest, SandboxManifest)
+        else manifest
+    )
+    name = str(document.get("name", ""))
+    return Call("PUT", f"/api/v1/sandboxes/{_seg(name)}", _json, json=document)
+
+
+def list_sandboxes(
+    *,
+    team: str | None = None,
+    cluster: str | None = None,
+    labels: Mapping[str, str] | None = None,
+    phase: str | None = None,
+    after: str | None = None,
+    limit: int | None = None,
+) -> Call[Json]:
+    params: dict[str, Any] = _drop_none(
+        {"team": team, "cluster": cluster, "phase": phase, "after": after, "limit": limit}
+    )
+    if labels:
+        params["label"] = [f"{k}={v}" for k, v in labels.items()]
+    return Call("GET", "/api/v1/sandboxes", _json, params=params)
+
+
+def get_sandbox(name: str) -> Call[Json]:
+    return Call("GET", f"/api/v1/sandboxes/{_seg(name)}", _json)
+
+
+def delete_sandbox(name: str) -> Call[Json]:
+    return Call("DELETE", f"/api/v1/sandboxes/{_seg(name)}", _json)
+
+
+# The agent protocol (cluster token)
+
+#: Extra seconds a long-poll's HTTP timeout allows beyond the wait it asks for.
+LONG_POLL_SLACK = 10.0
+
+
+def assignments(since: int, *, wait: float) -> Call[AssignmentBatch]:
+    return Call(
+        "GET",
+        ASSIGNMENTS_PATH,
+        _model(AssignmentBatch),
+        params={"since": since, "wait": wait},
+        timeout=wait + LONG_POLL_SLACK,
+    )
+
+
+def report_status(batch: StatusReportBatch) -> Call[StatusAck]:
+    return Call(
+        "POST", STATUS_PATH, _model(StatusAck), json=batch.model_dump(mode="json", by_alias=True)
+    )

@@ -1,0 +1,32 @@
+"""Who may do what: raises Forbidden, never decides tenancy (the repository does that)."""
+
+from __future__ import annotations
+
+from sandboxmesh.controlplane import errors
+from sandboxmesh.controlplane.domain import roles
+from sandboxmesh.controlplane.domain.roles import Role
+from sandboxmesh.controlplane.repository.records import Principal, Team
+
+
+def require(principal: Principal, needed: Role) -> None:
+    if not roles.at_least(principal.role, needed):
+        raise errors.Forbidden(
+            f"this needs the {needed.value} role; you are {principal.role.value}",
+            details={"needed": needed.value, "role": principal.role.value},
+        )
+
+
+def require_sandbox_write(principal: Principal, team: Team) -> None:
+    if not roles.may_write_sandboxes(principal.role, in_team=team.id in principal.team_ids):
+        raise errors.Forbidden(
+            f"you may not change the sandboxes of team {team.name!r}",
+            details={"team": team.name, "role": principal.role.value},
+        )
+
+
+def require_grant(principal: Principal, role: Role) -> None:
+    if not roles.may_grant(principal.role, role):
+        raise errors.Forbidden(
+            f"a {principal.role.value} cannot grant the {role.value} role",
+            details={"role": role.value},
+        )

@@ -1,0 +1,117 @@
+"""Dependency aliases: routes declare in their signature what they need.
+
+- `Db`: a transaction, committed after the route returns and before the response is sent.
+- `Principal`: the authenticated member (401 otherwise).
+- `OrgScope`: the repository bound to the caller's organisation; `AdminScope` the same for
+  admins and owners only (403 otherwise).
+- `TeamScope`: the team named in the path, resolved inside the caller's organisation.
+- `Agent` / `AgentScope`: an authenticated agent and the repository bound to its cluster.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Path, Request
+
+from sandboxmesh.controlplane import errors
+from sandboxmesh.controlplane.api import authorization
+from sandboxmesh.controlplane.domain.roles import Role
+from sandboxmesh.controlplane.repository import clusters, records, scope, tokens
+from sandboxmesh.controlplane.repository.assignments import ClusterScope
+from sandboxmesh.controlplane.repository.transaction import Tx
+from sandboxmesh.controlplane.runtime import Runtime
+from sandboxmesh.spec import names
+from sandboxmesh.spec.protocol import AGENT_VERSION_HEADER
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+async def _transaction(runtime: RuntimeDep) -> AsyncIterator[Tx]:
+    async with runtime.unit_of_work() as tx:
+        yield tx
+
+
+Db = Annotated[Tx, Depends(_transaction, scope="function")]
+
+
+def bearer_token(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise errors.Unauthorized("missing bearer token (Authorization: Bearer <token>)")
+    return token.strip()
+
+
+async def _principal(request: Request, tx: Db) -> records.Principal:
+    principal = await tokens.authenticate(tx, bearer_token(request))
+    if principal is None:
+        raise errors.Unauthorized("invalid, expired or revoked token")
+    return principal
+
+
+Principal = Annotated[records.Principal, Depends(_principal)]
+
+
+def _org_scope(tx: Db, principal: Principal) -> scope.OrgScope:
+    return scope.OrgScope(tx, principal)
+
+
+OrgScope = Annotated[scope.OrgScope, Depends(_org_scope)]
+
+
+def _admin_scope(org: OrgScope) -> scope.OrgScope:
+    authorization.require(org.principal, Role.ADMIN)
+    return org
+
+
+AdminScope = Annotated[scope.OrgScope, Depends(_admin_scope)]
+
+
+@dataclass(frozen=True)
+class ScopedTeam:
+    org: scope.OrgScope
+    team: records.Team
+
+
+TeamName = Annotated[str, Path(min_length=1, max_length=63, pattern=names.DNS_LABEL_PATTERN)]
+
+
+async def _team_scope(org: OrgScope, team: TeamName) -> ScopedTeam:
+    return ScopedTeam(org=org, team=await org.teams.get(team))
+
+
+TeamScope = Annotated[ScopedTeam, Depends(_team_scope)]
+
+
+async def agent_from_request(request: Request, tx: Tx) -> records.AgentIdentity:
+    """The agent a request's cluster token opens (recording its last call), or 401."""
+    version = request.headers.get(AGENT_VERSION_HEADER)
+    agent = await clusters.authenticate_agent(
+        tx, bearer_token(request), agent_version=version[:64] if version else None
+    )
+    if agent is None:
+        raise errors.Unauthorized("invalid, expired or revoked cluster token")
+    return agent
+
+
+async def _agent(request: Request, tx: Db) -> records.AgentIdentity:
+    return await agent_from_request(request, tx)
+
+
+Agent = Annotated[records.AgentIdentity, Depends(_agent)]
+
+
+def _agent_scope(tx: Db, agent: Agent) -> ClusterScope:
+    return ClusterScope(tx, agent)
+
+
+AgentScope = Annotated[ClusterScope, Depends(_agent_scope)]

@@ -1,0 +1,77 @@
+"""Every error leaves as JSON `{code, message, details}` with the right status."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from sandboxmesh.controlplane import errors
+
+log = logging.getLogger(__name__)
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(errors.ApiError, _api_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, _unexpected)
+
+
+def _respond(error: errors.ApiError) -> JSONResponse:
+    headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
+    return JSONResponse(error.body(), status_code=error.status, headers=headers)
+
+
+async def _api_error(request: Request, error: errors.ApiError) -> JSONResponse:
+    return _respond(error)
+
+
+def field_errors(raw: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Pydantic's errors without the raw input (which may be large, or secret)."""
+    return [
+        {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type"))}
+        for e in raw
+    ]
+
+
+async def _validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
+    raw = list(error.errors())
+    if any(e.get("type") == "json_invalid" for e in raw):
+        return _respond(errors.MalformedJson("the body is not valid JSON"))
+    found = field_errors(raw)
+    where = ".".join(str(p) for p in found[0]["loc"]) if found else ""
+    summary = f"{where}: {found[0]['msg']}" if found else "invalid request"
+    return _respond(errors.Invalid(summary, details={"errors": found}))
+
+
+async def _http_error(request: Request, error: HTTPException) -> JSONResponse:
+    code = _HTTP_CODES.get(error.status_code, "http_error")
+    message = error.detail if isinstance(error.detail, str) else code.replace("_", " ")
+    return JSONResponse(
+        {"code": code, "message": message, "details": {}},
+        status_code=error.status_code,
+        headers=getattr(error, "headers", None),
+    )
+
+
+async def _unexpected(request: Request, error: Exception) -> JSONResponse:
+    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    return JSONResponse(
+        {"code": "internal", "message": "internal error", "details": {}}, status_code=500
+    )

@@ -1,0 +1,76 @@
+"""The agent protocol (docs/agent-protocol.md): long-poll for assignments, report status.
+
+The long-poll holds no database connection while it waits: it reads, waits on the revision
+hub, then reads again in a fresh transaction.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+
+from sandboxmesh.controlplane.api.deps import AgentScope, RuntimeDep, agent_from_request
+from sandboxmesh.controlplane.api.schemas.base import ERROR_RESPONSES
+from sandboxmesh.controlplane.repository.assignments import Changes, ClusterScope
+from sandboxmesh.controlplane.repository.records import Sandbox
+from sandboxmesh.spec.crd import SandboxResourceSpec
+from sandboxmesh.spec.protocol import (
+    ASSIGNMENTS_PATH,
+    STATUS_PATH,
+    Assignment,
+    AssignmentBatch,
+    StatusAck,
+    StatusReportBatch,
+)
+
+router = APIRouter(tags=["agent"], responses=ERROR_RESPONSES)
+
+
+def assignment(sandbox: Sandbox) -> Assignment:
+    return Assignment(
+        name=sandbox.name,
+        generation=sandbox.generation,
+        deleting=sandbox.deleting,
+        spec=SandboxResourceSpec.model_validate(
+            {**sandbox.spec, "routingKey": sandbox.routing_key}
+        ),
+    )
+
+
+def _batch(changes: Changes) -> AssignmentBatch:
+    return AssignmentBatch(
+        revision=changes.revision,
+        resync=changes.resync,
+        assignments=[assignment(s) for s in changes.sandboxes],
+    )
+
+
+@router.get(ASSIGNMENTS_PATH)
+async def assignments(
+    request: Request,
+    runtime: RuntimeDep,
+    since: Annotated[int, Query(ge=0, le=2**62)] = 0,
+    wait: Annotated[float, Query(ge=0, le=300)] = 30,
+) -> AssignmentBatch:
+    """Assignments changed after revision `since` (all of them for 0), waiting up to `wait`
+    seconds (capped by the server) for a change when there is none yet."""
+    async with runtime.unit_of_work() as tx:
+        agent = await agent_from_request(request, tx)
+        changes = await ClusterScope(tx, agent).changes_since(since)
+    if changes.resync or changes.sandboxes:
+        return _batch(changes)
+    # Nothing yet: tell the hub what the store said, so a commit that lands between the read
+    # above and the wait below still wakes us, then wait without holding a connection.
+    runtime.hub.publish(agent.cluster_id, changes.revision)
+    timeout = min(wait, runtime.settings.agent.long_poll_max_seconds)
+    if not await runtime.hub.wait_beyond(agent.cluster_id, since, timeout):
+        return _batch(changes)
+    async with runtime.unit_of_work() as tx:
+        return _batch(await ClusterScope(tx, agent).changes_since(since))
+
+
+@router.post(STATUS_PATH)
+async def report_status(batch: StatusReportBatch, scope: AgentScope) -> StatusAck:
+    """Status of the cluster's Sandbox objects, and confirmations that deleted ones are gone."""
+    return await scope.report(batch)

@@ -1,0 +1,92 @@
+"""Clusters: register (token shown once), list, get, delete, rotate and revoke tokens."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Path, status
+
+from sandboxmesh.controlplane.api.deps import AdminScope, OrgScope, RuntimeDep
+from sandboxmesh.controlplane.api.schemas.base import ERROR_RESPONSES
+from sandboxmesh.controlplane.api.schemas.clusters import (
+    ClusterCreate,
+    ClusterList,
+    ClusterPublic,
+    ClusterRegistered,
+    ClusterTokenList,
+    ClusterTokenPublic,
+    TokenRevoke,
+    TokenRotate,
+    TokenRotated,
+)
+from sandboxmesh.controlplane.repository import records
+from sandboxmesh.controlplane.runtime import Runtime
+from sandboxmesh.spec import names
+
+router = APIRouter(prefix="/api/v1/clusters", tags=["clusters"], responses=ERROR_RESPONSES)
+
+ClusterName = Annotated[str, Path(min_length=1, max_length=63, pattern=names.DNS_LABEL_PATTERN)]
+
+
+def _public(cluster: records.Cluster, runtime: Runtime) -> ClusterPublic:
+    return ClusterPublic.of(
+        cluster,
+        now=runtime.clock(),
+        stale_after=timedelta(seconds=runtime.settings.agent.stale_after_seconds),
+    )
+
+
+@router.get("")
+async def list_clusters(org: OrgScope, runtime: RuntimeDep) -> ClusterList:
+    return ClusterList(items=[_public(c, runtime) for c in await org.clusters.all()])
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+async def register_cluster(
+    body: ClusterCreate, org: AdminScope, runtime: RuntimeDep
+) -> ClusterRegistered:
+    """Register a cluster; the answer carries its agent's token, shown this once."""
+    cluster, issued = await org.clusters.register(body.name)
+    return ClusterRegistered(cluster=_public(cluster, runtime), token=issued.plaintext)
+
+
+@router.get("/{cluster}")
+async def get_cluster(cluster: ClusterName, org: OrgScope, runtime: RuntimeDep) -> ClusterPublic:
+    return _public(await org.clusters.get(cluster), runtime)
+
+
+@router.delete("/{cluster}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_cluster(cluster: ClusterName, org: AdminScope) -> None:
+    await org.clusters.delete(cluster)
+
+
+@router.get("/{cluster}/tokens")
+async def list_cluster_tokens(cluster: ClusterName, org: AdminScope) -> ClusterTokenList:
+    tokens = await org.clusters.tokens(cluster)
+    return ClusterTokenList(items=[ClusterTokenPublic.of(t) for t in tokens])
+
+
+@router.post("/{cluster}/tokens/rotate")
+async def rotate_cluster_token(
+    cluster: ClusterName, body: TokenRotate, org: AdminScope, runtime: RuntimeDep
+) -> TokenRotated:
+    """A new token; the current ones keep working for the grace period, then are refused."""
+    grace = timedelta(
+        seconds=body.grace_seconds
+        if body.grace_seconds is not None
+        else runtime.settings.agent.rotation_grace_seconds
+    )
+    issued = await org.clusters.rotate(cluster, grace=grace)
+    return TokenRotated(
+        token=issued.plaintext, prefix=issued.prefix, previous_valid_until=org.tx.now + grace
+    )
+
+
+@router.post("/{cluster}/tokens/revoke")
+async def revoke_cluster_tokens(
+    cluster: ClusterName, body: TokenRevoke, org: AdminScope
+) -> ClusterTokenList:
+    """Revoke one token (by prefix) or all: refused from the next request on."""
+    tokens = await org.clusters.revoke(cluster, prefix=body.prefix)
+    return ClusterTokenList(items=[ClusterTokenPublic.of(t) for t in tokens])

@@ -1,0 +1,81 @@
+"""The caller, their organisation (plan, limit), the audit log and the usage statement."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Response
+
+from sandboxmesh.controlplane import errors
+from sandboxmesh.controlplane.api import authorization
+from sandboxmesh.controlplane.api.deps import AdminScope, OrgScope, Principal
+from sandboxmesh.controlplane.api.schemas.base import ERROR_RESPONSES
+from sandboxmesh.controlplane.api.schemas.tenancy import (
+    OrganizationPublic,
+    PlanUpdate,
+    QuotaUpdate,
+    WhoAmI,
+)
+from sandboxmesh.controlplane.api.schemas.usage import AuditEventPublic, AuditList, UsageStatement
+from sandboxmesh.controlplane.domain import metering
+from sandboxmesh.controlplane.domain.roles import Role
+from sandboxmesh.spec import names
+
+router = APIRouter(prefix="/api/v1", tags=["organization"], responses=ERROR_RESPONSES)
+
+
+@router.get("/whoami")
+async def whoami(principal: Principal) -> WhoAmI:
+    return WhoAmI(email=principal.email, role=principal.role, organization=principal.org_name)
+
+
+@router.get("/organization")
+async def get_organization(org: OrgScope) -> OrganizationPublic:
+    return OrganizationPublic.of(await org.organization.get())
+
+
+@router.put("/organization/quota")
+async def set_organization_quota(body: QuotaUpdate, org: AdminScope) -> OrganizationPublic:
+    return OrganizationPublic.of(await org.organization.set_limit(body.max_sandboxes))
+
+
+@router.put("/organization/plan")
+async def set_plan(body: PlanUpdate, org: OrgScope) -> OrganizationPublic:
+    authorization.require(org.principal, Role.OWNER)
+    return OrganizationPublic.of(await org.organization.set_plan(body.plan))
+
+
+@router.get("/audit")
+async def audit_log(
+    org: AdminScope,
+    since: datetime | None = None,
+    action: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> AuditList:
+    events = await org.audit.events(since=since, action=action, limit=limit)
+    return AuditList(items=[AuditEventPublic.of(event) for event in events])
+
+
+@router.get(
+    "/usage",
+    response_model=UsageStatement,
+    responses={200: {"content": {"text/csv": {}}, "description": "JSON, or CSV with format=csv"}},
+)
+async def usage(
+    org: OrgScope,
+    month: Annotated[str | None, Query(pattern=metering.MONTH_PATTERN)] = None,
+    team: Annotated[
+        str | None, Query(min_length=1, max_length=63, pattern=names.DNS_LABEL_PATTERN)
+    ] = None,
+    format: Literal["json", "csv"] = "json",
+) -> UsageStatement | Response:
+    """Sandbox-hours per team for one month (UTC), by default the current one."""
+    chosen = month or metering.month_of(org.tx.now)
+    statement = await org.usage.statement(month=chosen, team=team)
+    # A deleted team keeps its history: only refuse a name that is neither a team nor metered.
+    if team is not None and not statement.lines and await org.teams.find(team) is None:
+        raise errors.NotFound("team", team)
+    if format == "csv":
+        return Response(metering.statement_csv(statement), media_type="text/csv")
+    return UsageStatement.of(org.principal.org_name, statement)

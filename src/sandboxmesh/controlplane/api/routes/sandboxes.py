@@ -1,0 +1,119 @@
+"""Sandboxes (intent): apply by name, list with filters, get, delete."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Response, status
+
+from sandboxmesh.controlplane import errors
+from sandboxmesh.controlplane.api import authorization
+from sandboxmesh.controlplane.api.deps import OrgScope, RuntimeDep
+from sandboxmesh.controlplane.api.schemas.base import ERROR_RESPONSES
+from sandboxmesh.controlplane.api.schemas.sandboxes import SandboxList, SandboxPublic
+from sandboxmesh.controlplane.repository import records
+from sandboxmesh.controlplane.repository.scope import OrgScope as Scope
+from sandboxmesh.spec import Phase, SandboxManifest, names
+
+router = APIRouter(prefix="/api/v1/sandboxes", tags=["sandboxes"], responses=ERROR_RESPONSES)
+
+SandboxName = Annotated[
+    str,
+    Path(min_length=1, max_length=names.SANDBOX_NAME_MAX, pattern=names.DNS_LABEL_PATTERN),
+]
+LabelSelector = Annotated[
+    list[str],
+    Query(
+        max_length=16,
+        description="key=value; repeat to require several labels",
+    ),
+]
+Name = Annotated[str | None, Query(min_length=1, max_length=63, pattern=names.DNS_LABEL_PATTERN)]
+
+
+@router.put(
+    "/{name}",
+    responses={201: {"model": SandboxPublic, "description": "Created"}},
+)
+async def apply_sandbox(
+    name: SandboxName,
+    manifest: SandboxManifest,
+    org: OrgScope,
+    runtime: RuntimeDep,
+    response: Response,
+) -> SandboxPublic:
+    """Create the sandbox `name`, or update its spec (201 when created, 200 otherwise).
+
+    The body is the manifest users write (DESIGN.md §2); its `name` must equal the path's.
+    """
+    if manifest.name != name:
+        raise errors.Invalid.field(["body", "name"], f"must equal the name in the path ({name})")
+    team = await _team_for(org, manifest.spec.team)
+    authorization.require_sandbox_write(org.principal, team)
+    cluster = await org.clusters.find(manifest.spec.cluster)
+    if cluster is None:
+        raise errors.Invalid.field(
+            ["body", "spec", "cluster"], f"no cluster {manifest.spec.cluster!r} is registered"
+        )
+    try:
+        sandbox, created = await org.sandboxes.apply(manifest, team=team, cluster=cluster)
+    except errors.QuotaExceeded as refused:
+        runtime.metrics.quota_rejections.labels(refused.details.get("limit", "")).inc()
+        raise
+    if created:
+        response.status_code = status.HTTP_201_CREATED
+        runtime.metrics.sandboxes_created.inc()
+    return SandboxPublic.of(sandbox)
+
+
+async def _team_for(org: Scope, requested: str | None) -> records.Team:
+    if requested is not None:
+        team = await org.teams.find(requested)
+        if team is None:
+            raise errors.Invalid.field(["body", "spec", "team"], f"no team {requested!r}")
+        return team
+    if org.principal.default_team_id is None:
+        raise errors.Invalid.field(
+            ["body", "spec", "team"], "you have no default team: name one in spec.team"
+        )
+    return await org.teams.get_by_id(org.principal.default_team_id)
+
+
+@router.get("")
+async def list_sandboxes(
+    org: OrgScope,
+    team: Name = None,
+    cluster: Name = None,
+    label: LabelSelector = [],  # noqa: B006 (FastAPI copies defaults per request)
+    phase: Phase | None = None,
+    after: Name = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> SandboxList:
+    labels: dict[str, str] = {}
+    for selector in label:
+        key, sep, value = selector.partition("=")
+        if not sep or not key:
+            raise errors.Invalid.field(["query", "label"], f"not key=value: {selector!r}")
+        labels[key] = value
+    found = await org.sandboxes.search(
+        team=team, cluster=cluster, labels=labels, phase=phase, after=after, limit=limit + 1
+    )
+    page = found[:limit]
+    return SandboxList(
+        items=[SandboxPublic.of(s) for s in page],
+        next=page[-1].name if len(found) > limit else None,
+    )
+
+
+@router.get("/{name}")
+async def get_sandbox(name: SandboxName, org: OrgScope) -> SandboxPublic:
+    return SandboxPublic.of(await org.sandboxes.get(name))
+
+
+@router.delete("/{name}", status_code=status.HTTP_202_ACCEPTED)
+async def delete_sandbox(name: SandboxName, org: OrgScope) -> SandboxPublic:
+    """Request deletion: the sandbox stays `deleting` until its agent confirms it is gone."""
+    sandbox = await org.sandboxes.get(name)
+    team = await org.teams.get(sandbox.team)
+    authorization.require_sandbox_write(org.principal, team)
+    return SandboxPublic.of(await org.sandboxes.delete(name))

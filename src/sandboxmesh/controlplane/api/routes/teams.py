@@ -1,0 +1,45 @@
+"""Teams and their quotas."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, status
+
+from sandboxmesh.controlplane.api.authorization import require
+from sandboxmesh.controlplane.api.deps import AdminScope, OrgScope, TeamScope
+from sandboxmesh.controlplane.api.schemas.base import ERROR_RESPONSES
+from sandboxmesh.controlplane.api.schemas.tenancy import (
+    QuotaUpdate,
+    TeamCreate,
+    TeamList,
+    TeamPublic,
+)
+from sandboxmesh.controlplane.domain.roles import Role
+
+router = APIRouter(prefix="/api/v1/teams", tags=["teams"], responses=ERROR_RESPONSES)
+
+
+@router.get("")
+async def list_teams(org: OrgScope) -> TeamList:
+    return TeamList(items=[TeamPublic.of(team) for team in await org.teams.all()])
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+async def create_team(body: TeamCreate, org: AdminScope) -> TeamPublic:
+    return TeamPublic.of(await org.teams.create(body.name, max_sandboxes=body.max_sandboxes))
+
+
+@router.get("/{team}")
+async def get_team(scoped: TeamScope) -> TeamPublic:
+    return TeamPublic.of(scoped.team)
+
+
+@router.delete("/{team}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_team(scoped: TeamScope) -> None:
+    require(scoped.org.principal, Role.ADMIN)
+    await scoped.org.teams.delete(scoped.team.name)
+
+
+@router.put("/{team}/quota")
+async def set_team_quota(body: QuotaUpdate, scoped: TeamScope) -> TeamPublic:
+    require(scoped.org.principal, Role.ADMIN)
+    return TeamPublic.of(await scoped.org.teams.set_limit(scoped.team.name, body.max_sandboxes))

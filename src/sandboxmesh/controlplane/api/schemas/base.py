@@ -1,0 +1,34 @@
+"""The base of every API body: camelCase on the wire, unknown fields refused."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
+
+
+class ApiModel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+class ErrorBody(ApiModel):
+    """Every error: a machine-readable `code`, a `message` for people, and `details`."""
+
+    code: str
+    message: str
+    details: dict[str, Any]
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": description}
+    for status, description in {
+        400: "Malformed request",
+        401: "Missing or invalid token",
+        403: "Not allowed for this role",
+        404: "Not found in your organization",
+        409: "Conflict (exists, in use, quota exceeded)",
+        413: "Body too large",
+        422: "Invalid fields",
+    }.items()
+}

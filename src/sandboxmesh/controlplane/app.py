@@ -1,0 +1,102 @@
+"""`create_app(settings)`: the ASGI app. Nothing is read or connected at import time.
+
+The lifespan opens the store, applies migrations (unless disabled), starts the PostgreSQL
+notification listener and the TTL sweeper, and undoes all of it on shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
+
+from fastapi import FastAPI
+
+from sandboxmesh import __version__
+from sandboxmesh.controlplane.api import error_handlers
+from sandboxmesh.controlplane.api.middleware import BodyLimit, Observe
+from sandboxmesh.controlplane.api.routes import (
+    agent,
+    clusters,
+    health,
+    members,
+    organization,
+    sandboxes,
+    teams,
+)
+from sandboxmesh.controlplane.metrics import Metrics
+from sandboxmesh.controlplane.repository.sandboxes import expire_due
+from sandboxmesh.controlplane.revisions import PostgresListener
+from sandboxmesh.controlplane.runtime import Runtime, utc_now
+from sandboxmesh.controlplane.settings import Settings
+from sandboxmesh.controlplane.store import migrate
+from sandboxmesh.controlplane.store.engine import Store, async_url, create_engine
+from sandboxmesh.controlplane.sweeper import sweep_forever
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> FastAPI:
+    runtime = Runtime(settings=settings, metrics=Metrics(), clock=clock)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with _running(runtime):
+            yield
+
+    app = FastAPI(
+        title="SandboxMesh control plane",
+        version=__version__,
+        description="Multi-tenant intent store for preview environments, and the agent protocol.",
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.runtime = runtime
+    error_handlers.install(app)
+    for module in (health, organization, teams, members, clusters, sandboxes, agent):
+        app.include_router(module.router)
+    # Outermost first: observe everything, including requests refused for their size.
+    app.add_middleware(BodyLimit, max_bytes=settings.http.max_body_bytes)
+    app.add_middleware(Observe, metrics=runtime.metrics)
+    return app
+
+
+@contextlib.asynccontextmanager
+async def _running(runtime: Runtime) -> AsyncIterator[None]:
+    settings = runtime.settings
+    url = settings.database.resolved_url()
+    store = Store(create_engine(url, pool_size=settings.database.pool_size))
+    try:
+        if settings.database.migrate_on_start:
+            revision = await migrate.upgrade(store.engine)
+            log.info("database migrated", extra={"revision": revision})
+        runtime.store = store
+        if store.is_postgres:
+            dsn = async_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+            runtime.listener = PostgresListener(dsn, runtime.hub)
+            await runtime.listener.start()
+        sweeper = asyncio.create_task(
+            sweep_forever(lambda: _sweep(runtime), settings.sweeper.interval_seconds),
+            name="ttl-sweeper",
+        )
+        try:
+            yield
+        finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
+            if runtime.listener is not None:
+                await runtime.listener.stop()
+    finally:
+        runtime.store = None
+        await store.dispose()
+
+
+async def _sweep(runtime: Runtime) -> list[str]:
+    async with runtime.unit_of_work() as tx:
+        expired = await expire_due(tx)
+    runtime.metrics.ttl_expired.inc(len(expired))
+    return expired

@@ -1,0 +1,1 @@
+"""The pure core of the control plane: data in, data out, no I/O."""

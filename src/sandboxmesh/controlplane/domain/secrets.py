@@ -1,0 +1,61 @@
+"""Bearer tokens and routing keys: generated from `secrets`, stored only as SHA-256 digests.
+
+A token reads `<kind>_<id>_<secret>`: `kind` says what it opens (`smu` a user's API token,
+`smc` a cluster's agent token), `id` is the visible prefix shown in listings, `secret` the
+high-entropy rest. Tokens carry 160+ random bits, so a fast digest is enough at rest (a slow
+password hash buys nothing against brute force here and would cost every request).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import string
+from dataclasses import dataclass
+from enum import StrEnum
+
+ROUTING_KEY_LENGTH = 16
+_ROUTING_ALPHABET = string.ascii_lowercase + string.digits
+_PREFIX_CHARS = 8
+
+
+class TokenKind(StrEnum):
+    USER = "smu"
+    CLUSTER = "smc"
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """A freshly issued token: `plaintext` is shown once and never stored."""
+
+    plaintext: str
+    prefix: str
+    digest: str
+
+
+def issue_token(kind: TokenKind) -> IssuedToken:
+    public = secrets.token_hex(_PREFIX_CHARS // 2)
+    plaintext = f"{kind.value}_{public}_{secrets.token_urlsafe(30)}"
+    return IssuedToken(
+        plaintext=plaintext, prefix=f"{kind.value}_{public}", digest=digest(plaintext)
+    )
+
+
+def digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def token_kind(token: str) -> TokenKind | None:
+    """The kind a presented token claims, or None when it is not shaped like ours."""
+    head, _, rest = token.partition("_")
+    if not rest or len(token) > 200:
+        return None
+    try:
+        return TokenKind(head)
+    except ValueError:
+        return None
+
+
+def routing_key() -> str:
+    """16 lowercase letters and digits (82 bits), as DESIGN.md §3 asks."""
+    return "".join(secrets.choice(_ROUTING_ALPHABET) for _ in range(ROUTING_KEY_LENGTH))

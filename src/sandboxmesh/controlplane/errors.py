@@ -1,0 +1,84 @@
+"""Errors the API answers with: each knows its HTTP status and machine-readable `code`.
+
+    ApiError
+     ├── BadRequest            400 bad_request / malformed_json
+     ├── Unauthorized          401 unauthorized
+     ├── Forbidden             403 forbidden
+     ├── NotFound              404 not_found
+     ├── Conflict              409 conflict
+     │    └── QuotaExceeded    409 quota_exceeded
+     ├── PayloadTooLarge       413 payload_too_large
+     └── Invalid               422 invalid (details.errors: field-level errors)
+
+Every error reaches the client as JSON `{code, message, details}` (see `api.errors`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class ApiError(Exception):
+    status: ClassVar[int] = 400
+    code: ClassVar[str] = "bad_request"
+
+    def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or {}
+
+    def body(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message, "details": self.details}
+
+
+class BadRequest(ApiError):
+    status = 400
+    code = "bad_request"
+
+
+class MalformedJson(BadRequest):
+    code = "malformed_json"
+
+
+class Unauthorized(ApiError):
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(ApiError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(ApiError):
+    status = 404
+    code = "not_found"
+
+    def __init__(self, kind: str, name: str) -> None:
+        super().__init__(f"{kind} {name!r} not found", details={"kind": kind, "name": name})
+
+
+class Conflict(ApiError):
+    status = 409
+    code = "conflict"
+
+
+class QuotaExceeded(Conflict):
+    code = "quota_exceeded"
+
+
+class PayloadTooLarge(ApiError):
+    status = 413
+    code = "payload_too_large"
+
+
+class Invalid(ApiError):
+    status = 422
+    code = "invalid"
+
+    @classmethod
+    def field(cls, location: list[str | int], message: str) -> Invalid:
+        return cls(
+            f"{'.'.join(str(p) for p in location)}: {message}",
+            details={"errors": [{"loc": location, "msg": message, "type": "value_error"}]},
+        )

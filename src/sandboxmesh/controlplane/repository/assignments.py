@@ -1,0 +1,123 @@
+"""`ClusterScope`: what an agent may reach, bound to its cluster (the agent protocol's store)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from sandboxmesh.controlplane.repository import audit
+from sandboxmesh.controlplane.repository.records import AgentIdentity, Sandbox
+from sandboxmesh.controlplane.repository.sandboxes import sandbox_from, select_sandboxes
+from sandboxmesh.controlplane.repository.transaction import Tx
+from sandboxmesh.controlplane.store.tables import clusters, sandboxes
+from sandboxmesh.spec import Phase
+from sandboxmesh.spec.protocol import IgnoredReport, StatusAck, StatusReportBatch
+
+
+@dataclass(frozen=True)
+class Changes:
+    revision: int
+    resync: bool
+    sandboxes: list[Sandbox]
+
+
+class ClusterScope:
+    def __init__(self, tx: Tx, agent: AgentIdentity) -> None:
+        self.tx = tx
+        self.agent = agent
+
+    async def revision(self) -> int:
+        value = await self.tx.conn.scalar(
+            sa.select(clusters.c.revision).where(clusters.c.id == self.agent.cluster_id)
+        )
+        return int(value or 0)
+
+    async def changes_since(self, since: int) -> Changes:
+        """Sandboxes changed after revision `since`; all of them when `since` is 0 or unknown.
+
+        The cluster revision is read first: every change up to it is committed (revisions
+        commit in order), so the answer never skips one; newer rows read afterwards only move
+        the returned revision forward.
+        """
+        current = await self.revision()
+        resync = since <= 0 or since > current
+        query = select_sandboxes().where(sandboxes.c.cluster_id == self.agent.cluster_id)
+        if not resync:
+            query = query.where(sandboxes.c.revision > since)
+        rows = (await self.tx.conn.execute(query.order_by(sandboxes.c.revision))).mappings()
+        found = [sandbox_from(row) for row in rows]
+        revision = max([current, *(s.revision for s in found)])
+        return Changes(revision=revision, resync=resync, sandboxes=found)
+
+    async def report(self, batch: StatusReportBatch) -> StatusAck:
+        ack = StatusAck()
+        for report in batch.reports:
+            sandbox = await self._find(report.name)
+            if sandbox is None:
+                ack.ignored.append(IgnoredReport(name=report.name, reason="unknown"))
+                continue
+            if report.observed_generation > sandbox.generation:
+                ack.ignored.append(IgnoredReport(name=report.name, reason="stale"))
+                continue
+            status = report.status.model_copy(
+                update={
+                    "routing_key": sandbox.routing_key,
+                    "expires_at": sandbox.expires_at,
+                    "observed_generation": report.observed_generation,
+                    "phase": Phase.TERMINATING if sandbox.deleting else report.status.phase,
+                }
+            )
+            updated = await self.tx.conn.execute(
+                sandboxes.update()
+                .where(
+                    sandboxes.c.id == sandbox.id,
+                    sa.or_(
+                        sandboxes.c.observed_generation.is_(None),
+                        sandboxes.c.observed_generation <= report.observed_generation,
+                    ),
+                )
+                .values(
+                    status=status.model_dump(mode="json", by_alias=True),
+                    observed_generation=report.observed_generation,
+                    phase=status.phase.value,
+                )
+            )
+            if updated.rowcount == 1:
+                ack.accepted.append(report.name)
+            else:
+                ack.ignored.append(IgnoredReport(name=report.name, reason="stale"))
+        for gone in batch.gone:
+            sandbox = await self._find(gone.name)
+            if sandbox is None:
+                ack.ignored.append(IgnoredReport(name=gone.name, reason="unknown"))
+                continue
+            removed = await self.tx.conn.execute(
+                sandboxes.delete().where(sandboxes.c.id == sandbox.id, sandboxes.c.deleting)
+            )
+            if removed.rowcount != 1:
+                ack.ignored.append(IgnoredReport(name=gone.name, reason="not_deleting"))
+                continue
+            ack.removed.append(gone.name)
+            await audit.record(
+                self.tx,
+                org_id=self.agent.org_id,
+                actor=self.agent.actor,
+                action="sandbox.gone",
+                target=f"sandbox/{gone.name}",
+            )
+        return ack
+
+    async def _find(self, name: str) -> Sandbox | None:
+        row = (
+            (
+                await self.tx.conn.execute(
+                    select_sandboxes().where(
+                        sandboxes.c.cluster_id == self.agent.cluster_id, sandboxes.c.name == name
+                    )
+                )
+            )
+            .mappings()
+            .first()
+        )
+        return None if row is None else sandbox_from(row)

@@ -1,0 +1,122 @@
+"""Organisations: bootstrapping one (unscoped), and its plan and limit (scoped)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from sandboxmesh.controlplane import errors
+from sandboxmesh.controlplane.domain import secrets
+from sandboxmesh.controlplane.domain.plans import Plan
+from sandboxmesh.controlplane.domain.roles import Role
+from sandboxmesh.controlplane.repository import audit
+from sandboxmesh.controlplane.repository.records import Organization
+from sandboxmesh.controlplane.repository.scoped import Scoped
+from sandboxmesh.controlplane.repository.transaction import Tx
+from sandboxmesh.controlplane.store.tables import (
+    api_tokens,
+    members,
+    organizations,
+    team_members,
+    teams,
+)
+
+DEFAULT_TEAM = "default"
+
+
+def organization_from(row: sa.RowMapping) -> Organization:
+    return Organization(
+        id=row["id"],
+        name=row["name"],
+        plan=Plan(row["plan"]),
+        max_sandboxes=row["max_sandboxes"],
+        active_sandboxes=row["active_sandboxes"],
+        created_at=row["created_at"],
+    )
+
+
+async def bootstrap(
+    tx: Tx, *, name: str, owner_email: str, plan: Plan, token_ttl: timedelta
+) -> tuple[Organization, secrets.IssuedToken]:
+    """A new organisation with a `default` team and its owner; returns the owner's token."""
+    exists = await tx.conn.scalar(sa.select(organizations.c.id).where(organizations.c.name == name))
+    if exists is not None:
+        raise errors.Conflict(f"organization {name!r} already exists")
+    org_id = await tx.conn.scalar(
+        organizations.insert()
+        .values(name=name, plan=plan.value, created_at=tx.now)
+        .returning(organizations.c.id)
+    )
+    team_id = await tx.conn.scalar(
+        teams.insert()
+        .values(org_id=org_id, name=DEFAULT_TEAM, created_at=tx.now)
+        .returning(teams.c.id)
+    )
+    member_id = await tx.conn.scalar(
+        members.insert()
+        .values(
+            org_id=org_id,
+            email=owner_email,
+            role=Role.OWNER.value,
+            default_team_id=team_id,
+            created_at=tx.now,
+        )
+        .returning(members.c.id)
+    )
+    await tx.conn.execute(team_members.insert().values(team_id=team_id, member_id=member_id))
+    token = secrets.issue_token(secrets.TokenKind.USER)
+    await tx.conn.execute(
+        api_tokens.insert().values(
+            org_id=org_id,
+            member_id=member_id,
+            name="bootstrap",
+            prefix=token.prefix,
+            token_hash=token.digest,
+            created_at=tx.now,
+            expires_at=tx.now + token_ttl,
+        )
+    )
+    assert org_id is not None
+    await audit.record(
+        tx,
+        org_id=org_id,
+        actor="system:bootstrap",
+        action="organization.create",
+        target=f"organization/{name}",
+        details={"owner": owner_email, "plan": plan.value},
+    )
+    row = (
+        await tx.conn.execute(sa.select(organizations).where(organizations.c.id == org_id))
+    ).one()
+    return organization_from(row._mapping), token
+
+
+class OrganizationSettings(Scoped):
+    async def get(self) -> Organization:
+        row = (
+            await self.tx.conn.execute(
+                sa.select(organizations).where(organizations.c.id == self.org_id)
+            )
+        ).one()
+        return organization_from(row._mapping)
+
+    async def set_limit(self, max_sandboxes: int | None) -> Organization:
+        await self.tx.conn.execute(
+            organizations.update()
+            .where(organizations.c.id == self.org_id)
+            .values(max_sandboxes=max_sandboxes)
+        )
+        organization = await self.get()
+        await self._audit(
+            "quota.set", f"organization/{organization.name}", {"maxSandboxes": max_sandboxes}
+        )
+        return organization
+
+    async def set_plan(self, plan: Plan) -> Organization:
+        await self.tx.conn.execute(
+            organizations.update().where(organizations.c.id == self.org_id).values(plan=plan.value)
+        )
+        organization = await self.get()
+        await self._audit("plan.set", f"organization/{organization.name}", {"plan": plan.value})
+        return organization

@@ -1,0 +1,132 @@
+"""Rows as the repository hands them out: plain frozen dataclasses, no SQL attached."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sandboxmesh.controlplane.domain.plans import Plan
+from sandboxmesh.controlplane.domain.roles import Role
+
+
+@dataclass(frozen=True)
+class Organization:
+    id: int
+    name: str
+    plan: Plan
+    max_sandboxes: int | None
+    active_sandboxes: int
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Team:
+    id: int
+    name: str
+    max_sandboxes: int | None
+    active_sandboxes: int
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Member:
+    id: int
+    email: str
+    role: Role
+    default_team: str | None
+    teams: tuple[str, ...]
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class ApiToken:
+    id: int
+    name: str
+    prefix: str
+    member_email: str
+    created_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a member of one organisation, authenticated by one API token."""
+
+    member_id: int
+    email: str
+    role: Role
+    org_id: int
+    org_name: str
+    token_id: int
+    team_ids: frozenset[int]
+    default_team_id: int | None
+
+    @property
+    def actor(self) -> str:
+        return f"member:{self.email}"
+
+
+@dataclass(frozen=True)
+class ClusterToken:
+    id: int
+    prefix: str
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Cluster:
+    id: int
+    name: str
+    revision: int
+    last_seen_at: datetime | None
+    agent_version: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class AgentIdentity:
+    """An authenticated agent: the cluster whose token it presented."""
+
+    cluster_id: int
+    cluster_name: str
+    org_id: int
+    token_id: int
+
+    @property
+    def actor(self) -> str:
+        return f"cluster:{self.cluster_name}"
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    id: int
+    name: str
+    team: str
+    cluster: str
+    spec: dict[str, Any]
+    generation: int
+    routing_key: str
+    status: dict[str, Any] | None
+    observed_generation: int | None
+    phase: str
+    deleting: bool
+    deletion_requested_at: datetime | None
+    revision: int
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+    expires_at: datetime | None
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    at: datetime
+    actor: str
+    action: str
+    target: str
+    details: dict[str, Any]

@@ -1,0 +1,337 @@
+"""Sandboxes (intent) of the caller's organisation: apply, list, get, delete, expire.
+
+Row locks are always taken in one order so PostgreSQL never deadlocks: the sandbox row,
+then the organisation's counter, then the team's, then the cluster's revision.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import sqlalchemy as sa
+
+from sandboxmesh.controlplane import errors
+from sandboxmesh.controlplane.domain import expiry, plans
+from sandboxmesh.controlplane.domain import secrets as issued_secrets
+from sandboxmesh.controlplane.domain.quota import Limit, LimitScope
+from sandboxmesh.controlplane.repository import audit
+from sandboxmesh.controlplane.repository.clusters import bump_revision
+from sandboxmesh.controlplane.repository.records import Cluster, Sandbox, Team
+from sandboxmesh.controlplane.repository.scoped import Scoped
+from sandboxmesh.controlplane.repository.transaction import Tx
+from sandboxmesh.controlplane.store.tables import (
+    clusters,
+    organizations,
+    sandbox_labels,
+    sandboxes,
+    teams,
+    usage_records,
+)
+from sandboxmesh.spec import Phase, SandboxManifest
+
+MAX_PAGE = 500
+
+
+def select_sandboxes() -> sa.Select[Any]:
+    return (
+        sa.select(sandboxes, teams.c.name.label("team_name"), clusters.c.name.label("cluster_name"))
+        .join(teams, teams.c.id == sandboxes.c.team_id)
+        .join(clusters, clusters.c.id == sandboxes.c.cluster_id)
+    )
+
+
+def sandbox_from(row: sa.RowMapping) -> Sandbox:
+    return Sandbox(
+        id=row["id"],
+        name=row["name"],
+        team=row["team_name"],
+        cluster=row["cluster_name"],
+        spec=row["spec"],
+        generation=row["generation"],
+        routing_key=row["routing_key"],
+        status=row["status"],
+        observed_generation=row["observed_generation"],
+        phase=row["phase"],
+        deleting=row["deleting"],
+        deletion_requested_at=row["deletion_requested_at"],
+        revision=row["revision"],
+        created_by=row["created_by"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        expires_at=row["expires_at"],
+    )
+
+
+async def mark_deleting(tx: Tx, sandbox: Sandbox, *, org_id: int, actor: str, why: str) -> bool:
+    """Flag `sandbox` for deletion (once): frees its quota, stops metering, tells the agent."""
+    marked = await tx.conn.execute(
+        sandboxes.update()
+        .where(sandboxes.c.id == sandbox.id, sandboxes.c.deleting.is_(False))
+        .values(deleting=True, deletion_requested_at=tx.now, phase=Phase.TERMINATING.value)
+    )
+    if marked.rowcount != 1:
+        return False
+    team_id, cluster_id = (
+        await tx.conn.execute(
+            sa.select(sandboxes.c.team_id, sandboxes.c.cluster_id).where(
+                sandboxes.c.id == sandbox.id
+            )
+        )
+    ).one()
+    await tx.conn.execute(
+        organizations.update()
+        .where(organizations.c.id == org_id)
+        .values(active_sandboxes=organizations.c.active_sandboxes - 1)
+    )
+    await tx.conn.execute(
+        teams.update()
+        .where(teams.c.id == team_id)
+        .values(active_sandboxes=teams.c.active_sandboxes - 1)
+    )
+    revision = await bump_revision(tx, cluster_id)
+    await tx.conn.execute(
+        sandboxes.update().where(sandboxes.c.id == sandbox.id).values(revision=revision)
+    )
+    await tx.conn.execute(
+        usage_records.update()
+        .where(usage_records.c.sandbox_id == sandbox.id, usage_records.c.ended_at.is_(None))
+        .values(ended_at=tx.now)
+    )
+    await audit.record(
+        tx,
+        org_id=org_id,
+        actor=actor,
+        action="sandbox.delete",
+        target=f"sandbox/{sandbox.name}",
+        details={"reason": why, "generation": sandbox.generation},
+    )
+    return True
+
+
+class Sandboxes(Scoped):
+    async def search(
+        self,
+        *,
+        team: str | None = None,
+        cluster: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        phase: str | None = None,
+        after: str | None = None,
+        limit: int = 100,
+    ) -> list[Sandbox]:
+        query = select_sandboxes().where(sandboxes.c.org_id == self.org_id)
+        if team is not None:
+            query = query.where(teams.c.name == team)
+        if cluster is not None:
+            query = query.where(clusters.c.name == cluster)
+        if phase is not None:
+            query = query.where(sandboxes.c.phase == phase)
+        for key, value in (labels or {}).items():
+            query = query.where(
+                sa.exists().where(
+                    sandbox_labels.c.sandbox_id == sandboxes.c.id,
+                    sandbox_labels.c.key == key,
+                    sandbox_labels.c.value == value,
+                )
+            )
+        if after is not None:
+            query = query.where(sandboxes.c.name > after)
+        query = query.order_by(sandboxes.c.name).limit(min(limit, MAX_PAGE))
+        return [sandbox_from(row) for row in (await self.tx.conn.execute(query)).mappings()]
+
+    async def find(self, name: str, *, for_update: bool = False) -> Sandbox | None:
+        query = select_sandboxes().where(
+            sandboxes.c.org_id == self.org_id, sandboxes.c.name == name
+        )
+        if for_update:
+            query = query.with_for_update(of=sandboxes)
+        row = (await self.tx.conn.execute(query)).mappings().first()
+        return None if row is None else sandbox_from(row)
+
+    async def get(self, name: str) -> Sandbox:
+        sandbox = await self.find(name)
+        if sandbox is None:
+            raise errors.NotFound("sandbox", name)
+        return sandbox
+
+    async def apply(
+        self, manifest: SandboxManifest, *, team: Team, cluster: Cluster
+    ) -> tuple[Sandbox, bool]:
+        """Create the sandbox, or update its spec; returns it and whether it was created."""
+        spec = manifest.spec.model_copy(update={"team": team.name})
+        document = spec.model_dump(mode="json", by_alias=True, exclude_none=True)
+        existing = await self.find(manifest.name, for_update=True)
+        if existing is None:
+            return await self._create(
+                manifest.name, spec_document=document, team=team, cluster=cluster
+            ), True
+        if existing.deleting:
+            raise errors.Conflict(
+                f"sandbox {manifest.name!r} is being deleted; apply again once it is gone"
+            )
+        if existing.cluster != cluster.name:
+            raise errors.Invalid.field(
+                ["body", "spec", "cluster"],
+                f"a sandbox cannot move from cluster {existing.cluster!r}; delete and recreate it",
+            )
+        if existing.team != team.name:
+            raise errors.Invalid.field(
+                ["body", "spec", "team"],
+                f"a sandbox cannot move from team {existing.team!r}; delete and recreate it",
+            )
+        if existing.spec == document:
+            return existing, False
+        revision = await bump_revision(self.tx, cluster.id)
+        await self.tx.conn.execute(
+            sandboxes.update()
+            .where(sandboxes.c.id == existing.id)
+            .values(
+                spec=document,
+                generation=existing.generation + 1,
+                revision=revision,
+                updated_at=self.tx.now,
+                expires_at=expiry.expires_at(
+                    spec, created_at=existing.created_at, updated_at=self.tx.now
+                ),
+            )
+        )
+        await self._replace_labels(existing.id, spec.labels)
+        await self._audit(
+            "sandbox.update", f"sandbox/{manifest.name}", {"generation": existing.generation + 1}
+        )
+        return await self.get(manifest.name), False
+
+    async def _create(
+        self, name: str, *, spec_document: dict[str, Any], team: Team, cluster: Cluster
+    ) -> Sandbox:
+        await self._take_quota(team)
+        revision = await bump_revision(self.tx, cluster.id)
+        manifest_spec = SandboxManifest.model_validate({"name": name, "spec": spec_document}).spec
+        sandbox_id = await self.tx.conn.scalar(
+            sandboxes.insert()
+            .values(
+                org_id=self.org_id,
+                team_id=team.id,
+                cluster_id=cluster.id,
+                name=name,
+                spec=spec_document,
+                generation=1,
+                routing_key=issued_secrets.routing_key(),
+                phase=Phase.PENDING.value,
+                revision=revision,
+                created_by=self.actor,
+                created_at=self.tx.now,
+                updated_at=self.tx.now,
+                expires_at=expiry.expires_at(
+                    manifest_spec, created_at=self.tx.now, updated_at=self.tx.now
+                ),
+            )
+            .returning(sandboxes.c.id)
+        )
+        assert sandbox_id is not None
+        await self._replace_labels(sandbox_id, manifest_spec.labels)
+        await self.tx.conn.execute(
+            usage_records.insert().values(
+                org_id=self.org_id,
+                team_name=team.name,
+                sandbox_name=name,
+                sandbox_id=sandbox_id,
+                started_at=self.tx.now,
+            )
+        )
+        await self._audit(
+            "sandbox.create", f"sandbox/{name}", {"team": team.name, "cluster": cluster.name}
+        )
+        return await self.get(name)
+
+    async def _take_quota(self, team: Team) -> None:
+        """Count the new sandbox against both limits, atomically, or refuse it.
+
+        Each counter moves only by a conditional UPDATE whose WHERE re-checks the limit under
+        the row's write lock: concurrent creates cannot both take the last place.
+        """
+        organization = (
+            await self.tx.conn.execute(
+                sa.select(organizations).where(organizations.c.id == self.org_id)
+            )
+        ).one()
+        org_limit = plans.organization_limit(
+            plans.Plan(organization.plan), organization.max_sandboxes
+        )
+        taken = await self.tx.conn.execute(
+            organizations.update()
+            .where(
+                organizations.c.id == self.org_id,
+                organizations.c.active_sandboxes < org_limit,
+            )
+            .values(active_sandboxes=organizations.c.active_sandboxes + 1)
+        )
+        if taken.rowcount != 1:
+            raise _quota_exceeded(Limit(LimitScope.ORGANIZATION, organization.name, org_limit))
+        taken = await self.tx.conn.execute(
+            teams.update()
+            .where(
+                teams.c.id == team.id,
+                sa.or_(
+                    teams.c.max_sandboxes.is_(None),
+                    teams.c.active_sandboxes < teams.c.max_sandboxes,
+                ),
+            )
+            .values(active_sandboxes=teams.c.active_sandboxes + 1)
+        )
+        if taken.rowcount != 1:
+            current = await self.tx.conn.scalar(
+                sa.select(teams.c.max_sandboxes).where(teams.c.id == team.id)
+            )
+            raise _quota_exceeded(Limit(LimitScope.TEAM, team.name, current))
+
+    async def _replace_labels(self, sandbox_id: int, labels: Mapping[str, str]) -> None:
+        await self.tx.conn.execute(
+            sandbox_labels.delete().where(sandbox_labels.c.sandbox_id == sandbox_id)
+        )
+        if labels:
+            await self.tx.conn.execute(
+                sandbox_labels.insert(),
+                [{"sandbox_id": sandbox_id, "key": k, "value": v} for k, v in labels.items()],
+            )
+
+    async def delete(self, name: str) -> Sandbox:
+        """Mark the sandbox for deletion; it is gone once its agent confirms the removal."""
+        sandbox = await self.find(name, for_update=True)
+        if sandbox is None:
+            raise errors.NotFound("sandbox", name)
+        await mark_deleting(self.tx, sandbox, org_id=self.org_id, actor=self.actor, why="requested")
+        return await self.get(name)
+
+
+def _quota_exceeded(limit: Limit) -> errors.QuotaExceeded:
+    return errors.QuotaExceeded(
+        f"quota exceeded: {limit.describe()}",
+        details={"limit": limit.scope.value, "name": limit.name, "max": limit.max},
+    )
+
+
+async def expire_due(tx: Tx, *, batch: int = 100) -> list[str]:
+    """Mark every sandbox whose TTL has run out for deletion; returns their names."""
+    rows = (
+        (
+            await tx.conn.execute(
+                select_sandboxes()
+                .where(sandboxes.c.deleting.is_(False), sandboxes.c.expires_at <= tx.now)
+                .order_by(sandboxes.c.expires_at)
+                .limit(batch)
+                .with_for_update(of=sandboxes, skip_locked=True)
+            )
+        )
+        .mappings()
+        .all()
+    )
+    expired = []
+    for row in rows:
+        sandbox = sandbox_from(row)
+        if await mark_deleting(
+            tx, sandbox, org_id=row["org_id"], actor="system:ttl", why="ttl expired"
+        ):
+            expired.append(sandbox.name)
+    return expired

@@ -1,0 +1,31 @@
+"""`OrgScope`: everything a caller may reach, bound to the caller's organisation."""
+
+from __future__ import annotations
+
+from sandboxmesh.controlplane.repository.clusters import Clusters
+from sandboxmesh.controlplane.repository.members import Members
+from sandboxmesh.controlplane.repository.organizations import OrganizationSettings
+from sandboxmesh.controlplane.repository.records import Principal
+from sandboxmesh.controlplane.repository.sandboxes import Sandboxes
+from sandboxmesh.controlplane.repository.scoped import AuditLog
+from sandboxmesh.controlplane.repository.teams import Teams
+from sandboxmesh.controlplane.repository.tokens import ApiTokens
+from sandboxmesh.controlplane.repository.transaction import Tx
+from sandboxmesh.controlplane.repository.usage import Usage
+
+
+class OrgScope:
+    """The caller's organisation and its teams, members, tokens, clusters and sandboxes."""
+
+    def __init__(self, tx: Tx, principal: Principal) -> None:
+        self.tx = tx
+        self.principal = principal
+        args = (tx, principal.org_id, principal.actor)
+        self.organization = OrganizationSettings(*args)
+        self.teams = Teams(*args)
+        self.members = Members(*args)
+        self.tokens = ApiTokens(*args)
+        self.clusters = Clusters(*args)
+        self.sandboxes = Sandboxes(*args)
+        self.usage = Usage(*args)
+        self.audit = AuditLog(*args)

@@ -1,0 +1,42 @@
+"""What a running app holds: settings, store, revision hub, metrics and clock."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sandboxmesh.controlplane.metrics import Metrics
+from sandboxmesh.controlplane.repository.transaction import Tx
+from sandboxmesh.controlplane.revisions import PostgresListener, RevisionHub
+from sandboxmesh.controlplane.settings import Settings
+from sandboxmesh.controlplane.store.engine import Store
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    metrics: Metrics
+    clock: Callable[[], datetime] = utc_now
+    hub: RevisionHub = field(default_factory=RevisionHub)
+    store: Store | None = None
+    listener: PostgresListener | None = None
+
+    def require_store(self) -> Store:
+        if self.store is None:
+            raise RuntimeError("the app has not started (its lifespan did not run)")
+        return self.store
+
+    @asynccontextmanager
+    async def unit_of_work(self) -> AsyncIterator[Tx]:
+        """A transaction; the revisions it produced are published once it committed."""
+        async with self.require_store().transaction() as connection:
+            tx = Tx(conn=connection, now=self.clock())
+            yield tx
+        for cluster_id, revision in tx.changed_clusters.items():
+            self.hub.publish(cluster_id, revision)

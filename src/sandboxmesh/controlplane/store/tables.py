@@ -1,0 +1,205 @@
+"""The schema as SQLAlchemy Core tables; the Alembic migrations create exactly these.
+
+Rows are found by name inside an organisation; integer ids never leave the control plane.
+Counters (`active_sandboxes`, `revision`) are changed only by conditional UPDATEs, which both
+SQLite and PostgreSQL apply atomically.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Dialect
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UtcDateTime(sa.TypeDecorator[datetime]):
+    """Aware UTC datetimes in and out, stored naive in UTC (SQLite has no time zones)."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):  # SQLite expressions such as MAX() lose the column type
+            value = datetime.fromisoformat(value)
+        moment: datetime = value
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+Json = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+
+def _id() -> sa.Column[int]:
+    return sa.Column("id", sa.Integer, primary_key=True, autoincrement=True)
+
+
+def _created_at() -> sa.Column[datetime]:
+    return sa.Column("created_at", UtcDateTime, nullable=False)
+
+
+organizations = sa.Table(
+    "organizations",
+    metadata,
+    _id(),
+    sa.Column("name", sa.String(63), nullable=False, unique=True),
+    sa.Column("plan", sa.String(32), nullable=False),
+    sa.Column("max_sandboxes", sa.Integer, nullable=True),
+    sa.Column("active_sandboxes", sa.Integer, nullable=False, server_default="0"),
+    _created_at(),
+)
+
+teams = sa.Table(
+    "teams",
+    metadata,
+    _id(),
+    sa.Column("org_id", sa.ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("name", sa.String(63), nullable=False),
+    sa.Column("max_sandboxes", sa.Integer, nullable=True),
+    sa.Column("active_sandboxes", sa.Integer, nullable=False, server_default="0"),
+    _created_at(),
+    sa.UniqueConstraint("org_id", "name"),
+)
+
+members = sa.Table(
+    "members",
+    metadata,
+    _id(),
+    sa.Column("org_id", sa.ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("email", sa.String(254), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("default_team_id", sa.ForeignKey("teams.id", ondelete="SET NULL"), nullable=True),
+    _created_at(),
+    sa.UniqueConstraint("org_id", "email"),
+)
+
+team_members = sa.Table(
+    "team_members",
+    metadata,
+    sa.Column("team_id", sa.ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("member_id", sa.ForeignKey("members.id", ondelete="CASCADE"), primary_key=True),
+)
+
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    _id(),
+    sa.Column("org_id", sa.ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("member_id", sa.ForeignKey("members.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("name", sa.String(63), nullable=False),
+    sa.Column("prefix", sa.String(32), nullable=False, index=True),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    _created_at(),
+    sa.Column("expires_at", UtcDateTime, nullable=False),
+    sa.Column("revoked_at", UtcDateTime, nullable=True),
+    sa.Column("last_used_at", UtcDateTime, nullable=True),
+)
+
+clusters = sa.Table(
+    "clusters",
+    metadata,
+    _id(),
+    sa.Column("org_id", sa.ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("name", sa.String(63), nullable=False),
+    # The cluster's assignment revision: bumped (under the row lock) by every intent change.
+    sa.Column("revision", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("last_seen_at", UtcDateTime, nullable=True),
+    sa.Column("agent_version", sa.String(64), nullable=True),
+    _created_at(),
+    sa.UniqueConstraint("org_id", "name"),
+)
+
+cluster_tokens = sa.Table(
+    "cluster_tokens",
+    metadata,
+    _id(),
+    sa.Column("cluster_id", sa.ForeignKey("clusters.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("prefix", sa.String(32), nullable=False),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    _created_at(),
+    # Set when a rotation replaces the token: it keeps working until then (the grace period).
+    sa.Column("expires_at", UtcDateTime, nullable=True),
+    sa.Column("revoked_at", UtcDateTime, nullable=True),
+)
+
+sandboxes = sa.Table(
+    "sandboxes",
+    metadata,
+    _id(),
+    sa.Column("org_id", sa.ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("team_id", sa.ForeignKey("teams.id"), nullable=False),
+    sa.Column("cluster_id", sa.ForeignKey("clusters.id"), nullable=False),
+    sa.Column("name", sa.String(63), nullable=False),
+    sa.Column("spec", Json, nullable=False),
+    sa.Column("generation", sa.Integer, nullable=False),
+    sa.Column("routing_key", sa.String(16), nullable=False, unique=True),
+    sa.Column("status", Json, nullable=True),
+    sa.Column("observed_generation", sa.Integer, nullable=True),
+    sa.Column("phase", sa.String(16), nullable=False),
+    sa.Column("deleting", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("deletion_requested_at", UtcDateTime, nullable=True),
+    # The cluster revision of the last intent change: the agent's long-poll cursor.
+    sa.Column("revision", sa.BigInteger, nullable=False),
+    sa.Column("created_by", sa.String(300), nullable=False),
+    _created_at(),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=True),
+    sa.UniqueConstraint("org_id", "name"),
+    sa.Index("ix_sandboxes_cluster_revision", "cluster_id", "revision"),
+    sa.Index("ix_sandboxes_expiry", "deleting", "expires_at"),
+)
+
+sandbox_labels = sa.Table(
+    "sandbox_labels",
+    metadata,
+    sa.Column("sandbox_id", sa.ForeignKey("sandboxes.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("key", sa.String(63), primary_key=True),
+    sa.Column("value", sa.String(63), nullable=False),
+    sa.Index("ix_sandbox_labels_key_value", "key", "value"),
+)
+
+# One row per sandbox lifetime: metering outlives the sandbox and its team.
+usage_records = sa.Table(
+    "usage_records",
+    metadata,
+    _id(),
+    sa.Column("org_id", sa.ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("team_name", sa.String(63), nullable=False),
+    sa.Column("sandbox_name", sa.String(63), nullable=False),
+    sa.Column("sandbox_id", sa.Integer, nullable=False, index=True),
+    sa.Column("started_at", UtcDateTime, nullable=False),
+    sa.Column("ended_at", UtcDateTime, nullable=True),
+    sa.Index("ix_usage_records_org_started", "org_id", "started_at"),
+)
+
+audit_events = sa.Table(
+    "audit_events",
+    metadata,
+    _id(),
+    sa.Column("org_id", sa.ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("at", UtcDateTime, nullable=False),
+    sa.Column("actor", sa.String(300), nullable=False),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("target", sa.String(300), nullable=False),
+    sa.Column("details", Json, nullable=False),
+    sa.Index("ix_audit_events_org_at", "org_id", "at"),
+)
