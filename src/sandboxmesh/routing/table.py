@@ -1,0 +1,174 @@
+"""The route table: for each baseline Service, which routing key goes to which fork Service.
+
+Computed from Sandbox objects alone (their spec's routing key and the fork Services the
+operator lists in their status), so any component can recompute it and get the same answer.
+
+A fork's route exists only while:
+
+- the sandbox is not being deleted (no deletionTimestamp, phase not Terminating): the
+  operator withdraws routes before deleting forks, so no request reaches a fork on its way out;
+- the fork itself reports `ready`. Per fork rather than per sandbox, because a sandbox goes
+  un-Ready while *any* of its forks rolls out an update: withdrawing every route of the
+  sandbox then would send its key's traffic to the baselines in mid-test, and flap. A fork
+  becomes ready no later than its sandbox does, so a new sandbox's routes are live by the
+  time the sandbox reports Ready.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pydantic
+
+from sandboxmesh.routing import matching
+from sandboxmesh.spec import Phase, SandboxStatus
+
+log = logging.getLogger(__name__)
+
+SERVICE_KIND = "Service"
+SERVICE_API_VERSION = "v1"
+
+
+@dataclass(frozen=True, order=True)
+class ServiceRef:
+    namespace: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True)
+class ForkRoute:
+    """Requests carrying `key` for the baseline go to `fork`, a Service of sandbox `sandbox`."""
+
+    key: str
+    sandbox: str
+    fork: ServiceRef
+
+
+@dataclass(frozen=True)
+class SandboxView:
+    """What the route table needs of one Sandbox object."""
+
+    name: str
+    routing_key: str | None
+    deleting: bool
+    status: SandboxStatus | None
+
+
+@dataclass(frozen=True)
+class RouteTable:
+    """Baseline Service -> its fork routes, ordered by sandbox name; `conflicts` explains drops."""
+
+    routes: Mapping[ServiceRef, tuple[ForkRoute, ...]] = field(default_factory=dict)
+    conflicts: tuple[str, ...] = ()
+
+    def routes_for(self, baseline: ServiceRef) -> tuple[ForkRoute, ...]:
+        return self.routes.get(baseline, ())
+
+    def baselines(self) -> list[ServiceRef]:
+        return sorted(self.routes)
+
+    def route_count(self) -> int:
+        return sum(len(routes) for routes in self.routes.values())
+
+    def to_json(self) -> dict[str, Any]:
+        """The table as the HTTP API serves it (stable order)."""
+        return {
+            "baselines": [
+                {
+                    "namespace": baseline.namespace,
+                    "service": baseline.name,
+                    "routes": [
+                        {
+                            "routingKey": route.key,
+                            "sandbox": route.sandbox,
+                            "forkService": route.fork.name,
+                        }
+                        for route in self.routes[baseline]
+                    ],
+                }
+                for baseline in self.baselines()
+            ],
+            "conflicts": list(self.conflicts),
+        }
+
+
+class InvalidSandbox(ValueError):
+    """A Sandbox object whose status does not parse; it contributes no route."""
+
+
+def sandbox_view(obj: Mapping[str, Any]) -> SandboxView:
+    """Read a Sandbox object (as the API server returns it, a JSON dict)."""
+    metadata = obj.get("metadata") or {}
+    name = str(metadata.get("name", ""))
+    spec = obj.get("spec") or {}
+    raw_status = obj.get("status")
+    try:
+        status = SandboxStatus.model_validate(raw_status) if raw_status else None
+    except pydantic.ValidationError as error:
+        raise InvalidSandbox(f"sandbox {name}: status does not parse: {error}") from error
+    key = spec.get("routingKey")
+    return SandboxView(
+        name=name,
+        routing_key=key if isinstance(key, str) else None,
+        deleting=bool(metadata.get("deletionTimestamp")),
+        status=status,
+    )
+
+
+def fork_routes(sandbox: SandboxView) -> list[tuple[ServiceRef, ForkRoute]]:
+    """The (baseline, route) pairs one sandbox contributes right now (see module docstring)."""
+    status = sandbox.status
+    if sandbox.deleting or status is None or status.phase is Phase.TERMINATING:
+        return []
+    if sandbox.routing_key is None:
+        return []
+    try:
+        key = matching.check_key(sandbox.routing_key)
+    except matching.InvalidRoutingKey:
+        return []
+    pairs: list[tuple[ServiceRef, ForkRoute]] = []
+    for fork in status.forks:
+        if not fork.ready:
+            continue
+        for obj in fork.objects:
+            if obj.kind != SERVICE_KIND or obj.api_version != SERVICE_API_VERSION:
+                continue
+            if not obj.baseline or obj.baseline == obj.name:
+                continue  # a route to itself would loop
+            baseline = ServiceRef(obj.namespace, obj.baseline)
+            pairs.append(
+                (baseline, ForkRoute(key, sandbox.name, ServiceRef(obj.namespace, obj.name)))
+            )
+    return pairs
+
+
+def route_table_for(sandboxes: Iterable[SandboxView]) -> RouteTable:
+    """The route table of a set of sandboxes; deterministic whatever their order.
+
+    Routing keys are unique by contract; should two sandboxes still share one on a baseline,
+    or one sandbox name two forks of the same baseline Service, the first by sandbox name
+    (then fork name) keeps the route and the conflict is reported.
+    """
+    routes: dict[ServiceRef, list[ForkRoute]] = {}
+    conflicts: list[str] = []
+    for sandbox in sorted(sandboxes, key=lambda s: s.name):
+        for baseline, route in sorted(fork_routes(sandbox), key=lambda p: (p[0], p[1].fork)):
+            taken = routes.setdefault(baseline, [])
+            clash = next((r for r in taken if r.key == route.key), None)
+            if clash is not None:
+                conflicts.append(
+                    f"{baseline}: sandbox {route.sandbox} (fork {route.fork.name}) has the key "
+                    f"already routed to {clash.fork.name} of sandbox {clash.sandbox}; ignored"
+                )
+                continue
+            taken.append(route)
+    return RouteTable(
+        routes={baseline: tuple(r) for baseline, r in routes.items()},
+        conflicts=tuple(conflicts),
+    )
