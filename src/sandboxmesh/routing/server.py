@@ -1,0 +1,172 @@
+"""The route server: Sandbox watch -> route state -> ADS for Envoy, plus the HTTP/JSON API.
+
+`RouteServer` runs inside an asyncio loop (the `sandboxmesh route-server` command);
+`RouteServerThread` hosts one in a background thread for tests, benchmarks and the demo.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import grpc
+import uvicorn
+from lightkube import AsyncClient, KubeConfig
+
+from sandboxmesh.routing import http_api
+from sandboxmesh.routing.matching import KeyHeaders
+from sandboxmesh.routing.metrics import RouteServerMetrics
+from sandboxmesh.routing.state import RouteState
+from sandboxmesh.routing.table import RouteTable
+from sandboxmesh.routing.upstreams import ServiceAddresses
+from sandboxmesh.routing.watcher import SandboxWatcher
+from sandboxmesh.routing.xds_server import AggregatedDiscoveryService, start_xds_server
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Listen:
+    host: str = "127.0.0.1"
+    port: int = 0
+
+
+@dataclass(frozen=True)
+class RouteServerSettings:
+    """Where to listen and what to read. `kubeconfig=None` with `in_cluster=False` runs no
+    watch: the table is set by the caller (tests of the data plane alone)."""
+
+    xds: Listen = field(default_factory=Listen)
+    http: Listen = field(default_factory=Listen)
+    headers: KeyHeaders = field(default_factory=KeyHeaders)
+    addresses: ServiceAddresses = field(default_factory=ServiceAddresses)
+    kubeconfig: Path | None = None
+    in_cluster: bool = False
+
+
+class _UvicornServer(uvicorn.Server):
+    # The route server owns the process's signals; uvicorn must not take them over.
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _bind(listen: Listen) -> socket.socket:
+    family = socket.AF_INET6 if ":" in listen.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((listen.host, listen.port))
+    return sock
+
+
+class RouteServer:
+    def __init__(self, settings: RouteServerSettings) -> None:
+        self.settings = settings
+        self.metrics = RouteServerMetrics()
+        self.state = RouteState(settings.headers, settings.addresses)
+        self.ads = AggregatedDiscoveryService(self.state, self.metrics)
+        self.xds_port = 0
+        self.http_port = 0
+        self._grpc: grpc.aio.Server | None = None
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._kube: AsyncClient | None = None
+        self._uvicorn: _UvicornServer | None = None
+
+    async def start(self) -> None:
+        self._grpc, self.xds_port = await start_xds_server(
+            self.ads, self.settings.xds.host, self.settings.xds.port
+        )
+        sock = _bind(self.settings.http)
+        self.http_port = sock.getsockname()[1]
+        app = http_api.create_app(self.state, self.ads, self.metrics)
+        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+        self._uvicorn = _UvicornServer(config)
+        self._tasks.append(asyncio.create_task(self._uvicorn.serve(sockets=[sock])))
+        if self.settings.kubeconfig is not None or self.settings.in_cluster:
+            config_source = (
+                KubeConfig.from_file(self.settings.kubeconfig)
+                if self.settings.kubeconfig is not None
+                else KubeConfig.from_service_account()
+            )
+            self._kube = AsyncClient(config=config_source)
+            watcher = SandboxWatcher(self._kube, self.state, self.metrics)
+            self._tasks.append(asyncio.create_task(watcher.run()))
+        log.info("route server: xDS on port %d, HTTP on port %d", self.xds_port, self.http_port)
+
+    async def stop(self) -> None:
+        if self._uvicorn is not None:
+            self._uvicorn.should_exit = True
+        if self._grpc is not None:
+            await self._grpc.stop(grace=1)
+        for task in self._tasks:
+            if not task.done() and task is not None:
+                task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._kube is not None:
+            await self._kube.close()
+
+
+class RouteServerThread:
+    """A RouteServer on its own loop in a daemon thread; its methods are thread-safe."""
+
+    def __init__(self, settings: RouteServerSettings) -> None:
+        self.server = RouteServer(settings)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True, name="routes")
+
+    def _call(self, fn: Callable[[], T]) -> T:
+        future: Future[T] = Future()
+
+        def run() -> None:
+            try:
+                future.set_result(fn())
+            except BaseException as error:
+                future.set_exception(error)
+
+        self._loop.call_soon_threadsafe(run)
+        return future.result(timeout=30)
+
+    def start(self) -> RouteServerThread:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self.server.start(), self._loop).result(timeout=60)
+        return self
+
+    def stop(self) -> None:
+        if not self._thread.is_alive():
+            return
+        asyncio.run_coroutine_threadsafe(self.server.stop(), self._loop).result(timeout=30)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+
+    @property
+    def xds_port(self) -> int:
+        return self.server.xds_port
+
+    @property
+    def http_port(self) -> int:
+        return self.server.http_port
+
+    def set_table(self, table: RouteTable) -> None:
+        self._call(lambda: self.server.state.set_table(table))
+
+    def set_addresses(self, addresses: ServiceAddresses) -> None:
+        self._call(lambda: self.server.state.set_addresses(addresses))
+
+    def read(self, fn: Callable[[RouteServer], T]) -> T:
+        """Run `fn(server)` on the server's loop and return its result (for inspection)."""
+        return self._call(lambda: fn(self.server))
+
+    def __enter__(self) -> RouteServerThread:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

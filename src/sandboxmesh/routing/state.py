@@ -1,0 +1,50 @@
+"""The route server's current inputs (route table, addresses, key headers) and change signal.
+
+Owned by one asyncio loop: the watcher and the demo's address updates write it, every xDS
+stream and the HTTP API read it. Each change bumps `generation` and wakes the waiters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from sandboxmesh.routing.matching import KeyHeaders
+from sandboxmesh.routing.table import RouteTable
+from sandboxmesh.routing.upstreams import ServiceAddresses
+
+
+class RouteState:
+    def __init__(self, headers: KeyHeaders, addresses: ServiceAddresses) -> None:
+        self.headers = headers
+        self.addresses = addresses
+        self.table = RouteTable()
+        self.generation = 0
+        #: Whether the table reflects a complete list of Sandbox objects (readiness).
+        self.synced = False
+        self.updated_at = time.time()
+        self._changed = asyncio.Event()
+
+    def _bump(self) -> None:
+        self.generation += 1
+        self.updated_at = time.time()
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    def set_table(self, table: RouteTable, *, synced: bool = True) -> None:
+        if table == self.table and synced == self.synced:
+            return
+        self.table = table
+        self.synced = synced
+        self._bump()
+
+    def set_addresses(self, addresses: ServiceAddresses) -> None:
+        if addresses != self.addresses:
+            self.addresses = addresses
+            self._bump()
+
+    async def wait_changed(self, since: int) -> int:
+        """Return the generation once it is past `since` (at once if it already is)."""
+        while self.generation <= since:
+            await self._changed.wait()
+        return self.generation

@@ -1,0 +1,181 @@
+"""The state of one ADS stream (state-of-the-world), and what to send next: no I/O here.
+
+Envoy's ordering rules (xDS protocol, "eventual consistency") come down to make-before-break:
+
+1. clusters first: a route is only ever rendered against clusters Envoy has *acknowledged*;
+2. listeners next, then their routes;
+3. a cluster leaves only once the routes Envoy has acknowledged no longer name it.
+
+One response is in flight at a time: the next one waits for the ACK or NACK of the previous
+one, which is what keeps the order without guessing how long Envoy takes to apply a change.
+
+A NACK never wedges the stream: the rejected version is remembered and not resent, other types
+go on, and the next change of the route table produces a new version that is sent as usual.
+Envoy keeps serving its last accepted configuration meanwhile.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from envoy.service.discovery.v3 import discovery_pb2
+from google.protobuf import any_pb2
+
+from sandboxmesh.routing import envoy_resources
+from sandboxmesh.routing.envoy_resources import CLUSTER_TYPE, LISTENER_TYPE, ROUTE_TYPE
+from sandboxmesh.routing.fronts import Front
+from sandboxmesh.routing.matching import KeyHeaders
+from sandboxmesh.routing.table import RouteTable
+from sandboxmesh.routing.upstreams import ServiceAddresses
+
+TYPE_NAMES = {CLUSTER_TYPE: "cluster", LISTENER_TYPE: "listener", ROUTE_TYPE: "route"}
+
+
+class RequestOutcome(StrEnum):
+    SUBSCRIBE = "subscribe"
+    ACK = "ack"
+    NACK = "nack"
+    STALE = "stale"
+    UNKNOWN_TYPE = "unknown-type"
+
+
+@dataclass
+class TypeState:
+    subscribed: bool = False
+    #: Names Envoy asked for; empty means every resource (wildcard).
+    names: frozenset[str] = frozenset()
+    sent_version: str | None = None
+    sent_nonce: str | None = None
+    sent_resources: dict[str, Any] = field(default_factory=dict)
+    pending: bool = False
+    acked_version: str | None = None
+    acked_resources: dict[str, Any] = field(default_factory=dict)
+    rejected_version: str | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    kind: RequestOutcome
+    type_url: str
+    version: str = ""
+    error: str = ""
+
+
+def content_version(resources: dict[str, Any]) -> str:
+    """A version that changes exactly when the resources do (deterministic serialisation)."""
+    digest = hashlib.sha256()
+    for name in sorted(resources):
+        digest.update(name.encode())
+        digest.update(b"\0")
+        digest.update(resources[name].SerializeToString(deterministic=True))
+    return digest.hexdigest()[:16]
+
+
+def _route_clusters(routes: Iterable[Any]) -> set[str]:
+    names: set[str] = set()
+    for config in routes:
+        for host in config.virtual_hosts:
+            names.update(route.route.cluster for route in host.routes)
+    return names
+
+
+@dataclass
+class StreamState:
+    """One Envoy's ADS stream: its fronts and what it has been sent and has accepted."""
+
+    fronts: list[Front]
+    types: dict[str, TypeState] = field(
+        default_factory=lambda: {url: TypeState() for url in TYPE_NAMES}
+    )
+    _nonces: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    def on_request(self, request: discovery_pb2.DiscoveryRequest) -> Outcome:
+        """Record a request: a subscription, or the ACK/NACK of the response in flight."""
+        state = self.types.get(request.type_url)
+        if state is None:
+            return Outcome(RequestOutcome.UNKNOWN_TYPE, request.type_url)
+        if request.response_nonce and request.response_nonce != state.sent_nonce:
+            # Answers a response that a newer one replaced; Envoy will answer the newer one.
+            return Outcome(RequestOutcome.STALE, request.type_url)
+        state.names = frozenset(request.resource_names)
+        if not request.response_nonce:
+            state.subscribed = True
+            return Outcome(RequestOutcome.SUBSCRIBE, request.type_url, request.version_info)
+        state.pending = False
+        if request.HasField("error_detail"):
+            state.rejected_version = state.sent_version
+            return Outcome(
+                RequestOutcome.NACK,
+                request.type_url,
+                state.sent_version or "",
+                request.error_detail.message,
+            )
+        state.acked_version = state.sent_version
+        state.acked_resources = state.sent_resources
+        state.rejected_version = None
+        return Outcome(RequestOutcome.ACK, request.type_url, request.version_info)
+
+    def in_flight(self) -> bool:
+        return any(state.pending for state in self.types.values())
+
+    def acked_cluster_names(self) -> set[str]:
+        return set(self.types[CLUSTER_TYPE].acked_resources)
+
+    def desired(
+        self, table: RouteTable, headers: KeyHeaders, addresses: ServiceAddresses
+    ) -> dict[str, dict[str, Any]]:
+        """What Envoy should have now, per type, under the make-before-break rules."""
+        node = envoy_resources.node_resources(self.fronts, table, addresses)
+        clusters = dict(node.clusters)
+        # Keep what acknowledged routes still name, as Envoy last accepted it.
+        acked_routes = self.types[ROUTE_TYPE].acked_resources.values()
+        old_clusters = self.types[CLUSTER_TYPE].acked_resources
+        for name in _route_clusters(acked_routes) - clusters.keys():
+            if name in old_clusters:
+                clusters[name] = old_clusters[name]
+        acked = self.acked_cluster_names()
+        routes = envoy_resources.route_configurations(
+            self.fronts, table, headers, lambda name: name in acked
+        )
+        return {CLUSTER_TYPE: clusters, LISTENER_TYPE: node.listeners, ROUTE_TYPE: routes}
+
+    def next_response(
+        self, desired: dict[str, dict[str, Any]]
+    ) -> discovery_pb2.DiscoveryResponse | None:
+        """The response to send now, or None (nothing changed, or a response is in flight)."""
+        if self.in_flight():
+            return None
+        for type_url in (CLUSTER_TYPE, LISTENER_TYPE, ROUTE_TYPE):
+            state = self.types[type_url]
+            if not state.subscribed:
+                continue
+            resources = desired[type_url]
+            if state.names:
+                resources = {n: r for n, r in resources.items() if n in state.names}
+            version = content_version(resources)
+            # Already sent, refused (resending would only be refused again), or what Envoy
+            # kept when it refused something newer.
+            if version in (state.sent_version, state.rejected_version, state.acked_version):
+                continue
+            return self._respond(type_url, state, resources, version)
+        return None
+
+    def _respond(
+        self, type_url: str, state: TypeState, resources: dict[str, Any], version: str
+    ) -> discovery_pb2.DiscoveryResponse:
+        nonce = str(next(self._nonces))
+        state.sent_version, state.sent_nonce = version, nonce
+        state.sent_resources, state.pending = resources, True
+        packed = []
+        for name in sorted(resources):
+            message = any_pb2.Any()
+            message.Pack(resources[name])
+            packed.append(message)
+        return discovery_pb2.DiscoveryResponse(
+            version_info=version, type_url=type_url, nonce=nonce, resources=packed
+        )

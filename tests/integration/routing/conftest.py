@@ -1,0 +1,108 @@
+"""A real data plane for routing tests: the route server in a thread, Envoy from the wheel,
+and local HTTP backends standing in for baseline and fork workloads."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from tests.integration.routing.routing_backends import http_backend
+from tests.support.eventually import eventually
+
+from sandboxmesh.routing.bootstrap import AdsServer, envoy_bootstrap
+from sandboxmesh.routing.envoy_process import EnvoyProcess
+from sandboxmesh.routing.fronts import Front
+from sandboxmesh.routing.matching import KeyHeaders
+from sandboxmesh.routing.server import RouteServerSettings, RouteServerThread
+from sandboxmesh.routing.table import ServiceRef
+from sandboxmesh.routing.upstreams import Address, ServiceAddresses
+
+
+@dataclass
+class DataPlane:
+    server: RouteServerThread
+    envoy: EnvoyProcess
+    fronts: dict[str, Front]
+    listener_ports: dict[str, int]
+    client: httpx.Client
+
+    def served_by(self, service: str, headers: list[tuple[str, str]] | None = None) -> str:
+        """Which backend answered a GET through Envoy's front for `service`."""
+        port = self.listener_ports[self.fronts[service].name]
+        response = self.client.get(f"http://127.0.0.1:{port}/hello", headers=headers or [])
+        assert response.status_code == 200, (response.status_code, response.text)
+        served: str = response.json()["servedBy"]
+        return served
+
+    def http(self, path: str) -> httpx.Response:
+        return httpx.get(f"http://127.0.0.1:{self.server.http_port}{path}", timeout=5)
+
+    def envoy_clusters(self) -> set[str]:
+        body = self.envoy.admin("/clusters?format=json").json()
+        return {c["name"] for c in body.get("cluster_statuses", [])}
+
+
+StartDataPlane = Callable[..., DataPlane]
+
+
+@pytest.fixture
+def start_data_plane(tmp_path: Path) -> Iterator[StartDataPlane]:
+    """Start backends, a route server and Envoy.
+
+    `baselines` names the baseline Services fronted (namespace `shop`, port 80); `forks`
+    names fork Services (same namespace) that get a backend of their own, reached through
+    the route server's address map. Each backend answers with its Service's name.
+    """
+    with contextlib.ExitStack() as stack:
+
+        def start(
+            baselines: list[str],
+            forks: list[str],
+            *,
+            kubeconfig: Path | None = None,
+            headers: KeyHeaders | None = None,
+            bad_fronts: list[Front] | None = None,
+        ) -> DataPlane:
+            overrides = {}
+            for fork in forks:
+                port = stack.enter_context(http_backend(fork))
+                overrides[(ServiceRef("shop", fork), 80)] = Address("127.0.0.1", port)
+            fronts = {}
+            for service in baselines:
+                port = stack.enter_context(http_backend(service))
+                fronts[service] = Front(
+                    namespace="shop",
+                    service=service,
+                    port=80,
+                    listen_address="127.0.0.1",
+                    listen_port=0,
+                    baseline_host="127.0.0.1",
+                    baseline_port=port,
+                )
+            settings = RouteServerSettings(
+                headers=headers or KeyHeaders(),
+                addresses=ServiceAddresses(overrides=overrides),
+                kubeconfig=kubeconfig,
+            )
+            server = stack.enter_context(RouteServerThread(settings))
+            document = envoy_bootstrap(
+                node_id="test-router",
+                node_cluster="shop",
+                fronts=[*fronts.values(), *(bad_fronts or [])],
+                ads=AdsServer("127.0.0.1", server.xds_port),
+                admin_port=0,
+            )
+            envoy = stack.enter_context(EnvoyProcess(document, tmp_path / "envoy"))
+            client = stack.enter_context(httpx.Client(timeout=5))
+            plane = DataPlane(server, envoy, fronts, {}, client)
+            if bad_fronts:
+                return plane
+            eventually(envoy.is_ready, timeout=20, what="Envoy ready (listeners and routes)")
+            plane.listener_ports = envoy.listener_ports()
+            return plane
+
+        yield start
