@@ -72,7 +72,7 @@ def create_postgres_template(admin_url: str) -> None:
 
 def create_postgres_database(admin_url: str) -> str:
     name = f"t_{uuid.uuid4().hex[:16]}"
-    asyncio.run(_admin(admin_url, f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}"))
+    asyncio.run(_admin(admin_url, f"CREATE DATABASE {name} TEMPLATE {TEMPLATE} STRATEGY FILE_COPY"))
     return with_database(admin_url, name)
 
 

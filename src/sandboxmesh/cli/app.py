@@ -6,6 +6,7 @@ import typer
 
 from sandboxmesh import __version__
 from sandboxmesh.cli import demo, dev
+from sandboxmesh.cli import operator as operator_command
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -16,6 +17,7 @@ app = typer.Typer(
 )
 app.add_typer(dev.app, name="dev")
 app.command("demo")(demo.demo)
+app.command("operator")(operator_command.run)
 
 
 @app.command()

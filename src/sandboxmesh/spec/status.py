@@ -48,6 +48,8 @@ class Reason(StrEnum):
     CONTAINER_NOT_FOUND = "ContainerNotFound"
     #: A fork targets a namespace the operator may not fork in.
     NAMESPACE_NOT_ALLOWED = "NamespaceNotAllowed"
+    #: The Sandbox object does not satisfy the spec models (written around the API).
+    INVALID_SPEC = "InvalidSpec"
     #: Fork objects exist and wait for their Pods.
     FORKS_PROGRESSING = "ForksProgressing"
     #: Every fork has its ready replica.

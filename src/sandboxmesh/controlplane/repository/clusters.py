@@ -100,7 +100,9 @@ class Clusters(Scoped):
             raise errors.Conflict(f"cluster {name!r} already exists")
         cluster_id = await self.tx.conn.scalar(
             clusters.insert()
-            .values(org_id=self.org_id, name=name, created_at=self.tx.now)
+            # Revisions start at 1: a resync always hands the agent a non-zero revision, and
+            # 0 stays reserved for "I know nothing, send everything".
+            .values(org_id=self.org_id, name=name, revision=1, created_at=self.tx.now)
             .returning(clusters.c.id)
         )
         assert cluster_id is not None

@@ -1,0 +1,159 @@
+"""kopf handlers: thin triggers into the reconciler, registered on a registry of our own.
+
+What triggers a sandbox's reconcile:
+- the Sandbox itself: resume (operator start), create, a spec update, a periodic resync;
+- its fork Deployments: every event, so status follows the Pods turning ready (a watch,
+  not a poll);
+- the baselines it forks: a baseline Deployment appearing, disappearing or changing its
+  generation, and any baseline Service change in a namespace it forks in (indexes map
+  both back to the sandboxes).
+Deletion runs behind the operator's finalizer: not Ready first (routes withdrawn), a drain
+pause, then every generated object deleted and waited for.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Any, cast
+
+import kopf
+from lightkube import ApiError
+
+from sandboxmesh.operator.reconcile import Reconciler
+from sandboxmesh.operator.settings import ForkingSettings
+from sandboxmesh.spec.crd import GROUP, LABEL_MANAGED_BY, LABEL_SANDBOX, MANAGED_BY, PLURAL, VERSION
+
+log = logging.getLogger(__name__)
+
+_RETRY_DELAY = 5.0
+
+
+def build_registry(reconciler: Reconciler, settings: ForkingSettings) -> kopf.OperatorRegistry:
+    registry = kopf.OperatorRegistry()
+    sandboxes: dict[str, Any] = {"group": GROUP, "version": VERSION, "plural": PLURAL}
+
+    async def reconcile_or_retry(name: str) -> None:
+        try:
+            await reconciler.trigger(name)
+        except (ApiError, OSError) as error:
+            raise kopf.TemporaryError(f"reconcile failed: {error}", delay=_RETRY_DELAY) from error
+
+    async def reconcile_quietly(name: str) -> None:
+        # Event handlers are not retried by kopf; the next event or the resync retries
+        # (the reconciler has logged and counted the failure).
+        with contextlib.suppress(ApiError, OSError):
+            await reconciler.trigger(name)
+
+    @kopf.on.login(id="login", registry=registry)
+    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        # A registry of our own has none of kopf's default login handlers: $KUBECONFIG
+        # (set by the runner from --kubeconfig) first, then the in-cluster service account.
+        info = kopf.login_with_kubeconfig(**kwargs)
+        return info if info is not None else kopf.login_with_service_account(**kwargs)
+
+    @kopf.on.resume(**sandboxes, id="resume", registry=registry)
+    @kopf.on.create(**sandboxes, id="create", registry=registry)
+    @kopf.on.update(**sandboxes, id="update", field="spec", registry=registry)
+    async def sandbox_changed(name: str, **_: Any) -> None:
+        await reconcile_or_retry(name)
+
+    @kopf.timer(
+        **sandboxes,
+        id="resync",
+        interval=settings.resync_seconds,
+        initial_delay=settings.resync_seconds,
+        registry=registry,
+    )
+    async def sandbox_resync(name: str, **_: Any) -> None:
+        await reconcile_quietly(name)
+
+    @kopf.on.delete(**sandboxes, id="delete", registry=registry)
+    async def sandbox_deleted(name: str, body: kopf.Body, **_: Any) -> None:
+        try:
+            if not await reconciler.withdraw(dict(body)):
+                raise kopf.TemporaryError(
+                    "routes withdrawn; draining", delay=settings.drain_seconds
+                )
+            remaining = await reconciler.delete_generated(name)
+        except (ApiError, OSError) as error:
+            raise kopf.TemporaryError(f"deletion failed: {error}", delay=_RETRY_DELAY) from error
+        if remaining:
+            raise kopf.TemporaryError(
+                f"waiting for {len(remaining)} objects to go: {', '.join(remaining[:5])}",
+                delay=1.0,
+            )
+
+    @kopf.index(**sandboxes, id="baselines", registry=registry)
+    def baselines(spec: kopf.Spec, name: str, status: kopf.Status, **_: Any) -> dict[Any, Any]:
+        """(namespace, baseline name) -> (sandbox, baseline generation in its snapshot)."""
+        snapshots = {}
+        for fork in status.get("forks", []) or []:
+            ref, snapshot = fork.get("forkOf", {}), fork.get("baseline") or {}
+            snapshots[(ref.get("namespace"), ref.get("name"))] = snapshot.get("generation")
+        index = {}
+        for fork in spec.get("forks", []) or []:
+            ref = fork.get("forkOf", {})
+            key = (ref.get("namespace"), ref.get("name"))
+            index[key] = (name, snapshots.get(key))
+        return index
+
+    @kopf.index(**sandboxes, id="namespaces", registry=registry)
+    def namespaces(spec: kopf.Spec, name: str, **_: Any) -> dict[Any, Any]:
+        """namespace -> sandbox, for every namespace a sandbox forks in."""
+        return {fork.get("forkOf", {}).get("namespace"): name for fork in spec.get("forks", [])}
+
+    @kopf.on.event(
+        "apps",
+        "v1",
+        "deployments",
+        id="fork-deployments",
+        labels={LABEL_MANAGED_BY: MANAGED_BY, LABEL_SANDBOX: kopf.PRESENT},
+        registry=registry,
+    )
+    async def fork_deployment_event(labels: kopf.Labels, **_: Any) -> None:
+        await reconcile_quietly(labels[LABEL_SANDBOX])
+
+    @kopf.on.event(
+        "apps",
+        "v1",
+        "deployments",
+        id="baseline-deployments",
+        labels={LABEL_SANDBOX: kopf.ABSENT},
+        registry=registry,
+    )
+    async def baseline_deployment_event(
+        type: str, name: str, namespace: str | None, meta: kopf.Meta, **kwargs: Any
+    ) -> None:
+        baselines: kopf.Index[Any, Any] = kwargs["baselines"]  # kopf passes indexes by id
+        generation = meta.get("generation")
+        for sandbox, snapshot_generation in baselines.get((namespace, name), []):
+            # No type: the initial listing. A baseline that appears or goes, or changes its
+            # generation (its spec) since the fork's snapshot, changes the fork.
+            if not type or type in ("ADDED", "DELETED") or snapshot_generation != generation:
+                await reconcile_quietly(sandbox)
+
+    @kopf.on.event(
+        "",
+        "v1",
+        "services",
+        id="baseline-services",
+        labels={LABEL_SANDBOX: kopf.ABSENT},
+        registry=registry,
+    )
+    async def baseline_service_event(type: str, namespace: str | None, **kwargs: Any) -> None:
+        namespaces: kopf.Index[Any, Any] = kwargs["namespaces"]  # kopf passes indexes by id
+        if not type:
+            return  # the initial listing: every sandbox is resumed anyway
+        for sandbox in set(namespaces.get(namespace, [])):
+            await reconcile_quietly(sandbox)
+
+    return registry
+
+
+def post_event(body: dict[str, Any], type_: str, reason: str, message: str) -> None:
+    """A Kubernetes Event on the Sandbox, which `kubectl describe sandbox` shows."""
+    try:
+        kopf.event(cast(kopf.Body, body), type=type_, reason=reason, message=message)
+    except (RuntimeError, LookupError):
+        log.debug("no kopf event context; event %s dropped", reason)

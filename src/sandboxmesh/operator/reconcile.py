@@ -1,0 +1,333 @@
+"""The reconciler: reads the cluster, calls the pure fork and status functions, applies.
+
+Level-based and idempotent: whatever triggered it (a Sandbox change, a fork Deployment's
+rollout, a baseline appearing, a resync), a reconcile recomputes everything from the Sandbox
+and the baselines and converges with server-side apply under one field manager. Triggers for
+the same sandbox are serialised and coalesced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from lightkube import ApiError, AsyncClient
+from lightkube.generic_resource import create_global_resource
+from lightkube.resources.apps_v1 import Deployment, ReplicaSet
+from lightkube.resources.core_v1 import Pod, Service
+from lightkube.types import CascadeType, PatchType
+from pydantic import ValidationError
+
+from sandboxmesh.operator import naming
+from sandboxmesh.operator.forks import (
+    ForkError,
+    Manifest,
+    SandboxIdentity,
+    check_supported,
+    desired_fork,
+)
+from sandboxmesh.operator.metrics import OperatorMetrics
+from sandboxmesh.operator.settings import ForkingSettings
+from sandboxmesh.operator.status import (
+    ForkObservation,
+    sandbox_status,
+    terminating_status,
+)
+from sandboxmesh.spec import ConditionType, Phase, Reason, SandboxStatus, conditions
+from sandboxmesh.spec.crd import (
+    API_VERSION,
+    GROUP,
+    KIND,
+    LABEL_SANDBOX,
+    PLURAL,
+    VERSION,
+    SandboxResourceSpec,
+)
+
+log = logging.getLogger(__name__)
+
+Sandbox = create_global_resource(GROUP, VERSION, KIND, PLURAL)
+
+#: Posts a Kubernetes Event about a Sandbox: (sandbox body, type, reason, message).
+EventPoster = Callable[[dict[str, Any], str, str, str], None]
+
+_Kind = type[Deployment] | type[Service] | type[ReplicaSet] | type[Pod]
+#: Kinds the operator applies, and those that inherit its labels (ReplicaSets, Pods): a
+#: deletion waits for all of them.
+_APPLIED: tuple[_Kind, ...] = (Deployment, Service)
+_GENERATED: tuple[_Kind, ...] = (Deployment, Service, ReplicaSet, Pod)
+
+
+@dataclass
+class Reconciler:
+    client: AsyncClient
+    settings: ForkingSettings
+    metrics: OperatorMetrics
+    post_event: EventPoster = lambda body, type_, reason, message: None
+    _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    _queued: set[str] = field(default_factory=set)
+
+    # -- triggers ----------------------------------------------------------------------------
+
+    async def trigger(self, name: str) -> None:
+        """Reconcile `name` soon; a trigger arriving while one is already queued joins it."""
+        if name in self._queued:
+            return
+        self._queued.add(name)
+        lock = self._locks.setdefault(name, asyncio.Lock())
+        async with lock:
+            self._queued.discard(name)
+            await self.reconcile(name)
+
+    # -- reconcile ---------------------------------------------------------------------------
+
+    async def reconcile(self, name: str) -> SandboxStatus | None:
+        started = time.monotonic()
+        try:
+            status = await self._reconcile(name)
+        except (ApiError, OSError) as error:
+            self.metrics.reconciles.labels(result="error").inc()
+            self.metrics.errors.labels(reason=Reason.API_ERROR).inc()
+            log.warning("reconciling sandbox %s failed: %s", name, error)
+            raise
+        finally:
+            self.metrics.duration.observe(time.monotonic() - started)
+        self.metrics.reconciles.labels(result="ok").inc()
+        return status
+
+    async def _reconcile(self, name: str) -> SandboxStatus | None:
+        try:
+            body = _to_dict(await self.client.get(Sandbox, name))
+        except ApiError as error:
+            if error.status.code == 404:
+                self.metrics.observe_phase(name, None)
+                return None
+            raise
+        if body["metadata"].get("deletionTimestamp"):
+            return None  # the finalizer handler owns deletion
+        previous = _parse_status(body)
+        generation = int(body["metadata"].get("generation", 1))
+        try:
+            spec = SandboxResourceSpec.model_validate(body.get("spec") or {})
+        except ValidationError as error:
+            return await self._write_invalid(body, previous, generation, error)
+
+        identity = SandboxIdentity(name, body["metadata"]["uid"], spec.routing_key)
+        services_by_namespace: dict[str, list[Manifest]] = {}
+        observations: list[ForkObservation] = []
+        keep: set[tuple[str, str, str]] = set()
+        for fork in spec.forks:
+            try:
+                check_supported(fork, self.settings.namespaces)
+                baseline = await self._baseline(fork.fork_of.namespace, fork.fork_of.name)
+                namespace = fork.fork_of.namespace
+                if namespace not in services_by_namespace:
+                    services_by_namespace[namespace] = await self._baseline_services(namespace)
+                desired = desired_fork(identity, fork, baseline, services_by_namespace[namespace])
+            except ForkError as error:
+                observations.append(ForkObservation(fork, error=error))
+                continue
+            live = await self._apply(Deployment, desired.deployment)
+            for service in desired.services:
+                await self._apply(Service, service)
+            keep.update((r.kind, r.namespace, r.name) for r in desired.object_refs())
+            observations.append(ForkObservation(fork, desired=desired, deployment=live))
+
+        await self._prune(name, keep)
+        status = sandbox_status(
+            generation=generation,
+            routing_key=spec.routing_key,
+            observations=observations,
+            previous=previous,
+            now=datetime.now(UTC),
+        )
+        await self._write_status(body, previous, status)
+        return status
+
+    async def _baseline(self, namespace: str, name: str) -> Manifest:
+        try:
+            deployment = await self.client.get(Deployment, name, namespace=namespace)
+        except ApiError as error:
+            if error.status.code == 404:
+                raise ForkError(
+                    Reason.BASELINE_NOT_FOUND,
+                    f"Deployment/{namespace}/{name}: the baseline Deployment does not exist",
+                ) from error
+            raise
+        manifest: Manifest = deployment.to_dict()
+        return manifest
+
+    async def _baseline_services(self, namespace: str) -> list[Manifest]:
+        services = []
+        async for service in self.client.list(Service, namespace=namespace):
+            manifest: Manifest = service.to_dict()
+            labels = manifest["metadata"].get("labels") or {}
+            if labels.get(LABEL_SANDBOX) is None:  # forks never count as baselines
+                services.append(manifest)
+        return services
+
+    async def _apply(self, kind: _Kind, manifest: Manifest) -> Manifest:
+        metadata = manifest["metadata"]
+        applied = await self.client.patch(
+            kind,
+            metadata["name"],
+            manifest,
+            namespace=metadata["namespace"],
+            patch_type=PatchType.APPLY,
+            field_manager=naming.FIELD_MANAGER,
+            force=True,
+        )
+        result: Manifest = applied.to_dict()
+        return result
+
+    async def _prune(self, sandbox: str, keep: set[tuple[str, str, str]]) -> None:
+        """Delete generated objects that the spec no longer asks for (a fork removed)."""
+        for kind in _APPLIED:
+            async for ref in self._generated(kind, sandbox):
+                if (ref.kind, ref.namespace, ref.name) not in keep:
+                    log.info("sandbox %s: deleting %s, no longer in its spec", sandbox, ref)
+                    await self._delete(kind, ref.name, ref.namespace)
+
+    async def _generated(self, kind: _Kind, sandbox: str) -> AsyncIterator[_Listed]:
+        """The objects of `kind` labelled as generated for `sandbox`, where we may look."""
+        for namespace in self._namespaces():
+            async for obj in self.client.list(
+                kind, namespace=namespace, labels=dict(naming.managed_labels(sandbox))
+            ):
+                meta = obj.metadata
+                if meta is None or not meta.name or not meta.namespace:
+                    raise ValueError(f"a listed {kind.__name__} without name or namespace")
+                yield _Listed(
+                    kind.__name__, meta.namespace, meta.name, meta.deletionTimestamp is not None
+                )
+
+    def _namespaces(self) -> list[str]:
+        if self.settings.namespaces is None:
+            return ["*"]
+        return sorted(self.settings.namespaces)
+
+    async def _delete(self, kind: _Kind, name: str, namespace: str) -> None:
+        try:
+            # Foreground: a Deployment stays until its ReplicaSets and Pods are gone, so
+            # "nothing left" can be checked on the Deployments alone during deletion.
+            await self.client.delete(
+                kind, name, namespace=namespace, cascade=CascadeType.FOREGROUND
+            )
+        except ApiError as error:
+            if error.status.code != 404:
+                raise
+
+    async def _write_status(
+        self, body: dict[str, Any], previous: SandboxStatus | None, status: SandboxStatus
+    ) -> None:
+        name = body["metadata"]["name"]
+        self.metrics.observe_phase(name, status.phase)
+        if status == previous:
+            return
+        if previous is None or (previous.phase, previous.reason) != (status.phase, status.reason):
+            warning = status.phase is Phase.FAILED or status.reason in (Reason.BASELINE_NOT_FOUND,)
+            if warning:
+                self.metrics.errors.labels(reason=status.reason).inc()
+            message = status.message or f"sandbox is {status.phase.value}"
+            self.post_event(body, "Warning" if warning else "Normal", status.reason, message)
+        await self.client.patch(
+            Sandbox.Status,
+            name,
+            {
+                "apiVersion": API_VERSION,
+                "kind": KIND,
+                "metadata": {"name": name},
+                "status": status.model_dump(mode="json", by_alias=True, exclude_none=True),
+            },
+            patch_type=PatchType.APPLY,
+            field_manager=naming.FIELD_MANAGER,
+            force=True,
+        )
+
+    async def _write_invalid(
+        self,
+        body: dict[str, Any],
+        previous: SandboxStatus | None,
+        generation: int,
+        error: ValidationError,
+    ) -> SandboxStatus:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "spec"
+        message = f"spec.{where}: {first['msg']}"
+        now = datetime.now(UTC)
+        current = conditions.mark_false(
+            previous.conditions if previous else [],
+            ConditionType.READY,
+            Reason.INVALID_SPEC,
+            message,
+            now=now,
+            observed_generation=generation,
+        )
+        status = SandboxStatus(
+            phase=Phase.FAILED,
+            reason=Reason.INVALID_SPEC,
+            message=message,
+            observed_generation=generation,
+            conditions=current,
+        )
+        await self._write_status(body, previous, status)
+        return status
+
+    # -- deletion ----------------------------------------------------------------------------
+
+    async def withdraw(self, body: dict[str, Any]) -> bool:
+        """Mark a deleted sandbox not Ready; True when it already was (routes withdrawn)."""
+        previous = _parse_status(body)
+        if previous is not None and previous.phase is Phase.TERMINATING:
+            return True
+        generation = int(body["metadata"].get("generation", 1))
+        status = terminating_status(previous, generation, datetime.now(UTC))
+        await self._write_status(body, previous, status)
+        return False
+
+    async def delete_generated(self, sandbox: str) -> list[str]:
+        """Delete everything generated for `sandbox`; returns what still exists."""
+        for kind in _APPLIED:
+            async for ref in self._generated(kind, sandbox):
+                if not ref.deleting:
+                    await self._delete(kind, ref.name, ref.namespace)
+        remaining = [
+            str(ref) for kind in _GENERATED async for ref in self._generated(kind, sandbox)
+        ]
+        if not remaining:
+            self.metrics.observe_phase(sandbox, None)
+            self._locks.pop(sandbox, None)
+        return remaining
+
+
+def _to_dict(obj: Any) -> Manifest:
+    """A generic (CRD) resource as the API's JSON; lightkube leaves its to_dict untyped."""
+    body: Manifest = obj.to_dict()
+    return body
+
+
+@dataclass(frozen=True)
+class _Listed:
+    kind: str
+    namespace: str
+    name: str
+    deleting: bool
+
+    def __str__(self) -> str:
+        return f"{self.kind}/{self.namespace}/{self.name}"
+
+
+def _parse_status(body: dict[str, Any]) -> SandboxStatus | None:
+    raw = body.get("status")
+    if not raw:
+        return None
+    try:
+        return SandboxStatus.model_validate(raw)
+    except ValidationError:
+        log.warning("sandbox %s: ignoring a status that does not parse", body["metadata"]["name"])
+        return None

@@ -1,0 +1,141 @@
+"""Runs the operator: probes, leader election, then kopf with our handlers until stopped.
+
+Exit codes: 0 after SIGTERM/SIGINT, 1 when leadership was lost (the replica restarts and
+becomes a candidate again, as controller-runtime does).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+from typing import Any
+
+import kopf
+from lightkube import ApiError, AsyncClient, KubeConfig
+from lightkube.resources.core_v1 import Namespace
+
+from sandboxmesh.operator import naming
+from sandboxmesh.operator.handlers import build_registry, post_event
+from sandboxmesh.operator.leadership import LeaderElector
+from sandboxmesh.operator.metrics import OperatorMetrics
+from sandboxmesh.operator.probes import ProbeServer
+from sandboxmesh.operator.reconcile import Reconciler
+from sandboxmesh.operator.settings import OperatorSettings
+
+log = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_LEADERSHIP_LOST = 1
+
+
+async def _warn_about_missing_namespaces(
+    client: AsyncClient, namespaces: frozenset[str] | None
+) -> None:
+    # kopf serves even the cluster-scoped Sandboxes through the configured namespaces that
+    # exist: with none of them there, nothing is reconciled until one is created.
+    for name in sorted(namespaces or ()):
+        try:
+            await client.get(Namespace, name)
+        except ApiError as error:
+            if error.status.code == 403:
+                return  # not allowed to read namespaces: nothing to check with
+            if error.status.code != 404:
+                raise
+            log.warning("namespace %s does not exist (yet): it is watched once it does", name)
+
+
+def _kopf_settings() -> kopf.OperatorSettings:
+    settings = kopf.OperatorSettings()
+    settings.persistence.finalizer = naming.FINALIZER
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="sandboxmesh.io")
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix="sandboxmesh.io", key="last-handled-configuration"
+    )
+    # Events arrive in bursts (a rollout updates a Deployment several times); a short batch
+    # window keeps status changes prompt without reconciling every intermediate state.
+    settings.batching.batch_window = 0.05
+    settings.posting.level = logging.INFO
+    settings.watching.server_timeout = 300
+    return settings
+
+
+async def run_operator(settings: OperatorSettings) -> int:
+    if settings.kubeconfig is not None:
+        # kopf's own API client logs in from $KUBECONFIG; lightkube takes the same file.
+        os.environ["KUBECONFIG"] = str(settings.kubeconfig)
+    config = (
+        KubeConfig.from_file(settings.kubeconfig) if settings.kubeconfig else KubeConfig.from_env()
+    )
+    client = AsyncClient(config=config, field_manager=naming.FIELD_MANAGER)
+    metrics = OperatorMetrics()
+    probes = ProbeServer(settings.probes, metrics)
+    await probes.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    elector = LeaderElector(client, settings.leader_election)
+    try:
+        if settings.leader_election.enabled:
+            acquired = asyncio.ensure_future(elector.acquire())
+            stopped = asyncio.ensure_future(stop.wait())
+            await asyncio.wait({acquired, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            if not acquired.done():
+                acquired.cancel()
+                return EXIT_OK
+            stopped.cancel()
+            metrics.leader.set(1)
+        return await _run_kopf(settings, client, metrics, probes, elector, stop)
+    finally:
+        metrics.leader.set(0)
+        if settings.leader_election.enabled:
+            with contextlib.suppress(Exception):
+                await elector.release()
+        await probes.stop()
+        await client.close()
+
+
+async def _run_kopf(
+    settings: OperatorSettings,
+    client: AsyncClient,
+    metrics: OperatorMetrics,
+    probes: ProbeServer,
+    elector: LeaderElector,
+    stop: asyncio.Event,
+) -> int:
+    await _warn_about_missing_namespaces(client, settings.forking.namespaces)
+    reconciler = Reconciler(client, settings.forking, metrics, post_event)
+    registry = build_registry(reconciler, settings.forking)
+    namespaces = settings.forking.namespaces
+    kopf_stop: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    operator = asyncio.ensure_future(
+        kopf.operator(
+            registry=registry,
+            settings=_kopf_settings(),
+            clusterwide=namespaces is None,
+            namespaces=sorted(namespaces or ()),
+            stop_flag=kopf_stop,
+            ready_flag=ready,
+        )
+    )
+    ready.add_done_callback(lambda _: probes.ready.set())
+    watchers: dict[asyncio.Future[Any], int] = {asyncio.ensure_future(stop.wait()): EXIT_OK}
+    if settings.leader_election.enabled:
+        watchers[asyncio.ensure_future(elector.hold())] = EXIT_LEADERSHIP_LOST
+    done, _ = await asyncio.wait({operator, *watchers}, return_when=asyncio.FIRST_COMPLETED)
+    code = EXIT_OK
+    for task in done:
+        code = max(code, watchers.get(task, EXIT_OK))
+    if operator in done:
+        operator.result()  # kopf ending by itself is an error worth its traceback
+    for task in watchers:
+        task.cancel()
+    if not kopf_stop.done():
+        kopf_stop.set_result(None)
+    with contextlib.suppress(asyncio.CancelledError):
+        await operator
+    return code

@@ -1,0 +1,172 @@
+"""Pure computation of a Sandbox's status from what the reconciler observed.
+
+Conditions change only through `sandboxmesh.spec.conditions`; the top-level phase, reason and
+message are derived from them, so they never disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sandboxmesh.operator.forks import DesiredFork, ForkError
+from sandboxmesh.spec import (
+    ConditionType,
+    Fork,
+    ForkStatus,
+    Phase,
+    Reason,
+    SandboxStatus,
+    conditions,
+)
+
+#: Errors that need the user to change the spec (or the operator's settings): Failed.
+#: BaselineNotFound is not among them: it heals by itself when the baseline appears.
+PERMANENT = frozenset(
+    {Reason.UNSUPPORTED_KIND, Reason.CONTAINER_NOT_FOUND, Reason.NAMESPACE_NOT_ALLOWED}
+)
+
+
+@dataclass(frozen=True)
+class ForkObservation:
+    """One fork as the reconciler found it: an error, or its desired and live Deployment."""
+
+    fork: Fork
+    error: ForkError | None = None
+    desired: DesiredFork | None = None
+    deployment: dict[str, Any] | None = None
+
+
+def rollout_complete(deployment: dict[str, Any] | None) -> tuple[int, bool]:
+    """Ready replicas, and whether the latest template is fully rolled out and available.
+
+    The same test as `kubectl rollout status`: the controller has seen the latest generation,
+    every replica runs the latest template, no old replica is left, and all are available.
+    """
+    if deployment is None:
+        return 0, False
+    spec, status = deployment.get("spec", {}), deployment.get("status") or {}
+    ready = int(status.get("readyReplicas") or 0)
+    wanted = int(spec.get("replicas", 1))
+    updated = int(status.get("updatedReplicas") or 0)
+    complete = (
+        int(status.get("observedGeneration") or 0) >= int(deployment["metadata"]["generation"])
+        and updated == wanted
+        and int(status.get("replicas") or 0) == updated
+        and int(status.get("availableReplicas") or 0) == updated
+        and ready >= wanted
+    )
+    return ready, complete
+
+
+def fork_status(observation: ForkObservation) -> ForkStatus:
+    fork_of = observation.fork.fork_of
+    if observation.error is not None:
+        return ForkStatus(
+            fork_of=fork_of,
+            reason=observation.error.reason,
+            message=observation.error.message,
+        )
+    assert observation.desired is not None
+    ready_replicas, complete = rollout_complete(observation.deployment)
+    name = observation.desired.deployment["metadata"]["name"]
+    return ForkStatus(
+        fork_of=fork_of,
+        baseline=observation.desired.snapshot,
+        objects=observation.desired.object_refs(),
+        ready_replicas=ready_replicas,
+        ready=complete,
+        reason=Reason.FORKS_AVAILABLE if complete else Reason.FORKS_PROGRESSING,
+        message=""
+        if complete
+        else f"Deployment {fork_of.namespace}/{name}: {ready_replicas}/1 ready, rolling out",
+    )
+
+
+def sandbox_status(
+    *,
+    generation: int,
+    routing_key: str,
+    observations: Sequence[ForkObservation],
+    previous: SandboxStatus | None,
+    now: datetime,
+) -> SandboxStatus:
+    forks = [fork_status(o) for o in observations]
+    errors = [
+        f for f in forks if f.reason not in (Reason.FORKS_AVAILABLE, Reason.FORKS_PROGRESSING)
+    ]
+    progressing = [f for f in forks if f.reason == Reason.FORKS_PROGRESSING]
+    current = list(previous.conditions) if previous else []
+
+    def mark(type_: ConditionType, ok: bool, reason: str, message: str) -> None:
+        nonlocal current
+        set_ = conditions.mark_true if ok else conditions.mark_false
+        current = set_(current, type_, reason, message, now=now, observed_generation=generation)
+
+    if errors:
+        first = errors[0]
+        mark(ConditionType.BASELINE_RESOLVED, False, first.reason, _join(errors))
+        mark(ConditionType.FORKS_READY, False, Reason.BLOCKED, "a fork could not be computed")
+        mark(ConditionType.READY, False, first.reason, first.message)
+    else:
+        mark(ConditionType.BASELINE_RESOLVED, True, Reason.BASELINE_FOUND, "")
+        if progressing:
+            message = _join(progressing)
+            mark(ConditionType.FORKS_READY, False, Reason.FORKS_PROGRESSING, message)
+            mark(ConditionType.READY, False, Reason.FORKS_PROGRESSING, message)
+        else:
+            mark(ConditionType.FORKS_READY, True, Reason.FORKS_AVAILABLE, "")
+            mark(ConditionType.READY, True, Reason.READY, "")
+
+    ready_condition = conditions.find(current, ConditionType.READY)
+    assert ready_condition is not None
+    ready = ready_condition.status == "True"
+    if ready:
+        phase = Phase.READY
+    elif errors and any(f.reason in PERMANENT for f in errors):
+        phase = Phase.FAILED
+    elif errors:
+        phase = Phase.PENDING
+    else:
+        phase = Phase.PROVISIONING
+    return SandboxStatus(
+        phase=phase,
+        ready=ready,
+        reason=ready_condition.reason,
+        message=ready_condition.message,
+        routing_key=routing_key,
+        observed_generation=generation,
+        expires_at=previous.expires_at if previous else None,
+        conditions=current,
+        forks=forks,
+    )
+
+
+def terminating_status(
+    previous: SandboxStatus | None, generation: int, now: datetime
+) -> SandboxStatus:
+    """Deletion has begun: not Ready any more, so routing withdraws before objects go."""
+    base = previous or SandboxStatus()
+    current = conditions.mark_false(
+        base.conditions,
+        ConditionType.READY,
+        Reason.TERMINATING,
+        "the sandbox is being deleted; routes are withdrawn first",
+        now=now,
+        observed_generation=generation,
+    )
+    return base.model_copy(
+        update={
+            "phase": Phase.TERMINATING,
+            "ready": False,
+            "reason": Reason.TERMINATING,
+            "message": "deleting fork objects",
+            "conditions": current,
+        }
+    )
+
+
+def _join(forks: Sequence[ForkStatus]) -> str:
+    return "; ".join(f.message for f in forks if f.message)

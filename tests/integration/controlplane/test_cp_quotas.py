@@ -1,0 +1,89 @@
+"""Quotas: per organisation and per team, named in the 409, exact under concurrency."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import sqlalchemy as sa
+from tests.support.controlplane import Org, manifest, register_cluster
+
+from sandboxmesh.client import endpoints, errors
+from sandboxmesh.controlplane.runtime import Runtime
+from sandboxmesh.controlplane.store.tables import organizations, sandboxes, teams
+
+
+async def test_a_create_over_the_team_limit_names_it(acme: Org) -> None:
+    await register_cluster(acme)
+    await acme.client.send(endpoints.create_team("payments", max_sandboxes=1))
+    await acme.client.send(endpoints.apply_sandbox(manifest("one", team="payments")))
+    with pytest.raises(errors.QuotaExceeded) as refused:
+        await acme.client.send(endpoints.apply_sandbox(manifest("two", team="payments")))
+    assert refused.value.status == 409
+    assert refused.value.code == "quota_exceeded"
+    assert refused.value.details == {"limit": "team", "name": "payments", "max": 1}
+    assert "payments" in refused.value.message
+    # Updating an existing sandbox is not a new one.
+    await acme.client.send(
+        endpoints.apply_sandbox(manifest("one", team="payments", description="v2"))
+    )
+    # Deleting frees the place.
+    await acme.client.send(endpoints.delete_sandbox("one"))
+    await acme.client.send(endpoints.apply_sandbox(manifest("two", team="payments")))
+
+
+async def test_the_organisation_limit_spans_teams(acme: Org) -> None:
+    await register_cluster(acme)
+    await acme.client.send(endpoints.set_organization_quota(2))
+    await acme.client.send(endpoints.create_team("payments"))
+    await acme.client.send(endpoints.apply_sandbox(manifest("a")))
+    await acme.client.send(endpoints.apply_sandbox(manifest("b", team="payments")))
+    with pytest.raises(errors.QuotaExceeded) as refused:
+        await acme.client.send(endpoints.apply_sandbox(manifest("c", team="payments")))
+    assert refused.value.details == {"limit": "organization", "name": "acme", "max": 2}
+
+
+async def test_the_plan_gives_the_default_limit(make_org: object) -> None:
+    from sandboxmesh.controlplane.domain.plans import DEFAULT_ORG_LIMIT, Plan
+
+    free = await make_org("tiny", plan=Plan.FREE)  # type: ignore[operator]
+    await register_cluster(free)
+    for i in range(DEFAULT_ORG_LIMIT[Plan.FREE]):
+        await free.client.send(endpoints.apply_sandbox(manifest(f"s{i}")))
+    with pytest.raises(errors.QuotaExceeded):
+        await free.client.send(endpoints.apply_sandbox(manifest("one-more")))
+
+
+@pytest.mark.parametrize("scope", ["organization", "team"])
+async def test_fifty_concurrent_creates_against_five_leave_exactly_five(
+    acme: Org, runtime: Runtime, scope: str
+) -> None:
+    await register_cluster(acme)
+    if scope == "organization":
+        await acme.client.send(endpoints.set_organization_quota(5))
+    else:
+        await acme.client.send(endpoints.set_team_quota("default", 5))
+
+    async def create(i: int) -> str:
+        try:
+            await acme.client.send(endpoints.apply_sandbox(manifest(f"race-{i}")))
+        except errors.QuotaExceeded:
+            return "refused"
+        return "created"
+
+    outcomes = await asyncio.gather(*(create(i) for i in range(50)))
+    assert outcomes.count("created") == 5
+    assert outcomes.count("refused") == 45
+    listed = await acme.client.send(endpoints.list_sandboxes())
+    assert len(listed["items"]) == 5
+    async with runtime.require_store().engine.connect() as connection:
+        rows = await connection.scalar(sa.select(sa.func.count()).select_from(sandboxes))
+        org_active = await connection.scalar(
+            organizations.select().with_only_columns(organizations.c.active_sandboxes)
+        )
+        team_active = await connection.scalar(
+            teams.select()
+            .with_only_columns(teams.c.active_sandboxes)
+            .where(teams.c.name == "default")
+        )
+    assert (rows, org_active, team_active) == (5, 5, 5)

@@ -1,0 +1,48 @@
+"""The control plane itself expires sandboxes: the background sweeper, not a test call."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from tests.support.controlplane import BASE_URL, Clock, manifest
+from tests.support.eventually import eventually_async
+
+from sandboxmesh.client import AsyncControlPlaneClient, ClientConfig, endpoints
+from sandboxmesh.controlplane import Settings, create_app
+from sandboxmesh.controlplane.domain.plans import Plan
+from sandboxmesh.controlplane.repository import organizations
+from sandboxmesh.controlplane.settings import SweeperSettings
+
+
+@pytest.fixture
+async def swept_app(settings: Settings, clock: Clock) -> AsyncIterator[FastAPI]:
+    fast = settings.model_copy(update={"sweeper": SweeperSettings(interval_seconds=0.1)})
+    app = create_app(fast, clock=clock)
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+async def test_the_sweeper_marks_expired_sandboxes(swept_app: FastAPI, clock: Clock) -> None:
+    from datetime import timedelta
+
+    runtime = swept_app.state.runtime
+    async with runtime.unit_of_work() as tx:
+        _, issued = await organizations.bootstrap(
+            tx, name="acme", owner_email="o@acme.example", plan=Plan.TEAM, token_ttl=timedelta(1)
+        )
+    config = ClientConfig(url=BASE_URL, token=issued.plaintext)
+    async with AsyncControlPlaneClient(
+        config, transport=httpx.ASGITransport(app=swept_app)
+    ) as client:
+        await client.send(endpoints.register_cluster("staging"))
+        ttl = {"duration": "5m"}
+        await client.send(endpoints.apply_sandbox(manifest("brief", ttl=ttl)))
+        clock.advance(minutes=6)
+
+        async def deleting() -> bool:
+            return bool((await client.send(endpoints.get_sandbox("brief")))["deleting"])
+
+        await eventually_async(deleting, timeout=10, what="the sweeper to expire the sandbox")
