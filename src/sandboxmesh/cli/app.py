@@ -7,6 +7,7 @@ import typer
 from sandboxmesh import __version__
 from sandboxmesh.cli import demo, dev
 from sandboxmesh.cli import operator as operator_command
+from sandboxmesh.cli import route_server
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -18,6 +19,7 @@ app = typer.Typer(
 app.add_typer(dev.app, name="dev")
 app.command("demo")(demo.demo)
 app.command("operator")(operator_command.run)
+app.command("route-server")(route_server.run)
 
 
 @app.command()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -42,15 +43,19 @@ class Listen:
 
 @dataclass(frozen=True)
 class RouteServerSettings:
-    """Where to listen and what to read. `kubeconfig=None` with `in_cluster=False` runs no
-    watch: the table is set by the caller (tests of the data plane alone)."""
+    """Where to listen and what to read.
+
+    With `watch` off the table is set by the caller (tests of the data plane alone); with it
+    on, Sandbox objects are watched through `kubeconfig`, or when that is None the
+    environment's configuration (KUBECONFIG, ~/.kube/config, or the Pod's service account).
+    """
 
     xds: Listen = field(default_factory=Listen)
     http: Listen = field(default_factory=Listen)
     headers: KeyHeaders = field(default_factory=KeyHeaders)
     addresses: ServiceAddresses = field(default_factory=ServiceAddresses)
+    watch: bool = False
     kubeconfig: Path | None = None
-    in_cluster: bool = False
 
 
 class _UvicornServer(uvicorn.Server):
@@ -82,22 +87,22 @@ class RouteServer:
         self._uvicorn: _UvicornServer | None = None
 
     async def start(self) -> None:
+        if self.settings.watch:
+            # Configuration errors surface before anything listens.
+            kubeconfig = self.settings.kubeconfig
+            kube = KubeConfig.from_file(kubeconfig) if kubeconfig else KubeConfig.from_env()
+            self._kube = AsyncClient(config=kube)
         self._grpc, self.xds_port = await start_xds_server(
             self.ads, self.settings.xds.host, self.settings.xds.port
         )
         sock = _bind(self.settings.http)
         self.http_port = sock.getsockname()[1]
         app = http_api.create_app(self.state, self.ads, self.metrics)
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
-        self._uvicorn = _UvicornServer(config)
+        self._uvicorn = _UvicornServer(
+            uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+        )
         self._tasks.append(asyncio.create_task(self._uvicorn.serve(sockets=[sock])))
-        if self.settings.kubeconfig is not None or self.settings.in_cluster:
-            config_source = (
-                KubeConfig.from_file(self.settings.kubeconfig)
-                if self.settings.kubeconfig is not None
-                else KubeConfig.from_service_account()
-            )
-            self._kube = AsyncClient(config=config_source)
+        if self._kube is not None:
             watcher = SandboxWatcher(self._kube, self.state, self.metrics)
             self._tasks.append(asyncio.create_task(watcher.run()))
         log.info("route server: xDS on port %d, HTTP on port %d", self.xds_port, self.http_port)
@@ -113,6 +118,21 @@ class RouteServer:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._kube is not None:
             await self._kube.close()
+
+
+async def serve_until_signalled(settings: RouteServerSettings) -> None:
+    """Run a route server until SIGINT or SIGTERM, then stop it cleanly."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    server = RouteServer(settings)
+    await server.start()
+    try:
+        await stop.wait()
+    finally:
+        log.info("route server: stopping")
+        await server.stop()
 
 
 class RouteServerThread:

@@ -53,7 +53,7 @@ StartDataPlane = Callable[..., DataPlane]
 def start_data_plane(tmp_path: Path) -> Iterator[StartDataPlane]:
     """Start backends, a route server and Envoy.
 
-    `baselines` names the baseline Services fronted (namespace `shop`, port 80); `forks`
+    `baselines` names the baseline Services fronted (in `namespace`, port 80); `forks`
     names fork Services (same namespace) that get a backend of their own, reached through
     the route server's address map. Each backend answers with its Service's name.
     """
@@ -66,16 +66,17 @@ def start_data_plane(tmp_path: Path) -> Iterator[StartDataPlane]:
             kubeconfig: Path | None = None,
             headers: KeyHeaders | None = None,
             bad_fronts: list[Front] | None = None,
+            namespace: str = "shop",
         ) -> DataPlane:
             overrides = {}
             for fork in forks:
                 port = stack.enter_context(http_backend(fork))
-                overrides[(ServiceRef("shop", fork), 80)] = Address("127.0.0.1", port)
+                overrides[(ServiceRef(namespace, fork), 80)] = Address("127.0.0.1", port)
             fronts = {}
             for service in baselines:
                 port = stack.enter_context(http_backend(service))
                 fronts[service] = Front(
-                    namespace="shop",
+                    namespace=namespace,
                     service=service,
                     port=80,
                     listen_address="127.0.0.1",
@@ -86,6 +87,7 @@ def start_data_plane(tmp_path: Path) -> Iterator[StartDataPlane]:
             settings = RouteServerSettings(
                 headers=headers or KeyHeaders(),
                 addresses=ServiceAddresses(overrides=overrides),
+                watch=kubeconfig is not None,
                 kubeconfig=kubeconfig,
             )
             server = stack.enter_context(RouteServerThread(settings))

@@ -1,0 +1,67 @@
+"""`sandboxmesh route-server`: watch Sandbox objects, serve routes to Envoy over xDS."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import typer
+from lightkube import ConfigError
+
+from sandboxmesh.cli.errors import CliError
+from sandboxmesh.routing import matching, server, upstreams
+
+
+def run(
+    kubeconfig: Path | None = typer.Option(
+        None,
+        envvar="KUBECONFIG",
+        help="Kubeconfig file; in-cluster configuration (or ~/.kube/config) when unset.",
+    ),
+    xds_host: str = typer.Option("0.0.0.0", help="Address the xDS (gRPC) server binds."),  # noqa: S104
+    xds_port: int = typer.Option(18000, min=0, max=65535, help="Port of the xDS server."),
+    http_host: str = typer.Option(
+        "127.0.0.1", help="Address of the HTTP API (/v1/routes, /healthz, /readyz, /metrics)."
+    ),
+    http_port: int = typer.Option(8081, min=0, max=65535, help="Port of the HTTP API."),
+    routing_key_header: list[str] = typer.Option(
+        [],
+        "--routing-key-header",
+        help="A further header carrying the routing key as its whole value (repeatable); "
+        "baggage and x-sandboxmesh-routing-key are always read.",
+    ),
+    cluster_domain: str = typer.Option(
+        "cluster.local", help="DNS domain of the cluster's Services."
+    ),
+    address_map: Path | None = typer.Option(
+        None,
+        help="Local runs only: JSON object mapping NAMESPACE/SERVICE:PORT to HOST:PORT, "
+        "used instead of the Service's DNS name.",
+    ),
+    log_level: str = typer.Option("INFO", help="Log level."),
+) -> None:
+    """Serve Envoy routers their routes: requests with a sandbox's key go to its forks."""
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    try:
+        headers = matching.KeyHeaders.with_extra(routing_key_header)
+        overrides = upstreams.load_address_map(address_map) if address_map else {}
+    except (matching.InvalidHeaderName, upstreams.InvalidAddressMap) as error:
+        raise CliError(str(error)) from error
+    settings = server.RouteServerSettings(
+        xds=server.Listen(xds_host, xds_port),
+        http=server.Listen(http_host, http_port),
+        headers=headers,
+        addresses=upstreams.ServiceAddresses(cluster_domain=cluster_domain, overrides=overrides),
+        watch=True,
+        kubeconfig=kubeconfig,
+    )
+    try:
+        asyncio.run(server.serve_until_signalled(settings))
+    except ConfigError as error:
+        raise CliError(f"no usable Kubernetes configuration: {error}") from error
+    except OSError as error:
+        raise CliError(f"cannot listen: {error}") from error
