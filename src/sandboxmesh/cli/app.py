@@ -5,9 +5,8 @@ from __future__ import annotations
 import typer
 
 from sandboxmesh import __version__
-from sandboxmesh.cli import demo, dev
+from sandboxmesh.cli import demo, dev, route_server
 from sandboxmesh.cli import operator as operator_command
-from sandboxmesh.cli import route_server
 
 app = typer.Typer(
     no_args_is_help=True,
