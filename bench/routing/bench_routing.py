@@ -1,0 +1,445 @@
+"""Routing benchmark: what real Envoy, fed by the route server, adds to a request, and how
+fast a new sandbox's route goes live.
+
+In one run:
+1. latency: sequential requests on one keep-alive connection (p50/p99), direct to a local
+   backend and through Envoy (no key, unknown key in baggage, a fork's key), with a route
+   table of `--routes` forks on the baseline;
+2. throughput: `--connections` keep-alive connections for `--seconds`, direct and through
+   Envoy (requests carrying a fork's key in baggage);
+3. propagation, in process: from a route-table change to the first request routed to the
+   fork (xDS push + Envoy applying it);
+4. propagation, end to end (unless --no-cluster): on a fresh local cluster, from the moment
+   the harness writes a Sandbox's status Ready to the first request routed to its fork
+   (watch + table + xDS + Envoy).
+
+The backend is an asyncio server in its own process; the load comes from another process.
+Both paths share them, so the ratios compare like with like. Prints one JSON object.
+Usage: python bench/routing/bench_routing.py [--quick] [--no-cluster]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import multiprocessing
+import socket
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from lightkube import Client, KubeConfig
+from lightkube.generic_resource import create_global_resource
+from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.resources.core_v1 import Namespace
+from lightkube.types import PatchType
+
+from sandboxmesh.localcluster import ClusterConfig, LocalCluster
+from sandboxmesh.routing.bootstrap import AdsServer, envoy_bootstrap
+from sandboxmesh.routing.envoy_process import EnvoyProcess
+from sandboxmesh.routing.fronts import Front
+from sandboxmesh.routing.server import RouteServerSettings, RouteServerThread
+from sandboxmesh.routing.table import ForkRoute, RouteTable, ServiceRef
+from sandboxmesh.routing.upstreams import Address, ServiceAddresses
+from sandboxmesh.spec import ForkRef, ForkStatus, ObjectRef, Phase, SandboxStatus, crd
+
+NAMESPACE = "bench"
+Sandbox = create_global_resource(crd.GROUP, crd.VERSION, crd.KIND, crd.PLURAL)
+
+
+# --- the backend: a small asyncio HTTP/1.1 server, one process, one port per identity -------
+
+
+class _Responder(asyncio.Protocol):
+    def __init__(self, body: bytes) -> None:
+        self.response = (
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: "
+            + str(len(body)).encode()
+            + b"\r\n\r\n"
+            + body
+        )
+        self.buffer = b""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        transport.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        count = self.buffer.count(b"\r\n\r\n")  # GET requests: no bodies
+        if count:
+            self.buffer = self.buffer[self.buffer.rfind(b"\r\n\r\n") + 4 :]
+            self.transport.write(self.response * count)
+
+
+def _serve_backends(identities: list[str], ports: Any) -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        bound = []
+        for identity in identities:
+            body = json.dumps({"servedBy": identity}).encode()
+            server = await loop.create_server(lambda b=body: _Responder(b), "127.0.0.1", 0)
+            bound.append(server.sockets[0].getsockname()[1])
+        ports.put(bound)
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
+@contextlib.contextmanager
+def backends(identities: list[str]) -> Iterator[dict[str, int]]:
+    context = multiprocessing.get_context("spawn")
+    ports = context.Queue()
+    process = context.Process(target=_serve_backends, args=(identities, ports), daemon=True)
+    process.start()
+    try:
+        yield dict(zip(identities, ports.get(timeout=30), strict=True))
+    finally:
+        process.terminate()
+        process.join()
+
+
+# --- the client: raw keep-alive HTTP/1.1, little overhead of its own -------------------------
+
+
+def _request(headers: dict[str, str]) -> bytes:
+    lines = ["GET /bench HTTP/1.1", "host: bench"] + [f"{k}: {v}" for k, v in headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+class Connection:
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port))
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.file = self.sock.makefile("rb")
+
+    def get(self, request: bytes) -> bytes:
+        self.sock.sendall(request)
+        length = 0
+        while (line := self.file.readline()) not in (b"\r\n", b""):
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":", 1)[1])
+        return self.file.read(length)
+
+    def close(self) -> None:
+        self.file.close()
+        self.sock.close()
+
+
+def latency(port: int, headers: dict[str, str], count: int) -> dict[str, Any]:
+    connection = Connection(port)
+    request = _request(headers)
+    for _ in range(200):  # warm up
+        connection.get(request)
+    samples = []
+    for _ in range(count):
+        start = time.perf_counter_ns()
+        connection.get(request)
+        samples.append((time.perf_counter_ns() - start) / 1000)
+    connection.close()
+    samples.sort()
+    return {
+        "p50_us": round(samples[len(samples) // 2], 1),
+        "p99_us": round(samples[int(len(samples) * 0.99)], 1),
+        "mean_us": round(statistics.fmean(samples), 1),
+        "requests": count,
+    }
+
+
+def _load(port: int, request: bytes, connections: int, seconds: float, out: Any) -> None:
+    async def worker(deadline: float) -> int:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        done = 0
+        while time.monotonic() < deadline:
+            writer.write(request)
+            length = 0
+            while (line := await reader.readline()) not in (b"\r\n", b""):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":", 1)[1])
+            await reader.readexactly(length)
+            done += 1
+        writer.close()
+        return done
+
+    async def main() -> int:
+        deadline = time.monotonic() + seconds
+        return sum(await asyncio.gather(*(worker(deadline) for _ in range(connections))))
+
+    out.put(asyncio.run(main()))
+
+
+def throughput(port: int, headers: dict[str, str], connections: int, seconds: float) -> float:
+    context = multiprocessing.get_context("spawn")
+    out = context.Queue()
+    process = context.Process(
+        target=_load, args=(port, _request(headers), connections, seconds, out)
+    )
+    process.start()
+    total = out.get(timeout=seconds + 60)
+    process.join()
+    return round(total / seconds, 1)
+
+
+# --- the data plane -------------------------------------------------------------------------
+
+
+def key_for(i: int) -> str:
+    return f"benchkey{i:06d}"
+
+
+def fork_table(count: int) -> RouteTable:
+    baseline = ServiceRef(NAMESPACE, "checkout")
+    return RouteTable(
+        routes={
+            baseline: tuple(
+                ForkRoute(key_for(i), f"sbx-{i}", ServiceRef(NAMESPACE, f"checkout-sbx-{i}"))
+                for i in range(count)
+            )
+        }
+    )
+
+
+@contextlib.contextmanager
+def data_plane(
+    ports: dict[str, int],
+    forks: int,
+    workdir: Path,
+    kubeconfig: Path | None = None,
+    concurrency: int = 1,
+) -> Iterator[tuple[RouteServerThread, EnvoyProcess, int]]:
+    overrides = {
+        (ServiceRef(NAMESPACE, f"checkout-sbx-{i}"), 80): Address("127.0.0.1", ports["fork"])
+        for i in range(forks)
+    }
+    settings = RouteServerSettings(
+        addresses=ServiceAddresses(overrides=overrides),
+        watch=kubeconfig is not None,
+        kubeconfig=kubeconfig,
+    )
+    front = Front(
+        namespace=NAMESPACE,
+        service="checkout",
+        port=80,
+        listen_address="127.0.0.1",
+        listen_port=0,
+        baseline_host="127.0.0.1",
+        baseline_port=ports["baseline"],
+    )
+    with RouteServerThread(settings) as server:
+        document = envoy_bootstrap(
+            node_id="bench",
+            node_cluster=NAMESPACE,
+            fronts=[front],
+            ads=AdsServer("127.0.0.1", server.xds_port),
+            admin_port=0,
+        )
+        with EnvoyProcess(document, workdir, concurrency=concurrency) as envoy:
+            wait_for(envoy.is_ready, 30, "Envoy ready")
+            yield server, envoy, envoy.listener_ports()[front.name]
+
+
+def wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} not within {timeout}s")
+        time.sleep(0.01)
+
+
+def first_routed_after(port: int, key: str, action: Callable[[], None], timeout: float) -> float:
+    """Seconds from the start of `action` to the first response served by the fork."""
+    connection = Connection(port)
+    request = _request({"baggage": f"sandboxmesh-routing-key={key}"})
+    found = threading.Event()
+    done_at: list[float] = []
+
+    def probe() -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if b'"fork"' in connection.get(request):
+                done_at.append(time.perf_counter())
+                found.set()
+                return
+
+    assert b'"baseline"' in connection.get(request)
+    prober = threading.Thread(target=probe)
+    started = time.perf_counter()
+    prober.start()
+    action()
+    prober.join()
+    connection.close()
+    if not done_at:
+        raise TimeoutError(f"key {key} not routed within {timeout}s")
+    return done_at[0] - started
+
+
+def summary(values_s: list[float]) -> dict[str, Any]:
+    ms = sorted(round(v * 1000, 2) for v in values_s)
+    return {"p50_ms": ms[len(ms) // 2], "max_ms": ms[-1], "samples_ms": ms}
+
+
+# --- the runs -------------------------------------------------------------------------------
+
+
+def run_data_plane(
+    args: argparse.Namespace, ports: dict[str, int], workdir: Path
+) -> dict[str, Any]:
+    count = 1000 if args.quick else 10000
+    seconds = 2.0 if args.quick else 8.0
+    key_headers = {"baggage": f"userId=alice,sandboxmesh-routing-key={key_for(0)}"}
+    result: dict[str, Any] = {}
+    with data_plane(ports, args.routes, workdir / "dp", concurrency=args.envoy_concurrency) as (
+        server,
+        _envoy,
+        envoy_port,
+    ):
+        server.set_table(fork_table(args.routes))
+        wait_for(
+            lambda: b'"fork"' in Connection(envoy_port).get(_request(key_headers)), 10, "routes"
+        )
+        direct = latency(ports["baseline"], {}, count)
+        through = {
+            "no_key": latency(envoy_port, {}, count),
+            "unknown_key_in_baggage": latency(
+                envoy_port, {"baggage": "userId=alice,sandboxmesh-routing-key=nosuchkey00"}, count
+            ),
+            "fork_key_in_baggage": latency(envoy_port, key_headers, count),
+        }
+        result["latency"] = {
+            "direct": direct,
+            "through_envoy": through,
+            "added_p50_us": {
+                k: round(v["p50_us"] - direct["p50_us"], 1) for k, v in through.items()
+            },
+            "added_p99_us": {
+                k: round(v["p99_us"] - direct["p99_us"], 1) for k, v in through.items()
+            },
+        }
+        direct_rps = throughput(ports["fork"], key_headers, args.connections, seconds)
+        envoy_rps = throughput(envoy_port, key_headers, args.connections, seconds)
+        result["throughput"] = {
+            "connections": args.connections,
+            "seconds": seconds,
+            "direct_rps": direct_rps,
+            "through_envoy_rps": envoy_rps,
+            "envoy_over_direct": round(envoy_rps / direct_rps, 3),
+        }
+        samples = []
+        for i in range(5 if args.quick else 20):
+            # Alternate: route only fork i, then nothing, so every sample adds a route.
+            server.set_table(RouteTable())
+            wait_for(
+                lambda i=i: (
+                    b'"baseline"'
+                    in Connection(envoy_port).get(
+                        _request({"baggage": f"sandboxmesh-routing-key={key_for(i)}"})
+                    )
+                ),
+                10,
+                "route withdrawn",
+            )
+            table = fork_table(i + 1)
+            single = RouteTable(routes={k: v[-1:] for k, v in table.routes.items()})
+            samples.append(
+                first_routed_after(envoy_port, key_for(i), lambda t=single: server.set_table(t), 10)
+            )
+        result["propagation_table_to_route"] = summary(samples)
+    return result
+
+
+def _write_status(client: Client, name: str, key: str, phase: Phase) -> None:
+    fork = f"checkout-{name}"
+    status = SandboxStatus(
+        phase=phase,
+        ready=phase is Phase.READY,
+        routing_key=key,
+        forks=[
+            ForkStatus(
+                fork_of=ForkRef(namespace=NAMESPACE, name="checkout"),
+                objects=[
+                    ObjectRef(
+                        api_version="v1",
+                        kind="Service",
+                        namespace=NAMESPACE,
+                        name=fork,
+                        baseline="checkout",
+                    )
+                ],
+                ready_replicas=1,
+                ready=phase is Phase.READY,
+            )
+        ],
+    )
+    client.patch(
+        Sandbox.Status,
+        name,
+        {"status": status.model_dump(by_alias=True, mode="json", exclude_none=True)},
+        patch_type=PatchType.MERGE,
+    )
+
+
+def run_cluster(args: argparse.Namespace, ports: dict[str, int], workdir: Path) -> dict[str, Any]:
+    rounds = 5 if args.quick else 20
+    with LocalCluster(ClusterConfig(nodes=1, crds=[crd.crd_manifest()])) as cluster:
+        client = Client(config=KubeConfig.from_file(cluster.kubeconfig), field_manager="bench")
+        client.create(Namespace(metadata=ObjectMeta(name=NAMESPACE)))
+        with data_plane(ports, rounds, workdir / "cluster", cluster.kubeconfig) as (_s, _e, port):
+            samples = []
+            for i in range(rounds):
+                name, key = f"sbx-{i}", key_for(i)
+                client.create(
+                    Sandbox(
+                        metadata=ObjectMeta(name=name),
+                        spec={
+                            "cluster": "local",
+                            "routingKey": key,
+                            "forks": [{"forkOf": {"namespace": NAMESPACE, "name": "checkout"}}],
+                        },
+                    )
+                )
+                _write_status(client, name, key, Phase.PROVISIONING)
+                samples.append(
+                    first_routed_after(
+                        port,
+                        key,
+                        lambda n=name, k=key: _write_status(client, n, k, Phase.READY),
+                        10,
+                    )
+                )
+        client.close()
+    return {"propagation_ready_to_route": summary(samples)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer requests and rounds")
+    parser.add_argument("--no-cluster", action="store_true", help="skip the end-to-end propagation")
+    parser.add_argument("--routes", type=int, default=50, help="forks routed from the baseline")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--envoy-concurrency", type=int, default=1, help="Envoy worker threads")
+    args = parser.parse_args()
+    result: dict[str, Any] = {
+        "routes_on_baseline": args.routes,
+        "envoy_concurrency": args.envoy_concurrency,
+    }
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-routing-") as tmp,
+        backends(["baseline", "fork"]) as ports,
+    ):
+        result.update(run_data_plane(args, ports, Path(tmp)))
+        if not args.no_cluster:
+            result.update(run_cluster(args, ports, Path(tmp)))
+    json.dump(result, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+
+
+if __name__ == "__main__":
+    main()
