@@ -11,24 +11,33 @@ from pathlib import Path
 import httpx
 import pytest
 from tests.integration.routing.routing_backends import http_backend
-from tests.support.eventually import eventually
 
-from sandboxmesh.routing.bootstrap import AdsServer, envoy_bootstrap
 from sandboxmesh.routing.envoy_process import EnvoyProcess
 from sandboxmesh.routing.fronts import Front
+from sandboxmesh.routing.local_run import LocalRouting, local_routing
 from sandboxmesh.routing.matching import KeyHeaders
-from sandboxmesh.routing.server import RouteServerSettings, RouteServerThread
+from sandboxmesh.routing.server import RouteServerThread
 from sandboxmesh.routing.table import ServiceRef
-from sandboxmesh.routing.upstreams import Address, ServiceAddresses
+from sandboxmesh.routing.upstreams import Address
 
 
 @dataclass
 class DataPlane:
-    server: RouteServerThread
-    envoy: EnvoyProcess
+    routing: LocalRouting
     fronts: dict[str, Front]
-    listener_ports: dict[str, int]
     client: httpx.Client
+
+    @property
+    def server(self) -> RouteServerThread:
+        return self.routing.server
+
+    @property
+    def envoy(self) -> EnvoyProcess:
+        return self.routing.envoy
+
+    @property
+    def listener_ports(self) -> dict[str, int]:
+        return self.routing.listener_ports
 
     def served_by(self, service: str, headers: list[tuple[str, str]] | None = None) -> str:
         """Which backend answered a GET through Envoy's front for `service`."""
@@ -84,27 +93,17 @@ def start_data_plane(tmp_path: Path) -> Iterator[StartDataPlane]:
                     baseline_host="127.0.0.1",
                     baseline_port=port,
                 )
-            settings = RouteServerSettings(
-                headers=headers or KeyHeaders(),
-                addresses=ServiceAddresses(overrides=overrides),
-                watch=kubeconfig is not None,
-                kubeconfig=kubeconfig,
+            local = stack.enter_context(
+                local_routing(
+                    [*fronts.values(), *(bad_fronts or [])],
+                    tmp_path / "envoy",
+                    kubeconfig=kubeconfig,
+                    addresses=overrides,
+                    headers=headers,
+                    wait_ready=not bad_fronts,
+                )
             )
-            server = stack.enter_context(RouteServerThread(settings))
-            document = envoy_bootstrap(
-                node_id="test-router",
-                node_cluster="shop",
-                fronts=[*fronts.values(), *(bad_fronts or [])],
-                ads=AdsServer("127.0.0.1", server.xds_port),
-                admin_port=0,
-            )
-            envoy = stack.enter_context(EnvoyProcess(document, tmp_path / "envoy"))
             client = stack.enter_context(httpx.Client(timeout=5))
-            plane = DataPlane(server, envoy, fronts, {}, client)
-            if bad_fronts:
-                return plane
-            eventually(envoy.is_ready, timeout=20, what="Envoy ready (listeners and routes)")
-            plane.listener_ports = envoy.listener_ports()
-            return plane
+            return DataPlane(local, fronts, client)
 
         yield start

@@ -9,6 +9,7 @@ from collections import Counter
 
 import pytest
 from tests.integration.routing.conftest import StartDataPlane
+from tests.integration.routing.routing_backends import http_backend
 from tests.support.eventually import eventually
 from tests.unit.routing import baggage_cases
 
@@ -16,6 +17,7 @@ from sandboxmesh.routing import matching
 from sandboxmesh.routing.fronts import Front
 from sandboxmesh.routing.matching import KeyHeaders
 from sandboxmesh.routing.table import ForkRoute, RouteTable, ServiceRef
+from sandboxmesh.routing.upstreams import Address
 
 KEY_1 = "key1aaaaaaaaaa"
 KEY_2 = "key2bbbbbbbbbb"
@@ -210,3 +212,34 @@ def test_a_rejected_update_is_logged_and_does_not_wedge_the_stream(
     assert nacks() == 1  # the refused listeners are not sent again and again
     nodes = plane.http("/v1/xds/nodes").json()["nodes"]
     assert nodes[0]["types"]["listener"]["rejectedVersion"] is not None
+
+
+def test_a_local_process_can_be_mapped_to_a_fork_service_while_running(
+    start_data_plane: StartDataPlane,
+) -> None:
+    """The demo's seam: fork processes start after the route exists, then get mapped."""
+    plane = start_data_plane(["checkout"], [])
+    headers = [("x-sandboxmesh-routing-key", KEY_1)]
+    plane.server.set_table(
+        RouteTable(routes={shop("checkout"): (ForkRoute(KEY_1, "pr-1", shop("checkout-late")),)})
+    )
+    # Unmapped, the fork is reached by its cluster DNS name, which a local run cannot resolve.
+    eventually(
+        lambda: "fork|shop|checkout-late|80" in plane.envoy_clusters(),
+        timeout=5,
+        what="the fork's cluster",
+    )
+    with http_backend("checkout-late") as port:
+        plane.routing.map_service("shop", "checkout-late", 80, Address("127.0.0.1", port))
+        eventually(
+            lambda: plane.served_by("checkout", headers) == "checkout-late",
+            timeout=5,
+            what="the mapped fork reached",
+        )
+        plane.routing.unmap_service("shop", "checkout-late", 80)
+        nodes = plane.http("/v1/xds/nodes").json()["nodes"]
+        assert nodes[0]["types"]["cluster"]["rejectedVersion"] is None
+    assert (
+        plane.routing.port_of("shop", "checkout", 80)
+        == plane.listener_ports[plane.fronts["checkout"].name]
+    )

@@ -135,11 +135,6 @@ def test_route_server_command_refuses_bad_input(tmp_path: Path) -> None:
         assert message in result.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cli.errors.CliError derives from click.ClickException, but typer 0.29 runs its own "
-    "vendored click (typer._click), which does not catch it: a traceback, not one line",
-)
 def test_route_server_command_errors_are_one_line() -> None:
     result = subprocess.run(
         [*COMMAND, "--routing-key-header", "bad header"], capture_output=True, text=True, timeout=60

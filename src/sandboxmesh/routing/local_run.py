@@ -1,0 +1,94 @@
+"""Routing on one machine: a route server and a real Envoy in front of local processes.
+
+For the demo and the tests, where "Pods" are local processes. `local_routing` starts the
+route server (watching the cluster's Sandbox objects when given a kubeconfig) and an Envoy
+with one listener per front; `map_service` says where a (fork) Service's process listens.
+In a cluster none of this runs: the chart starts `sandboxmesh route-server` and Envoy
+routers, and forks are reached by their Service's DNS name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from sandboxmesh.routing.bootstrap import AdsServer, envoy_bootstrap
+from sandboxmesh.routing.envoy_process import EnvoyFailed, EnvoyProcess
+from sandboxmesh.routing.fronts import Front
+from sandboxmesh.routing.matching import KeyHeaders
+from sandboxmesh.routing.server import RouteServerSettings, RouteServerThread
+from sandboxmesh.routing.table import ServiceRef
+from sandboxmesh.routing.upstreams import Address, AddressMap, ServiceAddresses
+
+
+@dataclass
+class LocalRouting:
+    server: RouteServerThread
+    envoy: EnvoyProcess
+    fronts: list[Front]
+    #: The port Envoy listens on for each front, by front name.
+    listener_ports: dict[str, int]
+
+    def port_of(self, namespace: str, service: str, port: int) -> int:
+        """Where to send requests meant for Service `namespace/service:port` (via Envoy)."""
+        for front in self.fronts:
+            if (front.namespace, front.service, front.port) == (namespace, service, port):
+                return self.listener_ports[front.name]
+        raise KeyError(f"no front for {namespace}/{service}:{port}")
+
+    def map_service(self, namespace: str, service: str, port: int, address: Address) -> None:
+        """Reach Service `namespace/service:port` at `address` (a local process)."""
+        current = self.server.read(lambda s: s.state.addresses)
+        overrides = {**current.overrides, (ServiceRef(namespace, service), port): address}
+        self.server.set_addresses(replace(current, overrides=overrides))
+
+    def unmap_service(self, namespace: str, service: str, port: int) -> None:
+        current = self.server.read(lambda s: s.state.addresses)
+        overrides = {
+            k: v
+            for k, v in current.overrides.items()
+            if k != (ServiceRef(namespace, service), port)
+        }
+        self.server.set_addresses(replace(current, overrides=overrides))
+
+
+@contextlib.contextmanager
+def local_routing(
+    fronts: list[Front],
+    workdir: Path,
+    *,
+    kubeconfig: Path | None = None,
+    addresses: AddressMap | None = None,
+    headers: KeyHeaders | None = None,
+    ready_timeout: float = 30,
+    wait_ready: bool = True,
+) -> Iterator[LocalRouting]:
+    """Start the route server and Envoy; yield once Envoy serves every front (unless
+    `wait_ready` is off: then listener ports are not known yet)."""
+    settings = RouteServerSettings(
+        headers=headers or KeyHeaders(),
+        addresses=ServiceAddresses(overrides=dict(addresses or {})),
+        watch=kubeconfig is not None,
+        kubeconfig=kubeconfig,
+    )
+    with RouteServerThread(settings) as server:
+        document = envoy_bootstrap(
+            node_id="sandboxmesh-local",
+            node_cluster="sandboxmesh-local",
+            fronts=fronts,
+            ads=AdsServer("127.0.0.1", server.xds_port),
+            admin_port=0,
+        )
+        with EnvoyProcess(document, workdir) as envoy:
+            if not wait_ready:
+                yield LocalRouting(server, envoy, fronts, {})
+                return
+            deadline = time.monotonic() + ready_timeout
+            while not envoy.is_ready():
+                if time.monotonic() > deadline:
+                    raise EnvoyFailed(f"envoy not ready in {ready_timeout}s\n{envoy.log_tail()}")
+                time.sleep(0.05)
+            yield LocalRouting(server, envoy, fronts, envoy.listener_ports())
