@@ -5,7 +5,8 @@ from __future__ import annotations
 import typer
 
 from sandboxmesh import __version__
-from sandboxmesh.cli import demo, dev, route_server
+from sandboxmesh.cli import admin, cluster, demo, dev, login, route_server, sandbox, server, tenancy
+from sandboxmesh.cli import usage as usage_command
 from sandboxmesh.cli import operator as operator_command
 
 app = typer.Typer(
@@ -19,6 +20,18 @@ app.add_typer(dev.app, name="dev")
 app.command("demo")(demo.demo)
 app.command("operator")(operator_command.run)
 app.command("route-server")(route_server.run)
+# The control plane and its clients.
+app.command("server")(server.server)
+app.add_typer(server.db_app, name="db")
+app.add_typer(admin.app, name="admin")
+app.command("login")(login.login)
+app.add_typer(tenancy.team_app, name="team")
+app.add_typer(tenancy.member_app, name="member")
+app.add_typer(tenancy.token_app, name="token")
+app.add_typer(tenancy.quota_app, name="quota")
+app.add_typer(cluster.app, name="cluster")
+app.add_typer(sandbox.app, name="sandbox")
+app.command("usage")(usage_command.usage)
 
 
 @app.command()

@@ -1,0 +1,178 @@
+"""`sandboxmesh sandbox apply|list|get|delete`."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import typer
+import yaml
+from rich.console import Console
+
+from sandboxmesh.cli import session
+from sandboxmesh.cli.errors import CliError
+from sandboxmesh.cli.output import Format, OutputOption, emit, field
+from sandboxmesh.client import ControlPlaneClient, endpoints, errors
+from sandboxmesh.spec import Phase, names
+
+app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Sandboxes.")
+
+COLUMNS = [
+    ("name", field("name")),
+    ("team", field("team")),
+    ("cluster", field("cluster")),
+    ("phase", field("status", "phase")),
+    ("ready", field("status", "ready")),
+    ("routing key", field("routingKey")),
+    ("expires", field("status", "expiresAt")),
+]
+POLL_SECONDS = 0.5
+
+
+def _load(path: Path) -> dict[str, Any]:
+    try:
+        text = sys_stdin() if str(path) == "-" else path.read_text()
+    except OSError as error:
+        raise CliError(f"cannot read {path}: {error.strerror}") from error
+    try:
+        document = json.loads(text) if str(path).endswith(".json") else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as error:
+        raise CliError(f"{path} is not valid YAML or JSON: {error}".replace("\n", " ")) from error
+    if not isinstance(document, dict) or not isinstance(document.get("name"), str):
+        raise CliError(f"{path} must hold one sandbox: a mapping with `name` and `spec`")
+    return document
+
+
+def sys_stdin() -> str:
+    return typer.get_text_stream("stdin").read()
+
+
+def _duration(text: str) -> float:
+    try:
+        return float(names.duration_seconds(text))
+    except ValueError as error:
+        raise CliError(str(error)) from error
+
+
+@app.command("apply")
+def apply(
+    file: Path = typer.Option(
+        ..., "--file", "-f", help="The sandbox manifest (YAML or JSON; - for stdin)."
+    ),
+    wait: bool = typer.Option(False, "--wait", help="Wait until the sandbox is Ready."),
+    timeout: str = typer.Option("10m", "--timeout", help="How long --wait waits, e.g. 90s, 10m."),
+    output: Format = OutputOption,
+) -> None:
+    """Create or update a sandbox from its manifest."""
+    document = _load(file)
+    limit = _duration(timeout)
+    with session.client() as client:
+        applied = client.send(endpoints.apply_sandbox(document))
+        typer.echo(
+            f"sandbox {applied['name']} applied (generation {applied['generation']}, "
+            f"routing key {applied['routingKey']})",
+            err=True,
+        )
+        if wait:
+            applied = _wait_ready(client, applied, limit)
+    emit(applied, output, COLUMNS)
+
+
+def _wait_ready(
+    client: ControlPlaneClient, sandbox: dict[str, Any], limit: float
+) -> dict[str, Any]:
+    deadline = time.monotonic() + limit
+    console = Console(stderr=True)
+    name, generation = sandbox["name"], sandbox["generation"]
+    with console.status(f"waiting for {name} to be Ready...") as status:
+        while True:
+            state = sandbox["status"]
+            current = state.get("observedGeneration") == generation
+            if current and state.get("phase") == Phase.READY and state.get("ready"):
+                console.print(f"[green]{name} is Ready[/green]")
+                return sandbox
+            if current and state.get("phase") == Phase.FAILED:
+                raise CliError(
+                    f"sandbox {name} failed: {state.get('reason')}: {state.get('message')}"
+                )
+            if sandbox["deleting"]:
+                raise CliError(f"sandbox {name} is being deleted")
+            status.update(
+                f"{name}: {state.get('phase')} ({state.get('reason') or '-'}) "
+                f"{state.get('message') or ''}".rstrip()
+            )
+            if time.monotonic() > deadline:
+                raise CliError(
+                    f"timed out after {limit:g}s: {name} is {state.get('phase')} "
+                    f"({state.get('reason')})"
+                )
+            time.sleep(POLL_SECONDS)
+            sandbox = client.send(endpoints.get_sandbox(name))
+
+
+@app.command("list")
+def list_(
+    team: str | None = typer.Option(None, "--team"),
+    cluster: str | None = typer.Option(None, "--cluster"),
+    label: list[str] = typer.Option([], "--label", "-l", help="key=value (repeatable)."),
+    phase: Phase | None = typer.Option(None, "--phase"),
+    output: Format = OutputOption,
+) -> None:
+    labels = {}
+    for selector in label:
+        key, sep, value = selector.partition("=")
+        if not sep:
+            raise CliError(f"--label {selector!r} is not key=value")
+        labels[key] = value
+    items: list[dict[str, Any]] = []
+    after = None
+    with session.client() as client:
+        while True:
+            page = client.send(
+                endpoints.list_sandboxes(
+                    team=team,
+                    cluster=cluster,
+                    labels=labels,
+                    phase=phase.value if phase else None,
+                    after=after,
+                )
+            )
+            items += page["items"]
+            after = page["next"]
+            if after is None:
+                break
+    emit({"items": items}, output, COLUMNS)
+
+
+@app.command("get")
+def get(name: str, output: Format = OutputOption) -> None:
+    with session.client() as client:
+        emit(client.send(endpoints.get_sandbox(name)), output, COLUMNS)
+
+
+@app.command("delete")
+def delete(
+    name: str,
+    wait: bool = typer.Option(False, "--wait", help="Wait until the agent confirmed removal."),
+    timeout: str = typer.Option("10m", "--timeout"),
+) -> None:
+    """Delete a sandbox; it stays `deleting` until its cluster's agent removed it."""
+    limit = _duration(timeout)
+    with session.client() as client:
+        client.send(endpoints.delete_sandbox(name))
+        typer.echo(f"sandbox {name} is being deleted", err=True)
+        if not wait:
+            return
+        deadline = time.monotonic() + limit
+        with Console(stderr=True).status(f"waiting for {name} to be gone..."):
+            while True:
+                try:
+                    client.send(endpoints.get_sandbox(name))
+                except errors.NotFound:
+                    break
+                if time.monotonic() > deadline:
+                    raise CliError(f"timed out after {limit:g}s: {name} is still being deleted")
+                time.sleep(POLL_SECONDS)
+    typer.echo(f"sandbox {name} is gone", err=True)

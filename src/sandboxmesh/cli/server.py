@@ -1,0 +1,86 @@
+"""`sandboxmesh server` and `sandboxmesh db upgrade`: run and migrate the control plane."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+import typer
+
+from sandboxmesh.cli.errors import CliError
+
+# The control plane (FastAPI, SQLAlchemy) is imported inside the commands that run it, so the
+# client commands of the CLI start quickly.
+if TYPE_CHECKING:
+    from sandboxmesh.controlplane import Settings
+
+DatabaseUrlOption = typer.Option(
+    None,
+    "--database-url",
+    envvar="SANDBOXMESH_DATABASE_URL",
+    help="postgresql://... or sqlite:///...; SQLite under SANDBOXMESH_HOME by default.",
+)
+
+
+def settings_with(database_url: str | None, **http: object) -> Settings:
+    from sandboxmesh.controlplane import Settings
+
+    try:
+        settings = Settings()
+    except ValueError as error:
+        raise CliError(f"invalid settings: {error}") from error
+    database = settings.database.model_copy(update={"url": database_url or settings.database.url})
+    return settings.model_copy(
+        update={"database": database, "http": settings.http.model_copy(update=http)}
+    )
+
+
+def server(
+    database_url: str | None = DatabaseUrlOption,
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    port: int = typer.Option(8080, "--port", min=1, max=65535, help="Port to listen on."),
+) -> None:
+    """Run the control plane (migrates the database first)."""
+    import uvicorn
+
+    from sandboxmesh.controlplane import create_app, logs
+    from sandboxmesh.controlplane.store.engine import UnsupportedDatabase
+
+    settings = settings_with(database_url, host=host, port=port)
+    logs.configure(settings.log_level, json=settings.json_logs)
+    try:
+        app = create_app(settings)
+    except UnsupportedDatabase as error:
+        raise CliError(str(error)) from error
+    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
+
+
+db_app = typer.Typer(
+    no_args_is_help=True, rich_markup_mode=None, help="The control plane's database."
+)
+
+
+@db_app.command("upgrade")
+def upgrade(database_url: str | None = DatabaseUrlOption) -> None:
+    """Apply the database migrations up to the newest."""
+    from sandboxmesh.controlplane.store.engine import UnsupportedDatabase
+
+    url = settings_with(database_url).database.resolved_url()
+    try:
+        revision = asyncio.run(_upgrade(url))
+    except UnsupportedDatabase as error:
+        raise CliError(str(error)) from error
+    except OSError as error:
+        raise CliError(f"cannot reach the database: {error}") from error
+    typer.echo(f"database at revision {revision}")
+
+
+async def _upgrade(url: str) -> str | None:
+    from sandboxmesh.controlplane.store import migrate
+    from sandboxmesh.controlplane.store.engine import create_engine
+
+    engine = create_engine(url)
+    try:
+        return await migrate.upgrade(engine)
+    finally:
+        await engine.dispose()

@@ -1,0 +1,279 @@
+"""The CLI against a real server process: bootstrap, login, teams, clusters, sandboxes, usage."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from click.testing import Result
+from tests.support import databases
+from tests.support.controlplane_server import server_process
+from tests.support.eventually import eventually
+from typer.testing import CliRunner
+
+from sandboxmesh.cli.app import app
+from sandboxmesh.cli.cluster import install_command
+from sandboxmesh.client import ClientConfig, ControlPlaneClient, endpoints
+from sandboxmesh.spec import Phase, SandboxStatus
+from sandboxmesh.spec.protocol import SandboxStatusReport, StatusReportBatch
+
+MANIFEST = """
+name: pr-42-checkout
+spec:
+  cluster: staging
+  description: "PR #42"
+  labels: {pr: "42"}
+  ttl: {duration: 4h, offsetFrom: createdAt}
+  forks:
+    - forkOf: {kind: Deployment, namespace: shop, name: checkout}
+      customizations:
+        images: [{container: app, image: registry.example.com/checkout:pr-42}]
+"""
+
+
+class Cli:
+    def __init__(self, home: Path, database_url: str, org: str) -> None:
+        self.home = home
+        self.database_url = database_url
+        self.org = org
+        self.env = {"SANDBOXMESH_HOME": str(home), "SANDBOXMESH_URL": "", "SANDBOXMESH_TOKEN": ""}
+        self.runner = CliRunner()
+
+    def __call__(self, *args: str, ok: bool = True) -> Result:
+        result = self.runner.invoke(app, list(args), env=self.env, catch_exceptions=False)
+        if ok:
+            assert result.exit_code == 0, result.output
+        return result
+
+    def json(self, *args: str) -> Any:
+        return json.loads(self(*args, "-o", "json").stdout)
+
+
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def served(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    sqlite_template: Path,
+    postgres_admin: str | None,
+) -> Iterator[tuple[str, str]]:
+    """One server process per store for the module (starting one costs seconds); each test
+    works in an organisation of its own. Yields (server URL, database URL)."""
+    workdir = tmp_path_factory.mktemp("cli-server")
+    if request.param == "sqlite":
+        database_url = databases.copy_sqlite(sqlite_template, workdir / "controlplane.db")
+    elif postgres_admin is None:
+        pytest.skip(databases.SKIP_POSTGRES)
+    else:
+        database_url = databases.create_postgres_database(postgres_admin)
+    try:
+        with server_process(database_url, workdir) as url:
+            yield url, database_url
+    finally:
+        if postgres_admin is not None and request.param == "postgres":
+            databases.drop_postgres_database(postgres_admin, database_url)
+
+
+@pytest.fixture
+def cli(tmp_path: Path, served: tuple[str, str]) -> Cli:
+    return Cli(tmp_path, served[1], org=f"org-{uuid.uuid4().hex[:8]}")
+
+
+@pytest.fixture
+def server(served: tuple[str, str]) -> str:
+    return served[0]
+
+
+@pytest.fixture
+def logged_in(cli: Cli, server: str) -> str:
+    """Bootstraps the test's organisation, logs in as its owner; returns the owner's token."""
+    boot = cli.json(
+        "admin",
+        "bootstrap",
+        "--org",
+        cli.org,
+        "--email",
+        "o@acme.example",
+        "--database-url",
+        cli.database_url,
+    )
+    token: str = boot["token"]
+    cli("login", "--url", server, "--token", token)
+    return token
+
+
+def test_login_stores_credentials_owner_only(cli: Cli, server: str, logged_in: str) -> None:
+    path = cli.home / "credentials.json"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert json.loads(path.read_text()) == {"url": server, "token": logged_in}
+    assert "owner" in cli("team", "list").stdout or cli("team", "list").stdout
+
+
+def test_environment_overrides_the_stored_login(cli: Cli, server: str, logged_in: str) -> None:
+    cli.env["SANDBOXMESH_TOKEN"] = "smu_dead_beef"
+    result = cli("team", "list", ok=False)
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        "error: invalid, expired or revoked token (unauthorized)"
+    ]
+
+
+def test_not_logged_in_is_one_line(cli: Cli) -> None:
+    result = cli("team", "list", ok=False)
+    assert result.exit_code == 1
+    assert result.output.startswith("error: not logged in")
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_tenancy_commands(cli: Cli, logged_in: str) -> None:
+    cli("team", "create", "payments", "--max-sandboxes", "3")
+    teams = cli.json("team", "list")
+    assert [t["name"] for t in teams["items"]] == ["default", "payments"]
+    assert "payments" in cli("team", "list").stdout
+    assert yaml.safe_load(cli("team", "get", "payments", "-o", "yaml").stdout)["maxSandboxes"] == 3
+    added = cli("member", "add", "dev@acme.example", "--team", "payments").stdout
+    assert "API token for dev@acme.example (shown once): smu_" in added
+    members = cli.json("member", "list")
+    assert {m["email"] for m in members["items"]} == {"o@acme.example", "dev@acme.example"}
+    cli("member", "remove", "dev@acme.example")
+    quota = cli.json("quota", "set", "--team", "payments", "--max-sandboxes", "7")
+    assert quota == {"scope": "team", "name": "payments", "maxSandboxes": 7, "activeSandboxes": 0}
+    org = cli.json("quota", "get", "--org")
+    assert org["maxSandboxes"] == 50
+    bad = cli("quota", "get", ok=False)
+    assert bad.output.startswith("error: name exactly one of --team T or --org")
+    token = cli("token", "create", "ci").stdout.strip()
+    assert token.startswith("smu_")
+    prefix = "_".join(token.split("_")[:2])
+    cli("token", "revoke", prefix)
+    duplicate = cli("team", "create", "payments", ok=False)
+    assert duplicate.output.strip() == "error: team 'payments' already exists (conflict)"
+
+
+def test_cluster_register_prints_the_token_once_and_how_to_install(
+    cli: Cli, server: str, logged_in: str
+) -> None:
+    out = cli("cluster", "register", "staging").stdout
+    token = out.splitlines()[2]
+    assert token.startswith("smc_")
+    assert install_command(server, token) in out
+    assert "helm install sandboxmesh deploy/helm/sandboxmesh" in out
+    assert f"--set controlPlane.url={server}" in out
+    listed = cli("cluster", "list").stdout
+    assert "never-connected" in listed
+    assert token not in listed
+    rotated = cli.json("cluster", "token", "rotate", "staging")
+    assert rotated["token"].startswith("smc_")
+    cli("cluster", "token", "revoke", "staging")
+
+
+def test_sandbox_apply_wait_follows_the_agent_reports(
+    cli: Cli, server: str, logged_in: str, tmp_path: Path
+) -> None:
+    agent_token = cli.json("cluster", "register", "staging")["token"]
+    path = tmp_path / "sandbox.yaml"
+    path.write_text(MANIFEST)
+    outcome: dict[str, Result] = {}
+    applying = threading.Thread(
+        target=lambda: outcome.setdefault(
+            "apply",
+            cli("sandbox", "apply", "-f", str(path), "--wait", "--timeout", "60s", ok=False),
+        )
+    )
+    applying.start()
+    owner = ControlPlaneClient(ClientConfig(url=server, token=logged_in))
+    agent = ControlPlaneClient(ClientConfig(url=server, token=agent_token, agent_version="t/1"))
+    try:
+        batch = eventually(
+            lambda: agent.send(endpoints.assignments(0, wait=0)).assignments,
+            timeout=30,
+            what="the sandbox to be assigned",
+        )
+        assert batch[0].name == "pr-42-checkout"
+        for phase, ready in ((Phase.PROVISIONING, False), (Phase.READY, True)):
+            agent.send(
+                endpoints.report_status(
+                    StatusReportBatch(
+                        reports=[
+                            SandboxStatusReport(
+                                name="pr-42-checkout",
+                                observed_generation=1,
+                                status=SandboxStatus(phase=phase, ready=ready, reason=phase.value),
+                            )
+                        ]
+                    )
+                )
+            )
+        applying.join(timeout=60)
+        result = outcome["apply"]
+        assert result.exit_code == 0, result.output
+        assert "pr-42-checkout is Ready" in result.output
+        shown = cli.json("sandbox", "get", "pr-42-checkout")
+        assert shown["status"]["phase"] == "Ready"
+        listed = cli("sandbox", "list", "--label", "pr=42").stdout
+        assert "pr-42-checkout" in listed
+        assert "Ready" in listed
+
+        deleting = threading.Thread(
+            target=lambda: outcome.setdefault(
+                "delete", cli("sandbox", "delete", "pr-42-checkout", "--wait", ok=False)
+            )
+        )
+        deleting.start()
+        eventually(
+            lambda: owner.send(endpoints.get_sandbox("pr-42-checkout"))["deleting"],
+            timeout=30,
+            what="deletion to be requested",
+        )
+        from sandboxmesh.spec.protocol import GoneConfirmation
+
+        agent.send(
+            endpoints.report_status(
+                StatusReportBatch(gone=[GoneConfirmation(name="pr-42-checkout")])
+            )
+        )
+        deleting.join(timeout=60)
+        assert outcome["delete"].exit_code == 0, outcome["delete"].output
+        assert "is gone" in outcome["delete"].output
+    finally:
+        owner.close()
+        agent.close()
+
+    usage = cli("usage", "-o", "csv").stdout
+    assert usage.splitlines()[0] == "month,team,sandboxes,sandbox_hours"
+    assert ",default,1," in usage
+    statement = cli.json("usage", "--team", "default")
+    assert statement["teams"][0]["sandboxes"] == 1
+
+
+def test_apply_reports_field_errors_in_one_line(cli: Cli, logged_in: str, tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("name: Not_A_Dns_Name\nspec: {cluster: staging, forks: []}\n")
+    result = cli("sandbox", "apply", "-f", str(path), ok=False)
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("error: ")
+    assert "(invalid)" in lines[0]
+    missing = cli("sandbox", "apply", "-f", str(tmp_path / "nope.yaml"), ok=False)
+    assert missing.output.startswith("error: cannot read")
+
+
+def test_db_upgrade(cli: Cli) -> None:
+    out = cli("db", "upgrade", "--database-url", cli.database_url).stdout
+    assert out.strip() == "database at revision 0001"
+    bad = cli("db", "upgrade", "--database-url", "mysql://nope/x", ok=False)
+    assert bad.output.startswith("error: unsupported database")
+
+
+def test_home_is_private(cli: Cli, logged_in: str) -> None:
+    assert os.access(cli.home / "credentials.json", os.R_OK)
