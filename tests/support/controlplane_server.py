@@ -52,7 +52,7 @@ def server_process(
                 raise AssertionError(f"server exited: {(home / log.name).read_text()[-2000:]}")
             return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
 
-        eventually(ready, timeout=30, what=f"the control plane at {url}")
+        eventually(ready, timeout=90, what=f"the control plane at {url}")
         yield url
     finally:
         process.send_signal(signal.SIGTERM)

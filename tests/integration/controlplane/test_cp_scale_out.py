@@ -1,0 +1,116 @@
+"""Several server processes on one PostgreSQL: wake-ups cross processes, quotas stay exact."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from tests.support import databases
+from tests.support.controlplane import manifest
+from tests.support.controlplane_server import server_process
+from typer.testing import CliRunner
+
+from sandboxmesh.cli.app import app
+from sandboxmesh.client import AsyncControlPlaneClient, ClientConfig, endpoints, errors
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture(scope="module")
+def servers(
+    tmp_path_factory: pytest.TempPathFactory, postgres_admin: str | None
+) -> Iterator[tuple[str, str, str]]:
+    """Two `sandboxmesh server` processes on one fresh database, for the whole module."""
+    if postgres_admin is None:
+        pytest.skip(databases.SKIP_POSTGRES)
+    workdir = tmp_path_factory.mktemp("scale-out")
+    database_url = databases.create_postgres_database(postgres_admin)
+    try:
+        with (
+            server_process(database_url, workdir) as first,
+            server_process(database_url, workdir) as second,
+        ):
+            yield first, second, database_url
+    finally:
+        databases.drop_postgres_database(postgres_admin, database_url)
+
+
+@pytest.fixture
+def two_servers(servers: tuple[str, str, str], tmp_path: Path) -> tuple[str, str, str]:
+    """Both URLs and the owner token of an organisation of the test's own."""
+    first, second, database_url = servers
+    booted = CliRunner().invoke(
+        app,
+        [
+            "admin",
+            "bootstrap",
+            "--org",
+            f"org-{uuid.uuid4().hex[:8]}",
+            "--email",
+            "o@acme.example",
+            "--database-url",
+            database_url,
+            "-o",
+            "json",
+        ],
+        env={"SANDBOXMESH_HOME": str(tmp_path)},
+    )
+    assert booted.exit_code == 0, booted.output
+    return first, second, json.loads(booted.stdout)["token"]
+
+
+async def test_a_change_through_one_process_wakes_a_poll_on_the_other(
+    two_servers: tuple[str, str, str],
+) -> None:
+    first_url, second_url, token = two_servers
+    async with (
+        AsyncControlPlaneClient(ClientConfig(url=first_url, token=token)) as first,
+        AsyncControlPlaneClient(ClientConfig(url=second_url, token=token)) as second,
+    ):
+        cluster_token = (await first.send(endpoints.register_cluster("staging")))["token"]
+        async with AsyncControlPlaneClient(
+            ClientConfig(url=first_url, token=cluster_token)
+        ) as agent:
+            revision = (await agent.send(endpoints.assignments(0, wait=0))).revision
+            for i in range(3):
+                poll = asyncio.create_task(agent.send(endpoints.assignments(revision, wait=20)))
+                await asyncio.sleep(0.3)  # the poll waits on the first process by now
+                assert not poll.done()
+                started = time.monotonic()
+                await second.send(endpoints.apply_sandbox(manifest(f"cross-{i}")))
+                batch = await asyncio.wait_for(poll, timeout=10)
+                elapsed = time.monotonic() - started
+                assert [a.name for a in batch.assignments] == [f"cross-{i}"]
+                # Far below the 20 s wait: the NOTIFY from the second process woke it.
+                assert elapsed < 2.0
+                revision = batch.revision
+
+
+async def test_quotas_are_exact_across_processes(two_servers: tuple[str, str, str]) -> None:
+    first_url, second_url, token = two_servers
+    async with (
+        AsyncControlPlaneClient(ClientConfig(url=first_url, token=token)) as first,
+        AsyncControlPlaneClient(ClientConfig(url=second_url, token=token)) as second,
+    ):
+        await first.send(endpoints.register_cluster("staging"))
+        await first.send(endpoints.set_organization_quota(5))
+
+        async def create(i: int) -> bool:
+            client = first if i % 2 else second
+            try:
+                await client.send(endpoints.apply_sandbox(manifest(f"race-{i}")))
+            except errors.QuotaExceeded:
+                return False
+            return True
+
+        outcomes = await asyncio.gather(*(create(i) for i in range(50)))
+        assert sum(outcomes) == 5
+        listed = await second.send(endpoints.list_sandboxes())
+        assert len(listed["items"]) == 5
+        org = await first.send(endpoints.organization())
+        assert org["activeSandboxes"] == 5
