@@ -10,7 +10,8 @@ import typer
 from lightkube import ConfigError
 
 from sandboxmesh.cli.errors import CliError
-from sandboxmesh.routing import matching, server, upstreams
+from sandboxmesh.routing import bootstrap, matching, routers, server, upstreams
+from sandboxmesh.routing.router_controller import RouterControllerSettings
 
 
 def run(
@@ -39,6 +40,17 @@ def run(
         help="Local runs only: JSON object mapping NAMESPACE/SERVICE:PORT to HOST:PORT, "
         "used instead of the Service's DNS name.",
     ),
+    manage_routers: bool = typer.Option(
+        False,
+        help="Put a router Deployment in front of every Service annotated "
+        "sandboxmesh.io/route=true (docs/routing.md §5).",
+    ),
+    router_image: str = typer.Option(routers.RouterSettings.image, help="Envoy image of routers."),
+    router_replicas: int = typer.Option(2, min=1, help="Replicas of each router Deployment."),
+    router_xds_address: str = typer.Option(
+        "sandboxmesh-route-server.sandboxmesh-system.svc.cluster.local:18000",
+        help="HOST:PORT at which routers reach this server's xDS port.",
+    ),
     log_level: str = typer.Option("INFO", help="Log level."),
 ) -> None:
     """Serve Envoy routers their routes: requests with a sandbox's key go to its forks."""
@@ -49,8 +61,15 @@ def run(
     try:
         headers = matching.KeyHeaders.with_extra(routing_key_header)
         overrides = upstreams.load_address_map(address_map) if address_map else {}
+        xds_address = upstreams.parse_address(router_xds_address)
     except (matching.InvalidHeaderName, upstreams.InvalidAddressMap) as error:
         raise CliError(str(error)) from error
+    router_settings = routers.RouterSettings(
+        image=router_image,
+        replicas=router_replicas,
+        xds=bootstrap.AdsServer(xds_address.host, xds_address.port),
+        cluster_domain=cluster_domain,
+    )
     settings = server.RouteServerSettings(
         xds=server.Listen(xds_host, xds_port),
         http=server.Listen(http_host, http_port),
@@ -58,6 +77,7 @@ def run(
         addresses=upstreams.ServiceAddresses(cluster_domain=cluster_domain, overrides=overrides),
         watch=True,
         kubeconfig=kubeconfig,
+        routers=RouterControllerSettings(router=router_settings) if manage_routers else None,
     )
     try:
         asyncio.run(server.serve_until_signalled(settings))

@@ -19,12 +19,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
+import msgspec
 import uvicorn
 from lightkube import AsyncClient, KubeConfig
 
 from sandboxmesh.routing import http_api
 from sandboxmesh.routing.matching import KeyHeaders
 from sandboxmesh.routing.metrics import RouteServerMetrics
+from sandboxmesh.routing.router_controller import RouterController, RouterControllerSettings
 from sandboxmesh.routing.state import RouteState
 from sandboxmesh.routing.table import RouteTable
 from sandboxmesh.routing.upstreams import ServiceAddresses
@@ -56,6 +58,8 @@ class RouteServerSettings:
     addresses: ServiceAddresses = field(default_factory=ServiceAddresses)
     watch: bool = False
     kubeconfig: Path | None = None
+    #: Put routers in front of opted-in Services (placement B); needs `watch`.
+    routers: RouterControllerSettings | None = None
 
 
 class _UvicornServer(uvicorn.Server):
@@ -105,6 +109,9 @@ class RouteServer:
         if self._kube is not None:
             watcher = SandboxWatcher(self._kube, self.state, self.metrics)
             self._tasks.append(asyncio.create_task(watcher.run()))
+            if self.settings.routers is not None:
+                controller = RouterController(self._kube, self.settings.routers)
+                self._tasks.append(asyncio.create_task(controller.run()))
         log.info("route server: xDS on port %d, HTTP on port %d", self.xds_port, self.http_port)
 
     async def stop(self) -> None:
@@ -135,6 +142,36 @@ async def serve_until_signalled(settings: RouteServerSettings) -> None:
         await server.stop()
 
 
+def warm_kube_decoders() -> None:
+    """Build lightkube's decoders for the types the route server reads, in this thread.
+
+    lightkube decodes with msgspec, which builds a type's decoder on first use; two threads
+    doing that for the same type at once crash the interpreter (seen here: a segmentation
+    fault). A process that runs the route server in a thread beside other Kubernetes clients
+    builds them first, before the thread starts.
+    """
+    from lightkube.core import decoders
+    from lightkube.resources.apps_v1 import Deployment
+    from lightkube.resources.core_v1 import ConfigMap, Namespace, Pod, Service
+    from lightkube.resources.discovery_v1 import EndpointSlice
+    from lightkube.resources.policy_v1 import PodDisruptionBudget
+
+    for resource in (
+        Deployment,
+        ConfigMap,
+        Namespace,
+        Pod,
+        Service,
+        EndpointSlice,
+        PodDisruptionBudget,
+    ):
+        # Building the decoder is the point; "{}" may well lack required fields.
+        with contextlib.suppress(msgspec.ValidationError):
+            decoders.decode_object(b"{}", resource)
+        decoders.decode_list(b'{"items": []}', resource)
+    decoders.decode_status(b"{}")
+
+
 class RouteServerThread:
     """A RouteServer on its own loop in a daemon thread; its methods are thread-safe."""
 
@@ -156,6 +193,8 @@ class RouteServerThread:
         return future.result(timeout=30)
 
     def start(self) -> RouteServerThread:
+        if self.server.settings.watch:
+            warm_kube_decoders()
         self._thread.start()
         asyncio.run_coroutine_threadsafe(self.server.start(), self._loop).result(timeout=60)
         return self

@@ -43,6 +43,11 @@ class InvalidAddressMap(ValueError):
     """An address map file or entry that does not parse."""
 
 
+def parse_address(text: str) -> Address:
+    """`HOST:PORT` (IPv6 hosts in brackets) as an Address; InvalidAddressMap if it is not."""
+    return _address(text)
+
+
 def _address(text: str) -> Address:
     host, sep, port = text.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
