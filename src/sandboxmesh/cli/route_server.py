@@ -11,6 +11,7 @@ from lightkube import ConfigError
 
 from sandboxmesh.cli.errors import CliError
 from sandboxmesh.routing import bootstrap, matching, routers, server, upstreams
+from sandboxmesh.routing.mesh_applier import MeshKind
 from sandboxmesh.routing.router_controller import RouterControllerSettings
 
 
@@ -51,6 +52,12 @@ def run(
         "sandboxmesh-route-server.sandboxmesh-system.svc.cluster.local:18000",
         help="HOST:PORT at which routers reach this server's xDS port.",
     ),
+    mesh: list[str] = typer.Option(
+        [],
+        "--mesh",
+        help="Also write the routes as istio VirtualServices or gateway-api HTTPRoutes "
+        "(repeatable; auto: whichever CRDs the cluster has).",
+    ),
     log_level: str = typer.Option("INFO", help="Log level."),
 ) -> None:
     """Serve Envoy routers their routes: requests with a sandbox's key go to its forks."""
@@ -64,6 +71,10 @@ def run(
         xds_address = upstreams.parse_address(router_xds_address)
     except (matching.InvalidHeaderName, upstreams.InvalidAddressMap) as error:
         raise CliError(str(error)) from error
+    meshes = {m.strip().lower() for m in mesh}
+    unknown = meshes - {"auto", *(k.value for k in MeshKind)}
+    if unknown:
+        raise CliError(f"unknown --mesh {', '.join(sorted(unknown))} (istio, gateway-api, auto)")
     router_settings = routers.RouterSettings(
         image=router_image,
         replicas=router_replicas,
@@ -78,6 +89,7 @@ def run(
         watch=True,
         kubeconfig=kubeconfig,
         routers=RouterControllerSettings(router=router_settings) if manage_routers else None,
+        mesh=tuple("auto" if m == "auto" else MeshKind(m) for m in sorted(meshes)),
     )
     try:
         asyncio.run(server.serve_until_signalled(settings))

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import grpc
 import msgspec
@@ -25,6 +25,7 @@ from lightkube import AsyncClient, KubeConfig
 
 from sandboxmesh.routing import http_api
 from sandboxmesh.routing.matching import KeyHeaders
+from sandboxmesh.routing.mesh_applier import MeshApplier, MeshKind, installed_meshes
 from sandboxmesh.routing.metrics import RouteServerMetrics
 from sandboxmesh.routing.router_controller import RouterController, RouterControllerSettings
 from sandboxmesh.routing.state import RouteState
@@ -60,6 +61,8 @@ class RouteServerSettings:
     kubeconfig: Path | None = None
     #: Put routers in front of opted-in Services (placement B); needs `watch`.
     routers: RouterControllerSettings | None = None
+    #: Write the table as these meshes' objects (`auto`: those whose CRD is installed).
+    mesh: tuple[MeshKind | Literal["auto"], ...] = ()
 
 
 class _UvicornServer(uvicorn.Server):
@@ -112,6 +115,18 @@ class RouteServer:
             if self.settings.routers is not None:
                 controller = RouterController(self._kube, self.settings.routers)
                 self._tasks.append(asyncio.create_task(controller.run()))
+            kinds = {k for k in self.settings.mesh if k != "auto"}
+            if "auto" in self.settings.mesh:
+                kinds |= await installed_meshes(self._kube)
+            if kinds:
+                applier = MeshApplier(
+                    self._kube,
+                    self.state,
+                    frozenset(MeshKind(k) for k in kinds),
+                    self.settings.addresses.cluster_domain,
+                )
+                self._tasks.append(asyncio.create_task(applier.run()))
+                log.info("route server: writing routes as %s objects", ", ".join(sorted(kinds)))
         log.info("route server: xDS on port %d, HTTP on port %d", self.xds_port, self.http_port)
 
     async def stop(self) -> None:

@@ -16,25 +16,22 @@ from typing import Any
 import pytest
 import yaml
 from lightkube import ApiError, Client, codecs
-from lightkube.generic_resource import create_namespaced_resource
 from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
+from tests.integration.routing.operator_double import OperatorDouble, apply_service
 from tests.support.eventually import eventually
 
 from sandboxmesh.localcluster import kube
 from sandboxmesh.localcluster.pytest_plugin import KubeTarget
 from sandboxmesh.routing import gateway_api, istio, matching
 from sandboxmesh.routing.mesh import MeshRoutes
+from sandboxmesh.routing.mesh_applier import HTTPRoute, VirtualService
+from sandboxmesh.routing.server import RouteServerSettings, RouteServerThread
 from sandboxmesh.routing.table import ForkRoute, ServiceRef
 
 pytestmark = pytest.mark.cluster
 
 REPO = Path(__file__).resolve().parents[3]
 WANTED_CRDS = {"virtualservices.networking.istio.io", "httproutes.gateway.networking.k8s.io"}
-
-VirtualService = create_namespaced_resource(
-    "networking.istio.io", "v1", "VirtualService", "virtualservices"
-)
-HTTPRoute = create_namespaced_resource("gateway.networking.k8s.io", "v1", "HTTPRoute", "httproutes")
 
 
 @pytest.fixture(scope="session")
@@ -176,3 +173,42 @@ def test_mesh_crds_are_the_pinned_real_ones(kube_client: Client, mesh_crds: None
     for name in WANTED_CRDS:
         crd = kube_client.get(CustomResourceDefinition, name)
         assert any(v.name == "v1" and v.served for v in crd.spec.versions)
+
+
+def test_route_server_keeps_mesh_objects_in_step_with_sandboxes(
+    kube_target: KubeTarget, kube_client: Client, namespace: str, mesh_crds: None
+) -> None:
+    """`--mesh auto` finds both CRDs; routes appear with a ready fork and go with the sandbox."""
+    double = OperatorDouble(kube_client, namespace)
+    apply_service(kube_client, namespace, "checkout", {"app": "checkout"})
+    settings = RouteServerSettings(watch=True, kubeconfig=kube_target.kubeconfig, mesh=("auto",))
+    name, key = f"mesh-{uuid.uuid4().hex[:6]}", f"m{uuid.uuid4().hex[:12]}"
+    try:
+        with RouteServerThread(settings):
+            double.create_sandbox(name, key, ["checkout"])
+            double.write_status(name, key, {"checkout": True})
+
+            def mesh_objects() -> tuple[dict[str, Any], dict[str, Any]] | None:
+                try:
+                    vs = kube_client.get(
+                        VirtualService, "sandboxmesh-checkout", namespace=namespace
+                    )
+                    route = kube_client.get(
+                        HTTPRoute, "sandboxmesh-checkout-80", namespace=namespace
+                    )
+                except ApiError:
+                    return None
+                return vs.to_dict(), route.to_dict()
+
+            vs, route = eventually(mesh_objects, timeout=30, what="VirtualService and HTTPRoute")
+            fork_host = f"checkout-{name}.{namespace}.svc.cluster.local"
+            assert vs["spec"]["http"][0]["match"] == [
+                {"headers": {"x-sandboxmesh-routing-key": {"exact": key}}}
+            ]
+            assert vs["spec"]["http"][0]["route"] == [{"destination": {"host": fork_host}}]
+            assert route["spec"]["rules"][0]["backendRefs"][0]["name"] == f"checkout-{name}"
+
+            double.delete_sandbox(name)
+            eventually(lambda: mesh_objects() is None, timeout=30, what="mesh objects deleted")
+    finally:
+        double.cleanup()
