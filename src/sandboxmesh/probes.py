@@ -1,7 +1,7 @@
-"""/healthz, /readyz and /metrics over HTTP (aiohttp, which kopf already depends on).
+"""/healthz, /readyz and /metrics over HTTP for the in-cluster processes (operator, agent).
 
-Live while the event loop answers; ready once this replica leads and kopf has started, so a
-standby replica is live but not ready.
+aiohttp, which kopf already depends on. Live while the event loop answers; ready while the
+owner sets `ready` (the operator: once it leads and kopf runs; the agent: while it syncs).
 """
 
 from __future__ import annotations
@@ -9,21 +9,22 @@ from __future__ import annotations
 import asyncio
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
-from sandboxmesh.operator.metrics import OperatorMetrics
-from sandboxmesh.operator.settings import ProbeSettings
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 
 class ProbeServer:
-    def __init__(self, settings: ProbeSettings, metrics: OperatorMetrics) -> None:
-        self.settings = settings
-        self.metrics = metrics
+    def __init__(self, host: str, port: int, registry: CollectorRegistry) -> None:
+        self.host = host
+        #: 0 disables the server.
+        self.port = port
+        self.registry = registry
         self.ready = asyncio.Event()
+        #: Why the process is not ready, shown by /readyz.
+        self.not_ready_reason = "starting"
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
-        if not self.settings.port:
+        if not self.port:
             return
         app = web.Application()
         app.router.add_get("/healthz", self._healthz)
@@ -31,7 +32,7 @@ class ProbeServer:
         app.router.add_get("/metrics", self._metrics)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        await web.TCPSite(self._runner, self.settings.host, self.settings.port).start()
+        await web.TCPSite(self._runner, self.host, self.port).start()
 
     async def stop(self) -> None:
         if self._runner is not None:
@@ -43,8 +44,8 @@ class ProbeServer:
     async def _readyz(self, request: web.Request) -> web.Response:
         if self.ready.is_set():
             return web.json_response({"status": "ready"})
-        return web.json_response({"status": "standby"}, status=503)
+        return web.json_response({"status": self.not_ready_reason}, status=503)
 
     async def _metrics(self, request: web.Request) -> web.Response:
-        body = generate_latest(self.metrics.registry)
+        body = generate_latest(self.registry)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

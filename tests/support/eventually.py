@@ -48,3 +48,12 @@ async def eventually_async(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}") from last_error
         await asyncio.sleep(interval)
+
+
+def stays(check: Callable[[], bool], *, during: float, what: str, interval: float = 0.2) -> None:
+    """Assert that `check` holds for the whole of `during` seconds (something must NOT happen)."""
+    deadline = time.monotonic() + during
+    while time.monotonic() < deadline:
+        assert check(), f"{what} stopped holding"
+        time.sleep(interval)
+    assert check(), f"{what} stopped holding"

@@ -6,8 +6,9 @@ import typer
 
 from sandboxmesh import __version__
 from sandboxmesh.cli import admin, cluster, demo, dev, login, route_server, sandbox, server, tenancy
-from sandboxmesh.cli import usage as usage_command
+from sandboxmesh.cli import agent as agent_command
 from sandboxmesh.cli import operator as operator_command
+from sandboxmesh.cli import usage as usage_command
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -18,6 +19,7 @@ app = typer.Typer(
 )
 app.add_typer(dev.app, name="dev")
 app.command("demo")(demo.demo)
+app.command("agent")(agent_command.run)
 app.command("operator")(operator_command.run)
 app.command("route-server")(route_server.run)
 # The control plane and its clients.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from datetime import datetime
 from enum import StrEnum
 
 from pythonjsonlogger.json import JsonFormatter
@@ -14,6 +15,14 @@ class LogFormat(StrEnum):
     TEXT = "text"
 
 
+def _plain(value: object) -> str:
+    # Libraries attach internal objects as extras (kopf its settings dataclass, which holds
+    # queues): print them, never deep-copy them the way the default encoder does dataclasses.
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
 def configure_logging(level: str = "INFO", fmt: LogFormat = LogFormat.JSON) -> None:
     handler = logging.StreamHandler(sys.stderr)
     if fmt is LogFormat.JSON:
@@ -21,6 +30,7 @@ def configure_logging(level: str = "INFO", fmt: LogFormat = LogFormat.JSON) -> N
             JsonFormatter(
                 "%(asctime)s %(levelname)s %(name)s %(message)s",
                 rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+                json_default=_plain,
             )
         )
     else:

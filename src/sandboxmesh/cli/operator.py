@@ -7,7 +7,6 @@ from pathlib import Path
 
 import typer
 
-from sandboxmesh import operator
 from sandboxmesh.cli.logs import LogFormat, configure_logging
 
 
@@ -43,6 +42,9 @@ def run(
     log_format: LogFormat = typer.Option(LogFormat.JSON, help="Log format."),
 ) -> None:
     """Reconcile Sandbox objects into forks of baseline workloads."""
+    # Imported here: kopf and aiohttp are heavy, and every other command would pay for them.
+    from sandboxmesh import operator
+
     configure_logging(log_level, log_format)
     renew_deadline = max(1.0, lease_duration * 2 / 3)
     settings = operator.OperatorSettings(

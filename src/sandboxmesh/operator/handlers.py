@@ -18,9 +18,8 @@ import logging
 from typing import Any, cast
 
 import kopf
-from lightkube import ApiError
 
-from sandboxmesh.operator.reconcile import Reconciler
+from sandboxmesh.operator.reconcile import TRANSIENT_ERRORS, Reconciler
 from sandboxmesh.operator.settings import ForkingSettings
 from sandboxmesh.spec.crd import GROUP, LABEL_MANAGED_BY, LABEL_SANDBOX, MANAGED_BY, PLURAL, VERSION
 
@@ -35,15 +34,15 @@ def build_registry(reconciler: Reconciler, settings: ForkingSettings) -> kopf.Op
 
     async def reconcile_or_retry(name: str) -> None:
         try:
-            await reconciler.trigger(name)
-        except (ApiError, OSError) as error:
+            await reconciler.trigger(name, full=True)
+        except TRANSIENT_ERRORS as error:
             raise kopf.TemporaryError(f"reconcile failed: {error}", delay=_RETRY_DELAY) from error
 
-    async def reconcile_quietly(name: str) -> None:
+    async def reconcile_quietly(name: str, *, full: bool = False) -> None:
         # Event handlers are not retried by kopf; the next event or the resync retries
         # (the reconciler has logged and counted the failure).
-        with contextlib.suppress(ApiError, OSError):
-            await reconciler.trigger(name)
+        with contextlib.suppress(*TRANSIENT_ERRORS):
+            await reconciler.trigger(name, full=full)
 
     @kopf.on.login(id="login", registry=registry)
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
@@ -66,7 +65,7 @@ def build_registry(reconciler: Reconciler, settings: ForkingSettings) -> kopf.Op
         registry=registry,
     )
     async def sandbox_resync(name: str, **_: Any) -> None:
-        await reconcile_quietly(name)
+        await reconcile_quietly(name, full=True)
 
     @kopf.on.delete(**sandboxes, id="delete", registry=registry)
     async def sandbox_deleted(name: str, body: kopf.Body, **_: Any) -> None:
@@ -76,7 +75,7 @@ def build_registry(reconciler: Reconciler, settings: ForkingSettings) -> kopf.Op
                     "routes withdrawn; draining", delay=settings.drain_seconds
                 )
             remaining = await reconciler.delete_generated(name)
-        except (ApiError, OSError) as error:
+        except TRANSIENT_ERRORS as error:
             raise kopf.TemporaryError(f"deletion failed: {error}", delay=_RETRY_DELAY) from error
         if remaining:
             raise kopf.TemporaryError(

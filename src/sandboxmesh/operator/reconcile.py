@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx2
 from lightkube import ApiError, AsyncClient
 from lightkube.generic_resource import create_global_resource
 from lightkube.resources.apps_v1 import Deployment, ReplicaSet
@@ -56,6 +57,10 @@ Sandbox = create_global_resource(GROUP, VERSION, KIND, PLURAL)
 #: Posts a Kubernetes Event about a Sandbox: (sandbox body, type, reason, message).
 EventPoster = Callable[[dict[str, Any], str, str, str], None]
 
+#: Failures of a call to the API server that a retry may cure: refusals (ApiError) and
+#: transport errors (lightkube's HTTP client raises httpx2's).
+TRANSIENT_ERRORS: tuple[type[Exception], ...] = (ApiError, OSError, httpx2.HTTPError)
+
 _Kind = type[Deployment] | type[Service] | type[ReplicaSet] | type[Pod]
 #: Kinds the operator applies, and those that inherit its labels (ReplicaSets, Pods): a
 #: deletion waits for all of them.
@@ -70,27 +75,34 @@ class Reconciler:
     metrics: OperatorMetrics
     post_event: EventPoster = lambda body, type_, reason, message: None
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
-    _queued: set[str] = field(default_factory=set)
+    #: Sandboxes with a reconcile waiting for the lock, and whether it must be a full one.
+    _queued: dict[str, bool] = field(default_factory=dict)
 
     # -- triggers ----------------------------------------------------------------------------
 
-    async def trigger(self, name: str) -> None:
-        """Reconcile `name` soon; a trigger arriving while one is already queued joins it."""
+    async def trigger(self, name: str, *, full: bool = False) -> None:
+        """Reconcile `name` soon; a trigger arriving while one is already queued joins it.
+
+        `full` also lists what exists to prune strays, which a reconcile otherwise does only
+        when the spec changed since the last status (or there is none yet, e.g. after a crash
+        between applying objects and writing status).
+        """
         if name in self._queued:
+            self._queued[name] = self._queued[name] or full
             return
-        self._queued.add(name)
+        self._queued[name] = full
         lock = self._locks.setdefault(name, asyncio.Lock())
         async with lock:
-            self._queued.discard(name)
-            await self.reconcile(name)
+            full = self._queued.pop(name)
+            await self.reconcile(name, full=full)
 
     # -- reconcile ---------------------------------------------------------------------------
 
-    async def reconcile(self, name: str) -> SandboxStatus | None:
+    async def reconcile(self, name: str, *, full: bool = True) -> SandboxStatus | None:
         started = time.monotonic()
         try:
-            status = await self._reconcile(name)
-        except (ApiError, OSError) as error:
+            status = await self._reconcile(name, full=full)
+        except TRANSIENT_ERRORS as error:
             self.metrics.reconciles.labels(result="error").inc()
             self.metrics.errors.labels(reason=Reason.API_ERROR).inc()
             log.warning("reconciling sandbox %s failed: %s", name, error)
@@ -100,7 +112,7 @@ class Reconciler:
         self.metrics.reconciles.labels(result="ok").inc()
         return status
 
-    async def _reconcile(self, name: str) -> SandboxStatus | None:
+    async def _reconcile(self, name: str, *, full: bool) -> SandboxStatus | None:
         try:
             body = _to_dict(await self.client.get(Sandbox, name))
         except ApiError as error:
@@ -138,7 +150,8 @@ class Reconciler:
             keep.update((r.kind, r.namespace, r.name) for r in desired.object_refs())
             observations.append(ForkObservation(fork, desired=desired, deployment=live))
 
-        await self._prune(name, keep)
+        if full or previous is None or previous.observed_generation != generation:
+            await self._prune(name, keep)
         status = sandbox_status(
             generation=generation,
             routing_key=spec.routing_key,

@@ -21,9 +21,9 @@ from sandboxmesh.operator import naming
 from sandboxmesh.operator.handlers import build_registry, post_event
 from sandboxmesh.operator.leadership import LeaderElector
 from sandboxmesh.operator.metrics import OperatorMetrics
-from sandboxmesh.operator.probes import ProbeServer
 from sandboxmesh.operator.reconcile import Reconciler
 from sandboxmesh.operator.settings import OperatorSettings
+from sandboxmesh.probes import ProbeServer
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,8 @@ async def run_operator(settings: OperatorSettings) -> int:
     )
     client = AsyncClient(config=config, field_manager=naming.FIELD_MANAGER)
     metrics = OperatorMetrics()
-    probes = ProbeServer(settings.probes, metrics)
+    probes = ProbeServer(settings.probes.host, settings.probes.port, metrics.registry)
+    probes.not_ready_reason = "standby: waiting for the leader lease"
     await probes.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

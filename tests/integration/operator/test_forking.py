@@ -12,9 +12,10 @@ from lightkube.resources.apps_v1 import Deployment, ReplicaSet
 from lightkube.resources.core_v1 import Pod, Service
 from lightkube.resources.discovery_v1 import EndpointSlice
 from lightkube.types import PatchType
-from tests.integration.operator.conftest import OperatorProcess, SandboxFactory
+from tests.integration.operator.conftest import SandboxFactory
 from tests.support.eventually import eventually
 from tests.support.kube import SandboxResource, apply_baseline
+from tests.support.system import Process
 
 from sandboxmesh.localcluster import Binaries
 from sandboxmesh.localcluster.pytest_plugin import KubeTarget
@@ -265,7 +266,7 @@ def test_baseline_not_found_recovers_when_it_appears(
 def test_errors_get_a_clear_reason_and_the_operator_carries_on(
     sandboxes: SandboxFactory,
     baseline: dict[str, str],
-    operator: OperatorProcess,
+    operator: Process,
     fork: dict[str, Any],
     reason: str,
     mentions: str,
@@ -279,7 +280,7 @@ def test_errors_get_a_clear_reason_and_the_operator_carries_on(
     assert mentions in _status(body)["message"]
     good = sandboxes.create([_fork(baseline)])
     sandboxes.wait_phase(good, "Ready")
-    assert operator.popen.poll() is None
+    assert operator.alive()
     metrics = httpx.get(operator.url("/metrics")).text
     assert f'sandboxmesh_operator_errors_total{{reason="{reason}"}}' in metrics
     assert 'sandboxmesh_operator_sandboxes{phase="Failed"} 1.0' in metrics

@@ -11,7 +11,8 @@ from lightkube import Client
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.core_v1 import Namespace, Service
-from tests.integration.operator.conftest import OperatorFactory, SandboxFactory
+from tests.integration.conftest import OperatorFactory
+from tests.integration.operator.conftest import SandboxFactory
 from tests.support.eventually import eventually
 from tests.support.kube import SandboxResource
 
@@ -81,7 +82,7 @@ def test_sigkill_mid_reconcile_converges_without_duplicates_or_orphans(
         assert _generated(kube_client, Deployment, namespace) == Counter({n: 1 for n in names})
         assert _generated(kube_client, Service, namespace) == Counter({n: 1 for n in names})
     finally:
-        factory.delete_all(wait=second.popen.poll() is None)
+        factory.delete_all(wait=second.alive())
     assert sum(_generated(kube_client, Deployment, namespace).values()) == 0
     assert sum(_generated(kube_client, Service, namespace).values()) == 0
 
@@ -128,7 +129,7 @@ def test_a_namespace_the_operator_may_not_fork_in_is_refused(
         assert status["reason"] == "NamespaceNotAllowed"
         assert baseline["namespace"] in status["message"]
         assert allowed in status["message"]
-        assert operator.popen.poll() is None
+        assert operator.alive()
     finally:
         factory.delete_all(wait=True)
         kube_client.delete(Namespace, allowed)

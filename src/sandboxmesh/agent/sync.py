@@ -1,0 +1,152 @@
+"""The two loops of the agent.
+
+- `AssignmentPoller`: long-polls the control plane, applies Sandbox objects, deletes those
+  whose intent is deleted, and on a resync (revision 0, i.e. every start) prunes the objects
+  no longer assigned.
+- `StatusWatcher`: lists then watches the agent's Sandbox objects, and hands every status
+  change and every disappearance to the reporter. A re-list after a broken watch reports
+  objects that vanished meanwhile as gone, so no deletion goes unconfirmed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import httpx2
+from lightkube import ApiError
+
+from sandboxmesh.agent.backoff import Backoff
+from sandboxmesh.agent.metrics import AgentMetrics
+from sandboxmesh.agent.objects import sandbox_object, status_report, to_prune
+from sandboxmesh.agent.reporter import StatusReporter
+from sandboxmesh.agent.session import ControlPlaneSession
+from sandboxmesh.agent.store import SandboxStore
+from sandboxmesh.client import endpoints, errors
+from sandboxmesh.spec.protocol import AssignmentBatch, SandboxStatusReport
+
+log = logging.getLogger(__name__)
+
+#: Failures of the cluster API that a retry may cure (lightkube raises httpx2's errors).
+KUBE_ERRORS: tuple[type[Exception], ...] = (ApiError, OSError, httpx2.HTTPError)
+_POLL_ERRORS: tuple[type[Exception], ...] = (errors.ClientError, *KUBE_ERRORS)
+_WATCH_ERRORS: tuple[type[Exception], ...] = (*KUBE_ERRORS, ValueError)
+
+
+class AssignmentPoller:
+    def __init__(
+        self,
+        session: ControlPlaneSession,
+        store: SandboxStore,
+        reporter: StatusReporter,
+        metrics: AgentMetrics,
+        *,
+        wait: float,
+        backoff: Backoff,
+    ) -> None:
+        self.session = session
+        self.store = store
+        self.reporter = reporter
+        self.metrics = metrics
+        self.wait = wait
+        self.backoff = backoff
+        self.revision = 0
+        #: Set after the first batch is applied: the cluster matches the control plane.
+        self.synced = asyncio.Event()
+
+    async def run(self) -> None:
+        failing = False
+        while True:
+            try:
+                batch = await self.session.send(
+                    endpoints.assignments(self.revision, wait=self.wait)
+                )
+                await self.apply(batch)
+            except _POLL_ERRORS as error:
+                self.metrics.polls.labels(result="error").inc()
+                delay = self.backoff.next_delay()
+                # One warning when failures start, then quieter lines until it recovers.
+                level = logging.DEBUG if failing else logging.WARNING
+                log.log(level, "syncing assignments failed (%s); retrying in %.1fs", error, delay)
+                failing = True
+                await asyncio.sleep(delay)
+                continue
+            if failing:
+                log.info("syncing assignments recovered at revision %d", self.revision)
+                failing = False
+            self.backoff.reset()
+
+    async def apply(self, batch: AssignmentBatch) -> None:
+        for assignment in batch.assignments:
+            if assignment.deleting:
+                if await self.store.delete(assignment.name):
+                    self.metrics.deleted.labels(cause="deleted").inc()
+                else:
+                    self.reporter.gone(assignment.name)  # nothing to wait for
+            else:
+                await self.store.apply(sandbox_object(assignment))
+                self.metrics.applied.inc()
+        if batch.resync:
+            held, _ = await self.store.list_held()
+            names = [body["metadata"]["name"] for body in held]
+            for name in sorted(to_prune((a.name for a in batch.assignments), names)):
+                log.info("pruning Sandbox %s: no longer assigned to this cluster", name)
+                await self.store.delete(name)
+                self.metrics.deleted.labels(cause="pruned").inc()
+        self.metrics.polls.labels(result="resync" if batch.resync else "changes").inc()
+        if batch.assignments or batch.resync:
+            log.info(
+                "applied %d assignments (revision %d -> %d%s)",
+                len(batch.assignments),
+                self.revision,
+                batch.revision,
+                ", resync" if batch.resync else "",
+            )
+        self.revision = batch.revision
+        self.metrics.revision.set(batch.revision)
+        self.synced.set()
+
+
+class StatusWatcher:
+    def __init__(self, store: SandboxStore, reporter: StatusReporter, *, backoff: Backoff) -> None:
+        self.store = store
+        self.reporter = reporter
+        self.backoff = backoff
+        self._held: set[str] = set()
+        self._last: dict[str, SandboxStatusReport] = {}
+
+    async def run(self) -> None:
+        while True:
+            try:
+                bodies, version = await self.store.list_held()
+                listed = {body["metadata"]["name"] for body in bodies}
+                for name in self._held - listed:
+                    self._vanished(name)
+                self._held = listed
+                for body in bodies:
+                    self._observe(body)
+                self.backoff.reset()
+                async for event, body in self.store.watch(version):
+                    if event == "DELETED":
+                        self._vanished(body["metadata"]["name"])
+                    else:
+                        self._held.add(body["metadata"]["name"])
+                        self._observe(body)
+            except _WATCH_ERRORS as error:
+                delay = self.backoff.next_delay()
+                log.warning(
+                    "watching Sandbox objects failed (%s); re-listing in %.1fs", error, delay
+                )
+                await asyncio.sleep(delay)
+
+    def _observe(self, body: dict[str, Any]) -> None:
+        report = status_report(body)
+        if report is not None and self._last.get(report.name) != report:
+            self._last[report.name] = report
+            self.reporter.report(report)
+
+    def _vanished(self, name: str) -> None:
+        self._held.discard(name)
+        self._last.pop(name, None)
+        self.reporter.gone(name)

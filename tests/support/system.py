@@ -1,0 +1,145 @@
+"""SandboxMesh's own processes for system tests: operator, agent, control plane, each real.
+
+Each runs as `python -m sandboxmesh ...` with its log in the test's tmp_path, so a failing
+test shows what the process said.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from tests.support.eventually import eventually
+
+from sandboxmesh.localcluster.processes import free_port
+
+
+@dataclass
+class Process:
+    name: str
+    popen: subprocess.Popen[bytes]
+    log_path: Path
+    #: The probe port (operator, agent) or the HTTP port (control plane).
+    port: int
+
+    def url(self, path: str = "") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def get(self, path: str) -> httpx.Response | None:
+        try:
+            return httpx.get(self.url(path), timeout=2)
+        except httpx.HTTPError:
+            return None
+
+    def is_ready(self) -> bool:
+        response = self.get("/readyz")
+        return response is not None and response.status_code == 200
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        def ready() -> bool:
+            assert self.alive(), f"{self.name} exited:\n{self.log()[-3000:]}"
+            return self.is_ready()
+
+        eventually(ready, timeout=timeout, what=f"{self.name} to be ready")
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup at all, as when a node dies."""
+        if self.alive():
+            self.popen.send_signal(signal.SIGKILL)
+        self.popen.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.alive():
+            self.popen.terminate()
+            try:
+                self.popen.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def start(
+    name: str, args: list[str], workdir: Path, *, port: int, env: dict[str, str] | None = None
+) -> Process:
+    """Start `python -m sandboxmesh ARGS` with its output in WORKDIR/NAME-N.log."""
+    index = len(list(workdir.glob(f"{name}-*.log")))
+    log_path = workdir / f"{name}-{index}.log"
+    with log_path.open("wb") as log:
+        popen = subprocess.Popen(
+            [sys.executable, "-m", "sandboxmesh", *args],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+        )
+    return Process(name, popen, log_path, port)
+
+
+def start_operator(kubeconfig: Path, workdir: Path, *args: str, wait: bool = True) -> Process:
+    port = free_port()
+    process = start(
+        "operator",
+        [
+            "operator", f"--kubeconfig={kubeconfig}", f"--probe-port={port}",
+            "--probe-host=127.0.0.1", "--lease-duration=2", "--drain=0.5", "--log-format=text",
+            *args,
+        ],
+        workdir,
+        port=port,
+    )  # fmt: skip
+    if wait:
+        process.wait_ready()
+    return process
+
+
+def start_agent(
+    url: str, kubeconfig: Path, workdir: Path, *args: str, wait: bool = True, poll_wait: float = 5
+) -> Process:
+    port = free_port()
+    process = start(
+        "agent",
+        [
+            "agent", f"--url={url}", f"--kubeconfig={kubeconfig}", f"--probe-port={port}",
+            "--probe-host=127.0.0.1", f"--poll-wait={poll_wait}", "--log-format=text", *args,
+        ],
+        workdir,
+        port=port,
+    )  # fmt: skip
+    if wait:
+        process.wait_ready()
+    return process
+
+
+def start_server(database_url: str, home: Path, *, port: int | None = None) -> Process:
+    port = port or free_port()
+    process = start(
+        "server",
+        ["server", "--database-url", database_url, "--port", str(port)],
+        home,
+        port=port,
+        env={"SANDBOXMESH_HOME": str(home)},
+    )
+    process.wait_ready()
+    return process
+
+
+def bootstrap(database_url: str, home: Path, org: str = "acme") -> str:
+    """`sandboxmesh admin bootstrap`; returns the owner's API token."""
+    result = subprocess.run(
+        [sys.executable, "-m", "sandboxmesh", "admin", "bootstrap", f"--org={org}",
+         f"--email=owner@{org}.example", f"--database-url={database_url}", "-o", "json"],
+        env={**os.environ, "SANDBOXMESH_HOME": str(home)},
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    token: str = json.loads(result.stdout)["token"]
+    return token
