@@ -85,6 +85,8 @@ class RouteServer:
         self.settings = settings
         self.metrics = RouteServerMetrics()
         self.state = RouteState(settings.headers, settings.addresses)
+        # Without a watch the caller owns the table, complete from the start.
+        self.state.synced = not settings.watch
         self.ads = AggregatedDiscoveryService(self.state, self.metrics)
         self.xds_port = 0
         self.http_port = 0

@@ -113,12 +113,16 @@ class AggregatedDiscoveryService(ads_pb2_grpc.AggregatedDiscoveryServiceServicer
             else:
                 changed_at = changed_at or time.monotonic()
             state = self.state
-            desired = stream.desired(state.table, state.headers, state.addresses)
-            response = stream.next_response(desired)
+            response = None
+            # Until the first list of Sandbox objects is in, the table is empty, not true: a
+            # router (re)connecting to a restarted route server keeps its routes meanwhile.
+            if state.synced:
+                desired = stream.desired(state.table, state.headers, state.addresses)
+                response = stream.next_response(desired)
             if response is not None:
                 self.metrics.xds_responses.labels(TYPE_NAMES[response.type_url]).inc()
                 yield response
-            elif changed_at is not None and not stream.in_flight():
+            elif changed_at is not None and state.synced and not stream.in_flight():
                 self.metrics.xds_push_seconds.observe(time.monotonic() - changed_at)
                 changed_at = None
             event = await events.get()

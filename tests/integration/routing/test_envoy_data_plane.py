@@ -5,9 +5,12 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 from collections import Counter
+from pathlib import Path
 
 import pytest
+import yaml
 from tests.integration.routing.conftest import StartDataPlane
 from tests.integration.routing.routing_backends import http_backend
 from tests.support.eventually import eventually
@@ -16,6 +19,7 @@ from tests.unit.routing import baggage_cases
 from sandboxmesh.routing import matching
 from sandboxmesh.routing.fronts import Front
 from sandboxmesh.routing.matching import KeyHeaders
+from sandboxmesh.routing.server import Listen, RouteServerSettings, RouteServerThread
 from sandboxmesh.routing.table import ForkRoute, RouteTable, ServiceRef
 from sandboxmesh.routing.upstreams import Address
 
@@ -243,3 +247,46 @@ def test_a_local_process_can_be_mapped_to_a_fork_service_while_running(
         plane.routing.port_of("shop", "checkout", 80)
         == plane.listener_ports[plane.fronts["checkout"].name]
     )
+
+
+def test_a_restarted_route_server_withholds_its_empty_table_until_synced(
+    start_data_plane: StartDataPlane, tmp_path: Path
+) -> None:
+    """Routers keep their routes while a new route server has not listed Sandboxes yet."""
+    plane = start_data_plane(["checkout"], ["checkout-pr-1"])
+    plane.server.set_table(TABLE)
+    headers = [("baggage", f"sandboxmesh-routing-key={KEY_1}")]
+    eventually(
+        lambda: plane.served_by("checkout", headers) == "checkout-pr-1",
+        timeout=5,
+        what="routed",
+    )
+    xds_port = plane.server.xds_port
+    plane.server.stop()
+    # The new server's Kubernetes API never answers: it stays unsynced.
+    kubeconfig = tmp_path / "unreachable.kubeconfig"
+    kubeconfig.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:9"}}],
+                "users": [{"name": "u", "user": {"token": "x"}}],
+                "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
+                "current-context": "c",
+            }
+        )
+    )
+    settings = RouteServerSettings(
+        xds=Listen("127.0.0.1", xds_port), watch=True, kubeconfig=kubeconfig
+    )
+    with RouteServerThread(settings) as restarted:
+        eventually(
+            lambda: restarted.read(lambda s: len(s.ads.nodes)) == 1,
+            timeout=15,
+            what="Envoy reconnected to the new route server",
+        )
+        deadline = time.monotonic() + 2
+        while time.monotonic() < deadline:  # something must NOT happen: the route's loss
+            assert plane.served_by("checkout", headers) == "checkout-pr-1"
+        assert restarted.read(lambda s: s.metrics.xds_responses.labels("route")._value.get()) == 0
