@@ -159,7 +159,9 @@ def run_data_plane(
     seconds = 2.0 if args.quick else 8.0
     key_headers = {"baggage": f"userId=alice,sandboxmesh-routing-key={key_for(0)}"}
     result: dict[str, Any] = {}
-    with data_plane(ports, args.routes, workdir / "dp", concurrency=args.envoy_concurrency) as (
+    rounds = 5 if args.quick else 20
+    mapped = max(args.routes, rounds)  # forks reachable: those routed, those added one by one
+    with data_plane(ports, mapped, workdir / "dp", concurrency=args.envoy_concurrency) as (
         server,
         _envoy,
         envoy_port,
@@ -198,7 +200,7 @@ def run_data_plane(
             "envoy_over_direct": round(envoy_rps / direct_rps, 3),
         }
         samples = []
-        for i in range(5 if args.quick else 20):
+        for i in range(rounds):
             # Alternate: route only fork i, then nothing, so every sample adds a route.
             server.set_table(RouteTable())
             wait_for(
