@@ -28,7 +28,7 @@ from sandboxmesh.controlplane.store.tables import (
     teams,
     usage_records,
 )
-from sandboxmesh.spec import Phase, SandboxManifest
+from sandboxmesh.spec import Phase, SandboxManifest, SandboxSpec
 
 MAX_PAGE = 500
 
@@ -80,6 +80,20 @@ async def mark_deleting(tx: Tx, sandbox: Sandbox, *, org_id: int, actor: str, wh
         )
     ).one()
     await tx.conn.execute(
+        usage_records.update()
+        .where(usage_records.c.sandbox_id == sandbox.id, usage_records.c.ended_at.is_(None))
+        .values(ended_at=tx.now)
+    )
+    await audit.record(
+        tx,
+        org_id=org_id,
+        actor=actor,
+        action="sandbox.delete",
+        target=f"sandbox/{sandbox.name}",
+        details={"reason": why, "generation": sandbox.generation},
+    )
+    # Counters and revision last: their row locks are held only until the commit.
+    await tx.conn.execute(
         organizations.update()
         .where(organizations.c.id == org_id)
         .values(active_sandboxes=organizations.c.active_sandboxes - 1)
@@ -92,19 +106,6 @@ async def mark_deleting(tx: Tx, sandbox: Sandbox, *, org_id: int, actor: str, wh
     revision = await bump_revision(tx, cluster_id)
     await tx.conn.execute(
         sandboxes.update().where(sandboxes.c.id == sandbox.id).values(revision=revision)
-    )
-    await tx.conn.execute(
-        usage_records.update()
-        .where(usage_records.c.sandbox_id == sandbox.id, usage_records.c.ended_at.is_(None))
-        .values(ended_at=tx.now)
-    )
-    await audit.record(
-        tx,
-        org_id=org_id,
-        actor=actor,
-        action="sandbox.delete",
-        target=f"sandbox/{sandbox.name}",
-        details={"reason": why, "generation": sandbox.generation},
     )
     return True
 
@@ -163,9 +164,10 @@ class Sandboxes(Scoped):
         document = spec.model_dump(mode="json", by_alias=True, exclude_none=True)
         existing = await self.find(manifest.name, for_update=True)
         if existing is None:
-            return await self._create(
-                manifest.name, spec_document=document, team=team, cluster=cluster
-            ), True
+            created = await self._create(
+                manifest.name, spec=spec, document=document, team=team, cluster=cluster
+            )
+            return created, True
         if existing.deleting:
             raise errors.Conflict(
                 f"sandbox {manifest.name!r} is being deleted; apply again once it is gone"
@@ -182,6 +184,11 @@ class Sandboxes(Scoped):
             )
         if existing.spec == document:
             return existing, False
+        await self._replace_labels(existing.id, spec.labels)
+        await self._audit(
+            "sandbox.update", f"sandbox/{manifest.name}", {"generation": existing.generation + 1}
+        )
+        # The cluster's revision last, so its row lock is held only until the commit.
         revision = await bump_revision(self.tx, cluster.id)
         await self.tx.conn.execute(
             sandboxes.update()
@@ -196,18 +203,19 @@ class Sandboxes(Scoped):
                 ),
             )
         )
-        await self._replace_labels(existing.id, spec.labels)
-        await self._audit(
-            "sandbox.update", f"sandbox/{manifest.name}", {"generation": existing.generation + 1}
-        )
         return await self.get(manifest.name), False
 
     async def _create(
-        self, name: str, *, spec_document: dict[str, Any], team: Team, cluster: Cluster
+        self,
+        name: str,
+        *,
+        spec: SandboxSpec,
+        document: dict[str, Any],
+        team: Team,
+        cluster: Cluster,
     ) -> Sandbox:
-        await self._take_quota(team)
-        revision = await bump_revision(self.tx, cluster.id)
-        manifest_spec = SandboxManifest.model_validate({"name": name, "spec": spec_document}).spec
+        routing_key = issued_secrets.routing_key()
+        expires_at = expiry.expires_at(spec, created_at=self.tx.now, updated_at=self.tx.now)
         sandbox_id = await self.tx.conn.scalar(
             sandboxes.insert()
             .values(
@@ -215,22 +223,20 @@ class Sandboxes(Scoped):
                 team_id=team.id,
                 cluster_id=cluster.id,
                 name=name,
-                spec=spec_document,
+                spec=document,
                 generation=1,
-                routing_key=issued_secrets.routing_key(),
+                routing_key=routing_key,
                 phase=Phase.PENDING.value,
-                revision=revision,
+                revision=0,  # set below, once the cluster's revision is taken
                 created_by=self.actor,
                 created_at=self.tx.now,
                 updated_at=self.tx.now,
-                expires_at=expiry.expires_at(
-                    manifest_spec, created_at=self.tx.now, updated_at=self.tx.now
-                ),
+                expires_at=expires_at,
             )
             .returning(sandboxes.c.id)
         )
         assert sandbox_id is not None
-        await self._replace_labels(sandbox_id, manifest_spec.labels)
+        await self._insert_labels(sandbox_id, spec.labels)
         await self.tx.conn.execute(
             usage_records.insert().values(
                 org_id=self.org_id,
@@ -243,7 +249,33 @@ class Sandboxes(Scoped):
         await self._audit(
             "sandbox.create", f"sandbox/{name}", {"team": team.name, "cluster": cluster.name}
         )
-        return await self.get(name)
+        # The shared counters and the cluster revision come last: their row locks are held
+        # only from here to the commit, which keeps concurrent creates of one organisation
+        # from queueing behind each other for a whole transaction.
+        await self._take_quota(team)
+        revision = await bump_revision(self.tx, cluster.id)
+        await self.tx.conn.execute(
+            sandboxes.update().where(sandboxes.c.id == sandbox_id).values(revision=revision)
+        )
+        return Sandbox(
+            id=sandbox_id,
+            name=name,
+            team=team.name,
+            cluster=cluster.name,
+            spec=document,
+            generation=1,
+            routing_key=routing_key,
+            status=None,
+            observed_generation=None,
+            phase=Phase.PENDING.value,
+            deleting=False,
+            deletion_requested_at=None,
+            revision=revision,
+            created_by=self.actor,
+            created_at=self.tx.now,
+            updated_at=self.tx.now,
+            expires_at=expires_at,
+        )
 
     async def _take_quota(self, team: Team) -> None:
         """Count the new sandbox against both limits, atomically, or refuse it.
@@ -251,24 +283,29 @@ class Sandboxes(Scoped):
         Each counter moves only by a conditional UPDATE whose WHERE re-checks the limit under
         the row's write lock: concurrent creates cannot both take the last place.
         """
-        organization = (
-            await self.tx.conn.execute(
-                sa.select(organizations).where(organizations.c.id == self.org_id)
-            )
-        ).one()
-        org_limit = plans.organization_limit(
-            plans.Plan(organization.plan), organization.max_sandboxes
+        plan_limit = sa.case(
+            {plan.value: limit for plan, limit in plans.DEFAULT_ORG_LIMIT.items()},
+            value=organizations.c.plan,
         )
         taken = await self.tx.conn.execute(
             organizations.update()
             .where(
                 organizations.c.id == self.org_id,
-                organizations.c.active_sandboxes < org_limit,
+                organizations.c.active_sandboxes
+                < sa.func.coalesce(organizations.c.max_sandboxes, plan_limit),
             )
             .values(active_sandboxes=organizations.c.active_sandboxes + 1)
         )
         if taken.rowcount != 1:
-            raise _quota_exceeded(Limit(LimitScope.ORGANIZATION, organization.name, org_limit))
+            organization = (
+                await self.tx.conn.execute(
+                    sa.select(organizations).where(organizations.c.id == self.org_id)
+                )
+            ).one()
+            limit = plans.organization_limit(
+                plans.Plan(organization.plan), organization.max_sandboxes
+            )
+            raise _quota_exceeded(Limit(LimitScope.ORGANIZATION, organization.name, limit))
         taken = await self.tx.conn.execute(
             teams.update()
             .where(
@@ -286,15 +323,18 @@ class Sandboxes(Scoped):
             )
             raise _quota_exceeded(Limit(LimitScope.TEAM, team.name, current))
 
-    async def _replace_labels(self, sandbox_id: int, labels: Mapping[str, str]) -> None:
-        await self.tx.conn.execute(
-            sandbox_labels.delete().where(sandbox_labels.c.sandbox_id == sandbox_id)
-        )
+    async def _insert_labels(self, sandbox_id: int, labels: Mapping[str, str]) -> None:
         if labels:
             await self.tx.conn.execute(
                 sandbox_labels.insert(),
                 [{"sandbox_id": sandbox_id, "key": k, "value": v} for k, v in labels.items()],
             )
+
+    async def _replace_labels(self, sandbox_id: int, labels: Mapping[str, str]) -> None:
+        await self.tx.conn.execute(
+            sandbox_labels.delete().where(sandbox_labels.c.sandbox_id == sandbox_id)
+        )
+        await self._insert_labels(sandbox_id, labels)
 
     async def delete(self, name: str) -> Sandbox:
         """Mark the sandbox for deletion; it is gone once its agent confirms the removal."""

@@ -47,9 +47,16 @@ async def authenticate(tx: Tx, token: str) -> Principal | None:
     team_ids = await tx.conn.scalars(
         sa.select(team_members.c.team_id).where(team_members.c.member_id == row.member_id)
     )
-    if row.last_used_at is None or tx.now - row.last_used_at > _LAST_USED_RESOLUTION:
+    cutoff = tx.now - _LAST_USED_RESOLUTION
+    if row.last_used_at is None or row.last_used_at < cutoff:
+        # Re-checked in SQL: of concurrent requests only the first writes (and row-locks) it.
         await tx.conn.execute(
-            api_tokens.update().where(api_tokens.c.id == row.token_id).values(last_used_at=tx.now)
+            api_tokens.update()
+            .where(
+                api_tokens.c.id == row.token_id,
+                sa.or_(api_tokens.c.last_used_at.is_(None), api_tokens.c.last_used_at < cutoff),
+            )
+            .values(last_used_at=tx.now)
         )
     return Principal(
         member_id=row.member_id,
