@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from sandboxmesh.routing import bootstrap
+from sandboxmesh.routing import bootstrap, table
 from sandboxmesh.routing.fronts import Front
 from sandboxmesh.spec import crd
 
@@ -66,7 +66,7 @@ class Refused(ValueError):
 
 
 def baseline_copy_name(service: str) -> str:
-    return f"{service}-sandboxmesh-baseline"
+    return f"{service}{table.ROUTER_COPY_SUFFIX}"
 
 
 def router_name(service: str) -> str:

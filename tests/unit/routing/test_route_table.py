@@ -174,3 +174,23 @@ def test_json_form_is_stable() -> None:
         ],
         "conflicts": [],
     }
+
+
+def test_a_fork_of_a_router_copy_serves_the_routed_service() -> None:
+    """Behind routers, the operator forks the -sandboxmesh-baseline copy (the Service that
+    selects the baseline's Pods); its fork takes over the original Service's traffic."""
+    result = build(
+        sandbox(
+            "pr-1",
+            KEY_A,
+            [
+                fork_status(
+                    "checkout-sandboxmesh-baseline", "checkout-sandboxmesh-baseline-sbx-pr-1"
+                )
+            ],
+        )
+    )
+    assert result.routes_for(ServiceRef("shop", "checkout")) == (
+        ForkRoute(KEY_A, "pr-1", ServiceRef("shop", "checkout-sandboxmesh-baseline-sbx-pr-1")),
+    )
+    assert table.routed_service("-sandboxmesh-baseline") == "-sandboxmesh-baseline"
