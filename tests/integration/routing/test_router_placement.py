@@ -8,9 +8,13 @@ tested is the Kubernetes side: objects, ordering, and the Service's endpoints ov
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +25,7 @@ from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.core_v1 import ConfigMap, Service
 from lightkube.resources.discovery_v1 import EndpointSlice
 from lightkube.types import PatchType
+from tests.integration.routing.operator_double import SandboxResource
 from tests.support.eventually import eventually
 from tests.support.kube import apply_baseline
 
@@ -28,6 +33,7 @@ from sandboxmesh.localcluster.pytest_plugin import KubeTarget
 from sandboxmesh.routing import fronts, routers
 from sandboxmesh.routing.router_controller import RouterControllerSettings
 from sandboxmesh.routing.server import RouteServerSettings, RouteServerThread
+from sandboxmesh.routing.table import ServiceRef
 
 pytestmark = pytest.mark.cluster
 ROUTER_PREFIX = "checkout-sandboxmesh-router-"
@@ -242,3 +248,93 @@ def test_a_service_that_cannot_be_routed_is_left_alone(
     assert status.startswith("Refused: port 53")
     assert get_service(kube_client, namespace, "dns")["spec"]["selector"] == {"app": "dns"}
     assert gone(kube_client, Deployment, namespace, "dns-sandboxmesh-router")
+
+
+@pytest.fixture
+def operator_process(kube_target: KubeTarget, namespace: str, tmp_path: Path) -> Iterator[None]:
+    """The real operator, forking in this test's namespace only."""
+    log = (tmp_path / "operator.log").open("w")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "sandboxmesh",
+            "operator",
+            "--kubeconfig",
+            str(kube_target.kubeconfig),
+            "--namespace",
+            namespace,
+            "--no-leader-elect",
+            "--probe-port",
+            "0",
+            "--drain",
+            "0",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        yield
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        log.close()
+
+
+def test_behind_routers_the_real_operators_fork_gets_the_route(
+    kube_client: Client,
+    namespace: str,
+    route_server: RouteServerThread,
+    operator_process: None,
+) -> None:
+    apply_baseline(kube_client, namespace, "checkout")
+    annotate(kube_client, namespace, "checkout", "true")
+    eventually(
+        lambda: (
+            get_service(kube_client, namespace, "checkout")["spec"]["selector"]
+            == {routers.LABEL_ROUTER: "checkout"}
+        ),
+        timeout=60,
+        what="the Service switched to its routers",
+    )
+    name = f"behind-{uuid.uuid4().hex[:6]}"
+    key = f"r{uuid.uuid4().hex[:12]}"
+    kube_client.create(
+        SandboxResource(
+            metadata=ObjectMeta(name=name),
+            spec={
+                "cluster": "local",
+                "routingKey": key,
+                "forks": [
+                    {"forkOf": {"kind": "Deployment", "namespace": namespace, "name": "checkout"}}
+                ],
+            },
+        )
+    )
+    try:
+        routes = eventually(
+            lambda: route_server.read(
+                lambda s: s.state.table.routes_for(ServiceRef(namespace, "checkout"))
+            ),
+            timeout=90,
+            what="a route from the routed Service to the operator's fork",
+        )
+        (route,) = routes
+        assert (route.key, route.sandbox) == (key, name)
+        fork = get_service(kube_client, namespace, route.fork.name)
+        assert fork["metadata"]["labels"]["sandboxmesh.io/sandbox"] == name
+    finally:
+        kube_client.delete(SandboxResource, name)
+        eventually(
+            lambda: gone_cluster_scoped(kube_client, name),
+            timeout=60,
+            what="the sandbox deleted by the operator",
+        )
+
+
+def gone_cluster_scoped(client: Client, name: str) -> bool:
+    try:
+        client.get(SandboxResource, name)
+    except ApiError as error:
+        return error.status.code == 404
+    return False
