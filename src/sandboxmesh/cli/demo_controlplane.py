@@ -1,0 +1,112 @@
+"""The demo's control plane: `sandboxmesh server` on SQLite with a bootstrapped organisation."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from sandboxmesh.cli.errors import CliError
+
+DEMO_ORG = "demo"
+DEMO_EMAIL = "demo@example.com"
+DEMO_CLUSTER = "local"
+READY_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
+class DemoControlPlane:
+    url: str
+    token: str
+    cluster_token: str
+    log: Path
+
+
+def _sandboxmesh(*args: str) -> list[str]:
+    return [sys.executable, "-m", "sandboxmesh", *args]
+
+
+@contextmanager
+def control_plane(workdir: Path, *, host: str, port: int) -> Iterator[DemoControlPlane]:
+    """A fresh control plane (its database is recreated) until the block ends."""
+    database = workdir / "controlplane.db"
+    for stale in (database, database.with_suffix(".db-wal"), database.with_suffix(".db-shm")):
+        stale.unlink(missing_ok=True)
+    database_url = f"sqlite:///{database}"
+    env = {**os.environ, "SANDBOXMESH_HOME": str(workdir.parent)}
+    booted = subprocess.run(
+        _sandboxmesh(
+            "admin",
+            "bootstrap",
+            "--org",
+            DEMO_ORG,
+            "--email",
+            DEMO_EMAIL,
+            "--database-url",
+            database_url,
+            "-o",
+            "json",
+        ),
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if booted.returncode != 0:
+        raise CliError(f"bootstrapping the demo organisation failed: {booted.stderr.strip()}")
+    token = json.loads(booted.stdout)["token"]
+    log = workdir / "controlplane.log"
+    url = f"http://{host}:{port}"
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            _sandboxmesh(
+                "server", "--database-url", database_url, "--host", host, "--port", str(port)
+            ),
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        _wait_ready(url, process, log)
+        registered = httpx.post(
+            f"{url}/api/v1/clusters",
+            json={"name": DEMO_CLUSTER},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10,
+        )
+        registered.raise_for_status()
+        yield DemoControlPlane(
+            url=url, token=token, cluster_token=registered.json()["token"], log=log
+        )
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT
+    while True:
+        if process.poll() is not None:
+            tail = log.read_text()[-500:].strip().replace("\n", " | ")
+            raise CliError(f"the control plane exited (see {log}): {tail}")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise CliError(f"the control plane did not become ready within {READY_TIMEOUT:g}s")
+        time.sleep(0.2)
