@@ -241,6 +241,8 @@ def router_objects(service: dict[str, Any], settings: RouterSettings) -> list[di
                                     f"/etc/sandboxmesh/{BOOTSTRAP_FILE}",
                                     "--service-node",
                                     "$(POD_NAME)",
+                                    # Kubernetes replaces Pods; a hot restart has no use here.
+                                    "--disable-hot-restart",
                                 ],
                                 "env": [
                                     {

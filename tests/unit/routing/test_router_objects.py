@@ -100,6 +100,10 @@ def test_router_objects_front_every_port_via_the_baseline_copy() -> None:
         "admin": routers.ADMIN_PORT,
     }
     assert container["readinessProbe"]["httpGet"]["path"] == "/ready"
+    assert container["args"][:2] == ["-c", f"/etc/sandboxmesh/{routers.BOOTSTRAP_FILE}"]
+    assert pod["spec"]["volumes"] == [
+        {"name": "bootstrap", "configMap": {"name": "checkout-sandboxmesh-router"}}
+    ]
     assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
     # Port 81 is privileged: the safe sysctl lets the non-root router bind it.
     assert pod["spec"]["securityContext"]["sysctls"] == [
