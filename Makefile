@@ -39,10 +39,11 @@ k8s-bin:
 
 crds: venv
 	$(BIN)/python -m sandboxmesh.spec.crd > deploy/crds/sandboxes.sandboxmesh.io.yaml
+	cp deploy/crds/sandboxes.sandboxmesh.io.yaml deploy/helm/sandboxmesh/crds/
 
 lint: venv
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 
 typecheck: venv
 	$(BIN)/mypy

@@ -3,6 +3,7 @@
 #   $SANDBOXMESH_CACHE/k8s/<version>/bin/{kube-apiserver,kube-controller-manager,kube-scheduler,kubectl}
 #   $SANDBOXMESH_CACHE/etcd/<version>/bin/etcd
 #   $SANDBOXMESH_CACHE/kwok/<version>/bin/kwok and .../stages/*.yaml (the release's default stages)
+#   $SANDBOXMESH_CACHE/helm/<version>/bin/helm
 # Versions come from the wrapper modules in hack/gobuild/*/go.mod. A component already built
 # is skipped; a build goes to a temporary directory and is renamed into place only when whole.
 set -euo pipefail
@@ -78,3 +79,14 @@ build etcd "$etcd" etcd -- -ldflags "-s -w" .
 
 kwok=$(module_version "$here/gobuild/kwok" sigs.k8s.io/kwok)
 build kwok "$kwok" kwok -- -ldflags "-s -w" sigs.k8s.io/kwok/cmd/kwok
+
+helm=$(module_version "$here/gobuild/helm" helm.sh/helm/v3)
+# Helm renders and checks the chart in tests (deploy/helm/sandboxmesh). As Helm's own Makefile
+# does, tell it the Kubernetes version its client-go speaks, or `helm template` assumes v1.20.
+client_go=$(cd "$here/gobuild/helm" && go list -m -f '{{.Version}}' k8s.io/client-go)
+helm_k8s_minor=$(echo "$client_go" | cut -d. -f2)
+helm_ldflags="-s -w -X helm.sh/helm/v3/internal/version.version=$helm"
+for pkg in helm.sh/helm/v3/pkg/lint/rules helm.sh/helm/v3/pkg/chartutil; do
+  helm_ldflags+=" -X $pkg.k8sVersionMajor=1 -X $pkg.k8sVersionMinor=$helm_k8s_minor"
+done
+build helm "$helm" helm -- -ldflags "$helm_ldflags" helm.sh/helm/v3/cmd/helm

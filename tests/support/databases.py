@@ -79,3 +79,10 @@ def create_postgres_database(admin_url: str) -> str:
 def drop_postgres_database(admin_url: str, url: str) -> None:
     name = make_url(url).database
     asyncio.run(_admin(admin_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+
+
+def create_empty_postgres_database(admin_url: str) -> str:
+    """A new, empty database: the server under test migrates it on start."""
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    asyncio.run(_admin(admin_url, f"CREATE DATABASE {name}"))
+    return with_database(admin_url, name)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
+
+import yaml
 from lightkube import Client
 from lightkube.generic_resource import create_global_resource
 from lightkube.models.apps_v1 import DeploymentSpec
@@ -61,3 +65,29 @@ def apply_baseline(
         ),
         field_manager="tests",
     )
+
+
+def service_account_kubeconfig(
+    kubectl: str, admin_kubeconfig: Path, namespace: str, service_account: str, path: Path
+) -> Path:
+    """A kubeconfig that acts as a ServiceAccount (a token from the TokenRequest API), so a
+    process run with it has exactly the RBAC the chart grants that account."""
+    token = subprocess.run(
+        [kubectl, f"--kubeconfig={admin_kubeconfig}", "-n", namespace, "create", "token",
+         service_account, "--duration=2h"],
+        check=True, capture_output=True, text=True,
+    ).stdout.strip()  # fmt: skip
+    admin = yaml.safe_load(admin_kubeconfig.read_text())
+    cluster = admin["clusters"][0]
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [cluster],
+        "users": [{"name": service_account, "user": {"token": token}}],
+        "contexts": [{"name": service_account,
+                      "context": {"cluster": cluster["name"], "user": service_account}}],
+        "current-context": service_account,
+    }  # fmt: skip
+    path.write_text(yaml.safe_dump(config))
+    path.chmod(0o600)
+    return path

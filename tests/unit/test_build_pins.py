@@ -21,6 +21,7 @@ def test_versions_match_the_wrapper_modules() -> None:
     assert _required("k8s", "k8s.io/kubernetes") == binaries.KUBERNETES_VERSION
     assert _required("etcd", "go.etcd.io/etcd/server/v3") == binaries.ETCD_VERSION
     assert _required("kwok", "sigs.k8s.io/kwok") == binaries.KWOK_VERSION
+    assert _required("helm", "helm.sh/helm/v3") == binaries.HELM_VERSION
 
 
 def test_every_staging_module_is_replaced_at_the_matching_version() -> None:

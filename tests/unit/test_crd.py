@@ -5,17 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from sandboxmesh.spec import crd
 
 ROOT = Path(__file__).resolve().parents[2]
 CHECKED_IN = ROOT / "deploy" / "crds" / "sandboxes.sandboxmesh.io.yaml"
+IN_THE_CHART = ROOT / "deploy" / "helm" / "sandboxmesh" / "crds" / "sandboxes.sandboxmesh.io.yaml"
 
 
-def test_checked_in_crd_is_generated_from_the_models() -> None:
-    assert CHECKED_IN.read_text() == crd.crd_yaml(), (
-        "deploy/crds is stale: run `make crds` (python -m sandboxmesh.spec.crd)"
+@pytest.mark.parametrize("path", [CHECKED_IN, IN_THE_CHART], ids=["deploy", "chart"])
+def test_checked_in_crd_is_generated_from_the_models(path: Path) -> None:
+    assert path.read_text() == crd.crd_yaml(), (
+        f"{path.relative_to(ROOT)} is stale: run `make crds` (python -m sandboxmesh.spec.crd)"
     )
 
 

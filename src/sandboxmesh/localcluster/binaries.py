@@ -13,6 +13,7 @@ from pathlib import Path
 KUBERNETES_VERSION = "v1.36.3"
 ETCD_VERSION = "v3.6.16"
 KWOK_VERSION = "v0.8.0"
+HELM_VERSION = "v3.22.0"
 
 #: component directory under the cache -> (version, binaries it holds)
 COMPONENTS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -22,6 +23,7 @@ COMPONENTS: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "etcd": (ETCD_VERSION, ("etcd",)),
     "kwok": (KWOK_VERSION, ("kwok",)),
+    "helm": (HELM_VERSION, ("helm",)),
 }
 
 
@@ -41,6 +43,7 @@ class Binaries:
     kubectl: Path
     etcd: Path
     kwok: Path
+    helm: Path
 
     @classmethod
     def locate(cls, root: Path | None = None) -> Binaries:

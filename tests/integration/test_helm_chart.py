@@ -1,0 +1,150 @@
+"""The Helm chart renders, the API server accepts what it renders, and its RBAC is tight."""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from lightkube import Client
+from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.resources.core_v1 import Namespace
+
+from sandboxmesh.localcluster import Binaries
+from sandboxmesh.localcluster.pytest_plugin import KubeTarget
+
+pytestmark = pytest.mark.cluster
+
+CHART = Path(__file__).resolve().parents[2] / "deploy" / "helm" / "sandboxmesh"
+URL = "https://controlplane.example.com"
+
+
+def helm(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(Binaries.locate().helm), *args], capture_output=True, text=True,
+                          check=check)  # fmt: skip
+
+
+def kubectl(
+    target: KubeTarget, *args: str, stdin: str | None = None, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    binary = str(Binaries.locate().kubectl) if target.local else "kubectl"
+    return subprocess.run([binary, f"--kubeconfig={target.kubeconfig}", *args], input=stdin,
+                          capture_output=True, text=True, check=check)  # fmt: skip
+
+
+def render(release: str, namespace: str, *values: str, crds: bool = False) -> list[dict[str, Any]]:
+    args = ["template", release, str(CHART), "--namespace", namespace, "--set",
+            f"controlPlane.url={URL}"]  # fmt: skip
+    for value in values:
+        args += ["--set", value]
+    if crds:
+        args.append("--include-crds")
+    return [doc for doc in yaml.safe_load_all(helm(*args).stdout) if doc]
+
+
+@pytest.fixture
+def release_namespace(kube_client: Client) -> Iterator[str]:
+    name = f"smsys-{uuid.uuid4().hex[:6]}"
+    kube_client.create(Namespace(metadata=ObjectMeta(name=name)))
+    yield name
+    kube_client.delete(Namespace, name)
+
+
+def test_helm_lint_passes() -> None:
+    result = helm("lint", str(CHART), "--strict", "--set", f"controlPlane.url={URL}", check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_control_plane_url_is_required() -> None:
+    result = helm("template", "sm", str(CHART), check=False)
+    assert result.returncode != 0
+    assert "controlPlane.url is required" in result.stderr
+
+
+def test_rendered_objects_pass_a_server_side_dry_run(
+    kube_target: KubeTarget, release_namespace: str
+) -> None:
+    documents = render("sandboxmesh", release_namespace, crds=True)
+    kinds = sorted({d["kind"] for d in documents})
+    assert kinds == sorted({
+        "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "Deployment", "Role",
+        "RoleBinding", "ServiceAccount",
+    })  # fmt: skip
+    result = kubectl(
+        kube_target, "apply", "--server-side", "--dry-run=server", "--field-manager=helm-test",
+        "-f", "-", stdin=yaml.safe_dump_all(documents), check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("(server dry run)") == len(documents)
+
+
+def test_no_rule_uses_a_wildcard_and_secrets_are_named() -> None:
+    for document in render("sandboxmesh", "sandboxmesh-system"):
+        for rule in document.get("rules", []):
+            for field in ("apiGroups", "resources", "verbs"):
+                assert "*" not in rule.get(field, []), (document["metadata"]["name"], rule)
+            if "secrets" in rule.get("resources", []):
+                assert rule.get("resourceNames") == ["sandboxmesh-agent-token"]
+                assert rule["verbs"] == ["get"]
+
+
+def test_namespaced_forking_uses_roles_in_those_namespaces_only() -> None:
+    documents = render("sandboxmesh", "sandboxmesh-system",
+                       "operator.namespaces={shop,payments}")  # fmt: skip
+    forks = [d for d in documents if d["metadata"]["name"] == "sandboxmesh-operator-forks"]
+    assert {(d["kind"], d["metadata"].get("namespace")) for d in forks} == {
+        ("Role", "shop"), ("RoleBinding", "shop"),
+        ("Role", "payments"), ("RoleBinding", "payments"),
+    }  # fmt: skip
+    operator = next(
+        d
+        for d in documents
+        if d["kind"] == "Deployment" and d["metadata"]["name"].endswith("operator")
+    )
+    args = operator["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--namespace=shop" in args
+    assert "--namespace=payments" in args
+
+
+def test_service_accounts_can_do_their_job_and_nothing_more(
+    kube_target: KubeTarget, release_namespace: str
+) -> None:
+    release = f"rbac-{uuid.uuid4().hex[:6]}"
+    documents = [
+        d for d in render(release, release_namespace)
+        if d["kind"] in {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role",
+                         "RoleBinding"}
+    ]  # fmt: skip
+    kubectl(kube_target, "apply", "--server-side", "-f", "-", stdin=yaml.safe_dump_all(documents))
+    try:
+        agent = f"system:serviceaccount:{release_namespace}:{release}-agent"
+        operator = f"system:serviceaccount:{release_namespace}:{release}-operator"
+
+        def can(who: str, *what: str) -> bool:
+            result = kubectl(kube_target, "auth", "can-i", f"--as={who}", *what, check=False)
+            return result.stdout.strip() == "yes"
+
+        assert can(agent, "create", "sandboxes.sandboxmesh.io")
+        assert can(agent, "delete", "sandboxes.sandboxmesh.io")
+        assert can(agent, "get", "secret/sandboxmesh-agent-token", "-n", release_namespace)
+        assert not can(agent, "get", "secret/other", "-n", release_namespace)
+        assert not can(agent, "list", "secrets", "-n", release_namespace)
+        assert not can(agent, "patch", "sandboxes.sandboxmesh.io", "--subresource=status")
+        assert not can(agent, "create", "deployments", "-n", "default")
+
+        assert can(operator, "patch", "sandboxes.sandboxmesh.io", "--subresource=status")
+        assert can(operator, "create", "deployments", "-n", "shop")
+        assert can(operator, "delete", "services", "-n", "shop")
+        assert can(operator, "update", "leases/sandboxmesh-operator", "-n", release_namespace)
+        assert not can(operator, "update", "leases/someone-else", "-n", release_namespace)
+        assert not can(operator, "delete", "sandboxes.sandboxmesh.io")
+        assert not can(operator, "create", "sandboxes.sandboxmesh.io")
+        assert not can(operator, "get", "secrets", "-n", "shop")
+        assert not can(operator, "delete", "pods", "-n", "shop")
+    finally:
+        kubectl(kube_target, "delete", "-f", "-", "--ignore-not-found",
+                stdin=yaml.safe_dump_all(documents))  # fmt: skip
