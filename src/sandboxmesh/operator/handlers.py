@@ -110,8 +110,9 @@ def build_registry(reconciler: Reconciler, settings: ForkingSettings) -> kopf.Op
         labels={LABEL_MANAGED_BY: MANAGED_BY, LABEL_SANDBOX: kopf.PRESENT},
         registry=registry,
     )
-    async def fork_deployment_event(labels: kopf.Labels, **_: Any) -> None:
-        await reconcile_quietly(labels[LABEL_SANDBOX])
+    async def fork_deployment_event(labels: kopf.Labels, body: kopf.Body, **_: Any) -> None:
+        with contextlib.suppress(*TRANSIENT_ERRORS):
+            await reconciler.rollout_changed(labels[LABEL_SANDBOX], dict(body))
 
     @kopf.on.event(
         "apps",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -36,8 +36,11 @@ from sandboxmesh.operator.metrics import OperatorMetrics
 from sandboxmesh.operator.settings import ForkingSettings
 from sandboxmesh.operator.status import (
     ForkObservation,
+    fork_deployment_name,
+    fork_status,
     sandbox_status,
     terminating_status,
+    with_rollout,
 )
 from sandboxmesh.spec import ConditionType, Phase, Reason, SandboxStatus, conditions
 from sandboxmesh.spec.crd import (
@@ -75,8 +78,11 @@ class Reconciler:
     metrics: OperatorMetrics
     post_event: EventPoster = lambda body, type_, reason, message: None
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
-    #: Sandboxes with a reconcile waiting for the lock, and whether it must be a full one.
-    _queued: dict[str, bool] = field(default_factory=dict)
+    #: Work waiting for each sandbox's lock; later triggers merge into it.
+    _queued: dict[str, _Request] = field(default_factory=dict)
+    #: The generation of each fork Deployment as we last applied it: a rollout event of a
+    #: Deployment still at that generation needs only its readiness read, not a reconcile.
+    _applied: dict[tuple[str, str], int] = field(default_factory=dict)
 
     # -- triggers ----------------------------------------------------------------------------
 
@@ -87,25 +93,49 @@ class Reconciler:
         when the spec changed since the last status (or there is none yet, e.g. after a crash
         between applying objects and writing status).
         """
-        if name in self._queued:
-            self._queued[name] = self._queued[name] or full
+        await self._enqueue(name, _Request(reconcile=True, full=full))
+
+    async def rollout_changed(self, sandbox: str, deployment: Manifest) -> None:
+        """A fork Deployment's status changed: refresh the sandbox's readiness from it.
+
+        When the Deployment is not at the generation we applied (someone else changed it, or
+        we restarted), reconcile instead: that re-applies it and reads everything afresh.
+        """
+        meta = deployment["metadata"]
+        if self._applied.get((meta["namespace"], meta["name"])) != meta.get("generation"):
+            await self.trigger(sandbox)
             return
-        self._queued[name] = full
+        await self._enqueue(sandbox, _Request(deployments={meta["name"]: deployment}))
+
+    async def _enqueue(self, name: str, request: _Request) -> None:
+        queued = self._queued.get(name)
+        if queued is not None:
+            queued.merge(request)
+            return
+        self._queued[name] = request
         lock = self._locks.setdefault(name, asyncio.Lock())
         async with lock:
-            full = self._queued.pop(name)
-            await self.reconcile(name, full=full)
+            request = self._queued.pop(name)
+            if request.reconcile:
+                await self.reconcile(name, full=request.full)
+            else:
+                await self._measured(self._refresh(name, request.deployments))
 
     # -- reconcile ---------------------------------------------------------------------------
 
     async def reconcile(self, name: str, *, full: bool = True) -> SandboxStatus | None:
+        return await self._measured(self._reconcile(name, full=full))
+
+    async def _measured(
+        self, work: Coroutine[Any, Any, SandboxStatus | None]
+    ) -> SandboxStatus | None:
         started = time.monotonic()
         try:
-            status = await self._reconcile(name, full=full)
+            status = await work
         except TRANSIENT_ERRORS as error:
             self.metrics.reconciles.labels(result="error").inc()
             self.metrics.errors.labels(reason=Reason.API_ERROR).inc()
-            log.warning("reconciling sandbox %s failed: %s", name, error)
+            log.warning("reconciling a sandbox failed: %s", error)
             raise
         finally:
             self.metrics.duration.observe(time.monotonic() - started)
@@ -155,7 +185,37 @@ class Reconciler:
         status = sandbox_status(
             generation=generation,
             routing_key=spec.routing_key,
-            observations=observations,
+            forks=[fork_status(o) for o in observations],
+            previous=previous,
+            now=datetime.now(UTC),
+        )
+        await self._write_status(body, previous, status)
+        return status
+
+    async def _refresh(self, name: str, deployments: dict[str, Manifest]) -> SandboxStatus | None:
+        """Readiness from fork Deployments' rollouts, for a sandbox whose spec is unchanged."""
+        try:
+            body = _to_dict(await self.client.get(Sandbox, name))
+        except ApiError as error:
+            if error.status.code == 404:
+                return None
+            raise
+        if body["metadata"].get("deletionTimestamp"):
+            return None
+        previous = _parse_status(body)
+        generation = int(body["metadata"].get("generation", 1))
+        if previous is None or previous.observed_generation != generation:
+            return await self._reconcile(name, full=False)
+        forks = [
+            with_rollout(fork, deployments[deployment])
+            if (deployment := fork_deployment_name(fork)) in deployments
+            else fork
+            for fork in previous.forks
+        ]
+        status = sandbox_status(
+            generation=generation,
+            routing_key=body["spec"]["routingKey"],
+            forks=forks,
             previous=previous,
             now=datetime.now(UTC),
         )
@@ -196,6 +256,9 @@ class Reconciler:
             force=True,
         )
         result: Manifest = applied.to_dict()
+        if kind is Deployment:
+            meta = result["metadata"]
+            self._applied[(meta["namespace"], meta["name"])] = meta["generation"]
         return result
 
     async def _prune(self, sandbox: str, keep: set[tuple[str, str, str]]) -> None:
@@ -322,6 +385,21 @@ def _to_dict(obj: Any) -> Manifest:
     """A generic (CRD) resource as the API's JSON; lightkube leaves its to_dict untyped."""
     body: Manifest = obj.to_dict()
     return body
+
+
+@dataclass
+class _Request:
+    """What a sandbox's next turn must do: a reconcile (maybe full), or only a refresh of
+    readiness from the given fork Deployments. A reconcile subsumes a refresh."""
+
+    reconcile: bool = False
+    full: bool = False
+    deployments: dict[str, Manifest] = field(default_factory=dict)
+
+    def merge(self, other: _Request) -> None:
+        self.reconcile = self.reconcile or other.reconcile
+        self.full = self.full or other.full
+        self.deployments.update(other.deployments)
 
 
 @dataclass(frozen=True)

@@ -70,18 +70,30 @@ def fork_status(observation: ForkObservation) -> ForkStatus:
             message=observation.error.message,
         )
     assert observation.desired is not None
-    ready_replicas, complete = rollout_complete(observation.deployment)
-    name = observation.desired.deployment["metadata"]["name"]
-    return ForkStatus(
+    created = ForkStatus(
         fork_of=fork_of,
         baseline=observation.desired.snapshot,
         objects=observation.desired.object_refs(),
-        ready_replicas=ready_replicas,
-        ready=complete,
-        reason=Reason.FORKS_AVAILABLE if complete else Reason.FORKS_PROGRESSING,
-        message=""
-        if complete
-        else f"Deployment {fork_of.namespace}/{name}: {ready_replicas}/1 ready, rolling out",
+    )
+    return with_rollout(created, observation.deployment)
+
+
+def fork_deployment_name(fork: ForkStatus) -> str | None:
+    """The fork Deployment among a fork's objects (None when the fork has none)."""
+    return next((o.name for o in fork.objects if o.kind == "Deployment"), None)
+
+
+def with_rollout(fork: ForkStatus, deployment: dict[str, Any] | None) -> ForkStatus:
+    """A fork's status with the readiness of its live Deployment."""
+    ready_replicas, complete = rollout_complete(deployment)
+    where = f"Deployment {fork.fork_of.namespace}/{fork_deployment_name(fork)}"
+    return fork.model_copy(
+        update={
+            "ready_replicas": ready_replicas,
+            "ready": complete,
+            "reason": Reason.FORKS_AVAILABLE if complete else Reason.FORKS_PROGRESSING,
+            "message": "" if complete else f"{where}: {ready_replicas}/1 ready, rolling out",
+        }
     )
 
 
@@ -89,11 +101,11 @@ def sandbox_status(
     *,
     generation: int,
     routing_key: str,
-    observations: Sequence[ForkObservation],
+    forks: Sequence[ForkStatus],
     previous: SandboxStatus | None,
     now: datetime,
 ) -> SandboxStatus:
-    forks = [fork_status(o) for o in observations]
+    """The whole status from each fork's status; conditions keep their transition times."""
     errors = [
         f for f in forks if f.reason not in (Reason.FORKS_AVAILABLE, Reason.FORKS_PROGRESSING)
     ]

@@ -8,9 +8,11 @@ from typing import Any
 from sandboxmesh.operator.forks import DesiredFork, ForkError, SandboxIdentity, desired_fork
 from sandboxmesh.operator.status import (
     ForkObservation,
+    fork_status,
     rollout_complete,
     sandbox_status,
     terminating_status,
+    with_rollout,
 )
 from sandboxmesh.spec import Fork, Phase, Reason
 
@@ -54,7 +56,11 @@ def _deployment(
 
 def _status(observation: ForkObservation, previous: Any = None, now: datetime = T0) -> Any:
     return sandbox_status(
-        generation=2, routing_key="k" * 16, observations=[observation], previous=previous, now=now
+        generation=2,
+        routing_key="k" * 16,
+        forks=[fork_status(observation)],
+        previous=previous,
+        now=now,
     )
 
 
@@ -114,3 +120,20 @@ def test_terminating_withdraws_readiness() -> None:
     ready_condition = next(c for c in terminating.conditions if c.type == "Ready")
     assert (ready_condition.status, ready_condition.reason) == ("False", Reason.TERMINATING)
     assert terminating.forks == ready.forks
+
+
+def test_a_rollout_refresh_changes_readiness_and_nothing_else() -> None:
+    progressing = _status(
+        ForkObservation(FORK, desired=_desired(), deployment=_deployment(ready=0))
+    )
+    (fork,) = progressing.forks
+    refreshed = with_rollout(fork, _deployment())
+    assert refreshed.ready is True
+    assert refreshed.ready_replicas == 1
+    assert (refreshed.objects, refreshed.baseline) == (fork.objects, fork.baseline)
+    ready = sandbox_status(generation=2, routing_key="k" * 16, forks=[refreshed],
+                           previous=progressing, now=T0 + timedelta(seconds=3))  # fmt: skip
+    assert ready.phase is Phase.READY
+    full = _status(ForkObservation(FORK, desired=_desired(), deployment=_deployment()),
+                   previous=progressing, now=T0 + timedelta(seconds=3))  # fmt: skip
+    assert ready == full
