@@ -103,14 +103,19 @@ async def agent_from_request(request: Request, tx: Tx) -> records.AgentIdentity:
     return agent
 
 
-async def _agent(request: Request, tx: Db) -> records.AgentIdentity:
-    return await agent_from_request(request, tx)
+async def _agent(request: Request, runtime: RuntimeDep) -> records.AgentIdentity:
+    # A transaction of its own: recording the call row-locks the cluster, which must not stay
+    # locked (blocking creates on the cluster) while a large status batch is processed.
+    async with runtime.unit_of_work() as tx:
+        return await agent_from_request(request, tx)
 
 
 Agent = Annotated[records.AgentIdentity, Depends(_agent)]
 
 
-def _agent_scope(tx: Db, agent: Agent) -> ClusterScope:
+def _agent_scope(agent: Agent, tx: Db) -> ClusterScope:
+    # `agent` first: its transaction must be over before this one begins (on SQLite a second
+    # writer in the same request would wait for the first one's lock).
     return ClusterScope(tx, agent)
 
 
