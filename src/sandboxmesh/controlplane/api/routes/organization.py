@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
+from pydantic import AwareDatetime
 
 from sandboxmesh.controlplane import errors
 from sandboxmesh.controlplane.api import authorization
@@ -49,10 +50,14 @@ async def set_plan(body: PlanUpdate, org: OrgScope) -> OrganizationPublic:
 @router.get("/audit")
 async def audit_log(
     org: AdminScope,
-    since: datetime | None = None,
+    since: Annotated[AwareDatetime | None, Query(description="with a time zone")] = None,
     action: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> AuditList:
+    try:
+        since = since.astimezone(UTC) if since is not None else None
+    except OverflowError as error:
+        raise errors.Invalid.field(["query", "since"], "out of range") from error
     events = await org.audit.events(since=since, action=action, limit=limit)
     return AuditList(items=[AuditEventPublic.of(event) for event in events])
 
