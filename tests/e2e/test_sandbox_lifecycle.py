@@ -46,6 +46,9 @@ def test_apply_wait_reaches_ready_and_delete_removes_it_everywhere(
     assert fork.spec.template.spec is not None
     assert fork.spec.template.spec.containers[0].image == "example/app:pr"
     kube_client.get(Service, f"checkout-sbx-{name}", namespace=shop)
+    explained = system.cli("sandbox", "get", name).stdout
+    assert f"{name} is Ready" in explained
+    assert f"    Deployment {shop}/checkout-sbx-{name}" in explained
     got = system.cli_json("sandbox", "get", name)
     assert got["status"]["phase"] == "Ready"
     assert [o["kind"] for o in got["status"]["forks"][0]["objects"]] == ["Deployment", "Service"]

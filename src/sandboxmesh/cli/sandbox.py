@@ -13,6 +13,7 @@ from rich.console import Console
 
 from sandboxmesh.cli import session
 from sandboxmesh.cli.errors import CliError
+from sandboxmesh.cli.explain import explain
 from sandboxmesh.cli.output import Format, OutputOption, emit, field
 from sandboxmesh.client import ControlPlaneClient, endpoints, errors
 from sandboxmesh.spec import Phase, names
@@ -148,8 +149,12 @@ def list_(
 
 @app.command("get")
 def get(name: str, output: Format = OutputOption) -> None:
+    """Show a sandbox; as a table, also why it is (not) Ready, fork by fork."""
     with session.client() as client:
-        emit(client.send(endpoints.get_sandbox(name)), output, COLUMNS)
+        sandbox = client.send(endpoints.get_sandbox(name))
+    emit(sandbox, output, COLUMNS)
+    if output is Format.TABLE:
+        typer.echo("\n" + "\n".join(explain(sandbox)))
 
 
 @app.command("delete")
