@@ -44,7 +44,10 @@ def _wait_phase(plane: ControlPlane, name: str, phase: str, timeout: float = 45)
 def _unauthorized_polls(plane: ControlPlane) -> float:
     response = plane.server.get("/metrics")
     assert response is not None
-    pattern = r'sandboxmesh_http_requests_total\{method="GET",route="/api/v1/agent/assignments",status="401"\} (\S+)'
+    pattern = (
+        r'sandboxmesh_http_requests_total\{method="GET",'
+        r'route="/api/v1/agent/assignments",status="401"\} (\S+)'
+    )
     match = re.search(pattern, response.text)
     return float(match.group(1)) if match else 0.0
 
