@@ -11,7 +11,7 @@ from sandboxmesh.controlplane import errors
 from sandboxmesh.controlplane.domain import secrets
 from sandboxmesh.controlplane.repository.records import AgentIdentity, Cluster, ClusterToken
 from sandboxmesh.controlplane.repository.scoped import Scoped
-from sandboxmesh.controlplane.repository.transaction import Tx
+from sandboxmesh.controlplane.repository.transaction import NOTIFY_CHANNEL, Tx
 from sandboxmesh.controlplane.store.tables import cluster_tokens, clusters, sandboxes
 
 
@@ -26,20 +26,47 @@ def cluster_from(row: sa.RowMapping) -> Cluster:
     )
 
 
-async def bump_revision(tx: Tx, cluster_id: int) -> int:
-    """The cluster's next assignment revision.
+async def bump_revision(tx: Tx, *, cluster_id: int, sandbox_id: int) -> int:
+    """Give the cluster its next assignment revision and stamp it on the changed sandbox.
 
     The UPDATE holds the cluster's row lock until commit, so revisions commit in order: once
-    an agent sees revision R, every change up to R is visible to it.
+    an agent sees revision R, every change up to R is visible to it. On PostgreSQL one round
+    trip does it all, NOTIFY included (delivered to the other processes at commit).
     """
-    revision = await tx.conn.scalar(
-        clusters.update()
-        .where(clusters.c.id == cluster_id)
-        .values(revision=clusters.c.revision + 1)
-        .returning(clusters.c.revision)
-    )
+    if tx.is_postgres:
+        bumped = (
+            clusters.update()
+            .where(clusters.c.id == cluster_id)
+            .values(revision=clusters.c.revision + 1)
+            .returning(
+                clusters.c.revision,
+                sa.func.pg_notify(
+                    NOTIFY_CHANNEL,
+                    sa.cast(clusters.c.id, sa.String)
+                    + ":"
+                    + sa.cast(clusters.c.revision, sa.String),
+                ).label("notified"),
+            )
+            .cte("bumped")
+        )
+        revision = await tx.conn.scalar(
+            sandboxes.update()
+            .where(sandboxes.c.id == sandbox_id)
+            .values(revision=sa.select(bumped.c.revision).scalar_subquery())
+            .returning(sandboxes.c.revision)
+        )
+    else:
+        revision = await tx.conn.scalar(
+            clusters.update()
+            .where(clusters.c.id == cluster_id)
+            .values(revision=clusters.c.revision + 1)
+            .returning(clusters.c.revision)
+        )
+        await tx.conn.execute(
+            sandboxes.update().where(sandboxes.c.id == sandbox_id).values(revision=revision)
+        )
     assert revision is not None
-    await tx.announce(cluster_id, revision)
+    tx.changed(cluster_id, int(revision))
     return int(revision)
 
 

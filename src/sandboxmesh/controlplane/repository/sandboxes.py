@@ -103,10 +103,7 @@ async def mark_deleting(tx: Tx, sandbox: Sandbox, *, org_id: int, actor: str, wh
         .where(teams.c.id == team_id)
         .values(active_sandboxes=teams.c.active_sandboxes - 1)
     )
-    revision = await bump_revision(tx, cluster_id)
-    await tx.conn.execute(
-        sandboxes.update().where(sandboxes.c.id == sandbox.id).values(revision=revision)
-    )
+    await bump_revision(tx, cluster_id=cluster_id, sandbox_id=sandbox.id)
     return True
 
 
@@ -188,21 +185,20 @@ class Sandboxes(Scoped):
         await self._audit(
             "sandbox.update", f"sandbox/{manifest.name}", {"generation": existing.generation + 1}
         )
-        # The cluster's revision last, so its row lock is held only until the commit.
-        revision = await bump_revision(self.tx, cluster.id)
         await self.tx.conn.execute(
             sandboxes.update()
             .where(sandboxes.c.id == existing.id)
             .values(
                 spec=document,
                 generation=existing.generation + 1,
-                revision=revision,
                 updated_at=self.tx.now,
                 expires_at=expiry.expires_at(
                     spec, created_at=existing.created_at, updated_at=self.tx.now
                 ),
             )
         )
+        # The cluster's revision last, so its row lock is held only until the commit.
+        await bump_revision(self.tx, cluster_id=cluster.id, sandbox_id=existing.id)
         return await self.get(manifest.name), False
 
     async def _create(
@@ -253,10 +249,7 @@ class Sandboxes(Scoped):
         # only from here to the commit, which keeps concurrent creates of one organisation
         # from queueing behind each other for a whole transaction.
         await self._take_quota(team)
-        revision = await bump_revision(self.tx, cluster.id)
-        await self.tx.conn.execute(
-            sandboxes.update().where(sandboxes.c.id == sandbox_id).values(revision=revision)
-        )
+        revision = await bump_revision(self.tx, cluster_id=cluster.id, sandbox_id=sandbox_id)
         return Sandbox(
             id=sandbox_id,
             name=name,

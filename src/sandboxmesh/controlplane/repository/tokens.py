@@ -36,6 +36,13 @@ async def authenticate(tx: Tx, token: str) -> Principal | None:
                 members.c.default_team_id,
                 organizations.c.id.label("org_id"),
                 organizations.c.name.label("org_name"),
+                # The member's teams in the same round trip ("3,7,12"; NULL for none).
+                sa.select(
+                    sa.func.aggregate_strings(sa.cast(team_members.c.team_id, sa.String), ",")
+                )
+                .where(team_members.c.member_id == members.c.id)
+                .scalar_subquery()
+                .label("team_ids"),
             )
             .join(members, members.c.id == api_tokens.c.member_id)
             .join(organizations, organizations.c.id == api_tokens.c.org_id)
@@ -44,9 +51,6 @@ async def authenticate(tx: Tx, token: str) -> Principal | None:
     ).first()
     if row is None or row.revoked_at is not None or row.expires_at <= tx.now:
         return None
-    team_ids = await tx.conn.scalars(
-        sa.select(team_members.c.team_id).where(team_members.c.member_id == row.member_id)
-    )
     cutoff = tx.now - _LAST_USED_RESOLUTION
     if row.last_used_at is None or row.last_used_at < cutoff:
         # Re-checked in SQL: of concurrent requests only the first writes (and row-locks) it.
@@ -65,7 +69,7 @@ async def authenticate(tx: Tx, token: str) -> Principal | None:
         org_id=row.org_id,
         org_name=row.org_name,
         token_id=row.token_id,
-        team_ids=frozenset(team_ids),
+        team_ids=frozenset(int(team) for team in (row.team_ids or "").split(",") if team),
         default_team_id=row.default_team_id,
     )
 

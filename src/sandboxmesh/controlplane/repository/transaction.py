@@ -2,7 +2,7 @@
 
 Writers register the cluster revisions they produced; the caller publishes them to the
 in-process hub only once the transaction committed (PostgreSQL's NOTIFY, issued inside the
-transaction, is delivered by the server at commit for the same reason).
+transaction by `clusters.bump_revision`, is delivered by the server at commit likewise).
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 NOTIFY_CHANNEL = "sandboxmesh_revisions"
@@ -26,10 +25,6 @@ class Tx:
     def is_postgres(self) -> bool:
         return self.conn.dialect.name == "postgresql"
 
-    async def announce(self, cluster_id: int, revision: int) -> None:
-        """Record that `cluster_id` reached `revision`; other processes hear it at commit."""
+    def changed(self, cluster_id: int, revision: int) -> None:
+        """Record that `cluster_id` reached `revision`, to publish in process after commit."""
         self.changed_clusters[cluster_id] = max(revision, self.changed_clusters.get(cluster_id, 0))
-        if self.is_postgres:
-            await self.conn.execute(
-                sa.select(sa.func.pg_notify(NOTIFY_CHANNEL, f"{cluster_id}:{revision}"))
-            )
