@@ -1,0 +1,81 @@
+"""Settings refuse unsafe production defaults; logs are JSON lines that never carry tokens."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from pydantic import ValidationError
+
+from sandboxmesh.controlplane import Settings, create_app, logs
+from sandboxmesh.controlplane.settings import AgentSettings, DatabaseSettings, Environment
+
+
+def test_production_needs_an_explicit_database() -> None:
+    with pytest.raises(ValidationError, match="explicit database URL"):
+        Settings(environment=Environment.PRODUCTION)
+    Settings(
+        environment=Environment.PRODUCTION,
+        database=DatabaseSettings(url="postgresql://db/sandboxmesh"),
+    )
+
+
+def test_production_refuses_a_stale_threshold_below_the_long_poll() -> None:
+    with pytest.raises(ValidationError, match="stale_after_seconds"):
+        Settings(
+            environment=Environment.PRODUCTION,
+            database=DatabaseSettings(url="postgresql://db/sandboxmesh"),
+            agent=AgentSettings(long_poll_max_seconds=60, stale_after_seconds=30),
+        )
+
+
+def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SANDBOXMESH_DATABASE__URL", "sqlite:////tmp/x.db")
+    monkeypatch.setenv("SANDBOXMESH_AGENT__LONG_POLL_MAX_SECONDS", "12")
+    settings = Settings()
+    assert settings.database.resolved_url() == "sqlite:////tmp/x.db"
+    assert settings.agent.long_poll_max_seconds == 12
+
+
+def test_the_default_store_is_sqlite_in_the_home(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SANDBOXMESH_HOME", str(tmp_path))
+    assert Settings().database_path() == tmp_path / "controlplane.db"
+
+
+@pytest.fixture
+def restored_logging() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+async def test_access_logs_are_json_and_carry_no_token(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str], restored_logging: None
+) -> None:
+    logs.configure("INFO", json=True)
+    app = create_app(Settings(database=DatabaseSettings(url=f"sqlite:///{tmp_path}/cp.db")))
+    secret = "smu_0123abcd_thisisnotarealtokenbutlookslikeone"
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://cp") as http,
+    ):
+        response = await http.get(
+            "/api/v1/teams?x=1", headers={"Authorization": f"Bearer {secret}"}
+        )
+    assert response.status_code == 401
+    lines = [line for line in capfd.readouterr().err.splitlines() if line.strip()]
+    records = [json.loads(line) for line in lines]
+    access = [r for r in records if r.get("logger") == "sandboxmesh.access"]
+    assert access, lines
+    assert access[-1]["route"] == "/api/v1/teams"
+    assert access[-1]["status"] == 401
+    assert {"time", "level", "duration_ms", "method"} <= set(access[-1])
+    assert all(secret not in line for line in lines)
