@@ -23,7 +23,7 @@ from lightkube import Client
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Namespace
 from tests.support import databases
-from tests.support.kube import apply_baseline, service_account_kubeconfig
+from tests.support.kube import apply_baseline, purge_sandboxes, service_account_kubeconfig
 from tests.support.system import Process, bootstrap, start_agent, start_operator, start_server
 
 from sandboxmesh.localcluster import Binaries
@@ -144,6 +144,7 @@ def system(
     finally:
         for process in reversed(system.processes):
             process.stop()
+        purge_sandboxes(kube_client, {"app.kubernetes.io/managed-by": "sandboxmesh-agent"})
         _kubectl(kube_target, "delete", "-f", "-", "--ignore-not-found", "--wait=false",
                  stdin=yaml.safe_dump_all(identities))  # fmt: skip
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 from pathlib import Path
 
 import yaml
-from lightkube import Client
+from lightkube import ApiError, Client
 from lightkube.generic_resource import create_global_resource
 from lightkube.models.apps_v1 import DeploymentSpec
 from lightkube.models.core_v1 import (
@@ -21,6 +22,7 @@ from lightkube.models.core_v1 import (
 from lightkube.models.meta_v1 import LabelSelector, ObjectMeta
 from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.core_v1 import Service
+from lightkube.types import PatchType
 
 from sandboxmesh.spec import crd
 
@@ -91,3 +93,20 @@ def service_account_kubeconfig(
     path.write_text(yaml.safe_dump(config))
     path.chmod(0o600)
     return path
+
+
+def purge_sandboxes(client: Client, labels: dict[str, str]) -> None:
+    """Test cleanup: delete matching Sandboxes even when no operator runs to finalize them.
+
+    Their fork objects carry owner references, so the garbage collector removes them once
+    the Sandboxes are gone; nothing is left to slow down the next test's operator.
+    """
+    for sandbox in client.list(SandboxResource, labels=labels):
+        name = sandbox.metadata.name if sandbox.metadata else None
+        if not name:
+            continue
+        with contextlib.suppress(ApiError):
+            client.delete(SandboxResource, name)
+        with contextlib.suppress(ApiError):
+            client.patch(SandboxResource, name, {"metadata": {"finalizers": None}},
+                         patch_type=PatchType.MERGE)  # fmt: skip

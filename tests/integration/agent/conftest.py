@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.support.kube import purge_sandboxes
 from tests.support.system import Process, bootstrap, start_agent, start_server
 
 from sandboxmesh.client import ClientConfig, ControlPlaneClient, endpoints, errors
@@ -100,3 +101,8 @@ def agents(
     yield runner
     for process in runner.started:
         process.stop()
+    client = kube_target.client()
+    try:
+        purge_sandboxes(client, {"app.kubernetes.io/managed-by": "sandboxmesh-agent"})
+    finally:
+        client.close()
