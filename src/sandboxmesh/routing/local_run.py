@@ -19,7 +19,7 @@ from sandboxmesh.routing.bootstrap import AdsServer, envoy_bootstrap
 from sandboxmesh.routing.envoy_process import EnvoyFailed, EnvoyProcess
 from sandboxmesh.routing.fronts import Front
 from sandboxmesh.routing.matching import KeyHeaders
-from sandboxmesh.routing.server import RouteServerSettings, RouteServerThread
+from sandboxmesh.routing.server import RouteServer, RouteServerSettings, RouteServerThread
 from sandboxmesh.routing.table import ServiceRef
 from sandboxmesh.routing.upstreams import Address, AddressMap, ServiceAddresses
 
@@ -40,19 +40,30 @@ class LocalRouting:
         raise KeyError(f"no front for {namespace}/{service}:{port}")
 
     def map_service(self, namespace: str, service: str, port: int, address: Address) -> None:
-        """Reach Service `namespace/service:port` at `address` (a local process)."""
-        current = self.server.read(lambda s: s.state.addresses)
-        overrides = {**current.overrides, (ServiceRef(namespace, service), port): address}
-        self.server.set_addresses(replace(current, overrides=overrides))
+        """Reach Service `namespace/service:port` at `address` (a local process). For a
+        fronted (baseline) Service, this is where Envoy sends requests without a fork's key."""
+        self._update_overrides({(ServiceRef(namespace, service), port): address}, ())
 
     def unmap_service(self, namespace: str, service: str, port: int) -> None:
-        current = self.server.read(lambda s: s.state.addresses)
-        overrides = {
-            k: v
-            for k, v in current.overrides.items()
-            if k != (ServiceRef(namespace, service), port)
-        }
-        self.server.set_addresses(replace(current, overrides=overrides))
+        self._update_overrides({}, ((ServiceRef(namespace, service), port),))
+
+    def mapped(self, namespace: str, service: str, port: int) -> Address | None:
+        """Where Service `namespace/service:port` was mapped, if it was."""
+        key = (ServiceRef(namespace, service), port)
+        return self.server.read(lambda s: s.state.addresses.overrides.get(key))
+
+    def _update_overrides(
+        self, add: dict[tuple[ServiceRef, int], Address], remove: tuple[tuple[ServiceRef, int], ...]
+    ) -> None:
+        # Read and write in one call on the server's loop, so concurrent callers never undo
+        # each other's changes.
+        def update(server: RouteServer) -> None:
+            current = server.state.addresses
+            overrides = {k: v for k, v in current.overrides.items() if k not in remove}
+            overrides.update(add)
+            server.state.set_addresses(replace(current, overrides=overrides))
+
+        self.server.read(update)
 
 
 @contextlib.contextmanager
@@ -65,12 +76,18 @@ def local_routing(
     headers: KeyHeaders | None = None,
     ready_timeout: float = 30,
     wait_ready: bool = True,
+    cluster_dns: bool = True,
 ) -> Iterator[LocalRouting]:
     """Start the route server and Envoy; yield once Envoy serves every front (unless
-    `wait_ready` is off: then listener ports are not known yet)."""
+    `wait_ready` is off: then listener ports are not known yet).
+
+    With `cluster_dns` off, a fork Service that is not mapped gets no route (its key's
+    requests reach the baseline) rather than a cluster DNS name that cannot resolve here:
+    a fork's route then goes live only once both its Sandbox says it is ready and its
+    process is mapped, whichever comes last."""
     settings = RouteServerSettings(
         headers=headers or KeyHeaders(),
-        addresses=ServiceAddresses(overrides=dict(addresses or {})),
+        addresses=ServiceAddresses(overrides=dict(addresses or {}), cluster_dns=cluster_dns),
         watch=kubeconfig is not None,
         kubeconfig=kubeconfig,
     )

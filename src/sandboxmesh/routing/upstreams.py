@@ -82,13 +82,21 @@ def load_address_map(path: Path) -> dict[tuple[ServiceRef, int], Address]:
 
 @dataclass(frozen=True)
 class ServiceAddresses:
-    """Where a Service port is reached: `overrides` first (local runs), else cluster DNS."""
+    """Where a Service port is reached: `overrides` first (local runs), else cluster DNS.
+
+    Local runs turn `cluster_dns` off: there, a Service without an override has no address
+    at all (its process is not running yet, or not any more), and a fork without an address
+    gets no route, so its key's requests go to the baseline instead of failing.
+    """
 
     cluster_domain: str = "cluster.local"
     overrides: AddressMap = field(default_factory=dict)
+    cluster_dns: bool = True
 
-    def address(self, service: ServiceRef, port: int) -> Address:
+    def address(self, service: ServiceRef, port: int) -> Address | None:
         override = self.overrides.get((service, port))
         if override is not None:
             return override
+        if not self.cluster_dns:
+            return None
         return Address(f"{service.name}.{service.namespace}.svc.{self.cluster_domain}", port)

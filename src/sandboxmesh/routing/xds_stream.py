@@ -138,9 +138,11 @@ class StreamState:
         for name in _route_clusters(acked_routes) - clusters.keys():
             if name in old_clusters:
                 clusters[name] = old_clusters[name]
+        # A route needs its cluster acknowledged by Envoy and still wanted: a fork that lost
+        # its address (local runs) loses its route even though Envoy still has the cluster.
         acked = self.acked_cluster_names()
         routes = envoy_resources.route_configurations(
-            self.fronts, table, headers, lambda name: name in acked
+            self.fronts, table, headers, lambda name: name in acked and name in node.clusters
         )
         return {CLUSTER_TYPE: clusters, LISTENER_TYPE: node.listeners, ROUTE_TYPE: routes}
 
