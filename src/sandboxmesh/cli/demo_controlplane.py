@@ -74,6 +74,8 @@ def control_plane(workdir: Path, *, host: str, port: int) -> Iterator[DemoContro
             env=env,
             stdout=output,
             stderr=subprocess.STDOUT,
+            # Ctrl-C reaches the demo alone, which stops the server in its turn.
+            start_new_session=True,
         )
     try:
         _wait_ready(url, process, log)

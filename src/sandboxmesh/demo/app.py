@@ -1,0 +1,166 @@
+"""The demo app: one small JSON service per Deployment, saying which version served each hop.
+
+Configured by its environment, as a container is:
+
+- DEMO_SERVICE: its name; DEMO_CALLS: the Services it calls on each request, in order
+  (comma-separated), each reached through its Service link `{SVC}_SERVICE_HOST`/`_PORT`;
+- DEMO_MESSAGE: shown in its hop when set (the demo's sandbox sets one on its fork);
+- SANDBOXMESH_SANDBOX_NAME: set by the operator on forks; the hop's version, `baseline`
+  without it; HOSTNAME: the Pod; PORT: where to listen (8080 by default).
+
+`GET /healthz` answers 200 and calls nothing (readiness). Any other GET answers
+`{"service", "version", "pod", "hops": [...]}`, where `hops` holds this service's hop then
+those of every service it called, so one response shows the route the request took. The
+routing headers (baggage, x-sandboxmesh-routing-key, W3C trace context) are copied from the
+inbound request to the outbound ones: that is all an application does for routing. A failed
+call answers 502 `{code, message, details}`.
+
+Standard library only: every Pod of the demo starts one of these, so it must start fast.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+PROPAGATED_HEADERS = ("baggage", "x-sandboxmesh-routing-key", "traceparent", "tracestate")
+CALL_TIMEOUT_SECONDS = 10.0
+DRAIN_SECONDS = 2.0
+
+
+class DownstreamFailed(Exception):
+    def __init__(self, service: str, message: str) -> None:
+        super().__init__(message)
+        self.service = service
+
+
+def link_env_name(service: str) -> str:
+    return service.upper().replace("-", "_")
+
+
+def call(service: str, path: str, headers: Mapping[str, str], env: Mapping[str, str]) -> Any:
+    """GET `path` from Service `service` through its Service link, with `headers`."""
+    prefix = link_env_name(service)
+    host, port = env.get(f"{prefix}_SERVICE_HOST"), env.get(f"{prefix}_SERVICE_PORT")
+    if not host or not port:
+        raise DownstreamFailed(service, f"no Service link for {service} ({prefix}_SERVICE_HOST)")
+    connection = http.client.HTTPConnection(host, int(port), timeout=CALL_TIMEOUT_SECONDS)
+    try:
+        connection.request("GET", path, headers=dict(headers))
+        response = connection.getresponse()
+        body = response.read()
+    except OSError as error:
+        raise DownstreamFailed(service, f"calling {service} failed: {error}") from error
+    finally:
+        connection.close()
+    if response.status != 200:
+        raise DownstreamFailed(service, f"{service} answered {response.status}: {body[:200]!r}")
+    try:
+        return json.loads(body)
+    except ValueError as error:
+        raise DownstreamFailed(service, f"{service} answered no JSON: {body[:200]!r}") from error
+
+
+class DemoHandler(BaseHTTPRequestHandler):
+    server: DemoServer
+    protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes; with Nagle on, the second waits for a delayed ACK.
+    disable_nagle_algorithm = True
+
+    def do_GET(self) -> None:
+        with self.server.in_flight():
+            if self.path == "/healthz":
+                self._answer(200, {"status": "ok"})
+                return
+            env = self.server.env
+            hop = {
+                "service": env.get("DEMO_SERVICE", "app"),
+                "version": env.get("SANDBOXMESH_SANDBOX_NAME") or "baseline",
+                "pod": env.get("HOSTNAME", ""),
+            }
+            if env.get("DEMO_MESSAGE"):
+                hop["message"] = env["DEMO_MESSAGE"]
+            outbound = {k: v for k in PROPAGATED_HEADERS if (v := self.headers.get(k)) is not None}
+            hops = [hop]
+            for service in filter(None, env.get("DEMO_CALLS", "").split(",")):
+                try:
+                    hops.extend(call(service.strip(), self.path, outbound, env)["hops"])
+                except (DownstreamFailed, KeyError, TypeError) as error:
+                    self._answer(
+                        502,
+                        {
+                            "code": "downstream_failed",
+                            "message": str(error),
+                            "details": {"service": service, "hops": hops},
+                        },
+                    )
+                    return
+            self._answer(200, {**hop, "hops": hops})
+
+    def _answer(self, status: int, body: dict[str, Any]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass  # one line per request would drown the Pod's log
+
+
+class DemoServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, port: int, env: Mapping[str, str]) -> None:
+        super().__init__(("127.0.0.1", port), DemoHandler)
+        self.env = dict(env)
+        self._active = 0
+        self._lock = threading.Condition()
+
+    @contextlib.contextmanager
+    def in_flight(self) -> Iterator[None]:
+        """Count a request being answered while the block runs."""
+        with self._lock:
+            self._active += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._active -= 1
+                self._lock.notify_all()
+
+    def drain(self, timeout: float) -> None:
+        """Wait until no request is being answered, at most `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while self._active and (left := deadline - time.monotonic()) > 0:
+                self._lock.wait(left)
+
+
+def main() -> None:
+    env = dict(os.environ)
+    server = DemoServer(int(env.get("PORT", "8080")), env)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    serving = threading.Thread(target=server.serve_forever, daemon=True)
+    serving.start()
+    print(f"{env.get('DEMO_SERVICE', 'app')} listening on port {server.server_address[1]}")
+    stop.wait()
+    # Stop accepting, let the requests in progress finish, then go.
+    server.shutdown()
+    server.drain(DRAIN_SECONDS)
+    server.server_close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,96 @@
+"""What the demo tells its user: `$SANDBOXMESH_HOME/demo.json` and the lines to try."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sandboxmesh.routing import BAGGAGE_MEMBER, ROUTING_KEY_HEADER
+
+UNKNOWN_KEY = "nosuchkey00000"
+
+
+@dataclass(frozen=True)
+class DemoSandbox:
+    name: str
+    routing_key: str
+
+
+@dataclass(frozen=True)
+class DemoInfo:
+    api_url: str
+    #: The portal is served by the control plane.
+    portal_url: str
+    token: str
+    frontend_url: str
+    sandboxes: tuple[DemoSandbox, ...]
+
+    def document(self) -> dict[str, Any]:
+        return {
+            "apiUrl": self.api_url,
+            "portalUrl": self.portal_url,
+            "token": self.token,
+            "frontendUrl": self.frontend_url,
+            "sandboxes": [{"name": s.name, "routingKey": s.routing_key} for s in self.sandboxes],
+        }
+
+
+def write(path: Path, info: DemoInfo) -> None:
+    """Write demo.json whole (a reader never sees half of it), readable by the owner only:
+    it holds an API token."""
+    partial = path.with_name(f".{path.name}.partial")
+    partial.unlink(missing_ok=True)
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        json.dump(info.document(), file, indent=2)
+        file.write("\n")
+    partial.replace(path)
+
+
+def instructions(
+    info: DemoInfo, *, cli: str, kubectl: str, kubeconfig: Path, namespace: str, home: Path
+) -> str:
+    lines = [
+        "",
+        "The SandboxMesh demo is up.",
+        f"  control plane API  {info.api_url}",
+        f"  portal             {info.portal_url}",
+        f"  frontend (Envoy)   {info.frontend_url}",
+    ]
+    for sandbox in info.sandboxes:
+        lines.append(
+            f"  sandbox            {sandbox.name}, routing key {sandbox.routing_key} "
+            f"(forks {namespace}/checkout with a message of its own)"
+        )
+    lines += [
+        f"  details            {home / 'demo.json'}; logs in {home / 'demo'}",
+        "",
+        "Every hop says which version served it. Try:",
+        f"  curl -s {info.frontend_url}",
+    ]
+    for sandbox in info.sandboxes:
+        key = sandbox.routing_key
+        lines += [
+            f"  curl -s -H 'baggage: {BAGGAGE_MEMBER}={key}' {info.frontend_url}",
+            f"  curl -s -H '{ROUTING_KEY_HEADER}: {key}' {info.frontend_url}",
+        ]
+    lines += [
+        f"  curl -s -H 'baggage: {BAGGAGE_MEMBER}={UNKNOWN_KEY}' {info.frontend_url}",
+        "",
+        "You are logged in, so from another terminal:",
+        f"  {cli} sandbox list",
+    ]
+    lines += [f"  {cli} sandbox get {s.name}" for s in info.sandboxes]
+    lines += [
+        f"  export KUBECONFIG={kubeconfig}",
+        f"  {kubectl} get sandboxes",
+        f"  {kubectl} -n {namespace} get deployments,services,pods",
+        "",
+        f"API token of the demo's owner: {info.token}",
+        "",
+        "Ctrl-C stops everything.",
+    ]
+    return "\n".join(lines)

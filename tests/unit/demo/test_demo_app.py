@@ -1,0 +1,118 @@
+"""The demo app's service: versions per hop, header propagation, JSON errors (in process)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+
+from sandboxmesh.demo.app import PROPAGATED_HEADERS, DemoServer
+
+
+@contextmanager
+def serving(server: ThreadingHTTPServer) -> Iterator[int]:
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextmanager
+def demo(**env: str) -> Iterator[str]:
+    with serving(DemoServer(0, env)) as port:
+        yield f"http://127.0.0.1:{port}"
+
+
+class Recorder(BaseHTTPRequestHandler):
+    """A downstream that records the headers it got and answers as a demo hop."""
+
+    server: ThreadingHTTPServer
+    seen: list[dict[str, str]] = []
+
+    def do_GET(self) -> None:
+        Recorder.seen.append({k.lower(): v for k, v in self.headers.items()})
+        body = json.dumps({"hops": [{"service": "payments", "version": "pr-7"}]}).encode()
+        self.send_response(200)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def links(service: str, port: int) -> dict[str, str]:
+    return {
+        f"{service.upper()}_SERVICE_HOST": "127.0.0.1",
+        f"{service.upper()}_SERVICE_PORT": str(port),
+    }
+
+
+def test_each_hop_says_which_version_served_it() -> None:
+    with (
+        demo(DEMO_SERVICE="payments", HOSTNAME="payments-1") as payments,
+        demo(
+            DEMO_SERVICE="checkout", DEMO_CALLS="payments", HOSTNAME="checkout-sbx-pr-1-x",
+            SANDBOXMESH_SANDBOX_NAME="pr-1", DEMO_MESSAGE="new checkout",
+            **links("payments", int(payments.rsplit(":", 1)[1])),
+        ) as checkout,
+    ):  # fmt: skip
+        body: dict[str, Any] = httpx.get(f"{checkout}/cart").json()
+    assert body["service"] == "checkout"
+    assert body["version"] == "pr-1"
+    assert body["hops"] == [
+        {"service": "checkout", "version": "pr-1", "pod": "checkout-sbx-pr-1-x",
+         "message": "new checkout"},
+        {"service": "payments", "version": "baseline", "pod": "payments-1"},
+    ]  # fmt: skip
+
+
+def test_routing_headers_are_propagated_and_nothing_else() -> None:
+    Recorder.seen = []
+    inbound = {
+        "baggage": "userId=alice,sandboxmesh-routing-key=abcdefghij12",
+        "x-sandboxmesh-routing-key": "abcdefghij12",
+        "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        "tracestate": "vendor=1",
+        "authorization": "Bearer secret",
+        "cookie": "session=1",
+    }
+    with serving(ThreadingHTTPServer(("127.0.0.1", 0), Recorder)) as port:  # noqa: SIM117
+        with demo(DEMO_SERVICE="frontend", DEMO_CALLS="payments", **links("payments", port)) as url:
+            body = httpx.get(url, headers=inbound).json()
+    assert [hop["version"] for hop in body["hops"]] == ["baseline", "pr-7"]
+    (seen,) = Recorder.seen
+    assert {k: seen[k] for k in PROPAGATED_HEADERS} == {k: inbound[k] for k in PROPAGATED_HEADERS}
+    assert "authorization" not in seen
+    assert "cookie" not in seen
+
+
+def test_a_failed_call_answers_502_with_a_json_error() -> None:
+    with demo(DEMO_SERVICE="frontend", DEMO_CALLS="checkout") as url:
+        unlinked = httpx.get(url)
+    assert unlinked.status_code == 502
+    error = unlinked.json()
+    assert error["code"] == "downstream_failed"
+    assert "CHECKOUT_SERVICE_HOST" in error["message"]
+    assert error["details"]["service"] == "checkout"
+
+    closed = links("checkout", 9)  # discard port: nothing listens
+    with demo(DEMO_SERVICE="frontend", DEMO_CALLS="checkout", **closed) as url:
+        refused = httpx.get(url)
+    assert refused.status_code == 502
+    assert refused.json()["details"]["hops"][0]["service"] == "frontend"
+
+
+def test_readiness_calls_nothing() -> None:
+    with demo(DEMO_SERVICE="frontend", DEMO_CALLS="checkout") as url:
+        response = httpx.get(f"{url}/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}

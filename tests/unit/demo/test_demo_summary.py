@@ -1,0 +1,70 @@
+"""The demo's objects and what it tells its user (demo.json, the lines to try)."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+from sandboxmesh.demo import manifests, summary
+from sandboxmesh.spec import SandboxManifest
+
+INFO = summary.DemoInfo(
+    api_url="http://127.0.0.1:8080",
+    portal_url="http://127.0.0.1:8080",
+    token="smu_x_secret",
+    frontend_url="http://127.0.0.1:8000/",
+    sandboxes=(summary.DemoSandbox("pr-42", "abcdefghij1234"),),
+)
+
+
+def test_demo_json_holds_the_documented_fields_readable_by_the_owner_only(tmp_path: Path) -> None:
+    path = tmp_path / "demo.json"
+    summary.write(path, INFO)
+    assert json.loads(path.read_text()) == {
+        "apiUrl": "http://127.0.0.1:8080",
+        "portalUrl": "http://127.0.0.1:8080",
+        "token": "smu_x_secret",
+        "frontendUrl": "http://127.0.0.1:8000/",
+        "sandboxes": [{"name": "pr-42", "routingKey": "abcdefghij1234"}],
+    }
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    summary.write(path, INFO)  # rewriting replaces it whole
+    assert [p.name for p in tmp_path.iterdir()] == ["demo.json"]
+
+
+def test_the_lines_to_try_carry_the_key_in_both_headers() -> None:
+    text = summary.instructions(
+        INFO, cli="sandboxmesh", kubectl="kubectl", kubeconfig=Path("/h/demo/kubeconfig"),
+        namespace="demo", home=Path("/h"),
+    )  # fmt: skip
+    assert "curl -s http://127.0.0.1:8000/" in text
+    assert (
+        "curl -s -H 'baggage: sandboxmesh-routing-key=abcdefghij1234' http://127.0.0.1:8000/"
+        in text
+    )
+    assert "curl -s -H 'x-sandboxmesh-routing-key: abcdefghij1234' http://127.0.0.1:8000/" in text
+    assert "sandboxmesh sandbox list" in text
+    assert "Ctrl-C" in text
+
+
+def test_the_app_declares_services_before_the_deployments_that_link_to_them() -> None:
+    placement = {"nodeSelector": {"kubernetes.io/hostname": "n"}, "tolerations": []}
+    objects = manifests.app_objects("demo", placement)
+    kinds = [o["kind"] for o in objects]
+    assert kinds == ["Service"] * 3 + ["Deployment"] * 3
+    for deployment in objects[3:]:
+        spec = deployment["spec"]["template"]["spec"]
+        assert spec["nodeSelector"] == placement["nodeSelector"]
+        assert spec["containers"][0]["image"] == manifests.DEMO_IMAGE
+    assert manifests.programs().for_image(manifests.DEMO_IMAGE) is not None
+
+
+def test_the_demo_sandbox_forks_checkout_with_a_visible_change() -> None:
+    sandbox = manifests.sandbox("pr-42", cluster="local")
+    assert isinstance(sandbox, SandboxManifest)
+    (fork,) = sandbox.spec.forks
+    assert (fork.fork_of.namespace, fork.fork_of.name) == ("demo", "checkout")
+    (env,) = fork.customizations.env
+    assert env.name == manifests.FORK_MESSAGE_ENV
+    assert env.value
