@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -19,9 +19,9 @@ from typing import Any
 import httpx2
 from lightkube import ApiError, AsyncClient
 from lightkube.generic_resource import create_global_resource
-from lightkube.resources.apps_v1 import Deployment, ReplicaSet
-from lightkube.resources.core_v1 import Pod, Service
-from lightkube.types import CascadeType, PatchType
+from lightkube.resources.apps_v1 import Deployment
+from lightkube.resources.core_v1 import Service
+from lightkube.types import PatchType
 from pydantic import ValidationError
 
 from sandboxmesh.operator import naming
@@ -32,6 +32,7 @@ from sandboxmesh.operator.forks import (
     check_supported,
     desired_fork,
 )
+from sandboxmesh.operator.generated import GeneratedObjects
 from sandboxmesh.operator.metrics import OperatorMetrics
 from sandboxmesh.operator.settings import ForkingSettings
 from sandboxmesh.operator.status import (
@@ -64,12 +65,6 @@ EventPoster = Callable[[dict[str, Any], str, str, str], None]
 #: transport errors (lightkube's HTTP client raises httpx2's).
 TRANSIENT_ERRORS: tuple[type[Exception], ...] = (ApiError, OSError, httpx2.HTTPError)
 
-_Kind = type[Deployment] | type[Service] | type[ReplicaSet] | type[Pod]
-#: Kinds the operator applies, and those that inherit its labels (ReplicaSets, Pods): a
-#: deletion waits for all of them.
-_APPLIED: tuple[_Kind, ...] = (Deployment, Service)
-_GENERATED: tuple[_Kind, ...] = (Deployment, Service, ReplicaSet, Pod)
-
 
 @dataclass
 class Reconciler:
@@ -80,9 +75,10 @@ class Reconciler:
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     #: Work waiting for each sandbox's lock; later triggers merge into it.
     _queued: dict[str, _Request] = field(default_factory=dict)
-    #: The generation of each fork Deployment as we last applied it: a rollout event of a
-    #: Deployment still at that generation needs only its readiness read, not a reconcile.
-    _applied: dict[tuple[str, str], int] = field(default_factory=dict)
+    objects: GeneratedObjects = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.objects = GeneratedObjects(self.client, self.settings.namespaces)
 
     # -- triggers ----------------------------------------------------------------------------
 
@@ -102,7 +98,10 @@ class Reconciler:
         we restarted), reconcile instead: that re-applies it and reads everything afresh.
         """
         meta = deployment["metadata"]
-        if self._applied.get((meta["namespace"], meta["name"])) != meta.get("generation"):
+        # A rollout event of a Deployment still at the generation we applied needs only its
+        # readiness read, not a reconcile.
+        applied = self.objects.applied_generations.get((meta["namespace"], meta["name"]))
+        if applied != meta.get("generation"):
             await self.trigger(sandbox)
             return
         await self._enqueue(sandbox, _Request(deployments={meta["name"]: deployment}))
@@ -174,14 +173,14 @@ class Reconciler:
             except ForkError as error:
                 observations.append(ForkObservation(fork, error=error))
                 continue
-            live = await self._apply(Deployment, desired.deployment)
+            live = await self.objects.apply(Deployment, desired.deployment)
             for service in desired.services:
-                await self._apply(Service, service)
+                await self.objects.apply(Service, service)
             keep.update((r.kind, r.namespace, r.name) for r in desired.object_refs())
             observations.append(ForkObservation(fork, desired=desired, deployment=live))
 
         if full or previous is None or previous.observed_generation != generation:
-            await self._prune(name, keep)
+            await self.objects.prune(name, keep)
         status = sandbox_status(
             generation=generation,
             routing_key=spec.routing_key,
@@ -243,60 +242,6 @@ class Reconciler:
             if labels.get(LABEL_SANDBOX) is None:  # forks never count as baselines
                 services.append(manifest)
         return services
-
-    async def _apply(self, kind: _Kind, manifest: Manifest) -> Manifest:
-        metadata = manifest["metadata"]
-        applied = await self.client.patch(
-            kind,
-            metadata["name"],
-            manifest,
-            namespace=metadata["namespace"],
-            patch_type=PatchType.APPLY,
-            field_manager=naming.FIELD_MANAGER,
-            force=True,
-        )
-        result: Manifest = applied.to_dict()
-        if kind is Deployment:
-            meta = result["metadata"]
-            self._applied[(meta["namespace"], meta["name"])] = meta["generation"]
-        return result
-
-    async def _prune(self, sandbox: str, keep: set[tuple[str, str, str]]) -> None:
-        """Delete generated objects that the spec no longer asks for (a fork removed)."""
-        for kind in _APPLIED:
-            async for ref in self._generated(kind, sandbox):
-                if (ref.kind, ref.namespace, ref.name) not in keep:
-                    log.info("sandbox %s: deleting %s, no longer in its spec", sandbox, ref)
-                    await self._delete(kind, ref.name, ref.namespace)
-
-    async def _generated(self, kind: _Kind, sandbox: str) -> AsyncIterator[_Listed]:
-        """The objects of `kind` labelled as generated for `sandbox`, where we may look."""
-        for namespace in self._namespaces():
-            async for obj in self.client.list(
-                kind, namespace=namespace, labels=dict(naming.managed_labels(sandbox))
-            ):
-                meta = obj.metadata
-                if meta is None or not meta.name or not meta.namespace:
-                    raise ValueError(f"a listed {kind.__name__} without name or namespace")
-                yield _Listed(
-                    kind.__name__, meta.namespace, meta.name, meta.deletionTimestamp is not None
-                )
-
-    def _namespaces(self) -> list[str]:
-        if self.settings.namespaces is None:
-            return ["*"]
-        return sorted(self.settings.namespaces)
-
-    async def _delete(self, kind: _Kind, name: str, namespace: str) -> None:
-        try:
-            # Foreground: a Deployment stays until its ReplicaSets and Pods are gone, so
-            # "nothing left" can be checked on the Deployments alone during deletion.
-            await self.client.delete(
-                kind, name, namespace=namespace, cascade=CascadeType.FOREGROUND
-            )
-        except ApiError as error:
-            if error.status.code != 404:
-                raise
 
     async def _write_status(
         self, body: dict[str, Any], previous: SandboxStatus | None, status: SandboxStatus
@@ -368,13 +313,7 @@ class Reconciler:
 
     async def delete_generated(self, sandbox: str) -> list[str]:
         """Delete everything generated for `sandbox`; returns what still exists."""
-        for kind in _APPLIED:
-            async for ref in self._generated(kind, sandbox):
-                if not ref.deleting:
-                    await self._delete(kind, ref.name, ref.namespace)
-        remaining = [
-            str(ref) for kind in _GENERATED async for ref in self._generated(kind, sandbox)
-        ]
+        remaining = await self.objects.delete_all(sandbox)
         if not remaining:
             self.metrics.observe_phase(sandbox, None)
             self._locks.pop(sandbox, None)
@@ -400,17 +339,6 @@ class _Request:
         self.reconcile = self.reconcile or other.reconcile
         self.full = self.full or other.full
         self.deployments.update(other.deployments)
-
-
-@dataclass(frozen=True)
-class _Listed:
-    kind: str
-    namespace: str
-    name: str
-    deleting: bool
-
-    def __str__(self) -> str:
-        return f"{self.kind}/{self.namespace}/{self.name}"
 
 
 def _parse_status(body: dict[str, Any]) -> SandboxStatus | None:
