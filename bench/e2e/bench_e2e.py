@@ -128,6 +128,8 @@ async def main(count: int, database_url: str | None) -> dict[str, Any]:
                 f"--kubeconfig={cluster.kubeconfig}", "--probe-port=0", "--log-level=WARNING",
                 log=home / "agent.log",
             ))  # fmt: skip
+            # Measure a running system: wait until the agent has connected (its first poll).
+            await _until(lambda: _connected(client), 60, "the agent to connect")
             times = ClusterTimes()
             watcher = asyncio.ensure_future(times.watch(kube))
             created: dict[str, float] = {}
@@ -165,6 +167,11 @@ async def _ready(url: str) -> bool:
             return (await http.get(f"{url}/readyz")).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+async def _connected(client: AsyncControlPlaneClient) -> bool:
+    cluster = await client.send(endpoints.get_cluster("bench"))
+    return bool(cluster["connection"] == "connected")
 
 
 async def _reported_ready(
