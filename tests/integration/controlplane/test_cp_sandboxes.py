@@ -138,3 +138,23 @@ async def test_ttl_from_updated_at_moves_with_each_change(acme: Org) -> None:
         endpoints.apply_sandbox(manifest("pr", ttl=ttl, description="changed"))
     )
     assert second["status"]["expiresAt"] > first["status"]["expiresAt"]
+
+
+async def test_racing_creates_of_one_name_make_one_sandbox(acme: Org) -> None:
+    import asyncio
+
+    await register_cluster(acme)
+
+    async def apply() -> str:
+        try:
+            applied = await acme.client.send(endpoints.apply_sandbox(manifest("same")))
+        except errors.Conflict as conflict:
+            return conflict.code
+        return str(applied["generation"])
+
+    outcomes = await asyncio.gather(*(apply() for _ in range(10)))
+    # Every answer is a success (created, or unchanged) or a 409 to retry; never a 5xx.
+    assert set(outcomes) <= {"1", "conflict"}
+    listed = await acme.client.send(endpoints.list_sandboxes())
+    assert [s["name"] for s in listed["items"]] == ["same"]
+    assert (await acme.client.send(endpoints.organization()))["activeSandboxes"] == 1

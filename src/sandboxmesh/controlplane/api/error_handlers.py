@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException
 
 from sandboxmesh.controlplane import errors
@@ -30,6 +31,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(errors.ApiError, _api_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(IntegrityError, _integrity_error)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _unexpected)
 
 
@@ -68,6 +70,12 @@ async def _http_error(request: Request, error: HTTPException) -> JSONResponse:
         status_code=error.status_code,
         headers=getattr(error, "headers", None),
     )
+
+
+async def _integrity_error(request: Request, error: IntegrityError) -> JSONResponse:
+    # The repository checks for duplicates first; a unique constraint that still fires means a
+    # concurrent request won the race (PostgreSQL only: SQLite serialises writers).
+    return _respond(errors.Conflict("a concurrent request changed the same thing first; try again"))
 
 
 async def _unexpected(request: Request, error: Exception) -> JSONResponse:
