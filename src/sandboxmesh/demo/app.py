@@ -46,23 +46,49 @@ def link_env_name(service: str) -> str:
     return service.upper().replace("-", "_")
 
 
+class Connections(threading.local):
+    """Keep-alive connections of one request thread, by Service: a demo under load would
+    otherwise leave a TIME_WAIT socket behind every call."""
+
+    def __init__(self) -> None:
+        self.open: dict[tuple[str, int], http.client.HTTPConnection] = {}
+
+    def get(self, host: str, port: int, path: str, headers: Mapping[str, str]) -> tuple[int, bytes]:
+        """GET, on a kept connection when there is one; a kept connection the other side
+        closed meanwhile is replaced and the GET (idempotent) sent again, once."""
+        for attempt in (1, 2):
+            connection = self.open.get((host, port))
+            reused = connection is not None
+            if connection is None:
+                connection = http.client.HTTPConnection(host, port, timeout=CALL_TIMEOUT_SECONDS)
+                self.open[(host, port)] = connection
+            try:
+                connection.request("GET", path, headers=dict(headers))
+                response = connection.getresponse()
+                return response.status, response.read()
+            except (http.client.HTTPException, OSError):
+                connection.close()
+                del self.open[(host, port)]
+                if not reused or attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+
+CONNECTIONS = Connections()
+
+
 def call(service: str, path: str, headers: Mapping[str, str], env: Mapping[str, str]) -> Any:
     """GET `path` from Service `service` through its Service link, with `headers`."""
     prefix = link_env_name(service)
     host, port = env.get(f"{prefix}_SERVICE_HOST"), env.get(f"{prefix}_SERVICE_PORT")
     if not host or not port:
         raise DownstreamFailed(service, f"no Service link for {service} ({prefix}_SERVICE_HOST)")
-    connection = http.client.HTTPConnection(host, int(port), timeout=CALL_TIMEOUT_SECONDS)
     try:
-        connection.request("GET", path, headers=dict(headers))
-        response = connection.getresponse()
-        body = response.read()
-    except OSError as error:
-        raise DownstreamFailed(service, f"calling {service} failed: {error}") from error
-    finally:
-        connection.close()
-    if response.status != 200:
-        raise DownstreamFailed(service, f"{service} answered {response.status}: {body[:200]!r}")
+        status, body = CONNECTIONS.get(host, int(port), path, headers)
+    except (http.client.HTTPException, OSError) as error:
+        raise DownstreamFailed(service, f"calling {service} failed: {error!r}") from error
+    if status != 200:
+        raise DownstreamFailed(service, f"{service} answered {status}: {body[:200]!r}")
     try:
         return json.loads(body)
     except ValueError as error:

@@ -32,9 +32,11 @@ def demo(**env: str) -> Iterator[str]:
 
 
 class Recorder(BaseHTTPRequestHandler):
-    """A downstream that records the headers it got and answers as a demo hop."""
+    """A downstream that records the headers it got and answers as a demo hop; it then
+    closes the connection it announced as kept (as a proxy closing an idle one does)."""
 
     server: ThreadingHTTPServer
+    protocol_version = "HTTP/1.1"
     seen: list[dict[str, str]] = []
 
     def do_GET(self) -> None:
@@ -44,6 +46,7 @@ class Recorder(BaseHTTPRequestHandler):
         self.send_header("content-length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+        self.close_connection = True
 
     def log_message(self, format: str, *args: object) -> None:
         pass
@@ -116,3 +119,13 @@ def test_readiness_calls_nothing() -> None:
         response = httpx.get(f"{url}/healthz")
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
+
+
+def test_calls_keep_their_connection_and_replace_one_the_other_side_closed() -> None:
+    Recorder.seen = []
+    with serving(ThreadingHTTPServer(("127.0.0.1", 0), Recorder)) as port:  # noqa: SIM117
+        with demo(DEMO_SERVICE="frontend", DEMO_CALLS="payments", **links("payments", port)) as url:
+            with httpx.Client() as client:  # one inbound connection: one request thread
+                answers = [client.get(url).status_code for _ in range(3)]
+    assert answers == [200, 200, 200]
+    assert len(Recorder.seen) == 3
