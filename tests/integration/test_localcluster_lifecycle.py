@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -10,6 +11,7 @@ from urllib.parse import urlparse
 
 import pytest
 import yaml
+from tests.support.eventually import eventually
 
 from sandboxmesh.localcluster import ClusterConfig, LocalCluster
 from sandboxmesh.localcluster.processes import port_open
@@ -99,3 +101,25 @@ def test_dev_cluster_up_and_down_from_the_cli(tmp_path: Path) -> None:
     assert not [pid for pid in pids if _alive(pid)]
     assert not port_open(port)
     assert not kubeconfig.parent.exists()
+
+
+def test_a_killed_starter_takes_its_cluster_with_it(tmp_path: Path) -> None:
+    starter = subprocess.Popen(
+        [sys.executable, "-c", (
+            "import json, sys, threading\n"
+            "from sandboxmesh.localcluster import ClusterConfig, LocalCluster\n"
+            "cluster = LocalCluster(ClusterConfig(nodes=1))\n"
+            "cluster.start()\n"
+            "print(json.dumps([p.pid for p in cluster.processes]), flush=True)\n"
+            "threading.Event().wait()\n"
+        )],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert starter.stdout is not None
+    pids = json.loads(starter.stdout.readline())
+    assert len(pids) == 5
+    assert all(_alive(pid) for pid in pids)
+    starter.kill()  # no clean-up code runs
+    starter.wait()
+    eventually(lambda: not [pid for pid in pids if _alive(pid)], timeout=30,
+               what="the cluster's processes to die with their starter")  # fmt: skip

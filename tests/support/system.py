@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 from tests.support.eventually import eventually
 
-from sandboxmesh.localcluster.processes import free_port
+from sandboxmesh.localcluster.processes import free_port, terminate_with_parent
 
 
 @dataclass
@@ -45,11 +45,17 @@ class Process:
         return self.popen.poll() is None
 
     def wait_ready(self, timeout: float = 60) -> None:
+        """Wait until /readyz answers 200; a process that never gets there is stopped."""
+
         def ready() -> bool:
             assert self.alive(), f"{self.name} exited:\n{self.log()[-3000:]}"
             return self.is_ready()
 
-        eventually(ready, timeout=timeout, what=f"{self.name} to be ready")
+        try:
+            eventually(ready, timeout=timeout, what=f"{self.name} to be ready")
+        except AssertionError:
+            self.stop()
+            raise
 
     def kill(self) -> None:
         """SIGKILL: no cleanup at all, as when a node dies."""
@@ -81,6 +87,7 @@ def start(
             stdout=log,
             stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+            preexec_fn=terminate_with_parent,  # a killed test run leaves nothing behind
         )
     return Process(name, popen, log_path, port)
 

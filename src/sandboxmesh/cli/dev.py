@@ -54,7 +54,11 @@ def cluster_up(
     if state is not None:
         stop_detached(state)  # leftovers of a cluster whose processes died
     config = ClusterConfig(
-        nodes=nodes, workdir=_workdir(), crds=[crd_manifest()], start_timeout=timeout
+        nodes=nodes,
+        workdir=_workdir(),
+        crds=[crd_manifest()],
+        start_timeout=timeout,
+        die_with_starter=False,  # it runs on in the background after `up` returns
     )
     cluster = LocalCluster(config)
     typer.echo(

@@ -56,6 +56,9 @@ class ClusterConfig:
     crds: Sequence[dict[str, Any]] = ()
     start_timeout: float = 60.0
     binaries: Binaries | None = None
+    #: Stop the cluster's processes when the process that started it dies (even by
+    #: SIGKILL); False for a cluster meant to outlive its starter (`dev cluster up`).
+    die_with_starter: bool = True
 
 
 @dataclass
@@ -280,7 +283,9 @@ class LocalCluster:
         self.state().workdir.joinpath(STATE_FILE).write_text(self.state().to_json())
 
     def _spawn(self, name: str, argv: list[str]) -> ManagedProcess:
-        process = ManagedProcess(name, argv, self.workdir / "logs" / f"{name}.log")
+        process = ManagedProcess(
+            name, argv, self.workdir / "logs" / f"{name}.log", self.config.die_with_starter
+        )
         process.start()
         self.processes.append(process)
         return process

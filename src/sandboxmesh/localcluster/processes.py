@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import socket
@@ -21,6 +22,9 @@ class ManagedProcess:
     name: str
     argv: list[str]
     log_path: Path
+    #: SIGTERM it when the process that started it dies, even by SIGKILL (Linux only); off
+    #: for clusters meant to outlive their starter (`dev cluster up`).
+    die_with_parent: bool = True
     popen: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -33,6 +37,7 @@ class ManagedProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=terminate_with_parent if self.die_with_parent else None,
             )
 
     @property
@@ -60,6 +65,18 @@ class ManagedProcess:
         # Reap it so no zombie stays in the process table.
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.popen.wait(timeout=1.0)
+
+
+def terminate_with_parent() -> None:
+    """For `preexec_fn`: the child gets SIGTERM when its parent dies (Linux's PDEATHSIG).
+
+    Runs in the child between fork and exec, so a killed test run or demo leaves no
+    process behind. The parent is the starting thread: start from a long-lived one."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+_PR_SET_PDEATHSIG = 1
 
 
 def terminate_group(pid: int, timeout: float = 10.0) -> None:
