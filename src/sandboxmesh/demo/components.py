@@ -103,8 +103,11 @@ def operator(kubeconfig: Path, namespace: str, lease_namespace: str, log: Path) 
 
 
 def agent(url: str, token_file: Path, kubeconfig: Path, log: Path) -> Component:
+    """The agent, with short long-polls: a stopping control plane waits for the poll in
+    flight to end, even when the agent that sent it has gone."""
     return start(
         "agent",
-        ["agent", f"--url={url}", f"--token-file={token_file}", f"--kubeconfig={kubeconfig}"],
+        ["agent", f"--url={url}", f"--token-file={token_file}", f"--kubeconfig={kubeconfig}",
+         "--poll-wait=5"],
         log,
-    )
+    )  # fmt: skip

@@ -1,0 +1,97 @@
+"""`sandboxmesh demo` as a user runs it: everything up, demo.json, routing, login, Ctrl-C.
+
+The demo starts its own local cluster, control plane, route server, Envoy, operator, agent and
+demo app; the test only talks to what demo.json and the printed lines say.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from tests.support import process_tree
+from tests.support.eventually import eventually
+
+from sandboxmesh.localcluster.processes import free_port
+
+pytestmark = [pytest.mark.cluster]
+
+BASELINE = {"frontend": "baseline", "checkout": "baseline", "payments": "baseline"}
+
+
+def route(url: str, headers: dict[str, str] | None = None) -> dict[str, str]:
+    response = httpx.get(url, headers=headers or {}, timeout=10)
+    assert response.status_code == 200, response.text
+    return {hop["service"]: hop["version"] for hop in response.json()["hops"]}
+
+
+def test_the_demo_runs_the_whole_system_and_ctrl_c_stops_all_of_it(tmp_path: Path) -> None:
+    home, tmp = tmp_path / "home", tmp_path / "tmp"
+    home.mkdir()
+    tmp.mkdir()
+    api_port, frontend_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("SANDBOXMESH_URL", "SANDBOXMESH_TOKEN")}
+    env.update(SANDBOXMESH_HOME=str(home), TMPDIR=str(tmp), PYTHONUNBUFFERED="1")
+    output = tmp_path / "demo.out"
+    with output.open("wb") as out:
+        demo = subprocess.Popen(
+            [sys.executable, "-m", "sandboxmesh", "demo", "--nodes=1", f"--port={api_port}",
+             f"--frontend-port={frontend_port}"],
+            stdout=out, stderr=subprocess.STDOUT, env=env,
+        )  # fmt: skip
+    demo_json = home / "demo.json"
+
+    def started() -> dict[str, Any] | None:
+        assert demo.poll() is None, f"the demo exited:\n{output.read_text()[-3000:]}"
+        return json.loads(demo_json.read_text()) if demo_json.exists() else None
+
+    try:
+        info = eventually(started, timeout=300, what="demo.json", interval=0.5)
+        assert info["apiUrl"] == f"http://127.0.0.1:{api_port}"
+        assert info["portalUrl"] == info["apiUrl"]
+        assert info["token"]
+        assert info["frontendUrl"] == f"http://127.0.0.1:{frontend_port}/"
+        (sandbox,) = info["sandboxes"]
+        name, key = sandbox["name"], sandbox["routingKey"]
+
+        frontend = info["frontendUrl"]
+        assert route(frontend) == BASELINE
+        assert route(frontend, {"baggage": f"sandboxmesh-routing-key={key}"}) == {
+            **BASELINE, "checkout": name,
+        }  # fmt: skip
+        assert route(frontend, {"x-sandboxmesh-routing-key": key})["checkout"] == name
+        assert route(frontend, {"baggage": "sandboxmesh-routing-key=nosuchkey00000"}) == BASELINE
+        printed = output.read_text()
+        assert f"curl -s -H 'baggage: sandboxmesh-routing-key={key}' {frontend}" in printed
+
+        listed = subprocess.run(
+            [sys.executable, "-m", "sandboxmesh", "sandbox", "list", "-o", "json"],
+            env=env, capture_output=True, text=True, timeout=60, check=True,
+        )  # fmt: skip
+        (item,) = json.loads(listed.stdout)["items"]
+        assert (item["name"], item["routingKey"], item["status"]["phase"]) == (name, key, "Ready")
+
+        children = process_tree.descendants(demo.pid)
+        ports = process_tree.listening_ports(children | {demo.pid})
+        assert {api_port, frontend_port} <= ports
+        assert len(children) >= 10  # cluster, control plane, operator, agent, Envoy, app Pods
+
+        demo.send_signal(signal.SIGINT)
+        assert demo.wait(timeout=120) == 0, output.read_text()[-3000:]
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()
+    assert [pid for pid in children if process_tree.alive(pid)] == []
+    assert process_tree.ports_listened(ports) == set()
+    assert output.read_text().rstrip().endswith("stopped.")
+    assert not demo_json.exists()
+    assert not (home / "credentials.json").exists()  # the demo's login ends with the demo
+    assert list(tmp.iterdir()) == []
