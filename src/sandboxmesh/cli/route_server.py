@@ -7,12 +7,12 @@ import logging
 from pathlib import Path
 
 import typer
-from lightkube import ConfigError
 
 from sandboxmesh.cli.errors import CliError
-from sandboxmesh.routing import bootstrap, matching, routers, server, upstreams
-from sandboxmesh.routing.mesh_applier import MeshKind
-from sandboxmesh.routing.router_controller import RouterControllerSettings
+
+#: The default image of routers; repeated here so parsing options imports nothing heavy
+#: (a unit test checks it matches routing.routers.RouterSettings.image).
+DEFAULT_ROUTER_IMAGE = "envoyproxy/envoy:v1.40.0"
 
 
 def run(
@@ -46,7 +46,7 @@ def run(
         help="Put a router Deployment in front of every Service annotated "
         "sandboxmesh.io/route=true (docs/routing.md §5).",
     ),
-    router_image: str = typer.Option(routers.RouterSettings.image, help="Envoy image of routers."),
+    router_image: str = typer.Option(DEFAULT_ROUTER_IMAGE, help="Envoy image of routers."),
     router_replicas: int = typer.Option(2, min=1, help="Replicas of each router Deployment."),
     router_xds_address: str = typer.Option(
         "sandboxmesh-route-server.sandboxmesh-system.svc.cluster.local:18000",
@@ -61,6 +61,14 @@ def run(
     log_level: str = typer.Option("INFO", help="Log level."),
 ) -> None:
     """Serve Envoy routers their routes: requests with a sandbox's key go to its forks."""
+    # Imported here: grpc, the Envoy protos and lightkube are heavy, and every other command
+    # would pay for them.
+    from lightkube import ConfigError
+
+    from sandboxmesh.routing import bootstrap, matching, routers, server, upstreams
+    from sandboxmesh.routing.mesh_applier import MeshKind
+    from sandboxmesh.routing.router_controller import RouterControllerSettings
+
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

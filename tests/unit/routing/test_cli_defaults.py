@@ -1,0 +1,10 @@
+"""The route-server command repeats one default so that parsing its options stays cheap."""
+
+from __future__ import annotations
+
+from sandboxmesh.cli.route_server import DEFAULT_ROUTER_IMAGE
+from sandboxmesh.routing.routers import RouterSettings
+
+
+def test_the_router_image_default_is_the_routers_own() -> None:
+    assert RouterSettings.image == DEFAULT_ROUTER_IMAGE
