@@ -11,11 +11,14 @@ In one run:
    fork (xDS push + Envoy applying it);
 4. propagation, end to end (unless --no-cluster): on a fresh local cluster, from the moment
    the harness writes a Sandbox's status Ready to the first request routed to its fork
-   (watch + table + xDS + Envoy).
+   (watch + table + xDS + Envoy);
+5. propagation with the real operator (unless --no-cluster or --no-operator;
+   `operator_propagation`): the demo app's two hops on a local node, from a Sandbox turning
+   Ready as a watch sees it to the first request whose second hop its fork serves.
 
 The backend is an asyncio server in its own process; the load comes from another process.
 Both paths share them, so the ratios compare like with like. Prints one JSON object.
-Usage: python bench/routing/bench_routing.py [--quick] [--no-cluster]
+Usage: python bench/routing/bench_routing.py [--quick] [--no-cluster] [--no-operator]
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import operator_propagation
 from http_load import Connection, backends, latency, request_bytes, throughput
 from lightkube import Client, KubeConfig
 from lightkube.generic_resource import create_global_resource
@@ -289,6 +293,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer requests and rounds")
     parser.add_argument("--no-cluster", action="store_true", help="skip the end-to-end propagation")
+    parser.add_argument(
+        "--no-operator", action="store_true", help="skip the propagation with the real operator"
+    )
     parser.add_argument("--routes", type=int, default=50, help="forks routed from the baseline")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--envoy-concurrency", type=int, default=1, help="Envoy worker threads")
@@ -304,6 +311,8 @@ def main() -> None:
         result.update(run_data_plane(args, ports, Path(tmp)))
         if not args.no_cluster:
             result.update(run_cluster(args, ports, Path(tmp)))
+        if not (args.no_cluster or args.no_operator):
+            result.update(operator_propagation.run(5 if args.quick else 20))
     json.dump(result, sys.stdout, indent=2)
     sys.stdout.write("\n")
 
