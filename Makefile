@@ -18,7 +18,7 @@ PYTEST_ARGS ?=
 .PHONY: help demo test check lint typecheck imports k8s-bin crds venv clean
 
 help:
-	@echo "make demo     the local cluster with the Sandbox CRD, until Ctrl-C"
+	@echo "make demo     the whole system on this machine (see docs/demo.md), until Ctrl-C"
 	@echo "make test     install what the tests need, then lint, type-check and run every test"
 	@echo "make k8s-bin  build etcd, Kubernetes and KWOK from their Go modules (cached)"
 	@echo "make crds     regenerate deploy/crds from the models in sandboxmesh.spec"
