@@ -274,6 +274,7 @@ def test_creating_and_deleting_sandboxes_under_load_drops_no_request(two_hop: Tw
         for thread in threads:
             thread.join(15)
         two_hop.delete(steady)
+        eventually(lambda: two_hop.gone(steady), timeout=60, what=f"{steady} gone")
     print(f"answers under load: {dict(load.answers)}")
     assert not load.failures, load.failures[:10]
     for name, _key in churned:

@@ -19,6 +19,8 @@ import sys
 from pathlib import Path
 from types import FrameType
 
+import httpx
+import lightkube
 import typer
 
 from sandboxmesh import home
@@ -54,6 +56,8 @@ STEP_ERRORS = (
     components.ComponentFailed,
     sandboxes.SandboxNotReady,
     errors.ClientError,
+    lightkube.ApiError,
+    httpx.HTTPError,
     TimeoutError,
 )
 

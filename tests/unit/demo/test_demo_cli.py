@@ -1,0 +1,29 @@
+"""`sandboxmesh demo` refuses, in one line and before starting anything, what cannot work."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from sandboxmesh.cli.app import app
+
+
+@pytest.mark.parametrize("option", ["--port", "--frontend-port"])
+def test_a_port_in_use_is_one_line_error_naming_the_option(
+    option: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SANDBOXMESH_HOME", str(tmp_path))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(app, ["demo", option, str(port)])
+    assert result.exit_code != 0
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith("error:")
+    assert f"port {port}" in line
+    assert option in line
+    assert list(tmp_path.iterdir()) == []  # nothing was started or written
