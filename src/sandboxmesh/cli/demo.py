@@ -130,16 +130,14 @@ def _start(
     routed_app.ensure_namespace(cluster.kubeconfig, OPERATOR_NAMESPACE)
     token_file = _secret_file(workdir / "agent-token", plane.cluster_token)
     stack.callback(token_file.unlink, missing_ok=True)
-    started = [
-        components.operator(
-            cluster.kubeconfig, manifests.NAMESPACE, OPERATOR_NAMESPACE, workdir / "operator.log"
-        ),
-        components.agent(plane.url, token_file, cluster.kubeconfig, workdir / "agent.log"),
-    ]
-    for component in started:
-        stack.callback(component.stop)
+    operator = components.operator(
+        cluster.kubeconfig, manifests.NAMESPACE, OPERATOR_NAMESPACE, workdir / "operator.log"
+    )
+    stack.callback(operator.stop)
+    agent = components.agent(plane.url, token_file, cluster.kubeconfig, workdir / "agent.log")
+    stack.callback(agent.stop)
     stack.callback(_progress, "stopping the agent and the operator...")
-    for component in started:
+    for component in (operator, agent):
         component.wait_ready(COMPONENT_TIMEOUT)
 
     _progress(f"creating sandbox {DEMO_SANDBOX} (a fork of checkout) through the API...")

@@ -187,10 +187,17 @@ class PodWorker:
                 patch_type=PatchType.MERGE,
             )
         except ApiError as error:
-            if error.status.code != 404:
-                log.warning("local pods: status of %s not reported: %s", self.key, error)
+            if error.status.code == 404:
+                return  # deleted meanwhile: the watch brings the news
+            self._retry_report(error)
+        except httpx.HTTPError as error:
+            self._retry_report(error)
         else:
             self._reported = states
+
+    def _retry_report(self, error: Exception) -> None:
+        log.warning("local pods: status of %s not reported (%s); retrying", self.key, error)
+        asyncio.get_running_loop().call_later(RETRY_SECONDS, self._changed.set)
 
 
 class Kubelet:
@@ -259,19 +266,28 @@ class Kubelet:
             self._served.pop(key, None)
         else:
             self._served[key] = address
-        log.info("local pods: Service %s/%s:%d served at %s", *key, address)
+        where = "nowhere" if address is None else f"at {address[0]}:{address[1]}"
+        log.info("local pods: Service %s/%s:%d served %s", *key, where)
         self.network.serve(*key, address)
 
-    async def remove(self, pod: Json) -> None:
+    async def remove(self, pod: Json, attempts: int = 5) -> None:
         """Finish a deletion, as the kubelet does once the containers are gone."""
         meta = pod["metadata"]
-        try:
-            await self.client.delete(Pod, meta["name"], namespace=meta["namespace"], grace_period=0)
-        except ApiError as error:
-            if error.status.code != 404:
-                log.warning(
-                    "local pods: deleting %s/%s failed: %s", meta["namespace"], meta["name"], error
+        where = f"{meta['namespace']}/{meta['name']}"
+        for _ in range(attempts):
+            try:
+                await self.client.delete(
+                    Pod, meta["name"], namespace=meta["namespace"], grace_period=0
                 )
+            except ApiError as error:
+                if error.status.code != 404:
+                    log.warning("local pods: removing %s: %s", where, error)
+                return
+            except httpx.HTTPError as error:
+                log.warning("local pods: removing %s: %s; retrying", where, error)
+                await asyncio.sleep(RETRY_SECONDS)
+            else:
+                return
 
     def forget(self, worker: PodWorker) -> None:
         if self.workers.get(_uid(worker.pod)) is worker:
