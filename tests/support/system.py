@@ -6,17 +6,23 @@ test shows what the process said.
 
 from __future__ import annotations
 
-import json
+import asyncio
 import os
 import signal
 import subprocess
 import sys
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 from tests.support.eventually import eventually
 
+from sandboxmesh.controlplane.domain import plans
+from sandboxmesh.controlplane.repository import organizations
+from sandboxmesh.controlplane.repository.transaction import Tx
+from sandboxmesh.controlplane.store import migrate
+from sandboxmesh.controlplane.store.engine import Store, create_engine
 from sandboxmesh.localcluster.processes import free_port, terminate_with_parent
 
 
@@ -141,12 +147,21 @@ def start_server(database_url: str, home: Path, *, port: int | None = None) -> P
 
 
 def bootstrap(database_url: str, home: Path, org: str = "acme") -> str:
-    """`sandboxmesh admin bootstrap`; returns the owner's API token."""
-    result = subprocess.run(
-        [sys.executable, "-m", "sandboxmesh", "admin", "bootstrap", f"--org={org}",
-         f"--email=owner@{org}.example", f"--database-url={database_url}", "-o", "json"],
-        env={**os.environ, "SANDBOXMESH_HOME": str(home)},
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    token: str = json.loads(result.stdout)["token"]
-    return token
+    """What `sandboxmesh admin bootstrap` does (migrate, first organisation and owner), in
+    this process: a CLI process start costs seconds, and the CLI has tests of its own."""
+    return asyncio.run(_bootstrap(database_url, org))
+
+
+async def _bootstrap(database_url: str, org: str) -> str:
+    store = Store(create_engine(database_url))
+    try:
+        await migrate.upgrade(store.engine)
+        async with store.transaction() as connection:
+            tx = Tx(conn=connection, now=datetime.now(UTC))
+            _, issued = await organizations.bootstrap(
+                tx, name=org, owner_email=f"owner@{org}.example", plan=plans.Plan.TEAM,
+                token_ttl=timedelta(days=1),
+            )  # fmt: skip
+        return issued.plaintext
+    finally:
+        await store.dispose()
