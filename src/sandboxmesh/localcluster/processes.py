@@ -68,12 +68,15 @@ class ManagedProcess:
 
 
 def terminate_with_parent() -> None:
-    """For `preexec_fn`: the child gets SIGTERM when its parent dies (Linux's PDEATHSIG).
+    """For `preexec_fn`: the child gets SIGKILL when its parent dies (Linux's PDEATHSIG).
 
     Runs in the child between fork and exec, so a killed test run or demo leaves no
-    process behind. The parent is the starting thread: start from a long-lived one."""
+    process behind. SIGKILL, not SIGTERM: every process of the cluster gets it at once, and a
+    kube-apiserver told to shut down gracefully while its etcd vanishes waits on requests that
+    can no longer finish (seen taking over 30 s on a 2-core CI machine); the data is throwaway.
+    The parent is the starting thread: start from a long-lived one."""
     with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 _PR_SET_PDEATHSIG = 1

