@@ -1,23 +1,28 @@
-"""Sandbox create throughput and latency with 1, 10 and 50 concurrent clients.
+"""Sandbox create throughput and latency with 1, 10 and 50 concurrent connections.
 
     .venv/bin/python bench/controlplane/bench_creates.py                     # SQLite only
-    POSTGRES_DURABLE=1 hack/postgres.sh run -- \
-        .venv/bin/python bench/controlplane/bench_creates.py
+    POSTGRES_DURABLE=1 hack/postgres.sh run -- \\
+        .venv/bin/python bench/controlplane/bench_creates.py [--workers 1 2]
 
-Prints one JSON object. Each store runs against a real `sandboxmesh server` process over
-loopback HTTP; the load generator is one asyncio process (httpx) on the same 2 cores, so the
-figures include its cost. The baseline is GET /healthz at the same concurrency in the same
-run: `vs_healthz` says how much of the ceiling of the HTTP stack a create reaches.
+Prerequisite: wrk (Debian package `wrk`); installed with apt-get when missing and run as
+root. Prints one JSON object.
+
+Each store runs against a real `sandboxmesh server` process (PostgreSQL also with several
+uvicorn workers, `--workers`), loaded over loopback HTTP by wrk in a process of its own:
+every request of a create run is a `PUT /api/v1/sandboxes/{name}` of a new name. The
+baseline is `GET /healthz` at the same concurrency in the same run, just before: `vs_healthz`
+says how much of the HTTP stack's ceiling a create reaches. `server_cpu_ms_per_request` is
+the CPU the control-plane processes spent per request; the load average before and after
+the run says how busy the machine was.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
+import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -25,102 +30,114 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
 import harness
+import wrk_load
+
+WARM_UP_SECONDS = 2
 
 
-async def _load(
-    url: str, token: str, *, concurrency: int, total: int, what: str, prefix: str
+def _prepare(url: str, token: str) -> None:
+    """No practical limit, and the cluster every sandbox goes to."""
+    headers = {"Authorization": f"Bearer {token}"}
+    httpx.put(
+        f"{url}/api/v1/organization/quota", json={"maxSandboxes": 1_000_000}, headers=headers
+    ).raise_for_status()
+    httpx.post(f"{url}/api/v1/clusters", json={"name": "bench"}, headers=headers).raise_for_status()
+
+
+def _measure_store(
+    wrk: str,
+    url: str,
+    pid: int,
+    token: str,
+    *,
+    concurrencies: list[int],
+    seconds: float,
+    workdir: Path,
 ) -> dict[str, Any]:
-    latencies: list[float] = []
-    errors = 0
-    counter = iter(range(total))
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(
-        base_url=url, headers={"Authorization": f"Bearer {token}"}, limits=limits, timeout=60
-    ) as http:
+    def load(script: str, connections: int, duration: float) -> wrk_load.Measurement:
+        return wrk_load.run(
+            wrk,
+            url,
+            script,
+            connections=connections,
+            seconds=duration,
+            workdir=workdir,
+            server_pid=pid,
+        )
 
-        async def worker() -> None:
-            nonlocal errors
-            for i in counter:
-                started = time.perf_counter()
-                if what == "create":
-                    name = f"{prefix}-{i}"
-                    response = await http.put(
-                        f"/api/v1/sandboxes/{name}", json=harness.sandbox(name, "bench")
-                    )
-                    ok = response.status_code == 201
-                else:
-                    ok = (await http.get("/healthz")).status_code == 200
-                latencies.append(time.perf_counter() - started)
-                errors += not ok
-
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        elapsed = time.perf_counter() - started
-    return {
-        "requests": total,
-        "errors": errors,
-        "per_second": round(total / elapsed, 1),
-        **harness.percentiles(latencies),
-    }
+    manifest = harness.sandbox("unused", "bench")
+    results: dict[str, Any] = {}
+    for connections in concurrencies:
+        creates = wrk_load.create_script(token=token, prefix=f"c{connections}", manifest=manifest)
+        warm_up = wrk_load.create_script(token=token, prefix=f"w{connections}", manifest=manifest)
+        # Fills the connection pools and FastAPI's and SQLAlchemy's caches at this concurrency.
+        load(warm_up, connections, WARM_UP_SECONDS)
+        baseline = load(wrk_load.healthz_script(), connections, seconds)
+        measured = load(creates, connections, seconds)
+        results[f"clients_{connections}"] = {
+            "create": {
+                **measured.as_dict(),
+                "vs_healthz": round(measured.per_second / baseline.per_second, 3),
+            },
+            "healthz_baseline": baseline.as_dict(),
+        }
+    return results
 
 
-def run(total: int, concurrencies: list[int], wanted: list[str]) -> dict[str, Any]:
+def run(
+    concurrencies: list[int], seconds: float, wanted: list[str], workers: list[int]
+) -> dict[str, Any]:
+    wrk = wrk_load.ensure_wrk()
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="bench-cp-") as tmp:
-        workdir = Path(tmp)
-        for store, database_url in harness.stores(workdir, wanted):
-            token = harness.bootstrap(database_url, workdir)
-            with harness.server(database_url, workdir) as (url, _):
-                httpx.put(
-                    f"{url}/api/v1/organization/quota",
-                    json={"maxSandboxes": 1_000_000},
-                    headers={"Authorization": f"Bearer {token}"},
-                ).raise_for_status()
-                httpx.post(
-                    f"{url}/api/v1/clusters",
-                    json={"name": "bench"},
-                    headers={"Authorization": f"Bearer {token}"},
-                ).raise_for_status()
-                per_store: dict[str, Any] = {}
-                for concurrency in concurrencies:
-                    baseline = asyncio.run(
-                        _load(
-                            url,
-                            token,
-                            concurrency=concurrency,
-                            total=total,
-                            what="healthz",
-                            prefix="",
-                        )
-                    )
-                    creates = asyncio.run(
-                        _load(
-                            url,
-                            token,
-                            concurrency=concurrency,
-                            total=total,
-                            what="create",
-                            prefix=f"c{concurrency}",
-                        )
-                    )
-                    creates["vs_healthz"] = round(creates["per_second"] / baseline["per_second"], 3)
-                    per_store[f"clients_{concurrency}"] = {
-                        "create": creates,
-                        "healthz_baseline": baseline,
-                    }
-                results[store] = per_store
+        for wanted_store in wanted:
+            # SQLite serves from one process; PostgreSQL with each worker count asked for,
+            # each on a fresh database.
+            for count in workers if wanted_store == "postgresql" else [1]:
+                workdir = Path(tmp) / f"{wanted_store}-{count}"
+                workdir.mkdir()
+                for store, database_url in harness.stores(workdir, [wanted_store]):
+                    token = harness.bootstrap(database_url, workdir)
+                    with harness.server(database_url, workdir, workers=count) as (url, pid):
+                        _prepare(url, token)
+                        key = store if count == 1 else f"{store}_{count}_workers"
+                        results[key] = {
+                            "workers": count,
+                            **_measure_store(
+                                wrk,
+                                url,
+                                pid,
+                                token,
+                                concurrencies=concurrencies,
+                                seconds=seconds,
+                                workdir=workdir,
+                            ),
+                        }
     return results
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--total", type=int, default=1000, help="requests per measurement")
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 10, 50])
+    parser.add_argument("--seconds", type=float, default=10, help="length of each measurement")
     parser.add_argument("--stores", nargs="+", default=["sqlite", "postgresql"])
+    parser.add_argument(
+        "--workers", type=int, nargs="+", default=[1], help="server processes (PostgreSQL)"
+    )
     args = parser.parse_args()
+    load_before = os.getloadavg()
+    result = run(args.clients, args.seconds, args.stores, args.workers)
+    load_after = os.getloadavg()
     print(
         json.dumps(
-            {"benchmark": "controlplane.creates", **run(args.total, args.clients, args.stores)},
+            {
+                "benchmark": "controlplane.creates",
+                "load_generator": "wrk, 1 thread, keep-alive connections",
+                "cpus": os.cpu_count(),
+                "load_average_before": [round(x, 2) for x in load_before],
+                "load_average_after": [round(x, 2) for x in load_after],
+                **result,
+            },
             indent=2,
         )
     )

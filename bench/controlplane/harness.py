@@ -89,8 +89,13 @@ def bootstrap(database_url: str, home: Path) -> str:
 
 
 @contextmanager
-def server(database_url: str, home: Path, **env: str) -> Iterator[tuple[str, int]]:
-    """A `sandboxmesh server` process; yields its URL and pid once /readyz answers."""
+def server(
+    database_url: str, home: Path, *, workers: int = 1, **env: str
+) -> Iterator[tuple[str, int]]:
+    """A `sandboxmesh server` process; yields its URL and pid once /readyz answers.
+
+    With `workers` > 1 (PostgreSQL only) the pid is the parent of the worker processes.
+    """
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     log = (home / f"server-{port}.log").open("w")
@@ -104,6 +109,7 @@ def server(database_url: str, home: Path, **env: str) -> Iterator[tuple[str, int
             database_url,
             "--port",
             str(port),
+            *(["--workers", str(workers)] if workers > 1 else []),
         ],
         env={
             **os.environ,

@@ -6,6 +6,9 @@
   admins and owners only (403 otherwise).
 - `TeamScope`: the team named in the path, resolved inside the caller's organisation.
 - `Agent` / `AgentScope`: an authenticated agent and the repository bound to its cluster.
+
+Every dependency is `async def`, even the ones that never await: FastAPI runs a plain `def`
+dependency in its thread pool, a thread hand-off per request for an attribute read.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from sandboxmesh.spec import names
 from sandboxmesh.spec.protocol import AGENT_VERSION_HEADER
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
@@ -61,14 +64,14 @@ async def _principal(request: Request, tx: Db) -> records.Principal:
 Principal = Annotated[records.Principal, Depends(_principal)]
 
 
-def _org_scope(tx: Db, principal: Principal) -> scope.OrgScope:
+async def _org_scope(tx: Db, principal: Principal) -> scope.OrgScope:
     return scope.OrgScope(tx, principal)
 
 
 OrgScope = Annotated[scope.OrgScope, Depends(_org_scope)]
 
 
-def _admin_scope(org: OrgScope) -> scope.OrgScope:
+async def _admin_scope(org: OrgScope) -> scope.OrgScope:
     authorization.require(org.principal, Role.ADMIN)
     return org
 
@@ -113,7 +116,7 @@ async def _agent(request: Request, runtime: RuntimeDep) -> records.AgentIdentity
 Agent = Annotated[records.AgentIdentity, Depends(_agent)]
 
 
-def _agent_scope(agent: Agent, tx: Db) -> ClusterScope:
+async def _agent_scope(agent: Agent, tx: Db) -> ClusterScope:
     # `agent` first: its transaction must be over before this one begins (on SQLite a second
     # writer in the same request would wait for the first one's lock).
     return ClusterScope(tx, agent)

@@ -16,6 +16,7 @@ from sandboxmesh.controlplane.domain import expiry, plans
 from sandboxmesh.controlplane.domain import secrets as issued_secrets
 from sandboxmesh.controlplane.domain.quota import Limit, LimitScope
 from sandboxmesh.controlplane.repository import audit
+from sandboxmesh.controlplane.repository import sandbox_statements as statements
 from sandboxmesh.controlplane.repository.clusters import bump_revision
 from sandboxmesh.controlplane.repository.records import Cluster, Sandbox, Team
 from sandboxmesh.controlplane.repository.scoped import Scoped
@@ -39,6 +40,13 @@ def select_sandboxes() -> sa.Select[Any]:
         .join(teams, teams.c.id == sandboxes.c.team_id)
         .join(clusters, clusters.c.id == sandboxes.c.cluster_id)
     )
+
+
+# Built once (see sandbox_statements): parameters org and sandbox (the name).
+_FIND = select_sandboxes().where(
+    sandboxes.c.org_id == sa.bindparam("org"), sandboxes.c.name == sa.bindparam("sandbox")
+)
+_FIND_FOR_UPDATE = _FIND.with_for_update(of=sandboxes)
 
 
 def sandbox_from(row: sa.RowMapping) -> Sandbox:
@@ -139,13 +147,27 @@ class Sandboxes(Scoped):
         return [sandbox_from(row) for row in (await self.tx.conn.execute(query)).mappings()]
 
     async def find(self, name: str, *, for_update: bool = False) -> Sandbox | None:
-        query = select_sandboxes().where(
-            sandboxes.c.org_id == self.org_id, sandboxes.c.name == name
-        )
-        if for_update:
-            query = query.with_for_update(of=sandboxes)
-        row = (await self.tx.conn.execute(query)).mappings().first()
+        query = _FIND_FOR_UPDATE if for_update else _FIND
+        found = await self.tx.conn.execute(query, {"org": self.org_id, "sandbox": name})
+        row = found.mappings().first()
         return None if row is None else sandbox_from(row)
+
+    async def target(
+        self, name: str, *, team: str | None, default_team_id: int | None, cluster: str
+    ) -> statements.Target:
+        """What applying `name` needs, in one round trip: the team named (or the default team
+        when `team` is None), the cluster named, and whether the name is taken."""
+        by_team: dict[str, str | int | None]
+        if team is not None:
+            query, by_team = statements.TARGET_BY_TEAM_NAME, {"team_named": team}
+        else:
+            query, by_team = statements.TARGET_BY_TEAM_ID, {"team": default_team_id}
+        row = (
+            await self.tx.conn.execute(
+                query, {"org": self.org_id, "sandbox": name, "cluster_named": cluster, **by_team}
+            )
+        ).one()
+        return statements.target_from(row)
 
     async def get(self, name: str) -> Sandbox:
         sandbox = await self.find(name)
@@ -154,12 +176,21 @@ class Sandboxes(Scoped):
         return sandbox
 
     async def apply(
-        self, manifest: SandboxManifest, *, team: Team, cluster: Cluster
+        self,
+        manifest: SandboxManifest,
+        *,
+        team: Team,
+        cluster: Cluster,
+        exists: bool | None = None,
     ) -> tuple[Sandbox, bool]:
-        """Create the sandbox, or update its spec; returns it and whether it was created."""
+        """Create the sandbox, or update its spec; returns it and whether it was created.
+
+        `exists` False (from `target`) skips looking for the sandbox: a create racing
+        another of the same name then fails on the unique name, as it would anyway.
+        """
         spec = manifest.spec.model_copy(update={"team": team.name})
         document = spec.model_dump(mode="json", by_alias=True, exclude_none=True)
-        existing = await self.find(manifest.name, for_update=True)
+        existing = None if exists is False else await self.find(manifest.name, for_update=True)
         if existing is None:
             created = await self._create(
                 manifest.name, spec=spec, document=document, team=team, cluster=cluster
@@ -212,44 +243,54 @@ class Sandboxes(Scoped):
     ) -> Sandbox:
         routing_key = issued_secrets.routing_key()
         expires_at = expiry.expires_at(spec, created_at=self.tx.now, updated_at=self.tx.now)
-        sandbox_id = await self.tx.conn.scalar(
-            sandboxes.insert()
-            .values(
-                org_id=self.org_id,
-                team_id=team.id,
-                cluster_id=cluster.id,
-                name=name,
-                spec=document,
-                generation=1,
-                routing_key=routing_key,
-                phase=Phase.PENDING.value,
-                revision=0,  # set below, once the cluster's revision is taken
-                created_by=self.actor,
-                created_at=self.tx.now,
-                updated_at=self.tx.now,
-                expires_at=expires_at,
+        audit_details = {"team": team.name, "cluster": cluster.name}
+        if self.tx.is_postgres:
+            created = (
+                await self.tx.conn.execute(
+                    statements.CREATE_POSTGRES,
+                    {
+                        "org": self.org_id,
+                        "team": team.id,
+                        "cluster": cluster.id,
+                        "sandbox": name,
+                        "document": document,
+                        "routing": routing_key,
+                        "phase_value": Phase.PENDING.value,
+                        "actor": self.actor,
+                        "now": self.tx.now,
+                        "expiry": expires_at,
+                        "team_label": team.name,
+                        "labels": dict(spec.labels),
+                        "audit_target": f"sandbox/{name}",
+                        "audit_details": audit_details,
+                    },
+                )
+            ).one()
+            if not created.org_taken:
+                raise await self._organization_refusal()
+            if not created.team_taken:
+                raise await self._team_refusal(team)
+            sandbox_id, revision = int(created.sandbox_id), int(created.revision)
+            self.tx.changed(cluster.id, revision)
+        else:
+            row = {
+                "org_id": self.org_id,
+                "team_id": team.id,
+                "cluster_id": cluster.id,
+                "name": name,
+                "spec": document,
+                "generation": 1,
+                "routing_key": routing_key,
+                "phase": Phase.PENDING.value,
+                "revision": 0,  # set below, once the cluster's revision is taken
+                "created_by": self.actor,
+                "created_at": self.tx.now,
+                "updated_at": self.tx.now,
+                "expires_at": expires_at,
+            }
+            sandbox_id, revision = await self._create_step_by_step(
+                row, team=team, labels=spec.labels, audit_details=audit_details
             )
-            .returning(sandboxes.c.id)
-        )
-        assert sandbox_id is not None
-        await self._insert_labels(sandbox_id, spec.labels)
-        await self.tx.conn.execute(
-            usage_records.insert().values(
-                org_id=self.org_id,
-                team_name=team.name,
-                sandbox_name=name,
-                sandbox_id=sandbox_id,
-                started_at=self.tx.now,
-            )
-        )
-        await self._audit(
-            "sandbox.create", f"sandbox/{name}", {"team": team.name, "cluster": cluster.name}
-        )
-        # The shared counters and the cluster revision come last: their row locks are held
-        # only from here to the commit, which keeps concurrent creates of one organisation
-        # from queueing behind each other for a whole transaction.
-        await self._take_quota(team)
-        revision = await bump_revision(self.tx, cluster_id=cluster.id, sandbox_id=sandbox_id)
         return Sandbox(
             id=sandbox_id,
             name=name,
@@ -270,56 +311,60 @@ class Sandboxes(Scoped):
             expires_at=expires_at,
         )
 
-    async def _take_quota(self, team: Team) -> None:
-        """Count the new sandbox against both limits, atomically, or refuse it.
+    async def _create_step_by_step(
+        self,
+        row: dict[str, Any],
+        *,
+        team: Team,
+        labels: Mapping[str, str],
+        audit_details: dict[str, Any],
+    ) -> tuple[int, int]:
+        """The create as one statement per row (SQLite): returns the sandbox id and revision."""
+        sandbox_id = await self.tx.conn.scalar(statements.INSERT_SANDBOX, row)
+        assert sandbox_id is not None
+        await self._insert_labels(sandbox_id, labels)
+        await self.tx.conn.execute(
+            statements.INSERT_USAGE,
+            {
+                "org_id": self.org_id,
+                "team_name": team.name,
+                "sandbox_name": row["name"],
+                "sandbox_id": sandbox_id,
+                "started_at": self.tx.now,
+            },
+        )
+        await self._audit("sandbox.create", f"sandbox/{row['name']}", audit_details)
+        # The shared counters and the cluster revision come last: their row locks are held
+        # only from here to the commit, which keeps concurrent creates of one organisation
+        # from queueing behind each other for a whole transaction.
+        await self._take_quota(team)
+        revision = await bump_revision(self.tx, cluster_id=row["cluster_id"], sandbox_id=sandbox_id)
+        return sandbox_id, revision
 
-        Each counter moves only by a conditional UPDATE whose WHERE re-checks the limit under
-        the row's write lock: concurrent creates cannot both take the last place.
-        """
-        plan_limit = sa.case(
-            {plan.value: limit for plan, limit in plans.DEFAULT_ORG_LIMIT.items()},
-            value=organizations.c.plan,
-        )
-        taken = await self.tx.conn.execute(
-            organizations.update()
-            .where(
-                organizations.c.id == self.org_id,
-                organizations.c.active_sandboxes
-                < sa.func.coalesce(organizations.c.max_sandboxes, plan_limit),
-            )
-            .values(active_sandboxes=organizations.c.active_sandboxes + 1)
-        )
-        if taken.rowcount != 1:
-            organization = (
-                await self.tx.conn.execute(
-                    sa.select(organizations).where(organizations.c.id == self.org_id)
-                )
-            ).one()
-            limit = plans.organization_limit(
-                plans.Plan(organization.plan), organization.max_sandboxes
-            )
-            raise _quota_exceeded(Limit(LimitScope.ORGANIZATION, organization.name, limit))
-        taken = await self.tx.conn.execute(
-            teams.update()
-            .where(
-                teams.c.id == team.id,
-                sa.or_(
-                    teams.c.max_sandboxes.is_(None),
-                    teams.c.active_sandboxes < teams.c.max_sandboxes,
-                ),
-            )
-            .values(active_sandboxes=teams.c.active_sandboxes + 1)
-        )
-        if taken.rowcount != 1:
-            current = await self.tx.conn.scalar(
-                sa.select(teams.c.max_sandboxes).where(teams.c.id == team.id)
-            )
-            raise _quota_exceeded(Limit(LimitScope.TEAM, team.name, current))
+    async def _take_quota(self, team: Team) -> None:
+        """Count the new sandbox against both limits, atomically, or refuse it."""
+        org = {"org": self.org_id}
+        if (await self.tx.conn.execute(statements.TAKE_ORGANIZATION_PLACE, org)).rowcount != 1:
+            raise await self._organization_refusal()
+        by_team = {"team": team.id}
+        if (await self.tx.conn.execute(statements.TAKE_TEAM_PLACE, by_team)).rowcount != 1:
+            raise await self._team_refusal(team)
+
+    async def _organization_refusal(self) -> errors.QuotaExceeded:
+        organization = (
+            await self.tx.conn.execute(statements.ORGANIZATION, {"org": self.org_id})
+        ).one()
+        limit = plans.organization_limit(plans.Plan(organization.plan), organization.max_sandboxes)
+        return _quota_exceeded(Limit(LimitScope.ORGANIZATION, organization.name, limit))
+
+    async def _team_refusal(self, team: Team) -> errors.QuotaExceeded:
+        current = await self.tx.conn.scalar(statements.TEAM_LIMIT, {"team": team.id})
+        return _quota_exceeded(Limit(LimitScope.TEAM, team.name, current))
 
     async def _insert_labels(self, sandbox_id: int, labels: Mapping[str, str]) -> None:
         if labels:
             await self.tx.conn.execute(
-                sandbox_labels.insert(),
+                statements.INSERT_LABEL,
                 [{"sandbox_id": sandbox_id, "key": k, "value": v} for k, v in labels.items()],
             )
 

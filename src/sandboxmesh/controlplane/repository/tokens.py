@@ -13,55 +13,67 @@ from sandboxmesh.controlplane.domain.roles import Role
 from sandboxmesh.controlplane.repository.records import ApiToken, Principal
 from sandboxmesh.controlplane.repository.scoped import Scoped
 from sandboxmesh.controlplane.repository.transaction import Tx
-from sandboxmesh.controlplane.store.tables import api_tokens, members, organizations, team_members
+from sandboxmesh.controlplane.store.tables import (
+    UtcDateTime,
+    api_tokens,
+    members,
+    organizations,
+    team_members,
+)
 
 # last_used_at is a hint for people, not an audit trail: write it at most this often.
 _LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+# The lookup every authenticated request makes, built once (parameter: digest). Parameters
+# are named unlike the columns: an UPDATE puts any parameter named after a column in its SET.
+_AUTHENTICATE = (
+    sa.select(
+        api_tokens.c.id.label("token_id"),
+        api_tokens.c.expires_at,
+        api_tokens.c.revoked_at,
+        api_tokens.c.last_used_at,
+        members.c.id.label("member_id"),
+        members.c.email,
+        members.c.role,
+        members.c.default_team_id,
+        organizations.c.id.label("org_id"),
+        organizations.c.name.label("org_name"),
+        # The member's teams in the same round trip ("3,7,12"; NULL for none).
+        sa.select(sa.func.aggregate_strings(sa.cast(team_members.c.team_id, sa.String), ","))
+        .where(team_members.c.member_id == members.c.id)
+        .scalar_subquery()
+        .label("team_ids"),
+    )
+    .join(members, members.c.id == api_tokens.c.member_id)
+    .join(organizations, organizations.c.id == api_tokens.c.org_id)
+    .where(api_tokens.c.token_hash == sa.bindparam("digest"))
+)
+# Re-checked in SQL: of concurrent requests only the first writes (and row-locks) it.
+# Parameters: token, cutoff, used_at.
+_TOUCH = (
+    api_tokens.update()
+    .where(
+        api_tokens.c.id == sa.bindparam("token"),
+        sa.or_(
+            api_tokens.c.last_used_at.is_(None),
+            api_tokens.c.last_used_at < sa.bindparam("cutoff", type_=UtcDateTime),
+        ),
+    )
+    .values(last_used_at=sa.bindparam("used_at", type_=UtcDateTime))
+)
 
 
 async def authenticate(tx: Tx, token: str) -> Principal | None:
     """The member a live API token belongs to, or None (unknown, revoked or expired)."""
     if secrets.token_kind(token) is not secrets.TokenKind.USER:
         return None
-    row = (
-        await tx.conn.execute(
-            sa.select(
-                api_tokens.c.id.label("token_id"),
-                api_tokens.c.expires_at,
-                api_tokens.c.revoked_at,
-                api_tokens.c.last_used_at,
-                members.c.id.label("member_id"),
-                members.c.email,
-                members.c.role,
-                members.c.default_team_id,
-                organizations.c.id.label("org_id"),
-                organizations.c.name.label("org_name"),
-                # The member's teams in the same round trip ("3,7,12"; NULL for none).
-                sa.select(
-                    sa.func.aggregate_strings(sa.cast(team_members.c.team_id, sa.String), ",")
-                )
-                .where(team_members.c.member_id == members.c.id)
-                .scalar_subquery()
-                .label("team_ids"),
-            )
-            .join(members, members.c.id == api_tokens.c.member_id)
-            .join(organizations, organizations.c.id == api_tokens.c.org_id)
-            .where(api_tokens.c.token_hash == secrets.digest(token))
-        )
-    ).first()
+    row = (await tx.conn.execute(_AUTHENTICATE, {"digest": secrets.digest(token)})).first()
     if row is None or row.revoked_at is not None or row.expires_at <= tx.now:
         return None
     cutoff = tx.now - _LAST_USED_RESOLUTION
     if row.last_used_at is None or row.last_used_at < cutoff:
-        # Re-checked in SQL: of concurrent requests only the first writes (and row-locks) it.
-        await tx.conn.execute(
-            api_tokens.update()
-            .where(
-                api_tokens.c.id == row.token_id,
-                sa.or_(api_tokens.c.last_used_at.is_(None), api_tokens.c.last_used_at < cutoff),
-            )
-            .values(last_used_at=tx.now)
-        )
+        await tx.conn.execute(_TOUCH, {"token": row.token_id, "cutoff": cutoff, "used_at": tx.now})
     return Principal(
         member_id=row.member_id,
         email=row.email,

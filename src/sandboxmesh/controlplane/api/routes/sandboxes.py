@@ -11,8 +11,6 @@ from sandboxmesh.controlplane.api import authorization
 from sandboxmesh.controlplane.api.deps import OrgScope, RuntimeDep
 from sandboxmesh.controlplane.api.schemas.base import ERROR_RESPONSES
 from sandboxmesh.controlplane.api.schemas.sandboxes import SandboxList, SandboxPublic
-from sandboxmesh.controlplane.repository import records
-from sandboxmesh.controlplane.repository.scope import OrgScope as Scope
 from sandboxmesh.spec import Phase, SandboxManifest, names
 
 router = APIRouter(prefix="/api/v1/sandboxes", tags=["sandboxes"], responses=ERROR_RESPONSES)
@@ -48,15 +46,34 @@ async def apply_sandbox(
     """
     if manifest.name != name:
         raise errors.Invalid.field(["body", "name"], f"must equal the name in the path ({name})")
-    team = await _team_for(org, manifest.spec.team)
-    authorization.require_sandbox_write(org.principal, team)
-    cluster = await org.clusters.find(manifest.spec.cluster)
-    if cluster is None:
+    requested_team = manifest.spec.team
+    if requested_team is None and org.principal.default_team_id is None:
+        raise errors.Invalid.field(
+            ["body", "spec", "team"], "you have no default team: name one in spec.team"
+        )
+    # Team, cluster and whether the name is taken: one round trip, checked in this order.
+    target = await org.sandboxes.target(
+        name,
+        team=requested_team,
+        default_team_id=org.principal.default_team_id,
+        cluster=manifest.spec.cluster,
+    )
+    if target.team is None:
+        raise errors.Invalid.field(
+            ["body", "spec", "team"],
+            f"no team {requested_team!r}"
+            if requested_team is not None
+            else "you have no default team: name one in spec.team",
+        )
+    authorization.require_sandbox_write(org.principal, target.team)
+    if target.cluster is None:
         raise errors.Invalid.field(
             ["body", "spec", "cluster"], f"no cluster {manifest.spec.cluster!r} is registered"
         )
     try:
-        sandbox, created = await org.sandboxes.apply(manifest, team=team, cluster=cluster)
+        sandbox, created = await org.sandboxes.apply(
+            manifest, team=target.team, cluster=target.cluster, exists=target.exists
+        )
     except errors.QuotaExceeded as refused:
         runtime.metrics.quota_rejections.labels(refused.details.get("limit", "")).inc()
         raise
@@ -64,19 +81,6 @@ async def apply_sandbox(
         response.status_code = status.HTTP_201_CREATED
         runtime.metrics.sandboxes_created.inc()
     return SandboxPublic.of(sandbox)
-
-
-async def _team_for(org: Scope, requested: str | None) -> records.Team:
-    if requested is not None:
-        team = await org.teams.find(requested)
-        if team is None:
-            raise errors.Invalid.field(["body", "spec", "team"], f"no team {requested!r}")
-        return team
-    if org.principal.default_team_id is None:
-        raise errors.Invalid.field(
-            ["body", "spec", "team"], "you have no default team: name one in spec.team"
-        )
-    return await org.teams.get_by_id(org.principal.default_team_id)
 
 
 @router.get("")
