@@ -15,7 +15,7 @@ export UV_CACHE_DIR ?= $(CACHE)/uv
 export SANDBOXMESH_CACHE := $(CACHE)
 PYTEST_ARGS ?=
 
-.PHONY: help demo test check lint typecheck imports k8s-bin crds venv clean
+.PHONY: help demo test check lint typecheck imports k8s-bin crds venv clean chromium
 
 help:
 	@echo "make demo     the whole system on this machine (see docs/demo.md), until Ctrl-C"
@@ -53,8 +53,14 @@ imports: venv
 
 check: lint typecheck imports
 
+# The portal's browser tests drive Debian's Chromium (Playwright never downloads a browser here).
+chromium:
+	@command -v chromium >/dev/null || { \
+		echo "installing Debian's chromium for the browser tests (apt-get)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
 # hack/postgres.sh starts a throwaway PostgreSQL for the control-plane suite and stops it after.
-test: venv k8s-bin check
+test: venv k8s-bin chromium check
 	hack/postgres.sh run -- $(BIN)/pytest $(PYTEST_ARGS)
 
 demo: venv k8s-bin

@@ -38,6 +38,10 @@ async def organization_rows(runtime: Runtime, org_name: str) -> dict[str, list[d
             elif table is tables.cluster_tokens:
                 clusters = sa.select(tables.clusters.c.id).where(tables.clusters.c.org_id == org_id)
                 query = sa.select(table).where(table.c.cluster_id.in_(clusters))
+            elif table is tables.users:
+                # Portal accounts belong to people; an organisation's are its members' emails.
+                emails = sa.select(tables.members.c.email).where(tables.members.c.org_id == org_id)
+                query = sa.select(table).where(table.c.email.in_(emails))
             elif table is tables.sandbox_labels:
                 owned = sa.select(tables.sandboxes.c.id).where(tables.sandboxes.c.org_id == org_id)
                 query = sa.select(table).where(table.c.sandbox_id.in_(owned))

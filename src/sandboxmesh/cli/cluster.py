@@ -7,13 +7,14 @@ import typer
 from sandboxmesh.cli import session
 from sandboxmesh.cli.output import Format, OutputOption, emit, field
 from sandboxmesh.client import endpoints
+from sandboxmesh.spec.install import AGENT_NAMESPACE, AGENT_TOKEN_SECRET, install_command
 
 app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Clusters and their agents.")
 token_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Agent tokens.")
 app.add_typer(token_app, name="token")
 
-AGENT_NAMESPACE = "sandboxmesh-system"
-AGENT_TOKEN_SECRET = "sandboxmesh-agent-token"  # noqa: S105 (a Secret's name)
+# How to install the chart is said once, in sandboxmesh.spec.install (the portal shows it too).
+__all__ = ["AGENT_NAMESPACE", "AGENT_TOKEN_SECRET", "app", "install_command"]
 
 COLUMNS = [
     ("name", field("name")),
@@ -28,18 +29,6 @@ TOKEN_COLUMNS = [
     ("valid until", field("expiresAt")),
     ("revoked", field("revokedAt")),
 ]
-
-
-def install_command(url: str, token: str) -> str:
-    """How to install the agent into the cluster (the one place that says it)."""
-    return (
-        f"kubectl create namespace {AGENT_NAMESPACE}\n"
-        f"kubectl -n {AGENT_NAMESPACE} create secret generic {AGENT_TOKEN_SECRET} "
-        f"--from-literal=token={token}\n"
-        f"helm install sandboxmesh deploy/helm/sandboxmesh --namespace {AGENT_NAMESPACE} "
-        f"--create-namespace --set controlPlane.url={url} "
-        f"--set agent.tokenSecret={AGENT_TOKEN_SECRET}"
-    )
 
 
 @app.command("register")

@@ -27,6 +27,7 @@ from sandboxmesh.controlplane.api.routes import (
     teams,
 )
 from sandboxmesh.controlplane.metrics import Metrics
+from sandboxmesh.controlplane.portal import mount as portal
 from sandboxmesh.controlplane.repository.sandboxes import expire_due
 from sandboxmesh.controlplane.revisions import PostgresListener
 from sandboxmesh.controlplane.runtime import Runtime, utc_now
@@ -58,6 +59,8 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     error_handlers.install(app)
     for module in (health, organization, teams, members, clusters, sandboxes, agent):
         app.include_router(module.router)
+    # The web UI under /portal (and a redirect from /), on the same repository layer.
+    portal.install(app)
     # Outermost first: observe everything, including requests refused for their size.
     app.add_middleware(BodyLimit, max_bytes=settings.http.max_body_bytes)
     app.add_middleware(Observe, metrics=runtime.metrics)

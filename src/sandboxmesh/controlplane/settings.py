@@ -64,6 +64,17 @@ class TokenSettings(BaseModel):
     default_ttl_days: int = Field(default=90, ge=1, le=3650)
 
 
+class PortalSettings(BaseModel):
+    #: How long a portal sign-in lasts (absolute, from the sign-in).
+    session_ttl_seconds: int = Field(default=12 * 3600, ge=60, le=30 * 86400)
+    #: How long an invitation link can be used.
+    invitation_ttl_hours: int = Field(default=72, ge=1, le=30 * 24)
+    #: Anyone may sign up and create an organisation.
+    signup_enabled: bool = True
+    #: Cookies marked Secure (HTTPS only); None: Secure outside development.
+    secure_cookies: bool | None = None
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="SANDBOXMESH_", env_nested_delimiter="__", extra="ignore"
@@ -75,6 +86,7 @@ class Settings(BaseSettings):
     agent: AgentSettings = Field(default_factory=AgentSettings)
     sweeper: SweeperSettings = Field(default_factory=SweeperSettings)
     tokens: TokenSettings = Field(default_factory=TokenSettings)
+    portal: PortalSettings = Field(default_factory=PortalSettings)
     #: JSON log lines (the default) or plain text for a person at a terminal.
     json_logs: bool = True
     log_level: str = "INFO"
@@ -88,6 +100,8 @@ class Settings(BaseSettings):
                 )
             if self.agent.stale_after_seconds <= self.agent.long_poll_max_seconds:
                 raise ValueError("agent.stale_after_seconds must exceed long_poll_max_seconds")
+            if self.portal.secure_cookies is False:
+                raise ValueError("production refuses portal cookies without Secure")
         return self
 
     def database_path(self) -> Path | None:

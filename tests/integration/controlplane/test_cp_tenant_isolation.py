@@ -65,6 +65,10 @@ def walk(a: dict[str, str]) -> dict[tuple[str, str], list[Visit]]:
             Visit("GET", "/api/v1/usage?team=payments"),
             Visit("GET", "/api/v1/usage?format=csv", status=200),
         ],
+        ("GET", "/api/v1/usage/daily"): [
+            Visit("GET", "/api/v1/usage/daily", status=200),
+            Visit("GET", "/api/v1/usage/daily?team=payments"),
+        ],
         ("GET", "/api/v1/teams"): [Visit("GET", "/api/v1/teams", status=200)],
         ("POST", "/api/v1/teams"): [
             # B may have a team of the same name: its own, nothing of A's.

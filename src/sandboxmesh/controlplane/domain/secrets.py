@@ -22,6 +22,8 @@ _PREFIX_CHARS = 8
 class TokenKind(StrEnum):
     USER = "smu"
     CLUSTER = "smc"
+    #: A portal invitation link: opens nothing by itself, it only lets one person join.
+    INVITATION = "smi"
 
 
 @dataclass(frozen=True)

@@ -36,10 +36,10 @@ def organization_from(row: sa.RowMapping) -> Organization:
     )
 
 
-async def bootstrap(
-    tx: Tx, *, name: str, owner_email: str, plan: Plan, token_ttl: timedelta
-) -> tuple[Organization, secrets.IssuedToken]:
-    """A new organisation with a `default` team and its owner; returns the owner's token."""
+async def create_organization(
+    tx: Tx, *, name: str, owner_email: str, plan: Plan, actor: str = "system:bootstrap"
+) -> tuple[Organization, int]:
+    """A new organisation with a `default` team and its owner; returns it and the owner's id."""
     exists = await tx.conn.scalar(sa.select(organizations.c.id).where(organizations.c.name == name))
     if exists is not None:
         raise errors.Conflict(f"organization {name!r} already exists")
@@ -65,10 +65,33 @@ async def bootstrap(
         .returning(members.c.id)
     )
     await tx.conn.execute(team_members.insert().values(team_id=team_id, member_id=member_id))
+    assert org_id is not None
+    assert member_id is not None
+    await audit.record(
+        tx,
+        org_id=org_id,
+        actor=actor,
+        action="organization.create",
+        target=f"organization/{name}",
+        details={"owner": owner_email, "plan": plan.value},
+    )
+    row = (
+        await tx.conn.execute(sa.select(organizations).where(organizations.c.id == org_id))
+    ).one()
+    return organization_from(row._mapping), member_id
+
+
+async def bootstrap(
+    tx: Tx, *, name: str, owner_email: str, plan: Plan, token_ttl: timedelta
+) -> tuple[Organization, secrets.IssuedToken]:
+    """A new organisation with a `default` team and its owner; returns the owner's token."""
+    organization, member_id = await create_organization(
+        tx, name=name, owner_email=owner_email, plan=plan
+    )
     token = secrets.issue_token(secrets.TokenKind.USER)
     await tx.conn.execute(
         api_tokens.insert().values(
-            org_id=org_id,
+            org_id=organization.id,
             member_id=member_id,
             name="bootstrap",
             prefix=token.prefix,
@@ -77,19 +100,7 @@ async def bootstrap(
             expires_at=tx.now + token_ttl,
         )
     )
-    assert org_id is not None
-    await audit.record(
-        tx,
-        org_id=org_id,
-        actor="system:bootstrap",
-        action="organization.create",
-        target=f"organization/{name}",
-        details={"owner": owner_email, "plan": plan.value},
-    )
-    row = (
-        await tx.conn.execute(sa.select(organizations).where(organizations.c.id == org_id))
-    ).one()
-    return organization_from(row._mapping), token
+    return organization, token
 
 
 class OrganizationSettings(Scoped):

@@ -60,7 +60,8 @@ class Principal:
     role: Role
     org_id: int
     org_name: str
-    token_id: int
+    #: The API token presented; None when the member signed in to the portal instead.
+    token_id: int | None
     team_ids: frozenset[int]
     default_team_id: int | None
 
@@ -130,3 +131,39 @@ class AuditEvent:
     action: str
     target: str
     details: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class User:
+    """A portal account: one per email, whatever organisations that email is a member of."""
+
+    id: int
+    email: str
+    password_hash: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class PortalSession:
+    """A live portal session: who signed in, and as which member of which organisation."""
+
+    id: int
+    user_id: int
+    principal: Principal
+    #: Names of the member's teams, for the pages to show what the member may change.
+    team_names: tuple[str, ...]
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class Invitation:
+    id: int
+    prefix: str
+    role: Role
+    team: str | None
+    created_by: str
+    created_at: datetime
+    expires_at: datetime
+    accepted_at: datetime | None
+    accepted_by: str | None
+    revoked_at: datetime | None

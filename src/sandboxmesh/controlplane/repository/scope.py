@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sandboxmesh.controlplane.repository.clusters import Clusters
+from sandboxmesh.controlplane.repository.invitations import Invitations
 from sandboxmesh.controlplane.repository.members import Members
 from sandboxmesh.controlplane.repository.organizations import OrganizationSettings
 from sandboxmesh.controlplane.repository.records import Principal
@@ -29,3 +30,4 @@ class OrgScope:
         self.sandboxes = Sandboxes(*args)
         self.usage = Usage(*args)
         self.audit = AuditLog(*args)
+        self.invitations = Invitations(*args)

@@ -203,3 +203,47 @@ audit_events = sa.Table(
     sa.Column("details", Json, nullable=False),
     sa.Index("ix_audit_events_org_at", "org_id", "at"),
 )
+
+# The portal's accounts: one per person (email), whatever organisations they belong to; a
+# member of an organisation signs in to the portal with the account of the same email.
+users = sa.Table(
+    "users",
+    metadata,
+    _id(),
+    sa.Column("email", sa.String(254), nullable=False, unique=True),
+    # argon2id, in the PHC string format (algorithm and parameters included).
+    sa.Column("password_hash", sa.String(255), nullable=False),
+    _created_at(),
+)
+
+# Server-side portal sessions: the cookie carries a random token, the store its digest, so
+# log-out and expiry take effect on the next request.
+portal_sessions = sa.Table(
+    "portal_sessions",
+    metadata,
+    _id(),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("user_id", sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    # The organisation the session is working in (the user may belong to several).
+    sa.Column("org_id", sa.ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False),
+    _created_at(),
+    sa.Column("expires_at", UtcDateTime, nullable=False),
+)
+
+# Invitations to an organisation by link: single-use, expiring, the role chosen by the inviter.
+invitations = sa.Table(
+    "invitations",
+    metadata,
+    _id(),
+    sa.Column("org_id", sa.ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("prefix", sa.String(32), nullable=False, index=True),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("team_id", sa.ForeignKey("teams.id", ondelete="SET NULL"), nullable=True),
+    sa.Column("created_by", sa.String(300), nullable=False),
+    _created_at(),
+    sa.Column("expires_at", UtcDateTime, nullable=False),
+    sa.Column("accepted_at", UtcDateTime, nullable=True),
+    sa.Column("accepted_by", sa.String(254), nullable=True),
+    sa.Column("revoked_at", UtcDateTime, nullable=True),
+)

@@ -18,9 +18,15 @@ from sandboxmesh.controlplane.api.schemas.tenancy import (
     QuotaUpdate,
     WhoAmI,
 )
-from sandboxmesh.controlplane.api.schemas.usage import AuditEventPublic, AuditList, UsageStatement
+from sandboxmesh.controlplane.api.schemas.usage import (
+    AuditEventPublic,
+    AuditList,
+    DailyUsage,
+    UsageStatement,
+)
 from sandboxmesh.controlplane.domain import metering
 from sandboxmesh.controlplane.domain.roles import Role
+from sandboxmesh.controlplane.repository.scope import OrgScope as Scope
 from sandboxmesh.spec import names
 
 router = APIRouter(prefix="/api/v1", tags=["organization"], responses=ERROR_RESPONSES)
@@ -76,7 +82,7 @@ async def usage(
     format: Literal["json", "csv"] = "json",
 ) -> UsageStatement | Response:
     """Sandbox-hours per team for one month (UTC), by default the current one."""
-    chosen = month or metering.month_of(org.tx.now)
+    chosen = _month(month, org)
     statement = await org.usage.statement(month=chosen, team=team)
     # A deleted team keeps its history: only refuse a name that is neither a team nor metered.
     if team is not None and not statement.lines and await org.teams.find(team) is None:
@@ -84,3 +90,29 @@ async def usage(
     if format == "csv":
         return Response(metering.statement_csv(statement), media_type="text/csv")
     return UsageStatement.of(org.principal.org_name, statement)
+
+
+@router.get("/usage/daily")
+async def daily_usage(
+    org: OrgScope,
+    month: Annotated[str | None, Query(pattern=metering.MONTH_PATTERN)] = None,
+    team: Annotated[
+        str | None, Query(min_length=1, max_length=63, pattern=names.DNS_LABEL_PATTERN)
+    ] = None,
+) -> DailyUsage:
+    """Sandbox-hours per team and UTC day for one month, by default the current one."""
+    chosen = _month(month, org)
+    usage = await org.usage.daily(month=chosen, team=team)
+    if team is not None and not usage.teams and await org.teams.find(team) is None:
+        raise errors.NotFound("team", team)
+    return DailyUsage.of(org.principal.org_name, usage)
+
+
+def _month(month: str | None, org: Scope) -> str:
+    """The month asked for (the current one by default), refused when out of range (0000-01)."""
+    chosen = month or metering.month_of(org.tx.now)
+    try:
+        metering.month_bounds(chosen)
+    except ValueError as error:
+        raise errors.Invalid.field(["query", "month"], "out of range") from error
+    return chosen

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sandboxmesh.controlplane.api.schemas.base import ApiModel
-from sandboxmesh.controlplane.domain import metering
+from sandboxmesh.controlplane.domain import metering, usage_by_day
 from sandboxmesh.controlplane.repository import records
 
 
@@ -50,6 +50,34 @@ class UsageStatement(ApiModel):
                     sandbox_hours=line.hours,
                 )
                 for line in statement.lines
+            ],
+        )
+
+
+class TeamDailyUsage(ApiModel):
+    team: str
+    #: Sandbox-hours on each day of `days`, in the same order.
+    sandbox_hours: list[float]
+    total_sandbox_hours: float
+
+
+class DailyUsage(ApiModel):
+    organization: str
+    month: str
+    days: list[date]
+    teams: list[TeamDailyUsage]
+
+    @classmethod
+    def of(cls, organization: str, usage: usage_by_day.DailyUsage) -> DailyUsage:
+        return cls(
+            organization=organization,
+            month=usage.month,
+            days=list(usage.days),
+            teams=[
+                TeamDailyUsage(
+                    team=t.team, sandbox_hours=list(t.hours), total_sandbox_hours=t.total
+                )
+                for t in usage.teams
             ],
         )
 

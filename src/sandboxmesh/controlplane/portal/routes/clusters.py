@@ -1,0 +1,145 @@
+"""Clusters: register (the token shown once, with the Helm install command), connection state
+and agent version, rotate and revoke agent tokens, delete."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request
+from pydantic import BaseModel
+from starlette.responses import Response
+
+from sandboxmesh.controlplane import errors
+from sandboxmesh.controlplane.api import authorization
+from sandboxmesh.controlplane.api.schemas.clusters import ClusterPublic
+from sandboxmesh.controlplane.domain.roles import Role
+from sandboxmesh.controlplane.portal import forms
+from sandboxmesh.controlplane.portal.context import Member, SignedIn
+from sandboxmesh.controlplane.portal.rendering import page
+from sandboxmesh.controlplane.portal.routes import redirects
+from sandboxmesh.controlplane.repository import records
+from sandboxmesh.spec import install, names
+
+router = APIRouter(prefix="/clusters")
+
+ClusterName = Annotated[str, Path(min_length=1, max_length=63, pattern=names.DNS_LABEL_PATTERN)]
+
+
+class ClusterForm(BaseModel):
+    name: names.DnsLabel
+
+
+def _public(member: Member, cluster: records.Cluster) -> ClusterPublic:
+    runtime = member.visitor.runtime
+    return ClusterPublic.of(
+        cluster,
+        now=runtime.clock(),
+        stale_after=timedelta(seconds=runtime.settings.agent.stale_after_seconds),
+    )
+
+
+async def _list_page(
+    member: Member, *, status: int = 200, values: dict[str, str], problems: forms.Errors
+) -> Response:
+    async with member.org() as org:
+        clusters = [_public(member, c) for c in await org.clusters.all()]
+    return page(
+        member,
+        "clusters/list.html",
+        section="clusters",
+        status=status,
+        clusters=clusters,
+        values=values,
+        errors=problems,
+    )
+
+
+@router.get("")
+async def list_clusters(member: SignedIn) -> Response:
+    return await _list_page(member, values={}, problems={})
+
+
+@router.post("")
+async def register_cluster(request: Request, member: SignedIn) -> Response:
+    authorization.require(member.principal, Role.ADMIN)
+    data = await forms.fields(request)
+    form, problems = forms.validate(ClusterForm, data)
+    if form is None:
+        return await _list_page(member, status=422, values=data, problems=problems)
+    try:
+        async with member.org() as org:
+            cluster, issued = await org.clusters.register(form.name)
+    except errors.Conflict:
+        problems = {"name": f"A cluster named {form.name} is already registered."}
+        return await _list_page(member, status=409, values=data, problems=problems)
+    return redirects.with_secret(
+        member,
+        f"/clusters/{cluster.name}",
+        f"Cluster {cluster.name} registered.",
+        {"kind": "cluster", "name": cluster.name, "token": issued.plaintext},
+    )
+
+
+@router.get("/{name}")
+async def cluster_detail(name: ClusterName, request: Request, member: SignedIn) -> Response:
+    async with member.org() as org:
+        cluster = _public(member, await org.clusters.get(name))
+        tokens = await org.clusters.tokens(name) if member.can.manage else []
+        sandboxes = await org.sandboxes.search(cluster=name, limit=500)
+    url = str(request.base_url).rstrip("/")
+    return page(
+        member,
+        "clusters/detail.html",
+        section="clusters",
+        cluster=cluster,
+        tokens=tokens,
+        sandbox_count=len(sandboxes),
+        control_plane_url=url,
+        install_command=install.install_command,
+    )
+
+
+@router.post("/{name}/rotate")
+async def rotate_token(name: ClusterName, member: SignedIn) -> Response:
+    authorization.require(member.principal, Role.ADMIN)
+    grace = timedelta(seconds=member.visitor.runtime.settings.agent.rotation_grace_seconds)
+    async with member.org() as org:
+        issued = await org.clusters.rotate(name, grace=grace)
+    return redirects.with_secret(
+        member,
+        f"/clusters/{name}",
+        f"New agent token issued; the previous ones keep working for {_span(grace)}.",
+        {"kind": "cluster", "name": name, "token": issued.plaintext},
+    )
+
+
+@router.post("/{name}/revoke")
+async def revoke_tokens(name: ClusterName, request: Request, member: SignedIn) -> Response:
+    authorization.require(member.principal, Role.ADMIN)
+    prefix = (await forms.fields(request)).get("prefix") or None
+    async with member.org() as org:
+        await org.clusters.revoke(name, prefix=prefix)
+    what = f"Token {prefix}" if prefix else "Every agent token of this cluster"
+    return redirects.with_notice(member, f"/clusters/{name}", f"{what} revoked.")
+
+
+@router.post("/{name}/delete")
+async def delete_cluster(name: ClusterName, member: SignedIn) -> Response:
+    authorization.require(member.principal, Role.ADMIN)
+    try:
+        async with member.org() as org:
+            await org.clusters.delete(name)
+    except errors.Conflict as conflict:
+        return redirects.with_notice(member, f"/clusters/{name}", conflict.message + ".")
+    return redirects.with_notice(member, "/clusters", f"Cluster {name} deleted.")
+
+
+def _span(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    if seconds >= 3600 and seconds % 3600 == 0:
+        hours = seconds // 3600
+        return f"{hours} hour{'s' if hours != 1 else ''}"
+    if seconds >= 60:
+        return f"{seconds // 60} minutes"
+    return f"{seconds} seconds"

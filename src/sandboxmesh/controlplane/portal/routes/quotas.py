@@ -1,0 +1,109 @@
+"""Quotas: the organisation's plan and limit, and each team's limit."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request
+from pydantic import BaseModel, Field
+from starlette.responses import Response
+
+from sandboxmesh.controlplane import errors
+from sandboxmesh.controlplane.api import authorization
+from sandboxmesh.controlplane.api.schemas.tenancy import OrganizationPublic
+from sandboxmesh.controlplane.domain.plans import Plan
+from sandboxmesh.controlplane.domain.roles import Role
+from sandboxmesh.controlplane.portal import forms
+from sandboxmesh.controlplane.portal.context import Member, SignedIn
+from sandboxmesh.controlplane.portal.rendering import page
+from sandboxmesh.controlplane.portal.routes import redirects
+from sandboxmesh.spec import names
+
+router = APIRouter(prefix="/quotas")
+
+TeamName = Annotated[str, Path(min_length=1, max_length=63, pattern=names.DNS_LABEL_PATTERN)]
+
+
+class LimitForm(BaseModel):
+    #: Empty: no explicit limit (the plan's default for the organisation, none for a team).
+    max_sandboxes: int | None = Field(default=None, ge=0, le=1_000_000)
+
+
+def _limit(data: dict[str, str]) -> tuple[LimitForm | None, forms.Errors]:
+    raw = data.get("max_sandboxes", "")
+    return forms.validate(LimitForm, {"max_sandboxes": raw or None})
+
+
+async def _quotas_page(
+    member: Member,
+    *,
+    status: int = 200,
+    problems: dict[str, forms.Errors] | None = None,
+    values: dict[str, str] | None = None,
+) -> Response:
+    async with member.org() as org:
+        organization = OrganizationPublic.of(await org.organization.get())
+        teams = await org.teams.all()
+    return page(
+        member,
+        "quotas.html",
+        section="quotas",
+        status=status,
+        organization=organization,
+        teams=teams,
+        plans=list(Plan),
+        problems=problems or {},
+        values=values or {},
+    )
+
+
+@router.get("")
+async def quotas_page(member: SignedIn) -> Response:
+    return await _quotas_page(member)
+
+
+@router.post("/organization")
+async def set_organization_limit(request: Request, member: SignedIn) -> Response:
+    authorization.require(member.principal, Role.ADMIN)
+    data = await forms.fields(request)
+    form, problems = _limit(data)
+    if form is None:
+        return await _quotas_page(
+            member,
+            status=422,
+            problems={"organization": problems},
+            values={"organization": data.get("max_sandboxes", "")},
+        )
+    async with member.org() as org:
+        await org.organization.set_limit(form.max_sandboxes)
+    return redirects.with_notice(member, "/quotas", "Organisation limit saved.")
+
+
+@router.post("/plan")
+async def set_plan(request: Request, member: SignedIn) -> Response:
+    authorization.require(member.principal, Role.OWNER)
+    data = await forms.fields(request)
+    try:
+        plan = Plan(data.get("plan", ""))
+    except ValueError as invalid:
+        raise errors.Invalid.field(["form", "plan"], "choose a plan") from invalid
+    async with member.org() as org:
+        await org.organization.set_plan(plan)
+    return redirects.with_notice(member, "/quotas", f"Plan changed to {plan.value}.")
+
+
+@router.post("/teams/{team}")
+async def set_team_limit(team: TeamName, request: Request, member: SignedIn) -> Response:
+    authorization.require(member.principal, Role.ADMIN)
+    data = await forms.fields(request)
+    form, problems = _limit(data)
+    if form is None:
+        return await _quotas_page(
+            member,
+            status=422,
+            problems={team: problems},
+            values={team: data.get("max_sandboxes", "")},
+        )
+    async with member.org() as org:
+        await org.teams.set_limit(team, form.max_sandboxes)
+    return redirects.with_notice(member, "/quotas", f"Limit of team {team} saved.")

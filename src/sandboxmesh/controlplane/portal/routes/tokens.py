@@ -1,0 +1,82 @@
+"""API tokens: create (shown once), list, revoke; the same rules as /api/v1/tokens."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request
+from pydantic import BaseModel, Field
+from starlette.responses import Response
+
+from sandboxmesh.controlplane.domain import roles
+from sandboxmesh.controlplane.portal import forms
+from sandboxmesh.controlplane.portal.context import Member, SignedIn
+from sandboxmesh.controlplane.portal.rendering import page
+from sandboxmesh.controlplane.portal.routes import redirects
+from sandboxmesh.spec import names
+
+router = APIRouter(prefix="/tokens")
+
+PrefixPath = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[a-z0-9_]+$")]
+
+
+class TokenForm(BaseModel):
+    name: names.DnsLabel
+    expires_in_days: int = Field(ge=1, le=3650)
+
+
+async def _tokens_page(
+    member: Member,
+    *,
+    status: int = 200,
+    values: dict[str, str] | None = None,
+    problems: forms.Errors | None = None,
+) -> Response:
+    everyone = roles.manages_organization(member.principal.role)
+    async with member.org() as org:
+        tokens = await org.tokens.all(member_id=None if everyone else member.principal.member_id)
+    default_days = member.visitor.runtime.settings.tokens.default_ttl_days
+    return page(
+        member,
+        "tokens.html",
+        section="tokens",
+        status=status,
+        tokens=tokens,
+        everyone=everyone,
+        values=values or {"expires_in_days": str(default_days)},
+        errors=problems or {},
+    )
+
+
+@router.get("")
+async def tokens_page(member: SignedIn) -> Response:
+    return await _tokens_page(member)
+
+
+@router.post("")
+async def create_token(request: Request, member: SignedIn) -> Response:
+    data = await forms.fields(request)
+    form, problems = forms.validate(TokenForm, data)
+    if form is None:
+        return await _tokens_page(member, status=422, values=data, problems=problems)
+    async with member.org() as org:
+        token, issued = await org.tokens.create(
+            member_id=member.principal.member_id,
+            name=form.name,
+            ttl=timedelta(days=form.expires_in_days),
+        )
+    return redirects.with_secret(
+        member,
+        "/tokens",
+        f"Token {token.name} created.",
+        {"kind": "token", "name": token.name, "token": issued.plaintext},
+    )
+
+
+@router.post("/{prefix}/revoke")
+async def revoke_token(prefix: PrefixPath, member: SignedIn) -> Response:
+    own_only = not roles.manages_organization(member.principal.role)
+    async with member.org() as org:
+        await org.tokens.revoke(prefix, member_id=member.principal.member_id if own_only else None)
+    return redirects.with_notice(member, "/tokens", f"Token {prefix} revoked.")

@@ -1,0 +1,186 @@
+"""Sign-up, log-in and log-out, server-side sessions and their expiry, on both stores."""
+
+from __future__ import annotations
+
+import httpx
+import sqlalchemy as sa
+from tests.integration.portal.conftest import SESSION_TTL_SECONDS
+from tests.integration.portal.portal_client import Portal, field_error, text
+from tests.support.controlplane import Clock
+
+from sandboxmesh.controlplane.runtime import Runtime
+from sandboxmesh.controlplane.store.tables import members, portal_sessions, users
+
+PASSWORD = "correct horse battery"
+
+
+async def test_sign_up_creates_the_organisation_and_its_owner(
+    portal: Portal, runtime: Runtime
+) -> None:
+    response = await portal.sign_up("Ada@Acme.Example", PASSWORD, "acme")
+    assert response.headers["location"] == "/portal/sandboxes"
+    cookie = response.headers["set-cookie"]
+    assert "sandboxmesh_session=" in cookie
+    assert "HttpOnly" in cookie
+    assert "SameSite=lax" in cookie
+    page = await portal.follow(response)
+    assert page.status_code == 200
+    assert "acme" in text(page.text)
+    assert "ada@acme.example · owner" in text(page.text)
+    async with runtime.unit_of_work() as tx:
+        stored = (await tx.conn.execute(sa.select(users))).one()
+        role = await tx.conn.scalar(sa.select(members.c.role))
+        session_hash = await tx.conn.scalar(sa.select(portal_sessions.c.token_hash))
+    assert stored.email == "ada@acme.example"
+    assert stored.password_hash.startswith("$argon2id$")
+    assert PASSWORD not in stored.password_hash
+    assert role == "owner"
+    # The cookie's token is not what the store keeps.
+    token = portal.client.cookies["sandboxmesh_session"]
+    assert token not in session_hash
+
+
+async def test_sign_up_refuses_bad_input_next_to_each_field(portal: Portal) -> None:
+    response = await portal.submit(
+        "/signup",
+        "/signup",
+        {"email": "not-an-email", "password": "short", "organization": "Acme!"},
+    )
+    assert response.status_code == 422
+    assert field_error(response.text, "email") == "Enter an email address such as ada@example.com."
+    assert field_error(response.text, "password") == "Use at least 10 characters."
+    assert "lowercase letters" in (field_error(response.text, "organization") or "")
+    assert 'value="not-an-email"' in response.text
+    assert "short" not in response.text  # a password is never sent back
+
+
+async def test_a_taken_organisation_or_email_is_an_error_next_to_its_field(
+    owner: Portal,
+) -> None:
+    other = owner.another()
+    taken_org = await other.submit(
+        "/signup",
+        "/signup",
+        {"email": "bob@example.com", "password": PASSWORD, "organization": "acme"},
+    )
+    assert taken_org.status_code == 409
+    assert field_error(taken_org.text, "organization") == "This name is taken: choose another."
+    taken_email = await other.submit(
+        "/signup",
+        "/signup",
+        {"email": "owner@acme.example", "password": PASSWORD, "organization": "globex"},
+    )
+    assert taken_email.status_code == 409
+    assert "log in instead" in (field_error(taken_email.text, "email") or "")
+
+
+async def test_log_in_with_the_right_password_and_refuse_a_wrong_one(owner: Portal) -> None:
+    browser = owner.another()
+    wrong = await browser.log_in("owner@acme.example", "not the password")
+    assert wrong.status_code == 401
+    assert "do not match" in (field_error(wrong.text, "password") or "")
+    assert "sandboxmesh_session" not in browser.client.cookies
+    unknown = await browser.log_in("nobody@acme.example", PASSWORD)
+    assert unknown.status_code == 401
+    assert field_error(unknown.text, "password") == field_error(wrong.text, "password")
+
+    right = await browser.log_in("OWNER@acme.example", PASSWORD)
+    assert right.status_code == 303
+    assert (await browser.follow(right)).status_code == 200
+
+
+async def test_log_in_goes_back_to_the_page_asked_for_but_never_off_site(owner: Portal) -> None:
+    browser = owner.another()
+    asked = await browser.get("/usage?month=2026-01")
+    assert asked.status_code == 303
+    assert asked.headers["location"] == "/portal/login?next=/portal/usage%3Fmonth%3D2026-01"
+    page = await browser.client.get(asked.headers["location"])
+    assert 'name="next" value="/portal/usage?month=2026-01"' in page.text
+    back = await browser.submit(
+        "/login",
+        "/login",
+        {
+            "email": "owner@acme.example",
+            "password": PASSWORD,
+            "next": "/portal/usage?month=2026-01",
+        },
+    )
+    assert back.headers["location"] == "/portal/usage?month=2026-01"
+    elsewhere = owner.another()
+    away = await elsewhere.submit(
+        "/login",
+        "/login",
+        {"email": "owner@acme.example", "password": PASSWORD, "next": "//evil.example/x"},
+    )
+    assert away.headers["location"] == "/portal/sandboxes"
+
+
+async def test_log_out_ends_the_session_on_the_server(owner: Portal) -> None:
+    stolen = owner.client.cookies["sandboxmesh_session"]
+    out = await owner.submit("/sandboxes", "/logout", {})
+    assert out.status_code == 303
+    assert out.headers["location"] == "/portal/login"
+    # Even a copy of the cookie kept from before no longer opens anything.
+    replay = owner.another()
+    replay.client.cookies.set("sandboxmesh_session", stolen)
+    page = await replay.get("/sandboxes")
+    assert page.status_code == 303
+    assert page.headers["location"].startswith("/portal/login")
+
+
+async def test_an_expired_session_sends_the_member_to_log_in(owner: Portal, clock: Clock) -> None:
+    assert (await owner.get("/sandboxes")).status_code == 200
+    clock.advance(seconds=SESSION_TTL_SECONDS - 5)
+    assert (await owner.get("/sandboxes")).status_code == 200
+    clock.advance(seconds=10)
+    expired = await owner.get("/sandboxes")
+    assert expired.status_code == 303
+    assert expired.headers["location"] == "/portal/login?next=/portal/sandboxes"
+    # htmx's polling gets told to move the whole page, not a log-in form in a table cell.
+    polled = await owner.get("/sandboxes/_rows", headers={"HX-Request": "true"})
+    assert polled.headers["HX-Redirect"].startswith("/portal/login")
+    again = await owner.log_in("owner@acme.example", PASSWORD)
+    assert again.status_code == 303
+
+
+async def test_a_removed_member_is_signed_out_at_once(owner: Portal, runtime: Runtime) -> None:
+    async with runtime.unit_of_work() as tx:
+        await tx.conn.execute(members.update().values(role="viewer"))
+    assert "· viewer" in text((await owner.get("/sandboxes")).text)
+    async with runtime.unit_of_work() as tx:
+        await tx.conn.execute(sa.delete(members))
+    assert (await owner.get("/sandboxes")).status_code == 303
+    refused = await owner.another().log_in("owner@acme.example", PASSWORD)
+    assert refused.status_code == 403
+    assert "no longer a member" in (field_error(refused.text, "email") or "")
+
+
+async def test_the_root_leads_to_the_portal_and_the_api_keeps_json(
+    portal: Portal, app: object
+) -> None:
+    root = await portal.client.get("/")
+    assert root.status_code == 307
+    assert root.headers["location"] == "/portal/"
+    home = await portal.get("/")
+    assert home.headers["location"] == "/portal/login"
+    missing_page = await portal.get("/no/such/page")
+    assert missing_page.status_code == 404
+    assert missing_page.headers["content-type"].startswith("text/html")
+    assert "There is no page at this address." in text(missing_page.text)
+    api = await portal.client.get("/api/v1/no-such-thing")
+    assert api.status_code == 404
+    assert api.json()["code"] == "not_found"
+    unauthenticated = await portal.client.get("/api/v1/sandboxes")
+    assert unauthenticated.status_code == 401
+    assert set(unauthenticated.json()) == {"code", "message", "details"}
+
+
+async def test_portal_pages_carry_security_headers(owner: Portal) -> None:
+    page = await owner.get("/sandboxes")
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert page.headers["x-frame-options"] == "DENY"
+    assert page.headers["cache-control"] == "no-store"
+    asset = await owner.client.get("/portal/static/vendor/htmx-2.0.11.min.js")
+    assert asset.status_code == 200
+    assert "htmx" in asset.text[:2000]
+    assert isinstance(owner.client, httpx.AsyncClient)
