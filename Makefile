@@ -13,6 +13,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 export UV_CACHE_DIR ?= $(CACHE)/uv
 export SANDBOXMESH_CACHE := $(CACHE)
+# Bytecode is what keeps a Python process's start-up short: the tests start hundreds of them
+# (servers, agents, operators, CLI calls), and recompiling every import from source tripled
+# each start (1.2 s -> 3.7 s for `sandboxmesh --help`). Some machines set this variable.
+unexport PYTHONDONTWRITEBYTECODE
 PYTEST_ARGS ?=
 
 .PHONY: help demo test check lint typecheck imports k8s-bin crds venv clean chromium
@@ -28,8 +32,9 @@ $(UV):
 	$(CACHE)/tools/uv-$(UV_VERSION)/bin/pip install --quiet uv==$(UV_VERSION)
 
 # The stamp follows the lock file: the venv is re-synced only when the lock changes.
+# --compile-bytecode: the installed packages get their .pyc once, here, not in every process.
 $(VENV)/.synced: uv.lock pyproject.toml | $(UV)
-	$(UV) sync --frozen --all-groups
+	$(UV) sync --frozen --all-groups --compile-bytecode
 	touch $@
 
 venv: $(VENV)/.synced
