@@ -1,7 +1,10 @@
 """Browser tests: Playwright drives Debian's headless Chromium (/usr/bin/chromium, installed by
 `make test`; never a browser Playwright downloads) against a real control plane.
 
-One browser per session; every test gets fresh contexts (cookies of its own). The control
+One browser per test module; every test gets fresh contexts (cookies of its own). Not one per
+session: Playwright's sync API keeps an event loop running in the main thread while it is
+open, and every later test that calls `asyncio.run` would fail (a package-scoped fixture in a
+directory without `__init__.py` lives as long as the session). The control
 plane runs in this process under uvicorn, on a port, with a clock the tests can move (an
 expired session needs no sleeping); the agent, when a test needs one, reaches it over HTTP.
 Screenshots of the pages go to artifacts/screenshots/ (ignored by git).
@@ -52,7 +55,7 @@ class Portal:
         return f"{self.url}/portal{path}"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
     if not CHROMIUM.exists():
         pytest.skip(f"LOUD SKIP: {CHROMIUM} is missing; `make test` installs Debian's chromium")
@@ -60,7 +63,7 @@ def playwright() -> Iterator[Playwright]:
         yield running
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     # Playwright starts Chromium with a fresh, temporary user-data dir of its own.
     launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
