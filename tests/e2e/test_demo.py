@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -77,6 +78,19 @@ def test_the_demo_runs_the_whole_system_and_ctrl_c_stops_all_of_it(tmp_path: Pat
         )  # fmt: skip
         (item,) = json.loads(listed.stdout)["items"]
         assert (item["name"], item["routingKey"], item["status"]["phase"]) == (name, key, "Ready")
+
+        # The portal opens with the owner's account from demo.json and shows the sandbox.
+        with httpx.Client(base_url=info["portalUrl"], timeout=10, follow_redirects=True) as browser:
+            form = browser.get("/portal/login")
+            csrf = re.search(r'name="csrf_token" value="([^"]*)"', form.text)
+            assert csrf is not None
+            signed_in = browser.post("/portal/login", data={
+                "email": info["portalEmail"], "password": info["portalPassword"],
+                "csrf_token": csrf.group(1), "next": "/portal/sandboxes",
+            })  # fmt: skip
+            assert signed_in.status_code == 200, signed_in.text[-500:]
+            assert signed_in.url.path == "/portal/sandboxes"
+            assert f">{name}<" in signed_in.text
 
         children = process_tree.descendants(demo.pid)
         ports = process_tree.listening_ports(children | {demo.pid})

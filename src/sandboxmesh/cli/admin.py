@@ -6,6 +6,7 @@ import asyncio
 import re
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from pathlib import Path
 
 import typer
 
@@ -32,6 +33,12 @@ def bootstrap(
     org: str = typer.Option(..., "--org", help="The organisation's name (a DNS label)."),
     email: str = typer.Option(..., "--email", help="The owner's email."),
     plan: Plan = typer.Option(Plan.TEAM, "--plan", help="free, team or enterprise."),
+    password_file: Path | None = typer.Option(
+        None,
+        "--password-file",
+        help="Also give the owner a portal account, with the password in this file "
+        "(a file, so the password stays out of the command line and shell history).",
+    ),
     database_url: str | None = DatabaseUrlOption,
     output: Format = OutputOption,
 ) -> None:
@@ -43,6 +50,8 @@ def bootstrap(
     from sandboxmesh.controlplane import errors
     from sandboxmesh.controlplane.store.engine import UnsupportedDatabase
 
+    password_hash = None if password_file is None else _password_hash(password_file)
+
     settings = settings_with(database_url)
     try:
         token = asyncio.run(
@@ -52,6 +61,7 @@ def bootstrap(
                 email,
                 plan,
                 timedelta(days=settings.tokens.default_ttl_days),
+                password_hash,
             )
         )
     except UnsupportedDatabase as error:
@@ -67,9 +77,24 @@ def bootstrap(
     emit(result, output)
 
 
-async def _bootstrap(url: str, org: str, email: str, plan: Plan, ttl: timedelta) -> str:
+def _password_hash(path: Path) -> str:
+    from sandboxmesh.controlplane.portal import passwords
+
+    try:
+        password = path.read_text().removesuffix("\n")
+    except OSError as error:
+        raise CliError(f"--password-file {path}: {error.strerror or error}") from error
+    problem = passwords.problem(password)
+    if problem is not None:
+        raise CliError(f"--password-file {path}: {problem}")
+    return asyncio.run(passwords.hash_password(password))
+
+
+async def _bootstrap(
+    url: str, org: str, email: str, plan: Plan, ttl: timedelta, password_hash: str | None
+) -> str:
     from sandboxmesh.controlplane.domain import plans
-    from sandboxmesh.controlplane.repository import organizations
+    from sandboxmesh.controlplane.repository import organizations, users
     from sandboxmesh.controlplane.repository.transaction import Tx
     from sandboxmesh.controlplane.store import migrate
     from sandboxmesh.controlplane.store.engine import Store, create_engine
@@ -82,6 +107,9 @@ async def _bootstrap(url: str, org: str, email: str, plan: Plan, ttl: timedelta)
             _, issued = await organizations.bootstrap(
                 tx, name=org, owner_email=email, plan=plans.Plan(plan.value), token_ttl=ttl
             )
+            if password_hash is not None:
+                # In the same transaction: an existing account refuses the whole bootstrap.
+                await users.create(tx, email=email, password_hash=password_hash)
         return issued.plaintext
     finally:
         await store.dispose()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -27,6 +28,8 @@ READY_TIMEOUT = 60.0
 class DemoControlPlane:
     url: str
     token: str
+    #: The owner's portal password, generated for this run.
+    password: str
     cluster_token: str
     log: Path
 
@@ -43,24 +46,34 @@ def control_plane(workdir: Path, *, host: str, port: int) -> Iterator[DemoContro
         stale.unlink(missing_ok=True)
     database_url = f"sqlite:///{database}"
     env = {**os.environ, "SANDBOXMESH_HOME": str(workdir.parent)}
-    booted = subprocess.run(
-        _sandboxmesh(
-            "admin",
-            "bootstrap",
-            "--org",
-            DEMO_ORG,
-            "--email",
-            DEMO_EMAIL,
-            "--database-url",
-            database_url,
-            "-o",
-            "json",
-        ),
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    password = secrets.token_urlsafe(15)
+    password_file = workdir / ".portal-password"
+    password_file.unlink(missing_ok=True)
+    with os.fdopen(os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
+        f.write(password)
+    try:
+        booted = subprocess.run(
+            _sandboxmesh(
+                "admin",
+                "bootstrap",
+                "--org",
+                DEMO_ORG,
+                "--email",
+                DEMO_EMAIL,
+                "--password-file",
+                str(password_file),
+                "--database-url",
+                database_url,
+                "-o",
+                "json",
+            ),
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    finally:
+        password_file.unlink(missing_ok=True)
     if booted.returncode != 0:
         raise CliError(f"bootstrapping the demo organisation failed: {booted.stderr.strip()}")
     token = json.loads(booted.stdout)["token"]
@@ -87,7 +100,11 @@ def control_plane(workdir: Path, *, host: str, port: int) -> Iterator[DemoContro
         )
         registered.raise_for_status()
         yield DemoControlPlane(
-            url=url, token=token, cluster_token=registered.json()["token"], log=log
+            url=url,
+            token=token,
+            password=password,
+            cluster_token=registered.json()["token"],
+            log=log,
         )
     finally:
         process.send_signal(signal.SIGTERM)

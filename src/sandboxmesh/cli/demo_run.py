@@ -146,6 +146,8 @@ def _start(
     info = summary.DemoInfo(
         api_url=plane.url,
         portal_url=plane.url,
+        portal_email=demo_controlplane.DEMO_EMAIL,
+        portal_password=plane.password,
         token=plane.token,
         frontend_url=app.frontend_url,
         sandboxes=(summary.DemoSandbox(DEMO_SANDBOX, key),),

@@ -24,6 +24,9 @@ class DemoInfo:
     api_url: str
     #: The portal is served by the control plane.
     portal_url: str
+    #: The organisation owner's portal account (the password is generated per run).
+    portal_email: str
+    portal_password: str
     token: str
     frontend_url: str
     sandboxes: tuple[DemoSandbox, ...]
@@ -32,6 +35,8 @@ class DemoInfo:
         return {
             "apiUrl": self.api_url,
             "portalUrl": self.portal_url,
+            "portalEmail": self.portal_email,
+            "portalPassword": self.portal_password,
             "token": self.token,
             "frontendUrl": self.frontend_url,
             "sandboxes": [{"name": s.name, "routingKey": s.routing_key} for s in self.sandboxes],
@@ -40,7 +45,7 @@ class DemoInfo:
 
 def write(path: Path, info: DemoInfo) -> None:
     """Write demo.json whole (a reader never sees half of it), readable by the owner only:
-    it holds an API token."""
+    it holds an API token and a password."""
     partial = path.with_name(f".{path.name}.partial")
     partial.unlink(missing_ok=True)
     descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -57,7 +62,8 @@ def instructions(
         "",
         "The SandboxMesh demo is up.",
         f"  control plane API  {info.api_url}",
-        f"  portal             {info.portal_url}",
+        f"  portal             {info.portal_url} (log in as {info.portal_email}, "
+        "password in demo.json)",
         f"  frontend (Envoy)   {info.frontend_url}",
     ]
     for sandbox in info.sandboxes:

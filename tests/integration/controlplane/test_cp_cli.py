@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 from click.testing import Result
@@ -267,6 +268,42 @@ def test_apply_reports_field_errors_in_one_line(cli: Cli, logged_in: str, tmp_pa
     assert "(invalid)" in lines[0]
     missing = cli("sandbox", "apply", "-f", str(tmp_path / "nope.yaml"), ok=False)
     assert missing.output.startswith("error: cannot read")
+
+
+def test_bootstrap_with_a_password_file_opens_the_portal(
+    cli: Cli, server: str, tmp_path: Path
+) -> None:
+    email = f"{cli.org}@acme.example"
+    boot = ["admin", "bootstrap", "--org", cli.org, "--email", email]
+    boot += ["--database-url", cli.database_url]
+    short, good = tmp_path / "short", tmp_path / "good"
+    short.write_text("too short\n")
+    good.write_text("correct horse battery\n")  # the trailing newline is not part of it
+
+    refused = cli(*boot, "--password-file", str(short), ok=False)
+    assert refused.exit_code != 0
+    assert refused.output.strip() == f"error: --password-file {short}: Use at least 10 characters."
+    missing = cli(*boot, "--password-file", str(tmp_path / "nope"), ok=False)
+    assert missing.output.startswith(f"error: --password-file {tmp_path / 'nope'}: ")
+
+    cli(*boot, "--password-file", str(good))
+    with httpx.Client(base_url=server, timeout=10, follow_redirects=True) as browser:
+        form = browser.get("/portal/login").text
+        csrf = form.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+        signed_in = browser.post(
+            "/portal/login",
+            data={"email": email, "password": "correct horse battery", "csrf_token": csrf},
+        )
+        assert signed_in.status_code == 200
+        assert signed_in.url.path == "/portal/sandboxes"
+
+    # The account exists now: a second organisation with a password for it is refused whole,
+    # so the same bootstrap without the password still succeeds afterwards.
+    again = ["admin", "bootstrap", "--org", f"{cli.org}-2", "--email", email]
+    again += ["--database-url", cli.database_url]
+    taken = cli(*again, "--password-file", str(good), ok=False)
+    assert taken.output.strip() == f"error: an account for {email!r} already exists"
+    cli(*again)
 
 
 def test_db_upgrade(cli: Cli) -> None:

@@ -12,6 +12,8 @@ from sandboxmesh.spec import SandboxManifest
 INFO = summary.DemoInfo(
     api_url="http://127.0.0.1:8080",
     portal_url="http://127.0.0.1:8080",
+    portal_email="demo@example.com",
+    portal_password="generated-per-run",
     token="smu_x_secret",
     frontend_url="http://127.0.0.1:8000/",
     sandboxes=(summary.DemoSandbox("pr-42", "abcdefghij1234"),),
@@ -24,6 +26,8 @@ def test_demo_json_holds_the_documented_fields_readable_by_the_owner_only(tmp_pa
     assert json.loads(path.read_text()) == {
         "apiUrl": "http://127.0.0.1:8080",
         "portalUrl": "http://127.0.0.1:8080",
+        "portalEmail": "demo@example.com",
+        "portalPassword": "generated-per-run",
         "token": "smu_x_secret",
         "frontendUrl": "http://127.0.0.1:8000/",
         "sandboxes": [{"name": "pr-42", "routingKey": "abcdefghij1234"}],
@@ -46,6 +50,8 @@ def test_the_lines_to_try_carry_the_key_in_both_headers() -> None:
     assert "curl -s -H 'x-sandboxmesh-routing-key: abcdefghij1234' http://127.0.0.1:8000/" in text
     assert "sandboxmesh sandbox list" in text
     assert "Ctrl-C" in text
+    assert "log in as demo@example.com" in text
+    assert "generated-per-run" not in text  # the password stays in demo.json
 
 
 def test_the_app_declares_services_before_the_deployments_that_link_to_them() -> None:
