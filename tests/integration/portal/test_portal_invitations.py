@@ -48,7 +48,14 @@ async def test_an_existing_account_joins_with_its_password(owner: Portal) -> Non
     assert "not the password" in (field_error(wrong.text, "password") or "")
     joined = await join(owner.another(), link, "bob@globex.example", PASSWORD)
     assert joined.status_code == 303
-    # Bob now belongs to two organisations and can switch between them.
+    # Bob now belongs to two organisations: the header offers both, and he can switch.
+    assert 'id="org-switch"' not in (await owner.get("/sandboxes")).text  # one organisation
+    header = (await other.get("/sandboxes")).text
+    assert 'id="org-switch"' in header
+    assert '<option value="acme">' in header
+    assert '<option value="globex" selected>' in header
+    elsewhere = await other.submit("/sandboxes", "/organization", {"organization": "initech"})
+    assert elsewhere.status_code == 404
     switched = await other.submit("/sandboxes", "/organization", {"organization": "acme"})
     assert switched.status_code == 303
     assert "acme bob@globex.example · member" in text((await other.get("/sandboxes")).text)

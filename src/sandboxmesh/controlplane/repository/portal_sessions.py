@@ -84,6 +84,13 @@ async def session_for(tx: Tx, token: str) -> PortalSession | None:
             .order_by(teams.c.name)
         )
     ).all()
+    # For the organisation switch in the page header; one email is one account.
+    organization_names = await tx.conn.scalars(
+        sa.select(organizations.c.name)
+        .join(members, members.c.org_id == organizations.c.id)
+        .where(members.c.email == row.email)
+        .order_by(organizations.c.name)
+    )
     principal = Principal(
         member_id=row.member_id,
         email=row.email,
@@ -100,6 +107,7 @@ async def session_for(tx: Tx, token: str) -> PortalSession | None:
         principal=principal,
         team_names=tuple(team.name for team in memberships),
         expires_at=row.expires_at,
+        organizations=tuple(organization_names),
     )
 
 

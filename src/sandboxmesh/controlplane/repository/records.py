@@ -153,6 +153,8 @@ class PortalSession:
     #: Names of the member's teams, for the pages to show what the member may change.
     team_names: tuple[str, ...]
     expires_at: datetime
+    #: Names of every organisation the account is a member of (the session's among them).
+    organizations: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
