@@ -1,4 +1,5 @@
-"""Fixtures shared by the integration suites: the operator as a process, a baseline app."""
+"""Fixtures shared by the integration suites: the operator as a process, a baseline app, the
+control plane's databases."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import pytest
 from lightkube import ApiError, Client
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Namespace
+from tests.support import databases
+from tests.support.controlplane import Clock
 from tests.support.kube import apply_baseline
 from tests.support.system import Process, start_operator
 
@@ -63,3 +66,46 @@ def baseline(kube_client: Client, namespace: str) -> dict[str, str]:
     """A baseline `checkout` Deployment (2 replicas, container `app`) behind a Service."""
     apply_baseline(kube_client, namespace, "checkout", replicas=2)
     return {"kind": "Deployment", "namespace": namespace, "name": "checkout"}
+
+
+# The control plane's stores, for the control-plane and portal suites: every test that asks for
+# `database_url` runs twice, on SQLite and on PostgreSQL, each from a migrated template.
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("sqlite-template") / "controlplane.db"
+    databases.migrated_sqlite(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_admin() -> str | None:
+    url = databases.postgres_admin_url()
+    if url is not None:
+        databases.create_postgres_template(url)
+    return url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    sqlite_template: Path,
+    postgres_admin: str | None,
+) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield databases.copy_sqlite(sqlite_template, tmp_path / "controlplane.db")
+        return
+    if postgres_admin is None:
+        pytest.skip(databases.SKIP_POSTGRES)
+    url = databases.create_postgres_database(postgres_admin)
+    try:
+        yield url
+    finally:
+        databases.drop_postgres_database(postgres_admin, url)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()

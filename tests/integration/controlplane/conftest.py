@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
-from pathlib import Path
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from tests.support import databases
 from tests.support.controlplane import BASE_URL, Clock, Org
 
 from sandboxmesh.client import AsyncControlPlaneClient, ClientConfig
@@ -24,42 +22,6 @@ from sandboxmesh.controlplane.settings import (
 )
 
 
-@pytest.fixture(scope="session")
-def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("sqlite-template") / "controlplane.db"
-    databases.migrated_sqlite(path)
-    return path
-
-
-@pytest.fixture(scope="session")
-def postgres_admin() -> str | None:
-    url = databases.postgres_admin_url()
-    if url is not None:
-        databases.create_postgres_template(url)
-    return url
-
-
-@pytest.fixture(
-    params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
-)
-def database_url(
-    request: pytest.FixtureRequest,
-    tmp_path: Path,
-    sqlite_template: Path,
-    postgres_admin: str | None,
-) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield databases.copy_sqlite(sqlite_template, tmp_path / "controlplane.db")
-        return
-    if postgres_admin is None:
-        pytest.skip(databases.SKIP_POSTGRES)
-    url = databases.create_postgres_database(postgres_admin)
-    try:
-        yield url
-    finally:
-        databases.drop_postgres_database(postgres_admin, url)
-
-
 def settings_for(url: str, **overrides: object) -> Settings:
     settings = Settings(
         database=DatabaseSettings(url=url, pool_size=20),
@@ -67,11 +29,6 @@ def settings_for(url: str, **overrides: object) -> Settings:
         sweeper=SweeperSettings(interval_seconds=3600),
     )
     return settings.model_copy(update=overrides)
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 @pytest.fixture

@@ -3,14 +3,12 @@ through its HTML forms by an httpx client that keeps cookies like a browser (no 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from tests.integration.portal.portal_client import Portal
-from tests.support import databases
 from tests.support.controlplane import Clock
 
 from sandboxmesh.controlplane import Settings, create_app
@@ -23,45 +21,6 @@ from sandboxmesh.controlplane.settings import (
 )
 
 SESSION_TTL_SECONDS = 3600
-
-
-@pytest.fixture(scope="session")
-def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("portal-sqlite-template") / "controlplane.db"
-    databases.migrated_sqlite(path)
-    return path
-
-
-@pytest.fixture(scope="session")
-def postgres_admin() -> str | None:
-    url = databases.postgres_admin_url()
-    if url is not None:
-        databases.create_postgres_template(url)
-    return url
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(
-    request: pytest.FixtureRequest,
-    tmp_path: Path,
-    sqlite_template: Path,
-    postgres_admin: str | None,
-) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield databases.copy_sqlite(sqlite_template, tmp_path / "controlplane.db")
-        return
-    if postgres_admin is None:
-        pytest.skip(databases.SKIP_POSTGRES)
-    url = databases.create_postgres_database(postgres_admin)
-    try:
-        yield url
-    finally:
-        databases.drop_postgres_database(postgres_admin, url)
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 @pytest.fixture
