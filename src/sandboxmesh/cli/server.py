@@ -52,7 +52,9 @@ def server(
         app = create_app(settings)
     except UnsupportedDatabase as error:
         raise CliError(str(error)) from error
-    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
+    # Idle connections are kept longer than the 60 s idle timeout of common load balancers, so
+    # that the proxy, not the server, closes them (no request lost to a closing connection).
+    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, timeout_keep_alive=65)
 
 
 db_app = typer.Typer(

@@ -11,6 +11,10 @@ from sandboxmesh.client.endpoints import Call
 from sandboxmesh.spec.protocol import AGENT_VERSION_HEADER
 
 DEFAULT_TIMEOUT = 30.0
+#: Idle connections are dropped by the client before a server would close them (uvicorn's
+#: default is 5 s, and it is the server that decides): reusing a connection the server is
+#: closing at that moment fails a request with "Server disconnected", which a PUT cannot retry.
+LIMITS = httpx.Limits(keepalive_expiry=2.0)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from typing import TypeVar
 import httpx
 
 from sandboxmesh.client import errors
-from sandboxmesh.client.base import ClientConfig, build_request
+from sandboxmesh.client.base import LIMITS, ClientConfig, build_request
 from sandboxmesh.client.endpoints import Call
 
 T = TypeVar("T")
@@ -25,6 +25,7 @@ class ControlPlaneClient:
             base_url=config.url,
             headers=config.headers(),
             timeout=config.timeout,
+            limits=LIMITS,
             transport=transport,
         )
 

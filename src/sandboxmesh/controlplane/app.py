@@ -16,7 +16,7 @@ from fastapi import FastAPI
 
 from sandboxmesh import __version__
 from sandboxmesh.controlplane.api import error_handlers
-from sandboxmesh.controlplane.api.middleware import BodyLimit, Observe
+from sandboxmesh.controlplane.api.middleware import BodyLimit, Observe, RefuseNul
 from sandboxmesh.controlplane.api.routes import (
     agent,
     clusters,
@@ -62,6 +62,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     # The web UI under /portal (and a redirect from /), on the same repository layer.
     portal.install(app)
     # Outermost first: observe everything, including requests refused for their size.
+    app.add_middleware(RefuseNul)
     app.add_middleware(BodyLimit, max_bytes=settings.http.max_body_bytes)
     app.add_middleware(Observe, metrics=runtime.metrics)
     return app

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Self
+from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
-from sandboxmesh.spec import names
+from sandboxmesh.spec import names, text
 
 LabelKey = Annotated[str, Field(min_length=1, max_length=63, pattern=names.LABEL_KEY_PATTERN)]
 LabelValue = Annotated[str, Field(max_length=63, pattern=names.LABEL_VALUE_PATTERN)]
@@ -18,7 +18,7 @@ MAX_CUSTOMIZATIONS = 50
 
 
 class SpecModel(BaseModel):
-    """Base of every contract model: camelCase on the wire, unknown fields refused."""
+    """Base of every contract model: camelCase on the wire, unknown fields and NUL refused."""
 
     model_config = ConfigDict(
         alias_generator=to_camel,
@@ -26,6 +26,11 @@ class SpecModel(BaseModel):
         extra="forbid",
         frozen=True,
     )
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        return text.refuse_nul(value)
 
 
 class ForkRef(SpecModel):

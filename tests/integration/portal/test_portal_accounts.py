@@ -84,6 +84,11 @@ async def test_log_in_with_the_right_password_and_refuse_a_wrong_one(owner: Port
     assert unknown.status_code == 401
     assert field_error(unknown.text, "password") == field_error(wrong.text, "password")
 
+    # No browser sends NUL; PostgreSQL could not even look such an email up.
+    crafted = await browser.log_in("owner\x00@acme.example", PASSWORD)
+    assert crafted.status_code == 422
+    assert "NUL" in text(crafted.text)
+
     right = await browser.log_in("OWNER@acme.example", PASSWORD)
     assert right.status_code == 303
     assert (await browser.follow(right)).status_code == 200

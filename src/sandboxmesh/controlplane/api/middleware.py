@@ -1,4 +1,5 @@
-"""Pure ASGI middleware: a body size limit, and access logs plus metrics per request."""
+"""Pure ASGI middleware: a body size limit, NUL refused in URLs, and access logs plus metrics
+per request."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sandboxmesh.controlplane import errors
 from sandboxmesh.controlplane.metrics import Metrics
+from sandboxmesh.spec import text
 
 access_log = logging.getLogger("sandboxmesh.access")
 _LONG_POLL_ROUTES = {"/api/v1/agent/assignments"}
@@ -51,6 +53,22 @@ class BodyLimit:
         return errors.PayloadTooLarge(
             f"request body larger than {self.max_bytes} bytes", details={"max": self.max_bytes}
         )
+
+
+class RefuseNul:
+    """422 for a path or query string with a NUL character in it, before any route reads it
+    (PostgreSQL cannot even be asked about such a name). Bodies are checked by their models."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            query: bytes = scope.get("query_string", b"")
+            if "\x00" in scope["path"] or b"%00" in query or b"\x00" in query:
+                await _send_error(send, errors.Invalid(f"the URL {text.NUL_REFUSED}"))
+                return
+        await self.app(scope, receive, send)
 
 
 async def _send_error(send: Send, error: errors.ApiError) -> None:

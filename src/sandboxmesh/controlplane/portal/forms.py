@@ -15,7 +15,7 @@ from pydantic_core import ErrorDetails
 from starlette.requests import Request
 
 from sandboxmesh.controlplane import errors
-from sandboxmesh.spec import names
+from sandboxmesh.spec import names, text
 
 Errors = dict[str, str]
 M = TypeVar("M", bound=BaseModel)
@@ -29,9 +29,13 @@ _PATTERN_HINTS = {
 
 
 async def fields(request: Request) -> dict[str, str]:
-    """The submitted text fields (files are ignored), stripped of surrounding blanks."""
+    """The submitted text fields (files are ignored), stripped of surrounding blanks; a NUL
+    character anywhere refuses the whole form (no browser sends one)."""
     form = await request.form()
-    return {key: value.strip() for key, value in form.items() if isinstance(value, str)}
+    submitted = {key: value.strip() for key, value in form.items() if isinstance(value, str)}
+    if text.contains_nul(submitted):
+        raise errors.Invalid(f"a form field {text.NUL_REFUSED}")
+    return submitted
 
 
 def friendly(error: ErrorDetails) -> str:

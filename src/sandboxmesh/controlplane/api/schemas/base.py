@@ -1,15 +1,27 @@
-"""The base of every API body: camelCase on the wire, unknown fields refused."""
+"""The base of every API body: camelCase on the wire, unknown fields refused; and of every
+request body, which refuses NUL characters too (see `sandboxmesh.spec.text`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 from pydantic.alias_generators import to_camel
+
+from sandboxmesh.spec import text
 
 
 class ApiModel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+class ApiRequest(ApiModel):
+    """A body a client sends: checked for NUL, which responses (built from stored rows) skip."""
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        return text.refuse_nul(value)
 
 
 class ErrorBody(ApiModel):

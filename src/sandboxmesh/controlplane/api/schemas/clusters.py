@@ -6,13 +6,13 @@ from datetime import datetime, timedelta
 
 from pydantic import Field
 
-from sandboxmesh.controlplane.api.schemas.base import ApiModel
+from sandboxmesh.controlplane.api.schemas.base import ApiModel, ApiRequest
 from sandboxmesh.controlplane.domain.connection import ConnectionState, connection_state
 from sandboxmesh.controlplane.repository import records
 from sandboxmesh.spec import names
 
 
-class ClusterCreate(ApiModel):
+class ClusterCreate(ApiRequest):
     name: names.DnsLabel
 
 
@@ -69,7 +69,7 @@ class ClusterRegistered(ApiModel):
     token: str
 
 
-class TokenRotate(ApiModel):
+class TokenRotate(ApiRequest):
     #: How long the current tokens keep working; the server's default when omitted.
     grace_seconds: int | None = Field(default=None, ge=0, le=30 * 86400)
 
@@ -80,6 +80,6 @@ class TokenRotated(ApiModel):
     previous_valid_until: datetime
 
 
-class TokenRevoke(ApiModel):
+class TokenRevoke(ApiRequest):
     #: Revoke only this token; all of the cluster's tokens when omitted.
     prefix: str | None = Field(default=None, max_length=32)

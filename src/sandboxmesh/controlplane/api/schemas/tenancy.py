@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from sandboxmesh.controlplane.api.schemas.base import ApiModel
+from sandboxmesh.controlplane.api.schemas.base import ApiModel, ApiRequest
 from sandboxmesh.controlplane.domain import plans
 from sandboxmesh.controlplane.domain.plans import Plan
 from sandboxmesh.controlplane.domain.roles import Role
@@ -45,16 +45,16 @@ class OrganizationPublic(ApiModel):
         )
 
 
-class QuotaUpdate(ApiModel):
+class QuotaUpdate(ApiRequest):
     #: Maximum concurrent sandboxes; null removes the explicit limit.
     max_sandboxes: Limit
 
 
-class PlanUpdate(ApiModel):
+class PlanUpdate(ApiRequest):
     plan: Plan
 
 
-class TeamCreate(ApiModel):
+class TeamCreate(ApiRequest):
     name: names.DnsLabel
     max_sandboxes: Limit = None
 
@@ -79,14 +79,14 @@ class TeamList(ApiModel):
     items: list[TeamPublic]
 
 
-class MemberCreate(ApiModel):
+class MemberCreate(ApiRequest):
     email: Email
     role: Role = Role.MEMBER
     #: Teams to join; the first is the member's default team.
     teams: list[names.DnsLabel] = Field(default_factory=list, max_length=100)
 
 
-class MemberUpdate(ApiModel):
+class MemberUpdate(ApiRequest):
     role: Role | None = None
     teams: list[names.DnsLabel] | None = Field(default=None, max_length=100)
 
@@ -113,7 +113,7 @@ class MemberList(ApiModel):
     items: list[MemberPublic]
 
 
-class TokenCreate(ApiModel):
+class TokenCreate(ApiRequest):
     name: names.DnsLabel
     expires_in_days: int | None = Field(default=None, ge=1, le=3650)
 
