@@ -7,7 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -24,7 +24,11 @@ def free_port() -> int:
 
 @contextmanager
 def server_process(
-    database_url: str, home: Path, *, env: dict[str, str] | None = None
+    database_url: str,
+    home: Path,
+    *,
+    env: dict[str, str] | None = None,
+    args: Sequence[str] = (),
 ) -> Iterator[str]:
     """Start the control plane; yields its URL once /readyz answers; stops it afterwards."""
     port = free_port()
@@ -40,6 +44,7 @@ def server_process(
             database_url,
             "--port",
             str(port),
+            *args,
         ],
         env={**os.environ, "SANDBOXMESH_HOME": str(home), **(env or {})},
         stdout=log,

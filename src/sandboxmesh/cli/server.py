@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -39,22 +39,48 @@ def server(
     database_url: str | None = DatabaseUrlOption,
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     port: int = typer.Option(8080, "--port", min=1, max=65535, help="Port to listen on."),
+    workers: int = typer.Option(
+        1,
+        "--workers",
+        min=1,
+        max=64,
+        help="Server processes sharing the port (PostgreSQL only: SQLite serves from one).",
+    ),
 ) -> None:
     """Run the control plane (migrates the database first)."""
+    import os
+
     import uvicorn
 
     from sandboxmesh.controlplane import create_app, logs
     from sandboxmesh.controlplane.store.engine import UnsupportedDatabase
 
     settings = settings_with(database_url, host=host, port=port)
+    # Idle connections are kept longer than the 60 s idle timeout of common load balancers, so
+    # that the proxy, not the server, closes them (no request lost to a closing connection).
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_config": None,
+        "access_log": False,
+        "timeout_keep_alive": 65,
+    }
+    if workers > 1:
+        url = settings.database.resolved_url()
+        if not url.startswith("postgresql"):
+            raise CliError("--workers needs PostgreSQL: SQLite serves from one process")
+        # Each worker builds the app from the environment (migrations take a lock; the revision
+        # listener and the sweeper are safe to run in every process, as with several servers).
+        os.environ["SANDBOXMESH_DATABASE__URL"] = url
+        factory = "sandboxmesh.controlplane.app:create_app_from_environment"
+        uvicorn.run(factory, factory=True, workers=workers, **options)
+        return
     logs.configure(settings.log_level, json=settings.json_logs)
     try:
         app = create_app(settings)
     except UnsupportedDatabase as error:
         raise CliError(str(error)) from error
-    # Idle connections are kept longer than the 60 s idle timeout of common load balancers, so
-    # that the proxy, not the server, closes them (no request lost to a closing connection).
-    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, timeout_keep_alive=65)
+    uvicorn.run(app, **options)
 
 
 db_app = typer.Typer(

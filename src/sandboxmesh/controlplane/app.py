@@ -15,6 +15,7 @@ from datetime import datetime
 from fastapi import FastAPI
 
 from sandboxmesh import __version__
+from sandboxmesh.controlplane import logs
 from sandboxmesh.controlplane.api import error_handlers
 from sandboxmesh.controlplane.api.middleware import BodyLimit, Observe, RefuseNul
 from sandboxmesh.controlplane.api.routes import (
@@ -37,6 +38,14 @@ from sandboxmesh.controlplane.store.engine import Store, async_url, create_engin
 from sandboxmesh.controlplane.sweeper import sweep_forever
 
 log = logging.getLogger(__name__)
+
+
+def create_app_from_environment() -> FastAPI:
+    """The app as each worker of `sandboxmesh server --workers N` builds it: settings from the
+    environment (the command puts its options there), logging configured per process."""
+    settings = Settings()
+    logs.configure(settings.log_level, json=settings.json_logs)
+    return create_app(settings)
 
 
 def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> FastAPI:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.support import databases
+from tests.support import databases, process_tree
 from tests.support.controlplane import manifest
 from tests.support.controlplane_server import server_process
 from tests.support.eventually import eventually_async
@@ -125,3 +125,68 @@ async def test_quotas_are_exact_across_processes(two_servers: tuple[str, str, st
         assert len(listed["items"]) == 5
         org = await first.send(endpoints.organization())
         assert org["activeSandboxes"] == 5
+
+
+def _command_line(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+    except OSError:
+        return []
+
+
+def test_one_server_runs_several_workers_on_postgresql(
+    tmp_path: Path, postgres_admin: str | None
+) -> None:
+    if postgres_admin is None:
+        pytest.skip(databases.SKIP_POSTGRES)
+    refused = CliRunner().invoke(
+        app, ["server", "--workers", "2", "--database-url", f"sqlite:///{tmp_path / 'one.db'}"]
+    )
+    assert refused.exit_code == 1
+    assert (
+        refused.output.strip()
+        == "error: --workers needs PostgreSQL: SQLite serves from one process"
+    )
+
+    database_url = databases.create_postgres_database(postgres_admin)
+    try:
+        with server_process(database_url, tmp_path, args=["--workers", "2"]) as url:
+            port = url.rsplit(":", 1)[1]
+            (parent,) = [
+                int(entry.name)
+                for entry in Path("/proc").iterdir()
+                if entry.name.isdigit()
+                and "server" in (line := _command_line(int(entry.name)))
+                and port in line
+            ]
+            workers = [
+                pid
+                for pid in process_tree.descendants(parent)
+                if any("spawn_main" in part for part in _command_line(pid))
+            ]
+            assert len(workers) == 2
+            booted = CliRunner().invoke(app, [
+                "admin", "bootstrap", "--org", "acme", "--email", "o@acme.example",
+                "--database-url", database_url, "-o", "json",
+            ], env={"SANDBOXMESH_HOME": str(tmp_path)})  # fmt: skip
+            assert booted.exit_code == 0, booted.output
+            headers = {"Authorization": f"Bearer {json.loads(booted.stdout)['token']}"}
+            # A fresh connection per request: the workers take turns accepting them.
+            assert (
+                httpx.post(
+                    f"{url}/api/v1/clusters", json={"name": "staging"}, headers=headers
+                ).status_code
+                == 201
+            )
+            for number in range(6):
+                name = f"pr-{number}"
+                created = httpx.put(
+                    f"{url}/api/v1/sandboxes/{name}", json=manifest(name), headers=headers
+                )
+                assert created.status_code == 201, created.text
+            listed = httpx.get(f"{url}/api/v1/sandboxes", headers=headers).json()
+            assert sorted(item["name"] for item in listed["items"]) == [
+                f"pr-{number}" for number in range(6)
+            ]
+    finally:
+        databases.drop_postgres_database(postgres_admin, database_url)
