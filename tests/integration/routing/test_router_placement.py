@@ -201,13 +201,18 @@ def test_routers_go_in_front_and_away_without_the_service_losing_endpoints(
     )
 
     annotate(kube_client, namespace, "checkout", None)
+    # The status annotation goes last: while it is there, the clean-up is not finished.
     eventually(
         lambda: (
             gone(kube_client, Deployment, namespace, "checkout-sandboxmesh-router")
             and gone(kube_client, Service, namespace, "checkout-sandboxmesh-baseline")
+            and routers.ANNOTATION_ROUTE_STATUS
+            not in (
+                get_service(kube_client, namespace, "checkout")["metadata"].get("annotations") or {}
+            )
         ),
         timeout=60,
-        what="the router objects removed",
+        what="the router objects and the route status removed",
     )
     restored = get_service(kube_client, namespace, "checkout")
     assert restored["spec"]["selector"] == {"app": "checkout"}
