@@ -79,21 +79,14 @@ def page(
     """A page for a signed-in member, with the notice or secret left by the previous request."""
     visitor = member.visitor
     once = _take_once(visitor, member.token)
-    body = (
-        environment()
-        .get_template(template)
-        .render(
-            member=member,
-            principal=member.principal,
-            can=member.can,
-            csrf_token=member.csrf_token,
-            navigation=[item for item in NAVIGATION if not item[2] or member.can.manage],
-            section=section,
-            notice=once.notice if once else None,
-            revealed=once.secret if once else None,
-            now=visitor.runtime.clock(),
-            **context,
-        )
+    body = _render(
+        member,
+        template,
+        navigation=[item for item in NAVIGATION if not item[2] or member.can.manage],
+        section=section,
+        notice=once.notice if once else None,
+        revealed=once.secret if once else None,
+        **context,
     )
     response = HTMLResponse(body, status_code=status)
     if visitor.cookies.read(visitor.request, ONCE) is not None:
@@ -103,7 +96,13 @@ def page(
 
 def fragment(member: Member, template: str, **context: Any) -> HTMLResponse:
     """A piece of a page for htmx to swap in (no layout, no notice consumed)."""
-    body = (
+    return HTMLResponse(_render(member, template, **context))
+
+
+def _render(member: Member, template: str, **context: Any) -> str:
+    """`template` with what every signed-in template may use: the member, their abilities,
+    the CSRF token and the clock's now."""
+    return (
         environment()
         .get_template(template)
         .render(
@@ -115,7 +114,6 @@ def fragment(member: Member, template: str, **context: Any) -> HTMLResponse:
             **context,
         )
     )
-    return HTMLResponse(body)
 
 
 def anonymous_page(
