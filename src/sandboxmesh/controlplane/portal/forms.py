@@ -57,8 +57,11 @@ def friendly(error: ErrorDetails) -> str:
         return "Choose one of the options."
     if kind == "string_pattern_mismatch":
         return _PATTERN_HINTS.get(str(context.get("pattern")), "This is not in the expected form.")
-    message = error["msg"]
-    message = re.sub(r"^(Value|Assertion) error, ", "", message)
+    return sentence(re.sub(r"^(Value|Assertion) error, ", "", error["msg"]))
+
+
+def sentence(message: str) -> str:
+    """A message of the API ("no team 'x'") as a sentence on a page ("No team 'x'.")."""
     return message[:1].upper() + message[1:] + ("" if message.endswith(".") else ".")
 
 

@@ -87,9 +87,7 @@ async def delete_team(team: TeamName, member: SignedIn) -> Response:
         async with member.org() as org:
             await org.teams.delete(team)
     except errors.Conflict as conflict:
-        return redirects.with_notice(
-            member, "/teams", conflict.message[:1].upper() + conflict.message[1:] + "."
-        )
+        return redirects.with_notice(member, "/teams", forms.sentence(conflict.message))
     return redirects.with_notice(member, "/teams", f"Team {team} deleted.")
 
 
@@ -110,9 +108,7 @@ async def change_role(email: EmailPath, request: Request, member: SignedIn) -> R
                 authorization.require(member.principal, Role.OWNER)
             await org.members.update(email, role=role, teams_=None)
     except errors.Conflict as conflict:
-        return redirects.with_notice(
-            member, "/teams", conflict.message[:1].upper() + conflict.message[1:] + "."
-        )
+        return redirects.with_notice(member, "/teams", forms.sentence(conflict.message))
     return redirects.with_notice(member, "/teams", f"{email} is now {role.value}.")
 
 
@@ -126,9 +122,7 @@ async def remove_member(email: EmailPath, member: SignedIn) -> Response:
                 authorization.require(member.principal, Role.OWNER)
             await org.members.remove(email)
     except errors.Conflict as conflict:
-        return redirects.with_notice(
-            member, "/teams", conflict.message[:1].upper() + conflict.message[1:] + "."
-        )
+        return redirects.with_notice(member, "/teams", forms.sentence(conflict.message))
     return redirects.with_notice(member, "/teams", f"{email} removed.")
 
 
