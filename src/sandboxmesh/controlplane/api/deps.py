@@ -17,16 +17,16 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Request
 
 from sandboxmesh.controlplane import errors
 from sandboxmesh.controlplane.api import authorization
+from sandboxmesh.controlplane.api.paths import TeamName
 from sandboxmesh.controlplane.domain.roles import Role
 from sandboxmesh.controlplane.repository import clusters, records, scope, tokens
 from sandboxmesh.controlplane.repository.assignments import ClusterScope
 from sandboxmesh.controlplane.repository.transaction import Tx
 from sandboxmesh.controlplane.runtime import Runtime
-from sandboxmesh.spec import names
 from sandboxmesh.spec.protocol import AGENT_VERSION_HEADER
 
 
@@ -83,9 +83,6 @@ AdminScope = Annotated[scope.OrgScope, Depends(_admin_scope)]
 class ScopedTeam:
     org: scope.OrgScope
     team: records.Team
-
-
-TeamName = Annotated[str, Path(min_length=1, max_length=63, pattern=names.DNS_LABEL_PATTERN)]
 
 
 async def _team_scope(org: OrgScope, team: TeamName) -> ScopedTeam:

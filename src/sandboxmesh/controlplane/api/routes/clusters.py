@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated
 
-from fastapi import APIRouter, Path, status
+from fastapi import APIRouter, status
 
 from sandboxmesh.controlplane.api.deps import AdminScope, OrgScope, RuntimeDep
+from sandboxmesh.controlplane.api.paths import ClusterName
 from sandboxmesh.controlplane.api.schemas.base import ERROR_RESPONSES
 from sandboxmesh.controlplane.api.schemas.clusters import (
     ClusterCreate,
@@ -22,11 +22,8 @@ from sandboxmesh.controlplane.api.schemas.clusters import (
 )
 from sandboxmesh.controlplane.repository import records
 from sandboxmesh.controlplane.runtime import Runtime
-from sandboxmesh.spec import names
 
 router = APIRouter(prefix="/api/v1/clusters", tags=["clusters"], responses=ERROR_RESPONSES)
-
-ClusterName = Annotated[str, Path(min_length=1, max_length=63, pattern=names.DNS_LABEL_PATTERN)]
 
 
 def _public(cluster: records.Cluster, runtime: Runtime) -> ClusterPublic:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated
 
-from fastapi import APIRouter, Path, status
+from fastapi import APIRouter, status
 
 from sandboxmesh.controlplane.api import authorization
 from sandboxmesh.controlplane.api.deps import AdminScope, OrgScope, RuntimeDep
+from sandboxmesh.controlplane.api.paths import EmailPath, PrefixPath
 from sandboxmesh.controlplane.api.schemas.base import ERROR_RESPONSES
 from sandboxmesh.controlplane.api.schemas.tenancy import (
     MemberCreate,
@@ -25,9 +25,6 @@ from sandboxmesh.controlplane.domain import roles
 from sandboxmesh.controlplane.domain.roles import Role
 
 router = APIRouter(prefix="/api/v1", tags=["members"], responses=ERROR_RESPONSES)
-
-EmailPath = Annotated[str, Path(min_length=3, max_length=254)]
-PrefixPath = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[a-z0-9_]+$")]
 
 
 @router.get("/members")

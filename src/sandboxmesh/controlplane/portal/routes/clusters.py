@@ -4,14 +4,14 @@ and agent version, rotate and revoke agent tokens, delete."""
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Request
 from pydantic import BaseModel
 from starlette.responses import Response
 
 from sandboxmesh.controlplane import errors
 from sandboxmesh.controlplane.api import authorization
+from sandboxmesh.controlplane.api.paths import ClusterName
 from sandboxmesh.controlplane.api.schemas.clusters import ClusterPublic
 from sandboxmesh.controlplane.domain.roles import Role
 from sandboxmesh.controlplane.portal import forms
@@ -22,8 +22,6 @@ from sandboxmesh.controlplane.repository import records
 from sandboxmesh.spec import install, names
 
 router = APIRouter(prefix="/clusters")
-
-ClusterName = Annotated[str, Path(min_length=1, max_length=63, pattern=names.DNS_LABEL_PATTERN)]
 
 
 class ClusterForm(BaseModel):

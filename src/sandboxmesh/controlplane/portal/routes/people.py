@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Request
 from pydantic import BaseModel
 from starlette.responses import Response
 
 from sandboxmesh.controlplane import errors
 from sandboxmesh.controlplane.api import authorization
+from sandboxmesh.controlplane.api.paths import EmailPath, PrefixPath, TeamName
 from sandboxmesh.controlplane.domain.roles import Role
 from sandboxmesh.controlplane.portal import forms
 from sandboxmesh.controlplane.portal.context import PREFIX, Member, SignedIn
@@ -19,10 +19,6 @@ from sandboxmesh.controlplane.portal.routes import redirects
 from sandboxmesh.spec import names
 
 router = APIRouter()
-
-TeamName = Annotated[str, Path(min_length=1, max_length=63, pattern=names.DNS_LABEL_PATTERN)]
-EmailPath = Annotated[str, Path(min_length=3, max_length=254)]
-PrefixPath = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[a-z0-9_]+$")]
 
 
 class TeamForm(BaseModel):

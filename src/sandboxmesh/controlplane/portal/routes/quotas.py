@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from sandboxmesh.controlplane import errors
 from sandboxmesh.controlplane.api import authorization
+from sandboxmesh.controlplane.api.paths import TeamName
 from sandboxmesh.controlplane.api.schemas.tenancy import OrganizationPublic
 from sandboxmesh.controlplane.domain.plans import Plan
 from sandboxmesh.controlplane.domain.roles import Role
@@ -17,11 +16,8 @@ from sandboxmesh.controlplane.portal import forms
 from sandboxmesh.controlplane.portal.context import Member, SignedIn
 from sandboxmesh.controlplane.portal.rendering import page
 from sandboxmesh.controlplane.portal.routes import redirects
-from sandboxmesh.spec import names
 
 router = APIRouter(prefix="/quotas")
-
-TeamName = Annotated[str, Path(min_length=1, max_length=63, pattern=names.DNS_LABEL_PATTERN)]
 
 
 class LimitForm(BaseModel):

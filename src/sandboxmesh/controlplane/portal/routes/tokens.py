@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
+from sandboxmesh.controlplane.api.paths import PrefixPath
 from sandboxmesh.controlplane.domain import roles
 from sandboxmesh.controlplane.portal import forms
 from sandboxmesh.controlplane.portal.context import Member, SignedIn
@@ -17,8 +17,6 @@ from sandboxmesh.controlplane.portal.routes import redirects
 from sandboxmesh.spec import names
 
 router = APIRouter(prefix="/tokens")
-
-PrefixPath = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[a-z0-9_]+$")]
 
 
 class TokenForm(BaseModel):
