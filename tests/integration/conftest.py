@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
 from lightkube import ApiError, Client
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Namespace
@@ -16,6 +17,7 @@ from tests.support.controlplane import Clock
 from tests.support.kube import apply_baseline
 from tests.support.system import Process, start_operator
 
+from sandboxmesh.controlplane.runtime import Runtime
 from sandboxmesh.localcluster.pytest_plugin import KubeTarget
 
 LEASE_NAMESPACE = "sandboxmesh-system"
@@ -109,3 +111,10 @@ def database_url(
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
+
+
+@pytest.fixture
+def runtime(app: FastAPI) -> Runtime:
+    """The runtime of the suite's `app` (each suite builds its app with its own settings)."""
+    found: Runtime = app.state.runtime
+    return found

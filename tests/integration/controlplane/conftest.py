@@ -44,12 +44,6 @@ async def app(settings: Settings, clock: Clock) -> AsyncIterator[FastAPI]:
 
 
 @pytest.fixture
-def runtime(app: FastAPI) -> Runtime:
-    found: Runtime = app.state.runtime
-    return found
-
-
-@pytest.fixture
 def transport(app: FastAPI) -> httpx.ASGITransport:
     return httpx.ASGITransport(app=app)
 

@@ -12,7 +12,6 @@ from tests.integration.portal.portal_client import Portal
 from tests.support.controlplane import Clock
 
 from sandboxmesh.controlplane import Settings, create_app
-from sandboxmesh.controlplane.runtime import Runtime
 from sandboxmesh.controlplane.settings import (
     AgentSettings,
     DatabaseSettings,
@@ -34,12 +33,6 @@ async def app(database_url: str, clock: Clock) -> AsyncIterator[FastAPI]:
     app = create_app(settings, clock=clock)
     async with app.router.lifespan_context(app):
         yield app
-
-
-@pytest.fixture
-def runtime(app: FastAPI) -> Runtime:
-    found: Runtime = app.state.runtime
-    return found
 
 
 @pytest.fixture
