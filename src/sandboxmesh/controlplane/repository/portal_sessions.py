@@ -26,6 +26,10 @@ from sandboxmesh.controlplane.store.tables import (
     users,
 )
 
+# The organisations of an account are found through its email's memberships.
+_all_orgs = organizations.alias("all_orgs")
+_all_members = members.alias("all_members")
+
 
 async def open_session(tx: Tx, *, user_id: int, org_id: int, ttl: timedelta) -> str:
     """A new session; returns the token for the cookie (never stored as such)."""
@@ -64,6 +68,13 @@ async def session_for(tx: Tx, token: str) -> PortalSession | None:
                 members.c.default_team_id,
                 organizations.c.id.label("org_id"),
                 organizations.c.name.label("org_name"),
+                # Every organisation of the account, for the switch in the page header, in the
+                # same round trip ("acme,globex"; names are DNS labels, never holding a comma).
+                sa.select(sa.func.aggregate_strings(_all_orgs.c.name, ","))
+                .join(_all_members, _all_members.c.org_id == _all_orgs.c.id)
+                .where(_all_members.c.email == users.c.email)
+                .scalar_subquery()
+                .label("org_names"),
             )
             .join(users, users.c.id == portal_sessions.c.user_id)
             .join(organizations, organizations.c.id == portal_sessions.c.org_id)
@@ -84,13 +95,6 @@ async def session_for(tx: Tx, token: str) -> PortalSession | None:
             .order_by(teams.c.name)
         )
     ).all()
-    # For the organisation switch in the page header; one email is one account.
-    organization_names = await tx.conn.scalars(
-        sa.select(organizations.c.name)
-        .join(members, members.c.org_id == organizations.c.id)
-        .where(members.c.email == row.email)
-        .order_by(organizations.c.name)
-    )
     principal = Principal(
         member_id=row.member_id,
         email=row.email,
@@ -107,7 +111,7 @@ async def session_for(tx: Tx, token: str) -> PortalSession | None:
         principal=principal,
         team_names=tuple(team.name for team in memberships),
         expires_at=row.expires_at,
-        organizations=tuple(organization_names),
+        organizations=tuple(sorted(row.org_names.split(","))),
     )
 
 
