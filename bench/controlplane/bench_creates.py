@@ -14,6 +14,11 @@ baseline is `GET /healthz` at the same concurrency in the same run, just before:
 says how much of the HTTP stack's ceiling a create reaches. `server_cpu_ms_per_request` is
 the CPU the control-plane processes spent per request; the load average before and after
 the run says how busy the machine was.
+
+On PostgreSQL a second baseline follows each create run: `store_floor` runs the server's own
+create statement straight through asyncpg at the same concurrency (store_floor.py), the most
+creates/s the database gives on this machine; `vs_store_floor` is the server's share of it,
+and `postgres_cpu_ms_per_request` says what the database spent per create either way.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
 import harness
+import store_floor
 import wrk_load
 
 WARM_UP_SECONDS = 2
@@ -50,10 +56,14 @@ def _measure_store(
     pid: int,
     token: str,
     *,
+    database_url: str | None,
     concurrencies: list[int],
     seconds: float,
     workdir: Path,
 ) -> dict[str, Any]:
+    """`database_url` names PostgreSQL (None for SQLite): its CPU is measured too, and the
+    store's own ceiling for creates (store_floor.py)."""
+
     def load(script: str, connections: int, duration: float) -> wrk_load.Measurement:
         return wrk_load.run(
             wrk,
@@ -63,6 +73,7 @@ def _measure_store(
             seconds=duration,
             workdir=workdir,
             server_pid=pid,
+            postgres=database_url is not None,
         )
 
     manifest = harness.sandbox("unused", "bench")
@@ -81,6 +92,18 @@ def _measure_store(
             },
             "healthz_baseline": baseline.as_dict(),
         }
+        if database_url is not None:
+            floor = store_floor.measure(
+                database_url,
+                cluster="bench",
+                spec=manifest["spec"],
+                connections=connections,
+                seconds=seconds,
+            )
+            results[f"clients_{connections}"]["create"]["vs_store_floor"] = round(
+                measured.per_second / floor["per_second"], 3
+            )
+            results[f"clients_{connections}"]["store_floor"] = floor
     return results
 
 
@@ -108,6 +131,7 @@ def run(
                                 url,
                                 pid,
                                 token,
+                                database_url=database_url if store == "postgresql" else None,
                                 concurrencies=concurrencies,
                                 seconds=seconds,
                                 workdir=workdir,

@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -113,6 +114,8 @@ class Measurement:
     mean_ms: float
     #: CPU time the server's processes used per request (user + system).
     server_cpu_ms_per_request: float
+    #: CPU time PostgreSQL's processes used per request (None: not asked for).
+    postgres_cpu_ms_per_request: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -127,11 +130,14 @@ def run(
     seconds: float,
     workdir: Path,
     server_pid: int,
+    postgres: bool = False,
 ) -> Measurement:
-    """One wrk run of `seconds` with `connections` keep-alive connections on one thread."""
+    """One wrk run of `seconds` with `connections` keep-alive connections on one thread;
+    with `postgres`, PostgreSQL's CPU per request too."""
     path = workdir / "wrk-script.lua"
     path.write_text(script)
     cpu_before = process_tree_cpu_seconds(server_pid)
+    postgres_before = postgres_cpu_seconds()
     out = subprocess.run(
         [
             wrk,
@@ -149,6 +155,7 @@ def run(
         text=True,
     )
     cpu = process_tree_cpu_seconds(server_pid) - cpu_before
+    postgres_cpu = postgres_cpu_seconds() - postgres_before
     line = next(ln for ln in reversed(out.stdout.splitlines()) if ln.startswith("{"))
     raw = json.loads(line)
     requests = int(raw["requests"])
@@ -162,13 +169,14 @@ def run(
         max_ms=round(raw["max_us"] / 1000, 2),
         mean_ms=round(raw["mean_us"] / 1000, 2),
         server_cpu_ms_per_request=round(cpu * 1000 / requests, 3) if requests else 0.0,
+        postgres_cpu_ms_per_request=(
+            round(postgres_cpu * 1000 / requests, 3) if postgres and requests else None
+        ),
     )
 
 
-def process_tree_cpu_seconds(pid: int) -> float:
-    """User + system CPU of `pid` and its descendants (uvicorn workers), in seconds."""
-    children: dict[int, list[int]] = {}
-    ticks: dict[int, int] = {}
+def _processes() -> Iterator[tuple[int, str, list[str]]]:
+    """(pid, command name, the fields of /proc/<pid>/stat after the name) of every process."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -177,10 +185,30 @@ def process_tree_cpu_seconds(pid: int) -> float:
         except OSError:
             continue
         # The command name may hold spaces and parentheses: fields start after the last ")".
-        fields = stat[stat.rfind(")") + 2 :].split()
-        this = int(entry.name)
+        name = stat[stat.find("(") + 1 : stat.rfind(")")]
+        yield int(entry.name), name, stat[stat.rfind(")") + 2 :].split()
+
+
+def _ticks(fields: list[str]) -> int:
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def postgres_cpu_seconds() -> float:
+    """User + system CPU of every PostgreSQL process (the bench's own server), in seconds:
+    backends come and go with connections, so the difference of two readings is what the
+    processes alive at both spent in between."""
+    return sum(_ticks(fields) for _, name, fields in _processes() if name == "postgres") / (
+        _CLOCK_TICKS
+    )
+
+
+def process_tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU of `pid` and its descendants (uvicorn workers), in seconds."""
+    children: dict[int, list[int]] = {}
+    ticks: dict[int, int] = {}
+    for this, _, fields in _processes():
         children.setdefault(int(fields[1]), []).append(this)
-        ticks[this] = int(fields[11]) + int(fields[12])
+        ticks[this] = _ticks(fields)
     total, todo = 0, [pid]
     while todo:
         current = todo.pop()

@@ -1,0 +1,112 @@
+"""What PostgreSQL alone can do for creates on this machine: the ceiling for the HTTP figures.
+
+The server's own create statement (`sandbox_statements.CREATE_POSTGRES`: both quota counters,
+the cluster revision, the sandbox, its labels, usage record and audit event) is run straight
+through asyncpg, one transaction per create as the server runs it (BEGIN, the statement,
+COMMIT), from `connections` connections at once, into the organisation, team and cluster the
+HTTP run used. No HTTP, no authentication, no framework: the cheapest client there is. Every
+create of one organisation takes the same three counter rows, so concurrent creates queue on
+their row locks until each commit; that, with PostgreSQL's CPU on the cores it shares, is the
+ceiling a server in front of it cannot pass.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import uvloop
+import wrk_load
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
+
+from sandboxmesh.controlplane.repository.sandbox_statements import CREATE_POSTGRES
+
+_TARGET = """
+SELECT c.org_id AS org, t.id AS team, t.name AS team_name, c.id AS cluster, c.name AS cluster_name
+FROM clusters c JOIN teams t ON t.org_id = c.org_id
+WHERE c.name = $1 ORDER BY t.id LIMIT 1
+"""
+
+
+def measure(
+    dsn: str, *, cluster: str, spec: dict[str, Any], connections: int, seconds: float
+) -> dict[str, Any]:
+    """Creates/s and latency of the bare create statement; see the module's docstring."""
+    return uvloop.run(_measure(dsn, cluster, spec, connections, seconds))
+
+
+async def _measure(
+    dsn: str, cluster: str, spec: dict[str, Any], connections: int, seconds: float
+) -> dict[str, Any]:
+    compiled = CREATE_POSTGRES.compile(dialect=asyncpg_dialect())
+    order = compiled.positiontup or []
+    pool = await asyncpg.create_pool(dsn, min_size=connections, max_size=connections)
+    try:
+        target = await pool.fetchrow(_TARGET, cluster)
+        if target is None:
+            raise RuntimeError(f"no cluster {cluster!r} to create into")
+        document = json.dumps(spec)
+        labels = json.dumps(spec.get("labels", {}))
+        audit = json.dumps({"team": target["team_name"], "cluster": target["cluster_name"]})
+        latencies: list[float] = []
+        run = secrets.token_hex(3)
+        deadline = time.monotonic() + seconds
+
+        async def client(number: int) -> None:
+            async with pool.acquire() as connection:
+                statement = await connection.prepare(compiled.string)
+                count = 0
+                while time.monotonic() < deadline:
+                    count += 1
+                    name = f"floor-{run}-{number}-{count}"
+                    # The columns are naive UTC timestamps (see store.tables.UtcDateTime).
+                    now = datetime.now(UTC).replace(tzinfo=None)
+                    values = compiled.construct_params(
+                        {
+                            "org": target["org"],
+                            "team": target["team"],
+                            "cluster": target["cluster"],
+                            "sandbox": name,
+                            "document": document,
+                            "routing": secrets.token_hex(8),
+                            "phase_value": "Pending",
+                            "actor": "bench@example.com",
+                            "now": now,
+                            "expiry": None,
+                            "team_label": target["team_name"],
+                            "labels": labels,
+                            "audit_target": f"sandbox/{name}",
+                            "audit_details": audit,
+                        }
+                    )
+                    started = time.perf_counter()
+                    async with connection.transaction():
+                        row = await statement.fetchrow(*(values[key] for key in order))
+                    latencies.append(time.perf_counter() - started)
+                    if row is None or row["sandbox_id"] is None:
+                        raise RuntimeError(f"create refused: {dict(row or {})}")
+
+        postgres_before = wrk_load.postgres_cpu_seconds()
+        started = time.perf_counter()
+        await asyncio.gather(*(client(number) for number in range(connections)))
+        elapsed = time.perf_counter() - started
+        postgres_cpu = wrk_load.postgres_cpu_seconds() - postgres_before
+    finally:
+        await pool.close()
+    ordered = sorted(latencies)
+
+    def at(q: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 2)
+
+    return {
+        "requests": len(ordered),
+        "per_second": round(len(ordered) / elapsed, 1),
+        "p50_ms": at(0.50),
+        "p99_ms": at(0.99),
+        "postgres_cpu_ms_per_request": round(postgres_cpu * 1000 / len(ordered), 3),
+    }
