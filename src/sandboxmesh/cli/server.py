@@ -49,10 +49,13 @@ def server(
 ) -> None:
     """Run the control plane (migrates the database first)."""
     import os
+    import shutil
+    import tempfile
 
     import uvicorn
 
     from sandboxmesh.controlplane import create_app, logs
+    from sandboxmesh.controlplane.metrics import MULTIPROCESS_DIR_ENV
     from sandboxmesh.controlplane.store.engine import UnsupportedDatabase
 
     settings = settings_with(database_url, host=host, port=port)
@@ -72,8 +75,15 @@ def server(
         # Each worker builds the app from the environment (migrations take a lock; the revision
         # listener and the sweeper are safe to run in every process, as with several servers).
         os.environ["SANDBOXMESH_DATABASE__URL"] = url
+        # The workers' metric values, added up by whichever worker a scrape reaches: a
+        # directory of this run's own, empty at the start (old files would count again).
+        metrics_dir = tempfile.mkdtemp(prefix="sandboxmesh-metrics-")
+        os.environ[MULTIPROCESS_DIR_ENV] = metrics_dir
         factory = "sandboxmesh.controlplane.app:create_app_from_environment"
-        uvicorn.run(factory, factory=True, workers=workers, **options)
+        try:
+            uvicorn.run(factory, factory=True, workers=workers, **options)
+        finally:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
         return
     logs.configure(settings.log_level, json=settings.json_logs)
     try:

@@ -55,6 +55,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with _running(runtime):
             yield
+        runtime.metrics.process_stopped()
 
     app = FastAPI(
         title="SandboxMesh control plane",

@@ -1,8 +1,29 @@
-"""Prometheus metrics of one app, on a registry of its own (several apps may share a process)."""
+"""Prometheus metrics of one app, on a registry of its own (several apps may share a process).
+
+Several worker processes (`sandboxmesh server --workers N`) answer `/metrics` together:
+the command points `PROMETHEUS_MULTIPROC_DIR` at a fresh directory before the workers start,
+so prometheus_client (which chooses its value store when it is imported) writes every
+process's values to files there, and whichever worker a scrape reaches adds them all up.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+import os
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+MULTIPROCESS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def _multiprocess() -> bool:
+    return bool(os.environ.get(MULTIPROCESS_DIR_ENV))
 
 
 class Metrics:
@@ -33,8 +54,23 @@ class Metrics:
         self.long_polls = Gauge(
             "sandboxmesh_agent_long_polls_waiting",
             "Agent long-polls waiting for a change.",
+            # Several processes: the sum over the live ones.
+            multiprocess_mode="livesum",
             registry=self.registry,
         )
         self.ttl_expired = Counter(
             "sandboxmesh_sandboxes_expired", "Sandboxes whose TTL ran out.", registry=self.registry
         )
+
+    def exposition(self) -> bytes:
+        """The text a scrape gets: this app's metrics, or every worker's added up."""
+        if _multiprocess():
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]  # unannotated upstream
+            return generate_latest(registry)
+        return generate_latest(self.registry)
+
+    def process_stopped(self) -> None:
+        """Drop this process's live gauges from the sum (its counters keep counting)."""
+        if _multiprocess():
+            multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]  # unannotated upstream

@@ -7,6 +7,7 @@ import json
 import re
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -14,11 +15,12 @@ import pytest
 from tests.support import databases, process_tree
 from tests.support.controlplane import manifest
 from tests.support.controlplane_server import server_process
-from tests.support.eventually import eventually_async
+from tests.support.eventually import eventually, eventually_async
 from typer.testing import CliRunner
 
 from sandboxmesh.cli.app import app
 from sandboxmesh.client import AsyncControlPlaneClient, ClientConfig, endpoints, errors
+from sandboxmesh.spec.protocol import ASSIGNMENTS_PATH
 
 pytestmark = pytest.mark.postgres
 
@@ -172,21 +174,59 @@ def test_one_server_runs_several_workers_on_postgresql(
             assert booted.exit_code == 0, booted.output
             headers = {"Authorization": f"Bearer {json.loads(booted.stdout)['token']}"}
             # A fresh connection per request: the workers take turns accepting them.
-            assert (
-                httpx.post(
-                    f"{url}/api/v1/clusters", json={"name": "staging"}, headers=headers
-                ).status_code
-                == 201
+            registered = httpx.post(
+                f"{url}/api/v1/clusters", json={"name": "staging"}, headers=headers
             )
-            for number in range(6):
+            assert registered.status_code == 201
+            for number in range(12):
                 name = f"pr-{number}"
                 created = httpx.put(
                     f"{url}/api/v1/sandboxes/{name}", json=manifest(name), headers=headers
                 )
                 assert created.status_code == 201, created.text
             listed = httpx.get(f"{url}/api/v1/sandboxes", headers=headers).json()
-            assert sorted(item["name"] for item in listed["items"]) == [
-                f"pr-{number}" for number in range(6)
-            ]
+            assert sorted(item["name"] for item in listed["items"]) == sorted(
+                f"pr-{number}" for number in range(12)
+            )
+            _assert_metrics_add_up_the_workers(url, headers, registered.json()["token"])
     finally:
         databases.drop_postgres_database(postgres_admin, database_url)
+
+
+def _sample(url: str, metric: str) -> float:
+    """The value of an unlabelled `metric` in a scrape on a fresh connection."""
+    text = httpx.get(f"{url}/metrics").text
+    found = re.search(rf"^{metric} (\S+)$", text, re.MULTILINE)
+    assert found is not None, f"{metric} missing from /metrics"
+    return float(found.group(1))
+
+
+def _assert_metrics_add_up_the_workers(url: str, owner: dict[str, str], cluster_token: str) -> None:
+    """Whichever worker a scrape reaches, it counts what every worker did: the 12 creates
+    (spread over both) and a long-poll waiting on one of them."""
+    for _ in range(6):
+        assert _sample(url, "sandboxmesh_sandboxes_created_total") == 12
+    agent = {"Authorization": f"Bearer {cluster_token}"}
+    revision = httpx.get(f"{url}{ASSIGNMENTS_PATH}?wait=0", headers=agent).json()["revision"]
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        poll = pool.submit(
+            httpx.get,
+            f"{url}{ASSIGNMENTS_PATH}?since={revision}&wait=30",
+            headers=agent,
+            timeout=60,
+        )
+        eventually(
+            lambda: _sample(url, "sandboxmesh_agent_long_polls_waiting") == 1,
+            timeout=10,
+            what="the waiting poll in /metrics",
+        )
+        for _ in range(6):
+            assert _sample(url, "sandboxmesh_agent_long_polls_waiting") == 1
+        woken = httpx.put(f"{url}/api/v1/sandboxes/last", json=manifest("last"), headers=owner)
+        assert woken.status_code == 201
+        assert [a["name"] for a in poll.result(timeout=30).json()["assignments"]] == ["last"]
+    eventually(
+        lambda: _sample(url, "sandboxmesh_agent_long_polls_waiting") == 0,
+        timeout=10,
+        what="no poll waiting in /metrics",
+    )

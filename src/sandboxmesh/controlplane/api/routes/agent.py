@@ -64,7 +64,9 @@ async def assignments(
     # above and the wait below still wakes us, then wait without holding a connection.
     runtime.hub.publish(agent.cluster_id, changes.revision)
     timeout = min(wait, runtime.settings.agent.long_poll_max_seconds)
-    if not await runtime.hub.wait_beyond(agent.cluster_id, since, timeout):
+    with runtime.metrics.long_polls.track_inprogress():
+        changed = await runtime.hub.wait_beyond(agent.cluster_id, since, timeout)
+    if not changed:
         return _batch(changes)
     async with runtime.unit_of_work() as tx:
         return _batch(await ClusterScope(tx, agent).changes_since(since))
