@@ -12,17 +12,14 @@ import signal
 import subprocess
 import sys
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
 from tests.support.eventually import eventually
 
+from sandboxmesh.controlplane.bootstrap import bootstrap as controlplane_bootstrap
 from sandboxmesh.controlplane.domain import plans
-from sandboxmesh.controlplane.repository import organizations
-from sandboxmesh.controlplane.repository.transaction import Tx
-from sandboxmesh.controlplane.store import migrate
-from sandboxmesh.controlplane.store.engine import Store, create_engine
 from sandboxmesh.localcluster.processes import free_port, terminate_with_parent
 
 
@@ -147,21 +144,14 @@ def start_server(database_url: str, home: Path, *, port: int | None = None) -> P
 
 
 def bootstrap(database_url: str, home: Path, org: str = "acme") -> str:
-    """What `sandboxmesh admin bootstrap` does (migrate, first organisation and owner), in
-    this process: a CLI process start costs seconds, and the CLI has tests of its own."""
-    return asyncio.run(_bootstrap(database_url, org))
-
-
-async def _bootstrap(database_url: str, org: str) -> str:
-    store = Store(create_engine(database_url))
-    try:
-        await migrate.upgrade(store.engine)
-        async with store.transaction() as connection:
-            tx = Tx(conn=connection, now=datetime.now(UTC))
-            _, issued = await organizations.bootstrap(
-                tx, name=org, owner_email=f"owner@{org}.example", plan=plans.Plan.TEAM,
-                token_ttl=timedelta(days=1),
-            )  # fmt: skip
-        return issued.plaintext
-    finally:
-        await store.dispose()
+    """What `sandboxmesh admin bootstrap` does, in this process: a CLI process start costs
+    seconds, and the CLI has tests of its own."""
+    return asyncio.run(
+        controlplane_bootstrap(
+            database_url,
+            org=org,
+            owner_email=f"owner@{org}.example",
+            plan=plans.Plan.TEAM,
+            token_ttl=timedelta(days=1),
+        )
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 
@@ -48,6 +48,8 @@ def bootstrap(
     if "@" not in email:
         raise CliError(f"--email {email!r} is not an email address")
     from sandboxmesh.controlplane import errors
+    from sandboxmesh.controlplane.bootstrap import bootstrap as bootstrap_organization
+    from sandboxmesh.controlplane.domain import plans
     from sandboxmesh.controlplane.store.engine import UnsupportedDatabase
 
     password_hash = None if password_file is None else _password_hash(password_file)
@@ -55,13 +57,13 @@ def bootstrap(
     settings = settings_with(database_url)
     try:
         token = asyncio.run(
-            _bootstrap(
+            bootstrap_organization(
                 settings.database.resolved_url(),
-                org,
-                email,
-                plan,
-                timedelta(days=settings.tokens.default_ttl_days),
-                password_hash,
+                org=org,
+                owner_email=email,
+                plan=plans.Plan(plan.value),
+                token_ttl=timedelta(days=settings.tokens.default_ttl_days),
+                password_hash=password_hash,
             )
         )
     except UnsupportedDatabase as error:
@@ -88,28 +90,3 @@ def _password_hash(path: Path) -> str:
     if problem is not None:
         raise CliError(f"--password-file {path}: {problem}")
     return asyncio.run(passwords.hash_password(password))
-
-
-async def _bootstrap(
-    url: str, org: str, email: str, plan: Plan, ttl: timedelta, password_hash: str | None
-) -> str:
-    from sandboxmesh.controlplane.domain import plans
-    from sandboxmesh.controlplane.repository import organizations, users
-    from sandboxmesh.controlplane.repository.transaction import Tx
-    from sandboxmesh.controlplane.store import migrate
-    from sandboxmesh.controlplane.store.engine import Store, create_engine
-
-    store = Store(create_engine(url))
-    try:
-        await migrate.upgrade(store.engine)
-        async with store.transaction() as connection:
-            tx = Tx(conn=connection, now=datetime.now(UTC))
-            _, issued = await organizations.bootstrap(
-                tx, name=org, owner_email=email, plan=plans.Plan(plan.value), token_ttl=ttl
-            )
-            if password_hash is not None:
-                # In the same transaction: an existing account refuses the whole bootstrap.
-                await users.create(tx, email=email, password_hash=password_hash)
-        return issued.plaintext
-    finally:
-        await store.dispose()
