@@ -46,40 +46,63 @@ class ControlPlaneSession:
         self.authorized = asyncio.Event()
         self.refused = asyncio.Event()
         self._client: AsyncControlPlaneClient | None = None
-        self._retired: list[AsyncControlPlaneClient] = []
+        # Clients of earlier tokens with calls still in flight (a long-poll may wait for
+        # minutes): each is closed when its last call returns.
+        self._retired: set[AsyncControlPlaneClient] = set()
+        self._in_flight: dict[AsyncControlPlaneClient, int] = {}
         self._lock = asyncio.Lock()
 
     async def send(self, call: Call[T]) -> T:
         """Send `call`, switching tokens as needed; waits (without calling) while revoked."""
         while True:
             client = await self._current_client()
+            self._in_flight[client] = self._in_flight.get(client, 0) + 1
             try:
                 result = await client.send(call)
             except errors.Unauthorized:
                 await self._recover(client.config.token)
                 continue
+            finally:
+                await self._release(client)
             self._set_authorized(True)
             return result
+
+    @property
+    def open_clients(self) -> int:
+        """HTTP clients not closed yet: the current one and retired ones still in use."""
+        return len(self._retired) + (self._client is not None)
 
     async def aclose(self) -> None:
         for client in [*self._retired, self._client]:
             if client is not None:
                 await client.aclose()
+        self._retired.clear()
+        self._client = None
+
+    async def _release(self, client: AsyncControlPlaneClient) -> None:
+        left = self._in_flight.pop(client) - 1
+        if left:
+            self._in_flight[client] = left
+        elif client in self._retired:
+            self._retired.discard(client)
+            await client.aclose()
 
     async def _current_client(self) -> AsyncControlPlaneClient:
         async with self._lock:
             token = await self.tokens.read()
             if self._client is None or self._client.config.token != token:
-                self._swap(token)
+                await self._swap(token)
             assert self._client is not None
             return self._client
 
-    def _swap(self, token: str) -> None:
+    async def _swap(self, token: str) -> None:
         previous = self._client
         if previous is not None:
             log.info("using the new cluster token %s", describe(token))
-            # Not closed yet: another task's long-poll may still be in flight on it.
-            self._retired.append(previous)
+            if previous in self._in_flight:
+                self._retired.add(previous)  # closed by its last call's `_release`
+            else:
+                await previous.aclose()
         config = ClientConfig(url=self.url, token=token, agent_version=__version__)
         self._client = AsyncControlPlaneClient(config, transport=self.transport)
 
@@ -89,7 +112,7 @@ class ControlPlaneSession:
                 return  # another task already moved on to a new token
             token = await self._read_fresh(rejected)
             if token != rejected:
-                self._swap(token)
+                await self._swap(token)
                 return
             self._set_authorized(False)
             log.error(
@@ -101,7 +124,7 @@ class ControlPlaneSession:
                 await asyncio.sleep(self.token_poll_seconds)
                 token = await self._read_fresh(rejected)
             log.info("a new cluster token %s was written; resuming", describe(token))
-            self._swap(token)
+            await self._swap(token)
 
     async def _read_fresh(self, fallback: str) -> str:
         try:
