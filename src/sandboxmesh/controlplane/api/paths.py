@@ -12,6 +12,9 @@ from fastapi import Path
 
 from sandboxmesh.spec import names
 
+SandboxName = Annotated[
+    str, Path(min_length=1, max_length=names.SANDBOX_NAME_MAX, pattern=names.DNS_LABEL_PATTERN)
+]
 TeamName = Annotated[str, Path(min_length=1, max_length=63, pattern=names.DNS_LABEL_PATTERN)]
 ClusterName = Annotated[str, Path(min_length=1, max_length=63, pattern=names.DNS_LABEL_PATTERN)]
 EmailPath = Annotated[str, Path(min_length=3, max_length=254)]

@@ -4,21 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import APIRouter, Query, Response, status
 
 from sandboxmesh.controlplane import errors
 from sandboxmesh.controlplane.api import authorization
 from sandboxmesh.controlplane.api.deps import OrgScope, RuntimeDep
+from sandboxmesh.controlplane.api.paths import SandboxName
 from sandboxmesh.controlplane.api.schemas.base import ERROR_RESPONSES
 from sandboxmesh.controlplane.api.schemas.sandboxes import SandboxList, SandboxPublic
 from sandboxmesh.spec import Phase, SandboxManifest, names
 
 router = APIRouter(prefix="/api/v1/sandboxes", tags=["sandboxes"], responses=ERROR_RESPONSES)
 
-SandboxName = Annotated[
-    str,
-    Path(min_length=1, max_length=names.SANDBOX_NAME_MAX, pattern=names.DNS_LABEL_PATTERN),
-]
 LabelSelector = Annotated[
     list[str],
     Query(

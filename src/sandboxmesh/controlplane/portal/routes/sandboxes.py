@@ -5,12 +5,13 @@ from __future__ import annotations
 import hashlib
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import ValidationError
 from starlette.responses import Response
 
 from sandboxmesh.controlplane import errors
 from sandboxmesh.controlplane.api import authorization
+from sandboxmesh.controlplane.api.paths import SandboxName
 from sandboxmesh.controlplane.api.schemas.sandboxes import SandboxPublic
 from sandboxmesh.controlplane.portal import forms, sandbox_forms
 from sandboxmesh.controlplane.portal.context import Member, SignedIn
@@ -18,15 +19,12 @@ from sandboxmesh.controlplane.portal.rendering import fragment, page
 from sandboxmesh.controlplane.portal.routes import redirects
 from sandboxmesh.controlplane.repository import records
 from sandboxmesh.controlplane.repository.scope import OrgScope
-from sandboxmesh.spec import Phase, SandboxManifest, names
+from sandboxmesh.spec import Phase, SandboxManifest
 
 # Pages that are not one sandbox live outside /sandboxes/{name} (or under a name with "_",
 # which no sandbox can have), so no sandbox name can hide them.
 router = APIRouter()
 
-SandboxName = Annotated[
-    str, Path(min_length=1, max_length=names.SANDBOX_NAME_MAX, pattern=names.DNS_LABEL_PATTERN)
-]
 Filter = Annotated[str, Query(max_length=63)]
 #: How often the live parts of the pages ask for news.
 POLL = "every 2s"
