@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
+import harness
 import uvloop
 import wrk_load
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
@@ -98,15 +99,8 @@ async def _measure(
         postgres_cpu = wrk_load.postgres_cpu_seconds() - postgres_before
     finally:
         await pool.close()
-    ordered = sorted(latencies)
-
-    def at(q: float) -> float:
-        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 2)
-
     return {
-        "requests": len(ordered),
-        "per_second": round(len(ordered) / elapsed, 1),
-        "p50_ms": at(0.50),
-        "p99_ms": at(0.99),
-        "postgres_cpu_ms_per_request": round(postgres_cpu * 1000 / len(ordered), 3),
+        "per_second": round(len(latencies) / elapsed, 1),
+        **harness.percentiles(latencies),  # n: the creates made
+        "postgres_cpu_ms_per_request": round(postgres_cpu * 1000 / len(latencies), 3),
     }
