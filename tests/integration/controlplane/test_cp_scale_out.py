@@ -68,11 +68,17 @@ def two_servers(servers: tuple[str, str, str], tmp_path: Path) -> tuple[str, str
     return first, second, json.loads(booted.stdout)["token"]
 
 
+def _value(metrics: str, metric: str) -> float:
+    """The value of an unlabelled `metric` in the text of a scrape."""
+    found = re.search(rf"^{metric} (\S+)$", metrics, re.MULTILINE)
+    assert found is not None, f"{metric} missing from /metrics"
+    return float(found.group(1))
+
+
 async def _polls_waiting(url: str) -> bool:
     async with httpx.AsyncClient(base_url=url) as http:
         metrics = (await http.get("/metrics")).text
-    found = re.search(r"^sandboxmesh_agent_long_polls_waiting (\S+)$", metrics, re.MULTILINE)
-    return found is not None and float(found.group(1)) >= 1
+    return _value(metrics, "sandboxmesh_agent_long_polls_waiting") >= 1
 
 
 async def test_a_change_through_one_process_wakes_a_poll_on_the_other(
@@ -195,10 +201,7 @@ def test_one_server_runs_several_workers_on_postgresql(
 
 def _sample(url: str, metric: str) -> float:
     """The value of an unlabelled `metric` in a scrape on a fresh connection."""
-    text = httpx.get(f"{url}/metrics").text
-    found = re.search(rf"^{metric} (\S+)$", text, re.MULTILINE)
-    assert found is not None, f"{metric} missing from /metrics"
-    return float(found.group(1))
+    return _value(httpx.get(f"{url}/metrics").text, metric)
 
 
 def _assert_metrics_add_up_the_workers(url: str, owner: dict[str, str], cluster_token: str) -> None:
