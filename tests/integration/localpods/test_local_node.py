@@ -129,9 +129,14 @@ def test_a_pod_runs_as_a_process_and_is_ready_only_once_it_answers(
     eventually(lambda: ready(local.pods("gated")[0]), timeout=15, what="Ready once it listens")
     address = local.network.served[(local.namespace, "gated", manifests.SERVICE_PORT)]
     assert address[0] == "127.0.0.1"
-    deployment = local.client.get(Deployment, "gated", namespace=local.namespace)
-    assert deployment.status is not None
-    assert deployment.status.readyReplicas == 1
+    # kube-controller-manager counts the Pod into its Deployment after it saw it Ready.
+    eventually(lambda: ready_replicas(local, "gated") == 1, timeout=15,
+               what="the Deployment counting it")  # fmt: skip
+
+
+def ready_replicas(local: NodeUnderTest, name: str) -> int | None:
+    status = local.client.get(Deployment, name, namespace=local.namespace).status
+    return status.readyReplicas if status else None
 
 
 def test_the_pod_template_reaches_the_process_and_a_change_rolls_it(local: NodeUnderTest) -> None:
