@@ -3,14 +3,16 @@
 Building a SQLAlchemy Core statement costs several times what executing a built one does
 (coercions, operators, cache key), and a create used to build a dozen per request. A
 statement built once keeps its memoised cache key, so executing it costs one compiled-cache
-hit. Every statement here filters by the tenant it is given (`org_id`): callers pass their
-scope's organisation, never a value from the request.
+hit. Those every create runs (`TARGET_*`, `CREATE_POSTGRES`) are `Prepared`
+(store/prepared.py): on PostgreSQL they run on the driver connection, without SQLAlchemy's
+execution. Every statement here filters by the tenant it is given (`org_id`): callers pass
+their scope's organisation, never a value from the request.
 
 - `target(...)`: what a create or update of a sandbox needs to know, in one round trip: the
   team, the cluster and whether the name is taken, each inside the organisation.
-- `CREATE_POSTGRES`: the whole create on PostgreSQL in one round trip: both quota counters,
-  the cluster revision (with its NOTIFY), the sandbox, its labels, its usage record and its
-  audit event.
+- `CREATE_POSTGRES`: the whole create on PostgreSQL in one statement, complete or not at
+  all: both quota counters, the cluster revision (with its NOTIFY), the sandbox, its labels,
+  its usage record and its audit event.
 - The SQLite statements of the same create, run one after the other under SQLite's write
   lock (SQLite has no data-modifying WITH).
 
@@ -20,6 +22,7 @@ parameter named after a column of an UPDATE's table to its SET clause, inside a 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +32,7 @@ from sqlalchemy.dialects import postgresql
 from sandboxmesh.controlplane.domain import plans
 from sandboxmesh.controlplane.repository.records import Cluster, Team
 from sandboxmesh.controlplane.repository.transaction import NOTIFY_CHANNEL
+from sandboxmesh.controlplane.store.prepared import Prepared
 from sandboxmesh.controlplane.store.tables import (
     UtcDateTime,
     audit_events,
@@ -89,36 +93,36 @@ def _target(team_condition: sa.ColumnElement[bool]) -> sa.Select[Any]:
 
 
 #: Parameters: org, team_named, cluster_named and sandbox (the sandbox's name).
-TARGET_BY_TEAM_NAME = _target(teams.c.name == sa.bindparam("team_named"))
+TARGET_BY_TEAM_NAME = Prepared(_target(teams.c.name == sa.bindparam("team_named")))
 #: Parameters: org, team (the id of the caller's default team), cluster_named, sandbox.
-TARGET_BY_TEAM_ID = _target(teams.c.id == _team())
+TARGET_BY_TEAM_ID = Prepared(_target(teams.c.id == _team()))
 
 
-def target_from(row: sa.Row[Any]) -> Target:
+def target_from(row: Mapping[str, Any]) -> Target:
     team = (
         None
-        if row.team_id is None
+        if row["team_id"] is None
         else Team(
-            id=row.team_id,
-            name=row.team_name,
-            max_sandboxes=row.team_max,
-            active_sandboxes=row.team_active,
-            created_at=row.team_created_at,
+            id=row["team_id"],
+            name=row["team_name"],
+            max_sandboxes=row["team_max"],
+            active_sandboxes=row["team_active"],
+            created_at=row["team_created_at"],
         )
     )
     cluster = (
         None
-        if row.cluster_id is None
+        if row["cluster_id"] is None
         else Cluster(
-            id=row.cluster_id,
-            name=row.cluster_name,
-            revision=row.cluster_revision,
-            last_seen_at=row.cluster_last_seen_at,
-            agent_version=row.cluster_agent_version,
-            created_at=row.cluster_created_at,
+            id=row["cluster_id"],
+            name=row["cluster_name"],
+            revision=row["cluster_revision"],
+            last_seen_at=row["cluster_last_seen_at"],
+            agent_version=row["cluster_agent_version"],
+            created_at=row["cluster_created_at"],
         )
     )
-    return Target(team=team, cluster=cluster, exists=bool(row.taken))
+    return Target(team=team, cluster=cluster, exists=bool(row["taken"]))
 
 
 # --- quota counters ---------------------------------------------------------------------------
@@ -171,19 +175,50 @@ INSERT_USAGE = usage_records.insert()
 
 
 def _create_postgres() -> sa.Select[Any]:
-    """Counters first, in the documented lock order (organisation, team, cluster), each only
-    once the one before succeeded; the rows only once all three did. A refused quota thus
-    writes nothing but, perhaps, the organisation's counter, which the caller's rollback undoes.
+    """The create in one statement, complete or not at all, so it needs no transaction around
+    it: a refused quota writes nothing.
+
+    The organisation's and the team's rows are locked first, in the documented lock order
+    (organisation, team, then the cluster), and the room in both read from their newest
+    versions (a locking read in READ COMMITTED waits for a concurrent create and re-reads the
+    row it committed). Both counters, the revision and the rows are written only when both
+    have room, decided once from those locked values.
 
     Parameters: org, team, cluster (ids), sandbox (the name), document (the spec),
     routing, phase_value, actor, now, expiry, team_label (the team's name), labels (a JSON
-    object), audit_target and audit_details.
+    object), audit_target and audit_details. Columns: org_room, team_room (None: the team
+    is not the organisation's), sandbox_id and revision (None: not created).
     """
     now = sa.bindparam("now", type_=UtcDateTime)
-    org_taken = TAKE_ORGANIZATION_PLACE.returning(organizations.c.id).cte("org_taken")
+    room = (
+        sa.select(
+            (
+                organizations.c.active_sandboxes
+                < sa.func.coalesce(organizations.c.max_sandboxes, _PLAN_LIMIT)
+            ).label("org_room"),
+            sa.or_(
+                teams.c.max_sandboxes.is_(None),
+                teams.c.active_sandboxes < teams.c.max_sandboxes,
+            ).label("team_room"),
+        )
+        .select_from(organizations.join(teams, teams.c.org_id == organizations.c.id))
+        .where(organizations.c.id == _org(), teams.c.id == _team())
+        .with_for_update(of=[organizations, teams])
+        .cte("room")
+    )
+    org_taken = (
+        organizations.update()
+        .where(
+            organizations.c.id == _org(),
+            sa.exists(sa.select(room.c.org_room).where(room.c.org_room, room.c.team_room)),
+        )
+        .values(active_sandboxes=organizations.c.active_sandboxes + 1)
+        .returning(organizations.c.id)
+        .cte("org_taken")
+    )
     team_taken = (
         teams.update()
-        .where(_TEAM_HAS_ROOM, sa.exists(sa.select(org_taken.c.id)))
+        .where(teams.c.id == _team(), sa.exists(sa.select(org_taken.c.id)))
         .values(active_sandboxes=teams.c.active_sandboxes + 1)
         .returning(teams.c.id)
         .cte("team_taken")
@@ -286,11 +321,11 @@ def _create_postgres() -> sa.Select[Any]:
         .cte("audited")
     )
     return sa.select(
-        sa.exists(sa.select(org_taken.c.id)).label("org_taken"),
-        sa.exists(sa.select(team_taken.c.id)).label("team_taken"),
+        sa.select(room.c.org_room).scalar_subquery().label("org_room"),
+        sa.select(room.c.team_room).scalar_subquery().label("team_room"),
         sa.select(created.c.id).scalar_subquery().label("sandbox_id"),
         sa.select(created.c.revision).scalar_subquery().label("revision"),
     ).add_cte(labelled, metered, audited)
 
 
-CREATE_POSTGRES = _create_postgres()
+CREATE_POSTGRES = Prepared(_create_postgres())

@@ -162,11 +162,10 @@ class Sandboxes(Scoped):
             query, by_team = statements.TARGET_BY_TEAM_NAME, {"team_named": team}
         else:
             query, by_team = statements.TARGET_BY_TEAM_ID, {"team": default_team_id}
-        row = (
-            await self.tx.conn.execute(
-                query, {"org": self.org_id, "sandbox": name, "cluster_named": cluster, **by_team}
-            )
-        ).one()
+        row = await self.tx.fetch_one(
+            query, {"org": self.org_id, "sandbox": name, "cluster_named": cluster, **by_team}
+        )
+        assert row is not None  # one row whatever matches (see the statement)
         return statements.target_from(row)
 
     async def get(self, name: str) -> Sandbox:
@@ -245,32 +244,33 @@ class Sandboxes(Scoped):
         expires_at = expiry.expires_at(spec, created_at=self.tx.now, updated_at=self.tx.now)
         audit_details = {"team": team.name, "cluster": cluster.name}
         if self.tx.is_postgres:
-            created = (
-                await self.tx.conn.execute(
-                    statements.CREATE_POSTGRES,
-                    {
-                        "org": self.org_id,
-                        "team": team.id,
-                        "cluster": cluster.id,
-                        "sandbox": name,
-                        "document": document,
-                        "routing": routing_key,
-                        "phase_value": Phase.PENDING.value,
-                        "actor": self.actor,
-                        "now": self.tx.now,
-                        "expiry": expires_at,
-                        "team_label": team.name,
-                        "labels": dict(spec.labels),
-                        "audit_target": f"sandbox/{name}",
-                        "audit_details": audit_details,
-                    },
-                )
-            ).one()
-            if not created.org_taken:
+            created = await self.tx.fetch_one(
+                statements.CREATE_POSTGRES,
+                {
+                    "org": self.org_id,
+                    "team": team.id,
+                    "cluster": cluster.id,
+                    "sandbox": name,
+                    "document": document,
+                    "routing": routing_key,
+                    "phase_value": Phase.PENDING.value,
+                    "actor": self.actor,
+                    "now": self.tx.now,
+                    "expiry": expires_at,
+                    "team_label": team.name,
+                    "labels": dict(spec.labels),
+                    "audit_target": f"sandbox/{name}",
+                    "audit_details": audit_details,
+                },
+            )
+            assert created is not None  # a SELECT of scalar subqueries: always one row
+            if created["org_room"] is False:
                 raise await self._organization_refusal()
-            if not created.team_taken:
+            if created["team_room"] is False:
                 raise await self._team_refusal(team)
-            sandbox_id, revision = int(created.sandbox_id), int(created.revision)
+            if created["sandbox_id"] is None:  # its team or cluster was deleted meanwhile
+                raise errors.Conflict(f"the team or cluster of sandbox {name!r} is gone")
+            sandbox_id, revision = int(created["sandbox_id"]), int(created["revision"])
             self.tx.changed(cluster.id, revision)
         else:
             row = {

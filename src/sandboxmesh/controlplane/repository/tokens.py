@@ -13,6 +13,7 @@ from sandboxmesh.controlplane.domain.roles import Role
 from sandboxmesh.controlplane.repository.records import ApiToken, Principal
 from sandboxmesh.controlplane.repository.scoped import Scoped
 from sandboxmesh.controlplane.repository.transaction import Tx
+from sandboxmesh.controlplane.store.prepared import Prepared
 from sandboxmesh.controlplane.store.tables import (
     UtcDateTime,
     api_tokens,
@@ -25,9 +26,9 @@ from sandboxmesh.controlplane.store.tables import (
 _LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
-# The lookup every authenticated request makes, built once (parameter: digest). Parameters
+# The lookup every authenticated request makes, prepared once (parameter: digest). Parameters
 # are named unlike the columns: an UPDATE puts any parameter named after a column in its SET.
-_AUTHENTICATE = (
+_AUTHENTICATE = Prepared(
     sa.select(
         api_tokens.c.id.label("token_id"),
         api_tokens.c.expires_at,
@@ -51,7 +52,7 @@ _AUTHENTICATE = (
 )
 # Re-checked in SQL: of concurrent requests only the first writes (and row-locks) it.
 # Parameters: token, cutoff, used_at.
-_TOUCH = (
+_TOUCH = Prepared(
     api_tokens.update()
     .where(
         api_tokens.c.id == sa.bindparam("token"),
@@ -68,21 +69,21 @@ async def authenticate(tx: Tx, token: str) -> Principal | None:
     """The member a live API token belongs to, or None (unknown, revoked or expired)."""
     if secrets.token_kind(token) is not secrets.TokenKind.USER:
         return None
-    row = (await tx.conn.execute(_AUTHENTICATE, {"digest": secrets.digest(token)})).first()
-    if row is None or row.revoked_at is not None or row.expires_at <= tx.now:
+    row = await tx.fetch_one(_AUTHENTICATE, {"digest": secrets.digest(token)})
+    if row is None or row["revoked_at"] is not None or row["expires_at"] <= tx.now:
         return None
     cutoff = tx.now - _LAST_USED_RESOLUTION
-    if row.last_used_at is None or row.last_used_at < cutoff:
-        await tx.conn.execute(_TOUCH, {"token": row.token_id, "cutoff": cutoff, "used_at": tx.now})
+    if row["last_used_at"] is None or row["last_used_at"] < cutoff:
+        await tx.run(_TOUCH, {"token": row["token_id"], "cutoff": cutoff, "used_at": tx.now})
     return Principal(
-        member_id=row.member_id,
-        email=row.email,
-        role=Role(row.role),
-        org_id=row.org_id,
-        org_name=row.org_name,
-        token_id=row.token_id,
-        team_ids=frozenset(int(team) for team in (row.team_ids or "").split(",") if team),
-        default_team_id=row.default_team_id,
+        member_id=row["member_id"],
+        email=row["email"],
+        role=Role(row["role"]),
+        org_id=row["org_id"],
+        org_name=row["org_name"],
+        token_id=row["token_id"],
+        team_ids=frozenset(int(team) for team in (row["team_ids"] or "").split(",") if team),
+        default_team_id=row["default_team_id"],
     )
 
 
