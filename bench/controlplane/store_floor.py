@@ -2,8 +2,8 @@
 
 The server's own create statement (`sandbox_statements.CREATE_POSTGRES`: both quota counters,
 the cluster revision, the sandbox, its labels, usage record and audit event) is run straight
-through asyncpg, one transaction per create as the server runs it (BEGIN, the statement,
-COMMIT), from `connections` connections at once, into the organisation, team and cluster the
+through asyncpg, a transaction of its own per create as the server runs it, from
+`connections` connections at once, into the organisation, team and cluster the
 HTTP run used. No HTTP, no authentication, no framework: the cheapest client there is. Every
 create of one organisation takes the same three counter rows, so concurrent creates queue on
 their row locks until each commit; that, with PostgreSQL's CPU on the cores it shares, is the
@@ -13,7 +13,6 @@ ceiling a server in front of it cannot pass.
 from __future__ import annotations
 
 import asyncio
-import json
 import secrets
 import time
 from datetime import UTC, datetime
@@ -23,7 +22,6 @@ import asyncpg
 import harness
 import uvloop
 import wrk_load
-from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 
 from sandboxmesh.controlplane.repository.sandbox_statements import CREATE_POSTGRES
 
@@ -44,36 +42,32 @@ def measure(
 async def _measure(
     dsn: str, cluster: str, spec: dict[str, Any], connections: int, seconds: float
 ) -> dict[str, Any]:
-    compiled = CREATE_POSTGRES.compile(dialect=asyncpg_dialect())
-    order = compiled.positiontup or []
     pool = await asyncpg.create_pool(dsn, min_size=connections, max_size=connections)
     try:
         target = await pool.fetchrow(_TARGET, cluster)
         if target is None:
             raise RuntimeError(f"no cluster {cluster!r} to create into")
-        document = json.dumps(spec)
-        labels = json.dumps(spec.get("labels", {}))
-        audit = json.dumps({"team": target["team_name"], "cluster": target["cluster_name"]})
+        labels = spec.get("labels", {})
+        audit = {"team": target["team_name"], "cluster": target["cluster_name"]}
         latencies: list[float] = []
         run = secrets.token_hex(3)
         deadline = time.monotonic() + seconds
 
         async def client(number: int) -> None:
             async with pool.acquire() as connection:
-                statement = await connection.prepare(compiled.string)
+                statement = await connection.prepare(CREATE_POSTGRES.sql)
                 count = 0
                 while time.monotonic() < deadline:
                     count += 1
                     name = f"floor-{run}-{number}-{count}"
-                    # The columns are naive UTC timestamps (see store.tables.UtcDateTime).
-                    now = datetime.now(UTC).replace(tzinfo=None)
-                    values = compiled.construct_params(
+                    now = datetime.now(UTC)
+                    values = CREATE_POSTGRES.arguments(
                         {
                             "org": target["org"],
                             "team": target["team"],
                             "cluster": target["cluster"],
                             "sandbox": name,
-                            "document": document,
+                            "document": spec,
                             "routing": secrets.token_hex(8),
                             "phase_value": "Pending",
                             "actor": "bench@example.com",
@@ -86,8 +80,7 @@ async def _measure(
                         }
                     )
                     started = time.perf_counter()
-                    async with connection.transaction():
-                        row = await statement.fetchrow(*(values[key] for key in order))
+                    row = await statement.fetchrow(*values)
                     latencies.append(time.perf_counter() - started)
                     if row is None or row["sandbox_id"] is None:
                         raise RuntimeError(f"create refused: {dict(row or {})}")
