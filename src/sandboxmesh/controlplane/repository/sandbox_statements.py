@@ -133,17 +133,14 @@ _PLAN_LIMIT = sa.case(
     {plan.value: limit for plan, limit in plans.DEFAULT_ORG_LIMIT.items()},
     value=organizations.c.plan,
 )
-_ORG_HAS_ROOM = sa.and_(
-    organizations.c.id == _org(),
-    organizations.c.active_sandboxes < sa.func.coalesce(organizations.c.max_sandboxes, _PLAN_LIMIT),
+_ORG_ROOM = organizations.c.active_sandboxes < sa.func.coalesce(
+    organizations.c.max_sandboxes, _PLAN_LIMIT
 )
-_TEAM_HAS_ROOM = sa.and_(
-    teams.c.id == _team(),
-    sa.or_(
-        teams.c.max_sandboxes.is_(None),
-        teams.c.active_sandboxes < teams.c.max_sandboxes,
-    ),
+_TEAM_ROOM = sa.or_(
+    teams.c.max_sandboxes.is_(None), teams.c.active_sandboxes < teams.c.max_sandboxes
 )
+_ORG_HAS_ROOM = sa.and_(organizations.c.id == _org(), _ORG_ROOM)
+_TEAM_HAS_ROOM = sa.and_(teams.c.id == _team(), _TEAM_ROOM)
 
 #: Parameters: org. One row updated, or the organisation is at its limit.
 TAKE_ORGANIZATION_PLACE = (
@@ -191,16 +188,7 @@ def _create_postgres() -> sa.Select[Any]:
     """
     now = sa.bindparam("now", type_=UtcDateTime)
     room = (
-        sa.select(
-            (
-                organizations.c.active_sandboxes
-                < sa.func.coalesce(organizations.c.max_sandboxes, _PLAN_LIMIT)
-            ).label("org_room"),
-            sa.or_(
-                teams.c.max_sandboxes.is_(None),
-                teams.c.active_sandboxes < teams.c.max_sandboxes,
-            ).label("team_room"),
-        )
+        sa.select(_ORG_ROOM.label("org_room"), _TEAM_ROOM.label("team_room"))
         .select_from(organizations.join(teams, teams.c.org_id == organizations.c.id))
         .where(organizations.c.id == _org(), teams.c.id == _team())
         .with_for_update(of=[organizations, teams])
