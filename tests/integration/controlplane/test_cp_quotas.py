@@ -9,8 +9,12 @@ import sqlalchemy as sa
 from tests.support.controlplane import Org, manifest, register_cluster
 
 from sandboxmesh.client import endpoints, errors
+from sandboxmesh.controlplane import errors as server_errors
+from sandboxmesh.controlplane.repository import tokens
+from sandboxmesh.controlplane.repository.scope import OrgScope
 from sandboxmesh.controlplane.runtime import Runtime
 from sandboxmesh.controlplane.store.tables import organizations, sandboxes, teams
+from sandboxmesh.spec import SandboxManifest
 
 
 async def test_a_create_over_the_team_limit_names_it(acme: Org) -> None:
@@ -87,3 +91,33 @@ async def test_fifty_concurrent_creates_against_five_leave_exactly_five(
             .where(teams.c.name == "default")
         )
     assert (rows, org_active, team_active) == (5, 5, 5)
+
+
+async def test_a_create_whose_cluster_is_deleted_meanwhile_counts_nothing(
+    acme: Org, runtime: Runtime
+) -> None:
+    # The cluster is read (as the API does before a create), then deleted before the create
+    # runs: the create must leave no sandbox and no count behind (on PostgreSQL it runs
+    # without a transaction to roll back).
+    await register_cluster(acme)
+    async with runtime.unit_of_work() as tx:
+        principal = await tokens.authenticate(tx, acme.token)
+        assert principal is not None
+        target = await OrgScope(tx, principal).sandboxes.target(
+            "late", team=None, default_team_id=principal.default_team_id, cluster="staging"
+        )
+    assert target.team is not None
+    assert target.cluster is not None
+    await acme.client.send(endpoints.delete_cluster("staging"))
+
+    with pytest.raises((server_errors.Conflict, sa.exc.IntegrityError)):
+        async with runtime.unit_of_work() as tx:
+            await OrgScope(tx, principal).sandboxes.apply(
+                SandboxManifest.model_validate(manifest("late")),
+                team=target.team,
+                cluster=target.cluster,
+                exists=False,
+            )
+    assert (await acme.client.send(endpoints.organization()))["activeSandboxes"] == 0
+    assert (await acme.client.send(endpoints.get_team("default")))["activeSandboxes"] == 0
+    assert (await acme.client.send(endpoints.list_sandboxes()))["items"] == []

@@ -53,6 +53,10 @@ def _team() -> sa.BindParameter[int]:
     return sa.bindparam("team", type_=sa.Integer)
 
 
+def _cluster() -> sa.BindParameter[int]:
+    return sa.bindparam("cluster", type_=sa.Integer)
+
+
 # --- the target of an apply -----------------------------------------------------------------
 
 
@@ -175,23 +179,29 @@ def _create_postgres() -> sa.Select[Any]:
     """The create in one statement, complete or not at all, so it needs no transaction around
     it: a refused quota writes nothing.
 
-    The organisation's and the team's rows are locked first, in the documented lock order
-    (organisation, team, then the cluster), and the room in both read from their newest
-    versions (a locking read in READ COMMITTED waits for a concurrent create and re-reads the
-    row it committed). Both counters, the revision and the rows are written only when both
-    have room, decided once from those locked values.
+    The organisation's, the team's and the cluster's rows are locked first, in the documented
+    lock order, and the room in both counters read from their newest versions (a locking
+    read in READ COMMITTED waits for a concurrent create and re-reads the row it committed).
+    The counters, the revision and the rows are written only when all three rows exist and
+    both counters have room, decided once from those locked values. The lock is the one the
+    updates take anyway (FOR NO KEY UPDATE), which leaves foreign-key checks of other
+    writers unblocked.
 
     Parameters: org, team, cluster (ids), sandbox (the name), document (the spec),
     routing, phase_value, actor, now, expiry, team_label (the team's name), labels (a JSON
-    object), audit_target and audit_details. Columns: org_room, team_room (None: the team
-    is not the organisation's), sandbox_id and revision (None: not created).
+    object), audit_target and audit_details. Columns: org_room and team_room (None: the
+    team or the cluster is gone), sandbox_id and revision (None: not created).
     """
     now = sa.bindparam("now", type_=UtcDateTime)
     room = (
         sa.select(_ORG_ROOM.label("org_room"), _TEAM_ROOM.label("team_room"))
-        .select_from(organizations.join(teams, teams.c.org_id == organizations.c.id))
-        .where(organizations.c.id == _org(), teams.c.id == _team())
-        .with_for_update(of=[organizations, teams])
+        .select_from(
+            organizations.join(teams, teams.c.org_id == organizations.c.id).join(
+                clusters, clusters.c.org_id == organizations.c.id
+            )
+        )
+        .where(organizations.c.id == _org(), teams.c.id == _team(), clusters.c.id == _cluster())
+        .with_for_update(of=[organizations, teams, clusters], key_share=True)
         .cte("room")
     )
     org_taken = (
@@ -216,7 +226,7 @@ def _create_postgres() -> sa.Select[Any]:
     bumped = (
         clusters.update()
         .where(
-            clusters.c.id == sa.bindparam("cluster", type_=sa.Integer),
+            clusters.c.id == _cluster(),
             sa.exists(sa.select(team_taken.c.id)),
         )
         .values(revision=clusters.c.revision + 1)
@@ -250,7 +260,7 @@ def _create_postgres() -> sa.Select[Any]:
             sa.select(
                 _org(),
                 _team(),
-                sa.bindparam("cluster", type_=sa.Integer),
+                _cluster(),
                 sa.bindparam("sandbox", type_=sa.String),
                 sa.bindparam("document", type_=postgresql.JSONB),
                 sa.literal_column("1", sa.Integer),
