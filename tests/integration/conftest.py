@@ -11,14 +11,17 @@ import pytest
 from fastapi import FastAPI
 from lightkube import ApiError, Client
 from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.core_v1 import Namespace
 from tests.support import databases
 from tests.support.controlplane import Clock
+from tests.support.eventually import eventually
 from tests.support.kube import apply_baseline
 from tests.support.system import Process, start_operator
 
 from sandboxmesh.controlplane.runtime import Runtime
 from sandboxmesh.localcluster.pytest_plugin import KubeTarget
+from sandboxmesh.operator.status import rollout_complete
 
 LEASE_NAMESPACE = "sandboxmesh-system"
 
@@ -67,6 +70,16 @@ def operator(operators: OperatorFactory) -> Process:
 def baseline(kube_client: Client, namespace: str) -> dict[str, str]:
     """A baseline `checkout` Deployment (2 replicas, container `app`) behind a Service."""
     apply_baseline(kube_client, namespace, "checkout", replicas=2)
+    # Rolled out before the test starts: kube-controller-manager writes the Deployment's
+    # status (a new resourceVersion each time) for a moment after the apply, and tests compare
+    # the operator's snapshot of it with the live object and count the baseline's Pods.
+    eventually(
+        lambda: rollout_complete(
+            kube_client.get(Deployment, "checkout", namespace=namespace).to_dict()
+        )[1],
+        timeout=60,
+        what="the baseline rolled out",
+    )
     return {"kind": "Deployment", "namespace": namespace, "name": "checkout"}
 
 
