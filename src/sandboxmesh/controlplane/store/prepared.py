@@ -14,7 +14,8 @@ transaction whenever SQLAlchemy began one, and is a transaction of its own other
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import asyncpg
@@ -70,15 +71,19 @@ class Prepared:
     async def fetch_one(
         self, connection: asyncpg.Connection, parameters: Mapping[str, Any]
     ) -> dict[str, Any] | None:
-        try:
+        with self._integrity_errors(parameters):
             record = await connection.fetchrow(self.sql, *self.arguments(parameters))
-        except asyncpg.IntegrityConstraintViolationError as error:
-            # As SQLAlchemy raises it, so one handler answers both stores' conflicts.
-            raise sa.exc.IntegrityError(self.sql, parameters, error) from error
         return None if record is None else self.row(record)
 
     async def execute(self, connection: asyncpg.Connection, parameters: Mapping[str, Any]) -> None:
-        try:
+        with self._integrity_errors(parameters):
             await connection.execute(self.sql, *self.arguments(parameters))
+
+    @contextmanager
+    def _integrity_errors(self, parameters: Mapping[str, Any]) -> Iterator[None]:
+        """A violated constraint raised as SQLAlchemy raises it, so that one handler answers
+        both stores' conflicts (a create that lost a race for its name: 409)."""
+        try:
+            yield
         except asyncpg.IntegrityConstraintViolationError as error:
             raise sa.exc.IntegrityError(self.sql, parameters, error) from error
