@@ -11,6 +11,8 @@ from tests.support.controlplane import Org, manifest, register_cluster
 from sandboxmesh.client import endpoints, errors
 from sandboxmesh.controlplane import errors as server_errors
 from sandboxmesh.controlplane.repository import tokens
+from sandboxmesh.controlplane.repository.records import Principal
+from sandboxmesh.controlplane.repository.sandbox_statements import Target
 from sandboxmesh.controlplane.repository.scope import OrgScope
 from sandboxmesh.controlplane.runtime import Runtime
 from sandboxmesh.controlplane.store.tables import organizations, sandboxes, teams
@@ -93,31 +95,61 @@ async def test_fifty_concurrent_creates_against_five_leave_exactly_five(
     assert (rows, org_active, team_active) == (5, 5, 5)
 
 
-async def test_a_create_whose_cluster_is_deleted_meanwhile_counts_nothing(
-    acme: Org, runtime: Runtime
-) -> None:
-    # The cluster is read (as the API does before a create), then deleted before the create
-    # runs: the create must leave no sandbox and no count behind (on PostgreSQL it runs
-    # without a transaction to roll back).
-    await register_cluster(acme)
+async def _read_target(runtime: Runtime, org: Org, name: str) -> tuple[Principal, Target]:
+    """What the API reads before a create: the caller and the target of `name`."""
     async with runtime.unit_of_work() as tx:
-        principal = await tokens.authenticate(tx, acme.token)
+        principal = await tokens.authenticate(tx, org.token)
         assert principal is not None
         target = await OrgScope(tx, principal).sandboxes.target(
-            "late", team=None, default_team_id=principal.default_team_id, cluster="staging"
+            name, team=None, default_team_id=principal.default_team_id, cluster="staging"
         )
     assert target.team is not None
     assert target.cluster is not None
-    await acme.client.send(endpoints.delete_cluster("staging"))
+    return principal, target
 
+
+async def _create(runtime: Runtime, principal: Principal, target: Target, name: str) -> None:
+    assert target.team is not None
+    assert target.cluster is not None
+    async with runtime.unit_of_work() as tx:
+        await OrgScope(tx, principal).sandboxes.apply(
+            SandboxManifest.model_validate(manifest(name)),
+            team=target.team,
+            cluster=target.cluster,
+            exists=target.exists,
+        )
+
+
+async def _active(org: Org) -> tuple[int, int]:
+    organization = await org.client.send(endpoints.organization())
+    team = await org.client.send(endpoints.get_team("default"))
+    return organization["activeSandboxes"], team["activeSandboxes"]
+
+
+# A create whose target was read before something changed must leave no sandbox and no count
+# behind: on PostgreSQL it runs without a transaction to roll back.
+
+
+async def test_a_create_whose_cluster_is_deleted_meanwhile_counts_nothing(
+    acme: Org, runtime: Runtime
+) -> None:
+    await register_cluster(acme)
+    principal, target = await _read_target(runtime, acme, "late")
+    await acme.client.send(endpoints.delete_cluster("staging"))
     with pytest.raises((server_errors.Conflict, sa.exc.IntegrityError)):
-        async with runtime.unit_of_work() as tx:
-            await OrgScope(tx, principal).sandboxes.apply(
-                SandboxManifest.model_validate(manifest("late")),
-                team=target.team,
-                cluster=target.cluster,
-                exists=False,
-            )
-    assert (await acme.client.send(endpoints.organization()))["activeSandboxes"] == 0
-    assert (await acme.client.send(endpoints.get_team("default")))["activeSandboxes"] == 0
+        await _create(runtime, principal, target, "late")
+    assert await _active(acme) == (0, 0)
     assert (await acme.client.send(endpoints.list_sandboxes()))["items"] == []
+
+
+async def test_a_create_that_lost_the_race_for_its_name_counts_nothing(
+    acme: Org, runtime: Runtime
+) -> None:
+    await register_cluster(acme)
+    principal, target = await _read_target(runtime, acme, "same")
+    assert not target.exists
+    await acme.client.send(endpoints.apply_sandbox(manifest("same")))
+    # The unique name refuses it, as SQLAlchemy reports it on both stores (the API: 409).
+    with pytest.raises(sa.exc.IntegrityError):
+        await _create(runtime, principal, target, "same")
+    assert await _active(acme) == (1, 1)
