@@ -9,6 +9,7 @@ process's values to files there, and whichever worker a scrape reaches adds them
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from prometheus_client import (
     CollectorRegistry,
@@ -65,6 +66,7 @@ class Metrics:
     def exposition(self) -> bytes:
         """The text a scrape gets: this app's metrics, or every worker's added up."""
         if _multiprocess():
+            _forget_killed_workers(os.environ[MULTIPROCESS_DIR_ENV])
             registry = CollectorRegistry()
             multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]  # unannotated upstream
             return generate_latest(registry)
@@ -74,3 +76,23 @@ class Metrics:
         """Drop this process's live gauges from the sum (its counters keep counting)."""
         if _multiprocess():
             multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]  # unannotated upstream
+
+
+def _forget_killed_workers(directory: str) -> None:
+    """Drop the live gauges of workers that died without stopping cleanly (SIGKILL, the OOM
+    killer): only a clean stop marks a process dead, and uvicorn starts a replacement, so the
+    dead one's waiting long-polls would otherwise stay in the sum until the server stops."""
+    for path in Path(directory).glob("gauge_live*_*.db"):
+        pid = int(path.stem.rsplit("_", 1)[1])
+        if not _running(pid):
+            multiprocess.mark_process_dead(pid, directory)  # type: ignore[no-untyped-call]  # unannotated upstream
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True

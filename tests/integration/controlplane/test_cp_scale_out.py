@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
+import signal
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -195,6 +197,7 @@ def test_one_server_runs_several_workers_on_postgresql(
                 f"pr-{number}" for number in range(12)
             )
             _assert_metrics_add_up_the_workers(url, headers, registered.json()["token"])
+            _assert_killed_workers_leave_no_waiting_poll(url, registered.json()["token"], workers)
     finally:
         databases.drop_postgres_database(postgres_admin, database_url)
 
@@ -233,3 +236,32 @@ def _assert_metrics_add_up_the_workers(url: str, owner: dict[str, str], cluster_
         timeout=10,
         what="no poll waiting in /metrics",
     )
+
+
+def _assert_killed_workers_leave_no_waiting_poll(
+    url: str, cluster_token: str, workers: list[int]
+) -> None:
+    """Workers killed while a poll waits (no clean stop to mark them dead): once uvicorn has
+    replaced them, a scrape counts no poll waiting, and still counts what they did."""
+    agent = {"Authorization": f"Bearer {cluster_token}"}
+    revision = httpx.get(f"{url}{ASSIGNMENTS_PATH}?wait=0", headers=agent).json()["revision"]
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        poll = pool.submit(
+            httpx.get, f"{url}{ASSIGNMENTS_PATH}?since={revision}&wait=30", headers=agent,
+            timeout=60,
+        )  # fmt: skip
+        eventually(
+            lambda: _sample(url, "sandboxmesh_agent_long_polls_waiting") == 1,
+            timeout=10,
+            what="the waiting poll in /metrics",
+        )
+        for pid in workers:
+            os.kill(pid, signal.SIGKILL)
+        with pytest.raises(httpx.HTTPError):
+            poll.result(timeout=30)  # its worker is gone
+    eventually(
+        lambda: _sample(url, "sandboxmesh_agent_long_polls_waiting") == 0,
+        timeout=60,
+        what="the killed workers' poll gone from /metrics",
+    )
+    assert _sample(url, "sandboxmesh_sandboxes_created_total") == 13
