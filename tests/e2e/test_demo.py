@@ -69,8 +69,9 @@ def test_the_demo_runs_the_whole_system_and_ctrl_c_stops_all_of_it(tmp_path: Pat
         }  # fmt: skip
         assert route(frontend, {"x-sandboxmesh-routing-key": key})["checkout"] == name
         assert route(frontend, {"baggage": "sandboxmesh-routing-key=nosuchkey00000"}) == BASELINE
-        printed = output.read_text()
-        assert f"curl -s -H 'baggage: sandboxmesh-routing-key={key}' {frontend}" in printed
+        # The instructions are printed just after demo.json is written.
+        curl = f"curl -s -H 'baggage: sandboxmesh-routing-key={key}' {frontend}"
+        eventually(lambda: curl in output.read_text(), timeout=30, what="the printed curl line")
 
         listed = subprocess.run(
             [sys.executable, "-m", "sandboxmesh", "sandbox", "list", "-o", "json"],

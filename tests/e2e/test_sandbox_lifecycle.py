@@ -97,8 +97,15 @@ def test_the_agent_killed_mid_way_and_restarted_loses_and_duplicates_nothing(
         system.cli("sandbox", "apply", "-f", str(manifest(tmp_path / f"{name}.yaml", name, shop)),
                    "--wait", "--timeout", "120s")  # fmt: skip
     eventually(lambda: not _exists(kube_client, names[0]), timeout=60, what="the deleted one gone")
-    listed = system.cli_json("sandbox", "list")
-    assert sorted(item["name"] for item in listed["items"]) == sorted(names[1:])
+    # The control plane forgets it once the agent has confirmed the removal (a moment later).
+    eventually(
+        lambda: (
+            sorted(item["name"] for item in system.cli_json("sandbox", "list")["items"])
+            == sorted(names[1:])
+        ),
+        timeout=30,
+        what="the control plane listing the remaining ones",
+    )
     forks = [
         d.metadata.name for d in kube_client.list(Deployment, namespace=shop)
         if d.metadata is not None and d.metadata.name and "-sbx-" in d.metadata.name

@@ -168,13 +168,13 @@ def test_routers_go_in_front_and_away_without_the_service_losing_endpoints(
         timeout=60,
         what="the Service's endpoints are the routers",
     )
-    assert (
-        eventually(
-            lambda: endpoint_pods(kube_client, namespace, "checkout-sandboxmesh-baseline"),
-            timeout=30,
-            what="the baseline copy's endpoints",
-        )
-        == baseline_pods
+    # The EndpointSlice controller may list one Pod before the other: wait for both.
+    eventually(
+        lambda: (
+            endpoint_pods(kube_client, namespace, "checkout-sandboxmesh-baseline") == baseline_pods
+        ),
+        timeout=30,
+        what="the baseline copy's endpoints",
     )
     config = kube_client.get(ConfigMap, "checkout-sandboxmesh-router", namespace=namespace)
     document = json.loads(config.data[routers.BOOTSTRAP_FILE])
