@@ -32,7 +32,7 @@ class Tx:
     conn: AsyncConnection
     now: datetime
     changed_clusters: dict[int, int] = field(default_factory=dict)
-    _driver: asyncpg.Connection | None = field(default=None, repr=False)
+    _driver: asyncpg.Connection | None = field(default=None, init=False, repr=False)
 
     @property
     def is_postgres(self) -> bool:
