@@ -137,7 +137,7 @@ def run(
     path = workdir / "wrk-script.lua"
     path.write_text(script)
     cpu_before = process_tree_cpu_seconds(server_pid)
-    postgres_before = postgres_cpu_seconds()
+    postgres_before = postgres_cpu_seconds() if postgres else 0.0
     out = subprocess.run(
         [
             wrk,
@@ -155,7 +155,7 @@ def run(
         text=True,
     )
     cpu = process_tree_cpu_seconds(server_pid) - cpu_before
-    postgres_cpu = postgres_cpu_seconds() - postgres_before
+    postgres_cpu = postgres_cpu_seconds() - postgres_before if postgres else 0.0
     line = next(ln for ln in reversed(out.stdout.splitlines()) if ln.startswith("{"))
     raw = json.loads(line)
     requests = int(raw["requests"])

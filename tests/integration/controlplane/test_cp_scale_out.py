@@ -9,7 +9,7 @@ import re
 import signal
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -207,25 +207,28 @@ def _sample(url: str, metric: str) -> float:
     return _value(httpx.get(f"{url}/metrics").text, metric)
 
 
+def _waiting_poll(pool: ThreadPoolExecutor, url: str, cluster_token: str) -> Future[httpx.Response]:
+    """An agent's long-poll with nothing to return, once /metrics counts it waiting."""
+    agent = {"Authorization": f"Bearer {cluster_token}"}
+    revision = httpx.get(f"{url}{ASSIGNMENTS_PATH}?wait=0", headers=agent).json()["revision"]
+    poll = pool.submit(
+        httpx.get, f"{url}{ASSIGNMENTS_PATH}?since={revision}&wait=30", headers=agent, timeout=60
+    )
+    eventually(
+        lambda: _sample(url, "sandboxmesh_agent_long_polls_waiting") == 1,
+        timeout=10,
+        what="the waiting poll in /metrics",
+    )
+    return poll
+
+
 def _assert_metrics_add_up_the_workers(url: str, owner: dict[str, str], cluster_token: str) -> None:
     """Whichever worker a scrape reaches, it counts what every worker did: the 12 creates
     (spread over both) and a long-poll waiting on one of them."""
     for _ in range(6):
         assert _sample(url, "sandboxmesh_sandboxes_created_total") == 12
-    agent = {"Authorization": f"Bearer {cluster_token}"}
-    revision = httpx.get(f"{url}{ASSIGNMENTS_PATH}?wait=0", headers=agent).json()["revision"]
     with ThreadPoolExecutor(max_workers=1) as pool:
-        poll = pool.submit(
-            httpx.get,
-            f"{url}{ASSIGNMENTS_PATH}?since={revision}&wait=30",
-            headers=agent,
-            timeout=60,
-        )
-        eventually(
-            lambda: _sample(url, "sandboxmesh_agent_long_polls_waiting") == 1,
-            timeout=10,
-            what="the waiting poll in /metrics",
-        )
+        poll = _waiting_poll(pool, url, cluster_token)
         for _ in range(6):
             assert _sample(url, "sandboxmesh_agent_long_polls_waiting") == 1
         woken = httpx.put(f"{url}/api/v1/sandboxes/last", json=manifest("last"), headers=owner)
@@ -243,18 +246,8 @@ def _assert_killed_workers_leave_no_waiting_poll(
 ) -> None:
     """Workers killed while a poll waits (no clean stop to mark them dead): once uvicorn has
     replaced them, a scrape counts no poll waiting, and still counts what they did."""
-    agent = {"Authorization": f"Bearer {cluster_token}"}
-    revision = httpx.get(f"{url}{ASSIGNMENTS_PATH}?wait=0", headers=agent).json()["revision"]
     with ThreadPoolExecutor(max_workers=1) as pool:
-        poll = pool.submit(
-            httpx.get, f"{url}{ASSIGNMENTS_PATH}?since={revision}&wait=30", headers=agent,
-            timeout=60,
-        )  # fmt: skip
-        eventually(
-            lambda: _sample(url, "sandboxmesh_agent_long_polls_waiting") == 1,
-            timeout=10,
-            what="the waiting poll in /metrics",
-        )
+        poll = _waiting_poll(pool, url, cluster_token)
         for pid in workers:
             os.kill(pid, signal.SIGKILL)
         with pytest.raises(httpx.HTTPError):
