@@ -1,7 +1,7 @@
 """`create_app(settings)`: the ASGI app. Nothing is read or connected at import time.
 
 The lifespan opens the store, applies migrations (unless disabled), starts the PostgreSQL
-notification listener and the TTL sweeper, and undoes all of it on shutdown.
+notification listener and create queue and the TTL sweeper, and undoes all of it on shutdown.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from sandboxmesh.controlplane.api.routes import (
 )
 from sandboxmesh.controlplane.metrics import Metrics
 from sandboxmesh.controlplane.portal import mount as portal
+from sandboxmesh.controlplane.repository.create_batches import CreateQueue
 from sandboxmesh.controlplane.repository.sandboxes import expire_due
 from sandboxmesh.controlplane.revisions import PostgresListener
 from sandboxmesh.controlplane.runtime import Runtime, utc_now
@@ -83,30 +84,41 @@ async def _running(runtime: Runtime) -> AsyncIterator[None]:
     settings = runtime.settings
     url = settings.database.resolved_url()
     store = Store(create_engine(url, pool_size=settings.database.pool_size))
-    try:
+    # Undone in reverse order, whatever stage the start reached.
+    async with contextlib.AsyncExitStack() as started:
+        started.push_async_callback(store.dispose)
         if settings.database.migrate_on_start:
             revision = await migrate.upgrade(store.engine)
             log.info("database migrated", extra={"revision": revision})
         runtime.store = store
+        started.callback(setattr, runtime, "store", None)
         if store.is_postgres:
             dsn = async_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-            runtime.listener = PostgresListener(dsn, runtime.hub)
-            await runtime.listener.start()
+            listener = PostgresListener(dsn, runtime.hub)
+            started.push_async_callback(listener.stop)
+            await listener.start()
+            runtime.listener = listener
+            creates = CreateQueue(
+                dsn,
+                connections=settings.database.create_connections,
+                on_batch=runtime.metrics.create_batch_size.observe,
+            )
+            started.push_async_callback(creates.stop)
+            await creates.start()
+            runtime.creates = creates
+            started.callback(setattr, runtime, "creates", None)
         sweeper = asyncio.create_task(
             sweep_forever(lambda: _sweep(runtime), settings.sweeper.interval_seconds),
             name="ttl-sweeper",
         )
-        try:
-            yield
-        finally:
-            sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeper
-            if runtime.listener is not None:
-                await runtime.listener.stop()
-    finally:
-        runtime.store = None
-        await store.dispose()
+        started.push_async_callback(_cancel, sweeper)
+        yield
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def _sweep(runtime: Runtime) -> list[str]:

@@ -46,6 +46,13 @@ class Metrics:
         self.sandboxes_created = Counter(
             "sandboxmesh_sandboxes_created", "Sandboxes created.", registry=self.registry
         )
+        self.create_batch_size = Histogram(
+            "sandboxmesh_sandbox_create_batch_size",
+            "Creates sent to PostgreSQL in one statement (those of one organisation that "
+            "arrived while its previous statement ran).",
+            buckets=(1, 2, 4, 8, 16, 32, 64),
+            registry=self.registry,
+        )
         self.quota_rejections = Counter(
             "sandboxmesh_quota_rejections",
             "Creates refused by a quota, by the scope of the limit.",

@@ -1,4 +1,4 @@
-"""What a running app holds: settings, store, revision hub, metrics and clock."""
+"""What a running app holds: settings, store, revision hub, create queue, metrics and clock."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sandboxmesh.controlplane.metrics import Metrics
+from sandboxmesh.controlplane.repository.create_batches import CreateQueue
 from sandboxmesh.controlplane.repository.transaction import Tx
 from sandboxmesh.controlplane.revisions import PostgresListener, RevisionHub
 from sandboxmesh.controlplane.settings import Settings
@@ -26,6 +27,7 @@ class Runtime:
     hub: RevisionHub = field(default_factory=RevisionHub)
     store: Store | None = None
     listener: PostgresListener | None = None
+    creates: CreateQueue | None = None
 
     def require_store(self) -> Store:
         if self.store is None:
@@ -36,7 +38,7 @@ class Runtime:
     async def unit_of_work(self) -> AsyncIterator[Tx]:
         """A transaction; the revisions it produced are published once it committed."""
         async with self.require_store().transaction() as connection:
-            tx = Tx(conn=connection, now=self.clock())
+            tx = Tx(conn=connection, now=self.clock(), creates=self.creates)
             yield tx
         for cluster_id, revision in tx.changed_clusters.items():
             self.hub.publish(cluster_id, revision)

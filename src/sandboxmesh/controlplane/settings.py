@@ -29,6 +29,9 @@ class DatabaseSettings(BaseModel):
     url: str | None = None
     #: Connections each process keeps open to PostgreSQL (SQLite uses its own small pool).
     pool_size: int = Field(default=10, ge=1, le=200)
+    #: Connections each process keeps for sandbox creates on PostgreSQL, which it sends in
+    #: batches per organisation: as many organisations' batches run at once.
+    create_connections: int = Field(default=4, ge=1, le=64)
     #: Apply the Alembic migrations when the server starts.
     migrate_on_start: bool = True
 

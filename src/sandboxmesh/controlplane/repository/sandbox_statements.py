@@ -3,16 +3,17 @@
 Building a SQLAlchemy Core statement costs several times what executing a built one does
 (coercions, operators, cache key), and a create used to build a dozen per request. A
 statement built once keeps its memoised cache key, so executing it costs one compiled-cache
-hit. Those every create runs (`TARGET_*`, `CREATE_POSTGRES`) are `Prepared`
+hit. Those every create runs (`TARGET_*`, `CREATE_BATCH_POSTGRES`) are `Prepared`
 (store/prepared.py): on PostgreSQL they run on the driver connection, without SQLAlchemy's
 execution. Every statement here filters by the tenant it is given (`org_id`): callers pass
 their scope's organisation, never a value from the request.
 
 - `target(...)`: what a create or update of a sandbox needs to know, in one round trip: the
   team, the cluster and whether the name is taken, each inside the organisation.
-- `CREATE_POSTGRES`: the whole create on PostgreSQL in one statement, complete or not at
-  all: both quota counters, the cluster revision (with its NOTIFY), the sandbox, its labels,
-  its usage record and its audit event.
+- `CREATE_BATCH_POSTGRES`: whole creates on PostgreSQL, any number of one organisation in
+  one statement (create_batches.py gathers them), complete or not at all: both quota
+  counters, the cluster revisions (with their NOTIFY), the sandboxes, their labels, usage
+  records and audit events.
 - The SQLite statements of the same create, run one after the other under SQLite's write
   lock (SQLite has no data-modifying WITH).
 
@@ -34,7 +35,6 @@ from sandboxmesh.controlplane.repository.records import Cluster, Team
 from sandboxmesh.controlplane.repository.transaction import NOTIFY_CHANNEL
 from sandboxmesh.controlplane.store.prepared import Prepared
 from sandboxmesh.controlplane.store.tables import (
-    UtcDateTime,
     audit_events,
     clusters,
     organizations,
@@ -172,66 +172,163 @@ INSERT_LABEL = sandbox_labels.insert()
 INSERT_USAGE = usage_records.insert()
 
 
-# --- the create, on PostgreSQL: one statement ---------------------------------------------------
+# --- the create, on PostgreSQL: one statement for a batch of creates --------------------------
+
+#: The columns of one create in the batch statement's `items` (a JSON array of objects):
+#: `ord` its place in the batch, the ids of its team and cluster, times as naive UTC.
+ITEM_COLUMNS = (
+    sa.column("ord", sa.Integer),
+    sa.column("name", sa.String),
+    sa.column("team", sa.Integer),
+    sa.column("cluster", sa.Integer),
+    sa.column("spec", postgresql.JSONB),
+    sa.column("routing", sa.String),
+    sa.column("actor", sa.String),
+    sa.column("at", sa.DateTime),
+    sa.column("expiry", sa.DateTime),
+    sa.column("team_label", sa.String),
+    sa.column("labels", postgresql.JSONB),
+    sa.column("audit_target", sa.String),
+    sa.column("audit_details", postgresql.JSONB),
+)
 
 
-def _create_postgres() -> sa.Select[Any]:
-    """The create in one statement, complete or not at all, so it needs no transaction around
-    it: a refused quota writes nothing.
+def _create_batch_postgres() -> sa.Select[Any]:
+    """Creates of one organisation in one statement, complete or not at all, so it needs no
+    transaction around it: a refused create writes nothing.
 
-    The organisation's, the team's and the cluster's rows are locked first, in the documented
-    lock order, and the room in both counters read from their newest versions (a locking
-    read in READ COMMITTED waits for a concurrent create and re-reads the row it committed).
-    The counters, the revision and the rows are written only when all three rows exist and
-    both counters have room, decided once from those locked values. The lock is the one the
-    updates take anyway (FOR NO KEY UPDATE), which leaves foreign-key checks of other
-    writers unblocked.
+    The organisation's row and the rows of the teams and clusters named are locked first:
+    the organisation's before any other (a joined row's locks are taken in FROM order), as
+    every writer that locks several of these rows does, so two of them never wait for each
+    other. The counters are read from their newest versions (a locking read in READ
+    COMMITTED waits for a concurrent writer and re-reads the row it committed). The lock is
+    the one the updates take anyway (FOR NO KEY UPDATE), which leaves foreign-key checks of
+    other writers unblocked.
 
-    Parameters: org, team, cluster (ids), sandbox (the name), document (the spec),
-    routing, phase_value, actor, now, expiry, team_label (the team's name), labels (a JSON
-    object), audit_target and audit_details. Columns: org_room and team_room (None: the
-    team or the cluster is gone), sandbox_id and revision (None: not created).
+    Each create is decided in `ord` order exactly as one statement per create would decide
+    it: refused when its team or cluster is gone, then when the organisation is full, then
+    when its team is. The counters are read once, so the decision counts what the earlier
+    creates of the batch take: a create fits its team when the team's count plus the
+    creates of that team up to it stays within the limit, and fits the organisation when
+    the count plus the earlier creates that fit their teams is below the limit. (Counting a
+    create refused by the organisation against its team changes nothing: once the
+    organisation is full, every later create is refused by it first.) Accepted creates take
+    consecutive revisions of their cluster, in `ord` order.
+
+    Parameters: org, items (ITEM_COLUMNS; names distinct) and phase_value. One row per item,
+    in `ord` order: ord, present (False: its team or cluster is gone), org_full, team_fits,
+    sandbox_id and revision (None: not created).
     """
-    now = sa.bindparam("now", type_=UtcDateTime)
-    room = (
-        sa.select(_ORG_ROOM.label("org_room"), _TEAM_ROOM.label("team_room"))
+    item = sa.select(
+        sa.func.jsonb_to_recordset(sa.bindparam("items", type_=postgresql.JSONB))
+        .table_valued(*ITEM_COLUMNS)
+        .render_derived(name="given", with_types=True)
+    ).cte("item")
+    locked = (
+        sa.select(
+            organizations.c.active_sandboxes.label("org_active"),
+            sa.func.coalesce(organizations.c.max_sandboxes, _PLAN_LIMIT).label("org_max"),
+            teams.c.id.label("team_id"),
+            teams.c.active_sandboxes.label("team_active"),
+            teams.c.max_sandboxes.label("team_max"),
+            clusters.c.id.label("cluster_id"),
+        )
         .select_from(
             organizations.join(teams, teams.c.org_id == organizations.c.id).join(
                 clusters, clusters.c.org_id == organizations.c.id
             )
         )
-        .where(organizations.c.id == _org(), teams.c.id == _team(), clusters.c.id == _cluster())
+        .where(
+            organizations.c.id == _org(),
+            teams.c.id.in_(sa.select(item.c.team)),
+            clusters.c.id.in_(sa.select(item.c.cluster)),
+        )
         .with_for_update(of=[organizations, teams, clusters], key_share=True)
-        .cte("room")
+        .cte("locked")
+    )
+    present = locked.c.team_id.is_not(None)
+    # count() skips NULLs: the creates of the team up to this one whose targets exist.
+    of_team_so_far = sa.func.count(locked.c.team_id).over(
+        partition_by=item.c.team, order_by=item.c.ord
+    )
+    fits = (
+        sa.select(
+            item,
+            locked.c.org_active,
+            locked.c.org_max,
+            present.label("present"),
+            sa.and_(
+                present,
+                sa.or_(
+                    locked.c.team_max.is_(None),
+                    locked.c.team_active + of_team_so_far <= locked.c.team_max,
+                ),
+            ).label("team_fits"),
+        )
+        .select_from(
+            item.outerjoin(
+                locked,
+                sa.and_(locked.c.team_id == item.c.team, locked.c.cluster_id == item.c.cluster),
+            )
+        )
+        .cte("fits")
+    )
+    earlier_fitting = (
+        sa.func.count().filter(fits.c.team_fits).over(order_by=fits.c.ord, rows=(None, -1))
+    )
+    decided = sa.select(
+        fits,
+        sa.and_(fits.c.present, fits.c.org_active + earlier_fitting >= fits.c.org_max).label(
+            "org_full"
+        ),
+    ).cte("decided")
+    accepted = (
+        sa.select(
+            decided,
+            sa.func.row_number()
+            .over(partition_by=decided.c.cluster, order_by=decided.c.ord)
+            .label("nth"),
+        )
+        .where(decided.c.present, decided.c.team_fits, sa.not_(decided.c.org_full))
+        .cte("accepted")
     )
     org_taken = (
         organizations.update()
-        .where(
-            organizations.c.id == _org(),
-            sa.exists(sa.select(room.c.org_room).where(room.c.org_room, room.c.team_room)),
+        .where(organizations.c.id == _org(), sa.exists(sa.select(accepted.c.ord)))
+        .values(
+            active_sandboxes=organizations.c.active_sandboxes
+            + sa.select(sa.func.count()).select_from(accepted).scalar_subquery()
         )
-        .values(active_sandboxes=organizations.c.active_sandboxes + 1)
         .returning(organizations.c.id)
         .cte("org_taken")
     )
+    per_team = (
+        sa.select(accepted.c.team, sa.func.count().label("taken"))
+        .group_by(accepted.c.team)
+        .subquery("per_team")
+    )
     team_taken = (
         teams.update()
-        .where(teams.c.id == _team(), sa.exists(sa.select(org_taken.c.id)))
-        .values(active_sandboxes=teams.c.active_sandboxes + 1)
+        .where(teams.c.org_id == _org(), teams.c.id == per_team.c.team)
+        .values(active_sandboxes=teams.c.active_sandboxes + per_team.c.taken)
         .returning(teams.c.id)
         .cte("team_taken")
     )
+    per_cluster = (
+        sa.select(accepted.c.cluster, sa.func.count().label("taken"))
+        .group_by(accepted.c.cluster)
+        .subquery("per_cluster")
+    )
     # The revision's row lock is held until the commit, so revisions commit in order; the
-    # NOTIFY is delivered to the other processes at the commit too.
+    # NOTIFY (of the batch's last revision) is delivered to the other processes at the commit.
     bumped = (
         clusters.update()
-        .where(
-            clusters.c.id == _cluster(),
-            sa.exists(sa.select(team_taken.c.id)),
-        )
-        .values(revision=clusters.c.revision + 1)
+        .where(clusters.c.org_id == _org(), clusters.c.id == per_cluster.c.cluster)
+        .values(revision=clusters.c.revision + per_cluster.c.taken)
         .returning(
+            clusters.c.id,
             clusters.c.revision,
+            per_cluster.c.taken,
             sa.func.pg_notify(
                 NOTIFY_CHANNEL,
                 sa.cast(clusters.c.id, sa.String) + ":" + sa.cast(clusters.c.revision, sa.String),
@@ -259,32 +356,34 @@ def _create_postgres() -> sa.Select[Any]:
             ],
             sa.select(
                 _org(),
-                _team(),
-                _cluster(),
-                sa.bindparam("sandbox", type_=sa.String),
-                sa.bindparam("document", type_=postgresql.JSONB),
+                accepted.c.team,
+                accepted.c.cluster,
+                accepted.c.name,
+                accepted.c.spec,
                 sa.literal_column("1", sa.Integer),
-                sa.bindparam("routing", type_=sa.String),
+                accepted.c.routing,
                 sa.bindparam("phase_value", type_=sa.String),
-                bumped.c.revision,
-                sa.bindparam("actor", type_=sa.String),
-                now,
-                now,
-                sa.bindparam("expiry", type_=UtcDateTime),
-            ).select_from(bumped),
+                bumped.c.revision - bumped.c.taken + accepted.c.nth,
+                accepted.c.actor,
+                accepted.c.at,
+                accepted.c.at,
+                accepted.c.expiry,
+            ).select_from(accepted.join(bumped, bumped.c.id == accepted.c.cluster)),
         )
-        .returning(sandboxes.c.id, sandboxes.c.revision)
+        .returning(sandboxes.c.id, sandboxes.c.name, sandboxes.c.revision)
         .cte("created")
     )
-    labels = sa.func.jsonb_each_text(sa.bindparam("labels", type_=postgresql.JSONB)).table_valued(
-        "key", "value"
+    # The rows written after the sandbox find their create by its name (distinct in a batch).
+    made = created.join(accepted, accepted.c.name == created.c.name)
+    labels = (
+        sa.func.jsonb_each_text(accepted.c.labels).table_valued("key", "value").lateral("label")
     )
     labelled = (
         sandbox_labels.insert()
         .from_select(
             ["sandbox_id", "key", "value"],
             sa.select(created.c.id, labels.c.key, labels.c.value).select_from(
-                created.join(labels, sa.true())
+                made.join(labels, sa.true())
             ),
         )
         .cte("labelled")
@@ -294,12 +393,8 @@ def _create_postgres() -> sa.Select[Any]:
         .from_select(
             ["org_id", "team_name", "sandbox_name", "sandbox_id", "started_at"],
             sa.select(
-                _org(),
-                sa.bindparam("team_label", type_=sa.String),
-                sa.bindparam("sandbox", type_=sa.String),
-                created.c.id,
-                now,
-            ).select_from(created),
+                _org(), accepted.c.team_label, accepted.c.name, created.c.id, accepted.c.at
+            ).select_from(made),
         )
         .cte("metered")
     )
@@ -309,21 +404,28 @@ def _create_postgres() -> sa.Select[Any]:
             ["org_id", "at", "actor", "action", "target", "details"],
             sa.select(
                 _org(),
-                now,
-                sa.bindparam("actor", type_=sa.String),
+                accepted.c.at,
+                accepted.c.actor,
                 sa.literal_column("'sandbox.create'", sa.String),
-                sa.bindparam("audit_target", type_=sa.String),
-                sa.bindparam("audit_details", type_=postgresql.JSONB),
-            ).select_from(created),
+                accepted.c.audit_target,
+                accepted.c.audit_details,
+            ).select_from(made),
         )
         .cte("audited")
     )
-    return sa.select(
-        sa.select(room.c.org_room).scalar_subquery().label("org_room"),
-        sa.select(room.c.team_room).scalar_subquery().label("team_room"),
-        sa.select(created.c.id).scalar_subquery().label("sandbox_id"),
-        sa.select(created.c.revision).scalar_subquery().label("revision"),
-    ).add_cte(labelled, metered, audited)
+    return (
+        sa.select(
+            decided.c.ord,
+            decided.c.present,
+            decided.c.org_full,
+            decided.c.team_fits,
+            created.c.id.label("sandbox_id"),
+            created.c.revision,
+        )
+        .select_from(decided.outerjoin(created, created.c.name == decided.c.name))
+        .order_by(decided.c.ord)
+        .add_cte(org_taken, team_taken, labelled, metered, audited)
+    )
 
 
-CREATE_POSTGRES = Prepared(_create_postgres())
+CREATE_BATCH_POSTGRES = Prepared(_create_batch_postgres())

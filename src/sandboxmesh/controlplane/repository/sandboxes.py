@@ -15,7 +15,7 @@ from sandboxmesh.controlplane import errors
 from sandboxmesh.controlplane.domain import expiry, plans
 from sandboxmesh.controlplane.domain import secrets as issued_secrets
 from sandboxmesh.controlplane.domain.quota import Limit, LimitScope
-from sandboxmesh.controlplane.repository import audit
+from sandboxmesh.controlplane.repository import audit, create_batches
 from sandboxmesh.controlplane.repository import sandbox_statements as statements
 from sandboxmesh.controlplane.repository.clusters import bump_revision
 from sandboxmesh.controlplane.repository.records import Cluster, Sandbox, Team
@@ -244,33 +244,30 @@ class Sandboxes(Scoped):
         expires_at = expiry.expires_at(spec, created_at=self.tx.now, updated_at=self.tx.now)
         audit_details = {"team": team.name, "cluster": cluster.name}
         if self.tx.is_postgres:
-            created = await self.tx.fetch_one(
-                statements.CREATE_POSTGRES,
-                {
-                    "org": self.org_id,
-                    "team": team.id,
-                    "cluster": cluster.id,
-                    "sandbox": name,
-                    "document": document,
-                    "routing": routing_key,
-                    "phase_value": Phase.PENDING.value,
-                    "actor": self.actor,
-                    "now": self.tx.now,
-                    "expiry": expires_at,
-                    "team_label": team.name,
-                    "labels": dict(spec.labels),
-                    "audit_target": f"sandbox/{name}",
-                    "audit_details": audit_details,
-                },
+            outcome = await create_batches.create(
+                self.tx,
+                self.org_id,
+                create_batches.NewSandbox(
+                    name=name,
+                    team_id=team.id,
+                    team_name=team.name,
+                    cluster_id=cluster.id,
+                    spec=document,
+                    routing_key=routing_key,
+                    actor=self.actor,
+                    at=self.tx.now,
+                    expires_at=expires_at,
+                    labels=dict(spec.labels),
+                    audit_details=audit_details,
+                ),
             )
-            assert created is not None  # a SELECT of scalar subqueries: always one row
-            if created["org_room"] is False:
+            if outcome is create_batches.Refused.ORGANIZATION_FULL:
                 raise await self._organization_refusal()
-            if created["team_room"] is False:
+            if outcome is create_batches.Refused.TEAM_FULL:
                 raise await self._team_refusal(team)
-            if created["sandbox_id"] is None:  # its team or cluster was deleted meanwhile
+            if outcome is create_batches.Refused.TARGET_GONE:
                 raise errors.Conflict(f"the team or cluster of sandbox {name!r} is gone")
-            sandbox_id, revision = int(created["sandbox_id"]), int(created["revision"])
+            sandbox_id, revision = outcome.sandbox_id, outcome.revision
             self.tx.changed(cluster.id, revision)
         else:
             row = {

@@ -25,7 +25,7 @@ from sqlalchemy.sql.expression import ReturnsRows
 
 # The dialect as `store.engine.create_engine` configures it (default JSON serializers): the
 # bind and result processors below are the ones that engine would apply.
-_DIALECT = PGDialect_asyncpg()  # type: ignore[no-untyped-call]  # (SQLAlchemy's, unannotated)
+DIALECT = PGDialect_asyncpg()  # type: ignore[no-untyped-call]  # (SQLAlchemy's, unannotated)
 
 Processor = Callable[[Any], Any] | None
 Statement = sa.Select[Any] | sa.Insert | sa.Update | sa.Delete
@@ -36,7 +36,7 @@ class Prepared:
 
     def __init__(self, statement: Statement) -> None:
         self.statement = statement
-        compiled = statement.compile(dialect=_DIALECT)
+        compiled = statement.compile(dialect=DIALECT)
         order = compiled.positiontup or []
         required = {key for key in order if compiled.binds[key].required}
         # Parameters rendered into the SQL (aggregate_strings' separator) are rendered once.
@@ -47,11 +47,11 @@ class Prepared:
         for key in expanded.positiontup or []:
             bind = compiled.binds[key]
             constant = None if bind.required else bind.effective_value
-            self._binds.append((key, bind.required, constant, bind.type.bind_processor(_DIALECT)))
+            self._binds.append((key, bind.required, constant, bind.type.bind_processor(DIALECT)))
         # A SELECT's columns, or an UPDATE's or INSERT's RETURNING (none: no row to read).
         columns: Any = statement.exported_columns if isinstance(statement, ReturnsRows) else []
         self._columns: list[tuple[str, Processor]] = [
-            (column.key, column.type.result_processor(_DIALECT, None)) for column in columns
+            (column.key, column.type.result_processor(DIALECT, None)) for column in columns
         ]
 
     def arguments(self, parameters: Mapping[str, Any]) -> list[Any]:
@@ -74,6 +74,13 @@ class Prepared:
         with self._integrity_errors(parameters):
             record = await connection.fetchrow(self.sql, *self.arguments(parameters))
         return None if record is None else self.row(record)
+
+    async def fetch_all(
+        self, connection: asyncpg.Connection, parameters: Mapping[str, Any]
+    ) -> list[dict[str, Any]]:
+        with self._integrity_errors(parameters):
+            records = await connection.fetch(self.sql, *self.arguments(parameters))
+        return [self.row(record) for record in records]
 
     async def execute(self, connection: asyncpg.Connection, parameters: Mapping[str, Any]) -> None:
         with self._integrity_errors(parameters):

@@ -1,0 +1,423 @@
+"""Creates sent to PostgreSQL in batches: each decided as one create at a time would be.
+
+The batch statement runs here on real PostgreSQL, against a sequential model of the quotas;
+the queue is driven with an organisation row held locked by another transaction, which is
+how creates pile up behind a running statement on a busy server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+
+import asyncpg
+import pytest
+import sqlalchemy as sa
+from tests.support import databases
+from tests.support.controlplane import Org, manifest, register_cluster
+from tests.support.eventually import eventually_async
+
+from sandboxmesh.client import endpoints
+from sandboxmesh.controlplane.domain import secrets as issued_secrets
+from sandboxmesh.controlplane.repository import create_batches, tokens
+from sandboxmesh.controlplane.repository.create_batches import (
+    Created,
+    CreateQueue,
+    NewSandbox,
+    Outcome,
+    Refused,
+)
+from sandboxmesh.controlplane.repository.scope import OrgScope
+from sandboxmesh.controlplane.runtime import Runtime
+from sandboxmesh.controlplane.store.tables import (
+    clusters,
+)
+from sandboxmesh.spec import SandboxManifest
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def database_url(postgres_admin: str | None) -> Iterator[str]:
+    """PostgreSQL only: SQLite runs every create under its one write lock, unbatched."""
+    if postgres_admin is None:
+        pytest.skip(databases.SKIP_POSTGRES)
+    url = databases.create_postgres_database(postgres_admin)
+    try:
+        yield url
+    finally:
+        databases.drop_postgres_database(postgres_admin, url)
+
+
+@pytest.fixture
+async def connection(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    connection = await asyncpg.connect(database_url)
+    try:
+        yield connection
+    finally:
+        await connection.close()
+
+
+@dataclass
+class Ids:
+    org: int
+    teams: dict[str, int]
+    clusters: dict[str, int]
+
+
+async def _ids(connection: asyncpg.Connection, org: str) -> Ids:
+    org_id = await connection.fetchval("SELECT id FROM organizations WHERE name = $1", org)
+    team_rows = await connection.fetch("SELECT id, name FROM teams WHERE org_id = $1", org_id)
+    cluster_rows = await connection.fetch("SELECT id, name FROM clusters WHERE org_id = $1", org_id)
+    return Ids(
+        org=org_id,
+        teams={row["name"]: row["id"] for row in team_rows},
+        clusters={row["name"]: row["id"] for row in cluster_rows},
+    )
+
+
+def _new(runtime: Runtime, ids: Ids, name: str, *, team: str, cluster: str) -> NewSandbox:
+    return NewSandbox(
+        name=name,
+        team_id=ids.teams[team],
+        team_name=team,
+        cluster_id=ids.clusters[cluster],
+        spec={"cluster": cluster, "team": team, "labels": {"pr": name}},
+        routing_key=issued_secrets.routing_key(),
+        actor="owner@acme.example",
+        at=runtime.clock(),
+        expires_at=None,
+        labels={"pr": name},
+        audit_details={"team": team, "cluster": cluster},
+    )
+
+
+def _sequentially(
+    org_room: int, team_rooms: dict[str, int | None], creates: list[tuple[str, bool]]
+) -> list[str]:
+    """What one create after the other decides: (team, target present) -> outcome."""
+    room = dict(team_rooms)
+    decided = []
+    for team, present in creates:
+        team_room = room[team]
+        if not present:
+            decided.append("gone")
+        elif org_room <= 0:
+            decided.append("organization")
+        elif team_room is not None and team_room <= 0:
+            decided.append("team")
+        else:
+            org_room -= 1
+            room[team] = None if team_room is None else team_room - 1
+            decided.append("created")
+    return decided
+
+
+_REFUSALS = {
+    Refused.TARGET_GONE: "gone",
+    Refused.ORGANIZATION_FULL: "organization",
+    Refused.TEAM_FULL: "team",
+}
+
+
+def _named(outcome: Outcome) -> str:
+    return "created" if isinstance(outcome, Created) else _REFUSALS[outcome]
+
+
+@pytest.mark.parametrize("seed", range(24))
+async def test_a_batch_decides_like_one_create_after_another(
+    acme: Org, runtime: Runtime, connection: asyncpg.Connection, seed: int
+) -> None:
+    draw = random.Random(seed)
+    await register_cluster(acme, "staging")
+    await register_cluster(acme, "gone")
+    await acme.client.send(endpoints.create_team("blue"))
+    org_limit = draw.randrange(0, 9)
+    team_limits: dict[str, int | None] = {
+        "default": draw.choice([None, 0, 1, 2, 3, 5]),
+        "blue": draw.choice([None, 0, 1, 2, 4]),
+    }
+    await acme.client.send(endpoints.set_organization_quota(org_limit))
+    for team, limit in team_limits.items():
+        await acme.client.send(endpoints.set_team_quota(team, limit))
+    ids = await _ids(connection, "acme")
+    await acme.client.send(endpoints.delete_cluster("gone"))
+    revision_before = await connection.fetchval(
+        "SELECT revision FROM clusters WHERE id = $1", ids.clusters["staging"]
+    )
+
+    creates = [
+        (draw.choice(["default", "blue"]), draw.random() > 0.15)
+        for _ in range(draw.randrange(1, 14))
+    ]
+    batch = [
+        _new(runtime, ids, f"b{seed}-{n}", team=team, cluster="staging" if present else "gone")
+        for n, (team, present) in enumerate(creates)
+    ]
+    outcomes = await create_batches.create_all(connection, ids.org, batch)
+
+    expected = _sequentially(org_limit, team_limits, creates)
+    assert [_named(outcome) for outcome in outcomes] == expected
+    made = [(new, o) for new, o in zip(batch, outcomes, strict=True) if isinstance(o, Created)]
+    # Consecutive revisions of the cluster, in the order the creates came.
+    assert [o.revision for _, o in made] == [revision_before + n + 1 for n in range(len(made))]
+    rows = await connection.fetch(
+        "SELECT id, name, revision, team_id, created_by FROM sandboxes ORDER BY revision"
+    )
+    assert [(r["id"], r["name"], r["revision"]) for r in rows] == [
+        (o.sandbox_id, new.name, o.revision) for new, o in made
+    ]
+    decided = list(zip(creates, expected, strict=True))
+    counted = {
+        team: sum(1 for (t, _), e in decided if t == team and e == "created")
+        for team in team_limits
+    }
+    assert await _active(connection, ids) == (len(made), counted)
+    assert await connection.fetchval(
+        "SELECT revision FROM clusters WHERE id = $1", ids.clusters["staging"]
+    ) == revision_before + len(made)
+    # Each sandbox made has its label, its usage record and its audit event; nothing else.
+    ids_made = sorted(o.sandbox_id for _, o in made)
+    labelled = await connection.fetch("SELECT sandbox_id FROM sandbox_labels")
+    assert sorted(r["sandbox_id"] for r in labelled) == ids_made
+    metered = await connection.fetch("SELECT sandbox_id FROM usage_records")
+    assert sorted(r["sandbox_id"] for r in metered) == ids_made
+    audited = await connection.fetch(
+        "SELECT target FROM audit_events WHERE action = 'sandbox.create'"
+    )
+    assert sorted(r["target"] for r in audited) == sorted(f"sandbox/{n.name}" for n, _ in made)
+
+
+async def _active(connection: asyncpg.Connection, ids: Ids) -> tuple[int, dict[str, int]]:
+    org = await connection.fetchval(
+        "SELECT active_sandboxes FROM organizations WHERE id = $1", ids.org
+    )
+    rows = await connection.fetch(
+        "SELECT name, active_sandboxes FROM teams WHERE org_id = $1", ids.org
+    )
+    return org, {row["name"]: row["active_sandboxes"] for row in rows}
+
+
+async def test_a_batch_notifies_the_last_revision_of_each_cluster(
+    acme: Org, runtime: Runtime, connection: asyncpg.Connection, database_url: str
+) -> None:
+    await register_cluster(acme, "staging")
+    await register_cluster(acme, "prod")
+    ids = await _ids(connection, "acme")
+    before = dict(
+        await connection.fetch("SELECT id, revision FROM clusters WHERE org_id = $1", ids.org)
+    )
+    heard: list[str] = []
+    listener = await asyncpg.connect(database_url)
+    try:
+        await listener.add_listener(
+            "sandboxmesh_revisions", lambda *args: heard.append(str(args[-1]))
+        )
+        batch = [
+            _new(runtime, ids, f"n-{n}", team="default", cluster=["staging", "prod"][n % 2])
+            for n in range(5)
+        ]
+        outcomes = await create_batches.create_all(connection, ids.org, batch)
+        await eventually_async(
+            lambda: _true(len(heard) == 2), timeout=10, what="a notification per cluster"
+        )
+    finally:
+        await listener.close()
+    revisions = [o.revision for o in outcomes if isinstance(o, Created)]
+    staging, prod = ids.clusters["staging"], ids.clusters["prod"]
+    assert revisions == [
+        before[staging] + 1,
+        before[prod] + 1,
+        before[staging] + 2,
+        before[prod] + 2,
+        before[staging] + 3,
+    ]
+    last = {f"{staging}:{before[staging] + 3}", f"{prod}:{before[prod] + 2}"}
+    assert set(heard) == last
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+class HeldOrganization:
+    """The organisation's row locked by a transaction of its own, until `release`."""
+
+    def __init__(self, database_url: str, org_id: int) -> None:
+        self._url = database_url
+        self._org = org_id
+        self._connection: asyncpg.Connection | None = None
+
+    async def hold(self) -> None:
+        self._connection = await asyncpg.connect(self._url)
+        await self._connection.execute("BEGIN")
+        await self._connection.execute(
+            "SELECT 1 FROM organizations WHERE id = $1 FOR UPDATE", self._org
+        )
+
+    async def creates_wait_for_it(self) -> None:
+        """Until a create statement waits for this row lock."""
+        assert self._connection is not None
+        holder = self._connection.get_server_pid()
+
+        async def blocked() -> bool:
+            assert self._connection is not None
+            return bool(
+                await self._connection.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE $1 = ANY(pg_blocking_pids(pid)) AND query LIKE '%jsonb_to_recordset%'",
+                    holder,
+                )
+            )
+
+        await eventually_async(blocked, timeout=20, what="a create waiting for the row lock")
+
+    async def release(self) -> None:
+        assert self._connection is not None
+        await self._connection.execute("ROLLBACK")
+        await self._connection.close()
+
+
+@pytest.fixture
+async def queue(database_url: str) -> AsyncIterator[tuple[CreateQueue, list[int]]]:
+    sizes: list[int] = []
+    queue = CreateQueue(database_url, connections=2, on_batch=sizes.append)
+    await queue.start()
+    try:
+        yield queue, sizes
+    finally:
+        await queue.stop()
+
+
+async def test_creates_that_arrive_while_one_runs_go_together_in_the_next(
+    acme: Org,
+    runtime: Runtime,
+    connection: asyncpg.Connection,
+    database_url: str,
+    queue: tuple[CreateQueue, list[int]],
+) -> None:
+    creates, sizes = queue
+    await register_cluster(acme)
+    ids = await _ids(connection, "acme")
+    held = HeldOrganization(database_url, ids.org)
+    await held.hold()
+    first = asyncio.create_task(
+        creates.create(ids.org, _new(runtime, ids, "first", team="default", cluster="staging"))
+    )
+    await held.creates_wait_for_it()
+    waiting = [
+        asyncio.create_task(
+            creates.create(ids.org, _new(runtime, ids, f"w-{n}", team="default", cluster="staging"))
+        )
+        for n in range(10)
+    ]
+    # One turn of the event loop: each task queues its create in its first step.
+    await asyncio.sleep(0)
+    waiting[3].cancel()  # its request went away while it waited: it is not made
+    await held.release()
+
+    assert isinstance(await first, Created)
+    made = await asyncio.gather(*waiting, return_exceptions=True)
+    assert isinstance(made[3], asyncio.CancelledError)
+    assert all(isinstance(o, Created) for n, o in enumerate(made) if n != 3)
+    assert sizes == [1, 9]
+    names = {r["name"] for r in await connection.fetch("SELECT name FROM sandboxes")}
+    assert names == {"first"} | {f"w-{n}" for n in range(10) if n != 3}
+    assert await _active(connection, ids) == (10, {"default": 10})
+
+
+async def test_a_taken_name_refuses_only_its_own_create(
+    acme: Org,
+    runtime: Runtime,
+    connection: asyncpg.Connection,
+    database_url: str,
+    queue: tuple[CreateQueue, list[int]],
+) -> None:
+    creates, sizes = queue
+    await register_cluster(acme)
+    await acme.client.send(endpoints.apply_sandbox(manifest("taken")))
+    ids = await _ids(connection, "acme")
+    held = HeldOrganization(database_url, ids.org)
+    await held.hold()
+
+    def create(name: str) -> asyncio.Task[Outcome]:
+        return asyncio.create_task(
+            creates.create(ids.org, _new(runtime, ids, name, team="default", cluster="staging"))
+        )
+
+    first = create("first")
+    await held.creates_wait_for_it()
+    # "again" twice: the second waits for the next statement, where the name is taken.
+    later = [create(name) for name in ("a", "taken", "again", "again", "b")]
+    await asyncio.sleep(0)
+    await held.release()
+
+    assert isinstance(await first, Created)
+    outcomes = await asyncio.gather(*later, return_exceptions=True)
+    kinds = [type(outcome).__name__ for outcome in outcomes]
+    assert kinds == ["Created", "IntegrityError", "Created", "IntegrityError", "Created"]
+    assert isinstance(outcomes[1], sa.exc.IntegrityError)
+    # The batch of four failed on "taken" and ran again one by one; then the second "again".
+    assert sizes == [1, 4, 1, 1, 1, 1, 1]
+    assert await _active(connection, ids) == (5, {"default": 5})
+
+
+async def test_a_create_inside_a_transaction_is_part_of_it(
+    acme: Org, runtime: Runtime, connection: asyncpg.Connection
+) -> None:
+    """Inline, not queued: rolling the transaction back leaves no sandbox and no count."""
+    await register_cluster(acme)
+    async with runtime.unit_of_work() as tx:
+        principal = await tokens.authenticate(tx, acme.token)
+        assert principal is not None
+        scope = OrgScope(tx, principal)
+        target = await scope.sandboxes.target(
+            "inside", team=None, default_team_id=principal.default_team_id, cluster="staging"
+        )
+    assert target.team is not None
+    assert target.cluster is not None
+    team, cluster = target.team, target.cluster
+    batches_before = _batches(runtime)
+
+    class RolledBack(Exception):
+        pass
+
+    async def create_then_roll_back() -> None:
+        async with runtime.unit_of_work() as tx:
+            await tx.conn.execute(sa.select(clusters.c.id))  # the transaction has begun
+            sandbox, created = await OrgScope(tx, principal).sandboxes.apply(
+                SandboxManifest.model_validate(manifest("inside")),
+                team=team,
+                cluster=cluster,
+                exists=False,
+            )
+            assert created
+            assert sandbox.revision == cluster.revision + 1
+            raise RolledBack
+
+    with pytest.raises(RolledBack):
+        await create_then_roll_back()
+    assert _batches(runtime) == batches_before
+    assert await connection.fetchval("SELECT count(*) FROM sandboxes") == 0
+    ids = await _ids(connection, "acme")
+    assert await _active(connection, ids) == (0, {"default": 0})
+
+
+def _batches(runtime: Runtime) -> float:
+    sample = runtime.metrics.registry.get_sample_value(
+        "sandboxmesh_sandbox_create_batch_size_count"
+    )
+    return sample or 0.0
+
+
+async def test_the_api_sends_creates_through_the_queue(acme: Org, runtime: Runtime) -> None:
+    await register_cluster(acme)
+    before = _batches(runtime)
+    await asyncio.gather(
+        *(acme.client.send(endpoints.apply_sandbox(manifest(f"api-{n}"))) for n in range(6))
+    )
+    listed = await acme.client.send(endpoints.list_sandboxes())
+    assert sorted(item["name"] for item in listed["items"]) == [f"api-{n}" for n in range(6)]
+    assert 1 <= _batches(runtime) - before <= 6
