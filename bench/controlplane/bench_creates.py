@@ -16,9 +16,11 @@ the CPU the control-plane processes spent per request; the load average before a
 the run says how busy the machine was.
 
 On PostgreSQL a second baseline follows each create run: `store_floor` runs the server's own
-create statement straight through asyncpg at the same concurrency (store_floor.py), the most
-creates/s the database gives on this machine; `vs_store_floor` is the server's share of it,
-and `postgres_cpu_ms_per_request` says what the database spent per create either way.
+create path below HTTP (its create queue and statement) at the same concurrency
+(store_floor.py), the most creates/s the database gives on this machine; `vs_store_floor` is
+the server's share of it, and `postgres_cpu_ms_per_request` says what the database spent per
+create either way. `store_floor.one_by_one` is the same statement with one create each, as
+the server sent them before it batched them.
 """
 
 from __future__ import annotations

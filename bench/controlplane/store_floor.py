@@ -1,13 +1,16 @@
 """What PostgreSQL alone can do for creates on this machine: the ceiling for the HTTP figures.
 
-The server's own create statement (`sandbox_statements.CREATE_POSTGRES`: both quota counters,
-the cluster revision, the sandbox, its labels, usage record and audit event) is run straight
-through asyncpg, a transaction of its own per create as the server runs it, from
-`connections` connections at once, into the organisation, team and cluster the
-HTTP run used. No HTTP, no authentication, no framework: the cheapest client there is. Every
-create of one organisation takes the same three counter rows, so concurrent creates queue on
-their row locks until each commit; that, with PostgreSQL's CPU on the cores it shares, is the
-ceiling a server in front of it cannot pass.
+The server's own create path below HTTP is run straight from Python, into the organisation,
+team and cluster the HTTP run used, by `connections` clients at once, each making one create
+after another: no HTTP, no authentication, no framework, the cheapest client there is.
+
+- `batched` is what the server does: every create goes through a `CreateQueue`
+  (repository/create_batches.py), which sends the creates of one organisation that arrive
+  while its previous statement runs together in the next one.
+- `one_by_one` is the same statement (`CREATE_BATCH_POSTGRES`) with one create each, every
+  client on a connection of its own, as the server sent them before the queue: every create
+  of the organisation takes the same three counter rows, so concurrent creates queue on their
+  row locks until each commit.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,7 +27,9 @@ import harness
 import uvloop
 import wrk_load
 
-from sandboxmesh.controlplane.repository.sandbox_statements import CREATE_POSTGRES
+from sandboxmesh.controlplane.domain import secrets as issued_secrets
+from sandboxmesh.controlplane.repository import create_batches
+from sandboxmesh.controlplane.repository.create_batches import CreateQueue, NewSandbox, Outcome
 
 _TARGET = """
 SELECT c.org_id AS org, t.id AS team, t.name AS team_name, c.id AS cluster, c.name AS cluster_name
@@ -31,67 +37,100 @@ FROM clusters c JOIN teams t ON t.org_id = c.org_id
 WHERE c.name = $1 ORDER BY t.id LIMIT 1
 """
 
+Create = Callable[[int, NewSandbox], Awaitable[Outcome]]
+
 
 def measure(
     dsn: str, *, cluster: str, spec: dict[str, Any], connections: int, seconds: float
 ) -> dict[str, Any]:
-    """Creates/s and latency of the bare create statement; see the module's docstring."""
-    return uvloop.run(_measure(dsn, cluster, spec, connections, seconds))
+    """Both ways, batched first; see the module's docstring. The batched figures are the
+    floor (`per_second`, ...), the other under `one_by_one`."""
+    return uvloop.run(_both(dsn, cluster, spec, connections, seconds))
 
 
-async def _measure(
+async def _both(
     dsn: str, cluster: str, spec: dict[str, Any], connections: int, seconds: float
 ) -> dict[str, Any]:
+    target = await _target(dsn, cluster)
+    queue = CreateQueue(dsn, connections=4)
+    await queue.start()
+    try:
+        batched = await _run(target, spec, connections, seconds, lambda client: queue.create)
+    finally:
+        await queue.stop()
     pool = await asyncpg.create_pool(dsn, min_size=connections, max_size=connections)
     try:
-        target = await pool.fetchrow(_TARGET, cluster)
-        if target is None:
-            raise RuntimeError(f"no cluster {cluster!r} to create into")
-        labels = spec.get("labels", {})
-        audit = {"team": target["team_name"], "cluster": target["cluster_name"]}
-        latencies: list[float] = []
-        run = secrets.token_hex(3)
-        deadline = time.monotonic() + seconds
-
-        async def client(number: int) -> None:
-            async with pool.acquire() as connection:
-                statement = await connection.prepare(CREATE_POSTGRES.sql)
-                count = 0
-                while time.monotonic() < deadline:
-                    count += 1
-                    name = f"floor-{run}-{number}-{count}"
-                    now = datetime.now(UTC)
-                    values = CREATE_POSTGRES.arguments(
-                        {
-                            "org": target["org"],
-                            "team": target["team"],
-                            "cluster": target["cluster"],
-                            "sandbox": name,
-                            "document": spec,
-                            "routing": secrets.token_hex(8),
-                            "phase_value": "Pending",
-                            "actor": "bench@example.com",
-                            "now": now,
-                            "expiry": None,
-                            "team_label": target["team_name"],
-                            "labels": labels,
-                            "audit_target": f"sandbox/{name}",
-                            "audit_details": audit,
-                        }
-                    )
-                    started = time.perf_counter()
-                    row = await statement.fetchrow(*values)
-                    latencies.append(time.perf_counter() - started)
-                    if row is None or row["sandbox_id"] is None:
-                        raise RuntimeError(f"create refused: {dict(row or {})}")
-
-        postgres_before = wrk_load.postgres_cpu_seconds()
-        started = time.perf_counter()
-        await asyncio.gather(*(client(number) for number in range(connections)))
-        elapsed = time.perf_counter() - started
-        postgres_cpu = wrk_load.postgres_cpu_seconds() - postgres_before
+        one_by_one = await _run(target, spec, connections, seconds, _one_by_one(pool))
     finally:
         await pool.close()
+    return {**batched, "one_by_one": one_by_one}
+
+
+async def _target(dsn: str, cluster: str) -> asyncpg.Record:
+    connection = await asyncpg.connect(dsn)
+    try:
+        target = await connection.fetchrow(_TARGET, cluster)
+    finally:
+        await connection.close()
+    if target is None:
+        raise RuntimeError(f"no cluster {cluster!r} to create into")
+    return target
+
+
+def _one_by_one(pool: asyncpg.Pool) -> Callable[[int], Create]:
+    """A create function per client, each on a connection of its own from `pool`."""
+
+    def for_client(client: int) -> Create:
+        async def create(org: int, new: NewSandbox) -> Outcome:
+            async with pool.acquire() as connection:
+                return (await create_batches.create_all(connection, org, [new]))[0]
+
+        return create
+
+    return for_client
+
+
+async def _run(
+    target: asyncpg.Record,
+    spec: dict[str, Any],
+    connections: int,
+    seconds: float,
+    create_for: Callable[[int], Create],
+) -> dict[str, Any]:
+    latencies: list[float] = []
+    run = secrets.token_hex(3)
+    deadline = time.monotonic() + seconds
+
+    async def client(number: int) -> None:
+        create = create_for(number)
+        count = 0
+        while time.monotonic() < deadline:
+            count += 1
+            name = f"floor-{run}-{number}-{count}"
+            new = NewSandbox(
+                name=name,
+                team_id=target["team"],
+                team_name=target["team_name"],
+                cluster_id=target["cluster"],
+                spec=spec,
+                routing_key=issued_secrets.routing_key(),
+                actor="bench@example.com",
+                at=datetime.now(UTC),
+                expires_at=None,
+                labels=spec.get("labels", {}),
+                audit_details={"team": target["team_name"], "cluster": target["cluster_name"]},
+            )
+            started = time.perf_counter()
+            outcome = await create(target["org"], new)
+            latencies.append(time.perf_counter() - started)
+            if not isinstance(outcome, create_batches.Created):
+                raise RuntimeError(f"create refused: {outcome}")
+
+    postgres_before = wrk_load.postgres_cpu_seconds()
+    started = time.perf_counter()
+    await asyncio.gather(*(client(number) for number in range(connections)))
+    elapsed = time.perf_counter() - started
+    postgres_cpu = wrk_load.postgres_cpu_seconds() - postgres_before
     return {
         "per_second": round(len(latencies) / elapsed, 1),
         **harness.percentiles(latencies),  # n: the creates made
