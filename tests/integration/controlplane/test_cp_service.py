@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+
 import httpx
+import sqlalchemy as sa
 from fastapi import FastAPI
+from tests.support import databases
 
 from sandboxmesh.controlplane.runtime import Runtime
 from sandboxmesh.controlplane.store import migrate
+from sandboxmesh.controlplane.store.engine import Store, create_engine
+from sandboxmesh.controlplane.store.tables import organizations
 
 
 async def test_health_ready_and_openapi(transport: httpx.ASGITransport) -> None:
@@ -60,3 +67,36 @@ async def test_sqlite_runs_in_wal_mode(app: FastAPI, runtime: Runtime) -> None:
     async with store.engine.connect() as connection:
         mode = (await connection.exec_driver_sql("PRAGMA journal_mode")).scalar()
     assert mode == "wal"
+
+
+async def test_sqlite_transactions_of_a_process_take_the_write_lock_in_turn(
+    tmp_path: Path, sqlite_template: Path
+) -> None:
+    """In the order they asked, not by the luck of SQLite's busy handler (its sleeps left
+    some creates waiting seconds behind later ones)."""
+    store = Store(create_engine(databases.copy_sqlite(sqlite_template, tmp_path / "cp.db")))
+    holding, release = asyncio.Event(), asyncio.Event()
+    order: list[int] = []
+
+    async def first() -> None:
+        async with store.transaction() as connection:
+            await connection.execute(sa.select(organizations.c.id))
+            holding.set()
+            await release.wait()
+
+    async def then(number: int) -> None:
+        async with store.transaction() as connection:
+            order.append(number)
+            await connection.execute(organizations.update().values(plan="team"))
+
+    try:
+        holder = asyncio.create_task(first())
+        await holding.wait()
+        waiting = [asyncio.create_task(then(number)) for number in range(12)]
+        # One turn of the event loop: each task asks for the lock in its first step.
+        await asyncio.sleep(0)
+        release.set()
+        await asyncio.gather(holder, *waiting)
+    finally:
+        await store.dispose()
+    assert order == list(range(12))
