@@ -73,8 +73,6 @@ async def make_org(runtime: Runtime, transport: httpx.ASGITransport) -> AsyncIte
     yield make
     for client in made:
         await client.aclose()
-    for client in made:
-        await client.aclose()
 
 
 @pytest.fixture
