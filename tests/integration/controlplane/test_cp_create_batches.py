@@ -78,14 +78,22 @@ async def _ids(connection: asyncpg.Connection, org: str) -> Ids:
     )
 
 
-def _new(runtime: Runtime, ids: Ids, name: str, *, team: str, cluster: str) -> NewSandbox:
+def _new(
+    runtime: Runtime,
+    ids: Ids,
+    name: str,
+    *,
+    team: str = "default",
+    cluster: str = "staging",
+    routing_key: str | None = None,
+) -> NewSandbox:
     return NewSandbox(
         name=name,
         team_id=ids.teams[team],
         team_name=team,
         cluster_id=ids.clusters[cluster],
         spec={"cluster": cluster, "team": team, "labels": {"pr": name}},
-        routing_key=issued_secrets.routing_key(),
+        routing_key=routing_key or issued_secrets.routing_key(),
         actor="owner@acme.example",
         at=runtime.clock(),
         expires_at=None,
@@ -95,18 +103,18 @@ def _new(runtime: Runtime, ids: Ids, name: str, *, team: str, cluster: str) -> N
 
 
 def _sequentially(
-    org_room: int, team_rooms: dict[str, int | None], creates: list[tuple[str, bool]]
+    org_room: int, team_rooms: dict[str, int | None], creates: list[tuple[str, str]]
 ) -> list[str]:
-    """What one create after the other decides: (team, target present) -> outcome."""
+    """What one create after the other decides for (team, cluster) creates: its team or
+    cluster gone (named `gone...`), then the organisation full, then its team."""
     room = dict(team_rooms)
     decided = []
-    for team, present in creates:
-        team_room = room[team]
-        if not present:
+    for team, cluster in creates:
+        if team.startswith("gone") or cluster.startswith("gone"):
             decided.append("gone")
         elif org_room <= 0:
             decided.append("organization")
-        elif team_room is not None and team_room <= 0:
+        elif (team_room := room[team]) is not None and team_room <= 0:
             decided.append("team")
         else:
             org_room -= 1
@@ -131,9 +139,10 @@ async def test_a_batch_decides_like_one_create_after_another(
     acme: Org, runtime: Runtime, connection: asyncpg.Connection, seed: int
 ) -> None:
     draw = random.Random(seed)
-    await register_cluster(acme, "staging")
-    await register_cluster(acme, "gone")
-    await acme.client.send(endpoints.create_team("blue"))
+    for cluster in ("staging", "prod", "gone-cluster"):
+        await register_cluster(acme, cluster)
+    for team in ("blue", "gone-team"):
+        await acme.client.send(endpoints.create_team(team))
     org_limit = draw.randrange(0, 9)
     team_limits: dict[str, int | None] = {
         "default": draw.choice([None, 0, 1, 2, 3, 5]),
@@ -143,29 +152,37 @@ async def test_a_batch_decides_like_one_create_after_another(
     for team, limit in team_limits.items():
         await acme.client.send(endpoints.set_team_quota(team, limit))
     ids = await _ids(connection, "acme")
-    await acme.client.send(endpoints.delete_cluster("gone"))
-    revision_before = await connection.fetchval(
-        "SELECT revision FROM clusters WHERE id = $1", ids.clusters["staging"]
-    )
+    await acme.client.send(endpoints.delete_cluster("gone-cluster"))
+    await acme.client.send(endpoints.delete_team("gone-team"))
+    revisions_before = await _revisions(connection, ids)
+
+    def pick(live: list[str], gone: str) -> str:
+        return gone if draw.random() < 0.1 else draw.choice(live)
 
     creates = [
-        (draw.choice(["default", "blue"]), draw.random() > 0.15)
-        for _ in range(draw.randrange(1, 14))
+        (pick(["default", "blue"], "gone-team"), pick(["staging", "prod"], "gone-cluster"))
+        for _ in range(draw.randrange(1, 16))
     ]
     batch = [
-        _new(runtime, ids, f"b{seed}-{n}", team=team, cluster="staging" if present else "gone")
-        for n, (team, present) in enumerate(creates)
+        _new(runtime, ids, f"b{seed}-{n}", team=team, cluster=cluster)
+        for n, (team, cluster) in enumerate(creates)
     ]
     outcomes = await create_batches.create_all(connection, ids.org, batch)
 
     expected = _sequentially(org_limit, team_limits, creates)
     assert [_named(outcome) for outcome in outcomes] == expected
     made = [(new, o) for new, o in zip(batch, outcomes, strict=True) if isinstance(o, Created)]
-    # Consecutive revisions of the cluster, in the order the creates came.
-    assert [o.revision for _, o in made] == [revision_before + n + 1 for n in range(len(made))]
-    rows = await connection.fetch(
-        "SELECT id, name, revision, team_id, created_by FROM sandboxes ORDER BY revision"
-    )
+    # Each cluster's creates take its next revisions, in the order the creates came.
+    for cluster in ("staging", "prod"):
+        taken = [o.revision for new, o in made if new.cluster_id == ids.clusters[cluster]]
+        before = revisions_before[cluster]
+        assert taken == list(range(before + 1, before + 1 + len(taken)))
+    assert await _revisions(connection, ids) == {
+        cluster: before + sum(1 for new, _ in made if new.cluster_id == ids.clusters[cluster])
+        for cluster, before in revisions_before.items()
+    }
+    # The rows, written in arrival order (ids follow it).
+    rows = await connection.fetch("SELECT id, name, revision FROM sandboxes ORDER BY id")
     assert [(r["id"], r["name"], r["revision"]) for r in rows] == [
         (o.sandbox_id, new.name, o.revision) for new, o in made
     ]
@@ -175,19 +192,21 @@ async def test_a_batch_decides_like_one_create_after_another(
         for team in team_limits
     }
     assert await _active(connection, ids) == (len(made), counted)
-    assert await connection.fetchval(
-        "SELECT revision FROM clusters WHERE id = $1", ids.clusters["staging"]
-    ) == revision_before + len(made)
     # Each sandbox made has its label, its usage record and its audit event; nothing else.
-    ids_made = sorted(o.sandbox_id for _, o in made)
+    ids_made = [o.sandbox_id for _, o in made]
     labelled = await connection.fetch("SELECT sandbox_id FROM sandbox_labels")
     assert sorted(r["sandbox_id"] for r in labelled) == ids_made
-    metered = await connection.fetch("SELECT sandbox_id FROM usage_records")
-    assert sorted(r["sandbox_id"] for r in metered) == ids_made
+    metered = await connection.fetch("SELECT sandbox_id FROM usage_records ORDER BY id")
+    assert [r["sandbox_id"] for r in metered] == ids_made
     audited = await connection.fetch(
-        "SELECT target FROM audit_events WHERE action = 'sandbox.create'"
+        "SELECT target FROM audit_events WHERE action = 'sandbox.create' ORDER BY id"
     )
-    assert sorted(r["target"] for r in audited) == sorted(f"sandbox/{n.name}" for n, _ in made)
+    assert [r["target"] for r in audited] == [f"sandbox/{n.name}" for n, _ in made]
+
+
+async def _revisions(connection: asyncpg.Connection, ids: Ids) -> dict[str, int]:
+    rows = await connection.fetch("SELECT name, revision FROM clusters WHERE org_id = $1", ids.org)
+    return {row["name"]: row["revision"] for row in rows}
 
 
 async def _active(connection: asyncpg.Connection, ids: Ids) -> tuple[int, dict[str, int]]:
@@ -260,19 +279,11 @@ class HeldOrganization:
     async def creates_wait_for_it(self) -> None:
         """Until a create statement waits for this row lock."""
         assert self._connection is not None
-        holder = self._connection.get_server_pid()
-
-        async def blocked() -> bool:
-            assert self._connection is not None
-            return bool(
-                await self._connection.fetchval(
-                    "SELECT count(*) FROM pg_stat_activity"
-                    " WHERE $1 = ANY(pg_blocking_pids(pid)) AND query LIKE '%jsonb_to_recordset%'",
-                    holder,
-                )
-            )
-
-        await eventually_async(blocked, timeout=20, what="a create waiting for the row lock")
+        watcher = await asyncpg.connect(self._url)
+        try:
+            await _blocked_by(watcher, self._connection)
+        finally:
+            await watcher.close()
 
     async def release(self) -> None:
         assert self._connection is not None
@@ -415,9 +426,137 @@ def _batches(runtime: Runtime) -> float:
 async def test_the_api_sends_creates_through_the_queue(acme: Org, runtime: Runtime) -> None:
     await register_cluster(acme)
     before = _batches(runtime)
-    await asyncio.gather(
-        *(acme.client.send(endpoints.apply_sandbox(manifest(f"api-{n}"))) for n in range(6))
-    )
+    for n in range(3):  # one after the other: each finds no statement running
+        await acme.client.send(endpoints.apply_sandbox(manifest(f"api-{n}")))
+    assert _batches(runtime) == before + 3
     listed = await acme.client.send(endpoints.list_sandboxes())
-    assert sorted(item["name"] for item in listed["items"]) == [f"api-{n}" for n in range(6)]
-    assert 1 <= _batches(runtime) - before <= 6
+    assert [item["name"] for item in listed["items"]] == ["api-0", "api-1", "api-2"]
+
+
+async def test_a_batch_counts_what_another_process_committed_while_it_waited(
+    acme: Org,
+    runtime: Runtime,
+    connection: asyncpg.Connection,
+    database_url: str,
+    queue: tuple[CreateQueue, list[int]],
+) -> None:
+    """The counters are read from their newest versions, not from the statement's snapshot."""
+    creates, _ = queue
+    await register_cluster(acme)
+    await acme.client.send(endpoints.set_organization_quota(5))
+    ids = await _ids(connection, "acme")
+    other = await asyncpg.connect(database_url)
+    try:
+        await other.execute("BEGIN")
+        await other.execute(
+            "UPDATE organizations SET active_sandboxes = active_sandboxes + 4 WHERE id = $1",
+            ids.org,
+        )
+        waiting = [
+            asyncio.create_task(creates.create(ids.org, _new(runtime, ids, f"late-{n}")))
+            for n in range(3)
+        ]
+        await _blocked_by(connection, other)
+        await other.execute("COMMIT")
+    finally:
+        await other.close()
+    outcomes = await asyncio.gather(*waiting)
+    assert [_named(outcome) for outcome in outcomes] == [
+        "created",
+        "organization",
+        "organization",
+    ]
+    assert (await _active(connection, ids))[0] == 5
+
+
+async def test_two_queues_on_one_organisation_keep_its_limit(
+    acme: Org, runtime: Runtime, connection: asyncpg.Connection, database_url: str
+) -> None:
+    """As two server processes do: their statements meet on the organisation's row."""
+    await register_cluster(acme)
+    await acme.client.send(endpoints.set_team_quota("default", 5))
+    ids = await _ids(connection, "acme")
+    queues = [CreateQueue(database_url, connections=2) for _ in range(2)]
+    for queue in queues:
+        await queue.start()
+    try:
+        outcomes = await asyncio.gather(
+            *(queues[n % 2].create(ids.org, _new(runtime, ids, f"two-{n}")) for n in range(50))
+        )
+    finally:
+        for queue in queues:
+            await queue.stop()
+    assert sorted(_named(outcome) for outcome in outcomes) == ["created"] * 5 + ["team"] * 45
+    assert await _active(connection, ids) == (5, {"default": 5})
+    assert await connection.fetchval("SELECT count(*) FROM sandboxes") == 5
+
+
+async def test_any_error_of_one_create_fails_only_that_create(
+    acme: Org,
+    runtime: Runtime,
+    connection: asyncpg.Connection,
+    database_url: str,
+    queue: tuple[CreateQueue, list[int]],
+) -> None:
+    creates, sizes = queue
+    await register_cluster(acme)
+    ids = await _ids(connection, "acme")
+    held = HeldOrganization(database_url, ids.org)
+    await held.hold()
+    first = asyncio.create_task(creates.create(ids.org, _new(runtime, ids, "first")))
+    await held.creates_wait_for_it()
+    later = [
+        asyncio.create_task(creates.create(ids.org, new))
+        for new in (
+            _new(runtime, ids, "fine-1"),
+            _new(runtime, ids, "too-long", routing_key="k" * 17),  # the column holds 16
+            _new(runtime, ids, "fine-2"),
+        )
+    ]
+    await asyncio.sleep(0)
+    await held.release()
+
+    assert isinstance(await first, Created)
+    outcomes = await asyncio.gather(*later, return_exceptions=True)
+    assert isinstance(outcomes[0], Created)
+    assert isinstance(outcomes[1], asyncpg.StringDataRightTruncationError)
+    assert isinstance(outcomes[2], Created)
+    assert sizes == [1, 3, 1, 1, 1]
+    assert await _active(connection, ids) == (3, {"default": 3})
+
+
+async def test_stopping_waits_for_a_running_statement_then_gives_up(
+    acme: Org, runtime: Runtime, connection: asyncpg.Connection, database_url: str
+) -> None:
+    await register_cluster(acme)
+    ids = await _ids(connection, "acme")
+    creates = CreateQueue(database_url, connections=1)
+    await creates.start()
+    held = HeldOrganization(database_url, ids.org)
+    await held.hold()
+    try:
+        stuck = asyncio.create_task(creates.create(ids.org, _new(runtime, ids, "stuck")))
+        await held.creates_wait_for_it()
+        await creates.stop(grace_seconds=0.2)
+        assert not creates.accepting
+        with pytest.raises(RuntimeError, match="stopped before this create was written"):
+            await stuck
+    finally:
+        await held.release()
+    assert await connection.fetchval("SELECT count(*) FROM sandboxes") == 0
+    assert await _active(connection, ids) == (0, {"default": 0})
+
+
+async def _blocked_by(connection: asyncpg.Connection, holder: asyncpg.Connection) -> None:
+    """Until a create statement waits for a lock `holder`'s transaction holds."""
+
+    async def blocked() -> bool:
+        return bool(
+            await connection.fetchval(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE $1 = ANY(pg_blocking_pids(pid)) AND query LIKE '%jsonb_to_recordset%'",
+                holder.get_server_pid(),
+            )
+        )
+
+    await eventually_async(blocked, timeout=20, what="a create waiting for the row lock")

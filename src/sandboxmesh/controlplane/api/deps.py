@@ -58,8 +58,9 @@ async def _org_scope(request: Request) -> AsyncIterator[scope.OrgScope]:
     # One dependency rather than a chain (runtime, transaction, principal): each step of a
     # chain costs FastAPI about as much as the step itself, on every authenticated request.
     runtime: Runtime = request.app.state.runtime
+    token = bearer_token(request)  # 401 without a connection taken
     async with runtime.unit_of_work() as tx:
-        principal = await tokens.authenticate(tx, bearer_token(request))
+        principal = await tokens.authenticate(tx, token)
         if principal is None:
             raise errors.Unauthorized("invalid, expired or revoked token")
         yield scope.OrgScope(tx, principal)

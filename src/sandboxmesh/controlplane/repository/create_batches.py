@@ -40,7 +40,7 @@ from sandboxmesh.spec import Phase
 
 log = logging.getLogger(__name__)
 
-#: The most creates one statement carries (its JSON stays under ~50 KiB).
+#: The most creates one statement carries.
 MAX_BATCH = 64
 
 _UTC = UtcDateTime()
@@ -134,12 +134,16 @@ async def create_all(
 async def create(tx: Tx, org_id: int, new: NewSandbox) -> Outcome:
     """Create `new` in `org_id`: through the process's queue, or inline (see the module)."""
     connection = await tx.driver_connection()
-    if tx.creates is None or connection.is_in_transaction():
+    if tx.creates is None or not tx.creates.accepting or connection.is_in_transaction():
         return (await create_all(connection, org_id, [new]))[0]
     return await tx.creates.create(org_id, new)
 
 
 _Waiting = tuple[NewSandbox, "asyncio.Future[Outcome]"]
+
+# What fails one statement but may leave its creates fine one by one: a taken name, or any
+# error PostgreSQL reports for the statement (a lost connection is neither).
+_STATEMENT_ERRORS = (sa.exc.IntegrityError, asyncpg.PostgresError)
 
 
 class CreateQueue:
@@ -161,30 +165,43 @@ class CreateQueue:
         self._connections = connections
         self._on_batch = on_batch
         self._pool: asyncpg.Pool | None = None
+        self._stopping = False
         self._waiting: dict[int, list[_Waiting]] = {}
         self._running: dict[int, asyncio.Task[None]] = {}
+
+    @property
+    def accepting(self) -> bool:
+        """False before `start` and from `stop` on (creates then run inline)."""
+        return self._pool is not None and not self._stopping
 
     async def start(self) -> None:
         self._pool = await asyncpg.create_pool(
             self._dsn, min_size=1, max_size=self._connections, reset=_keep_session
         )
 
-    async def stop(self) -> None:
-        """Let the statements that run finish (their creates are answered), then close."""
-        if self._running:
-            await asyncio.gather(*self._running.values(), return_exceptions=True)
+    async def stop(self, *, grace_seconds: float = 30) -> None:
+        """Take no more creates; let those queued be written (for up to `grace_seconds`,
+        then they fail), and close the connections."""
+        self._stopping = True
+        running = list(self._running.values())
+        if running:
+            _, late = await asyncio.wait(running, timeout=grace_seconds)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
 
     async def create(self, org_id: int, new: NewSandbox) -> Outcome:
-        if self._pool is None:
-            raise RuntimeError("the create queue has not started")
+        pool = self._pool
+        if pool is None or self._stopping:
+            raise RuntimeError("the create queue is not running")
         answer: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         self._waiting.setdefault(org_id, []).append((new, answer))
         if org_id not in self._running:
             self._running[org_id] = asyncio.create_task(
-                self._drain(org_id), name=f"sandbox creates of organisation {org_id}"
+                self._drain(org_id, pool), name=f"sandbox creates of organisation {org_id}"
             )
         return await answer
 
@@ -210,21 +227,20 @@ class CreateQueue:
             self._waiting.pop(org_id, None)
         return batch
 
-    async def _drain(self, org_id: int) -> None:
-        assert self._pool is not None
+    async def _drain(self, org_id: int, pool: asyncpg.Pool) -> None:
         try:
             while batch := self._next_batch(org_id):
                 try:
-                    async with self._pool.acquire() as connection:
+                    async with pool.acquire() as connection:
                         await self._run(connection, org_id, batch)
-                except BaseException as error:
+                except Exception as error:
                     _fail(batch, error)
-                    if not isinstance(error, Exception):
-                        raise
+                except BaseException:  # cancelled: `stop` waited long enough
+                    _fail(batch, _stopped())
+                    raise
         finally:
             self._running.pop(org_id, None)
-            # Stopped (cancelled) with creates still waiting: they are not made.
-            _fail(self._waiting.pop(org_id, []), RuntimeError("the create queue stopped"))
+            _fail(self._waiting.pop(org_id, []), _stopped())
 
     async def _run(
         self, connection: asyncpg.Connection, org_id: int, batch: list[_Waiting]
@@ -232,15 +248,18 @@ class CreateQueue:
         self._on_batch(len(batch))
         try:
             outcomes = await create_all(connection, org_id, [new for new, _ in batch])
-        except sa.exc.IntegrityError:
+        except _STATEMENT_ERRORS as error:
             if len(batch) == 1:
                 raise
-            log.info("a name of a batch of %d creates was taken: one at a time", len(batch))
+            # The statement wrote nothing: each create on its own, so only its own fails.
+            log.info("a batch of %d creates failed (%s): one at a time", len(batch), error)
             for entry in batch:
+                if entry[1].done():  # its request went away meanwhile: not made
+                    continue
                 try:
                     await self._run(connection, org_id, [entry])
-                except sa.exc.IntegrityError as error:
-                    _fail([entry], error)
+                except _STATEMENT_ERRORS as alone:
+                    _fail([entry], alone)
             return
         for (_, answer), outcome in zip(batch, outcomes, strict=True):
             if not answer.done():
@@ -253,11 +272,11 @@ async def _keep_session(connection: asyncpg.Connection) -> None:
     per statement. An open transaction is still rolled back first (the pool always does)."""
 
 
-def _fail(entries: Sequence[_Waiting], error: BaseException) -> None:
+def _stopped() -> RuntimeError:
+    return RuntimeError("the create queue stopped before this create was written")
+
+
+def _fail(entries: Sequence[_Waiting], error: Exception) -> None:
     for _, answer in entries:
-        if answer.done():
-            continue
-        if isinstance(error, asyncio.CancelledError):
-            answer.cancel()
-        else:
+        if not answer.done():
             answer.set_exception(error)

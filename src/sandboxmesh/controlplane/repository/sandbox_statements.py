@@ -276,12 +276,9 @@ def _create_batch_postgres() -> sa.Select[Any]:
     earlier_fitting = (
         sa.func.count().filter(fits.c.team_fits).over(order_by=fits.c.ord, rows=(None, -1))
     )
-    decided = sa.select(
-        fits,
-        sa.and_(fits.c.present, fits.c.org_active + earlier_fitting >= fits.c.org_max).label(
-            "org_full"
-        ),
-    ).cte("decided")
+    # An organisation without a limit (no plan known) is full rather than unlimited.
+    org_full = sa.func.coalesce(fits.c.org_active + earlier_fitting >= fits.c.org_max, True)
+    decided = sa.select(fits, sa.and_(fits.c.present, org_full).label("org_full")).cte("decided")
     accepted = (
         sa.select(
             decided,
@@ -368,12 +365,15 @@ def _create_batch_postgres() -> sa.Select[Any]:
                 accepted.c.at,
                 accepted.c.at,
                 accepted.c.expiry,
-            ).select_from(accepted.join(bumped, bumped.c.id == accepted.c.cluster)),
+            )
+            .select_from(accepted.join(bumped, bumped.c.id == accepted.c.cluster))
+            .order_by(accepted.c.ord),
         )
         .returning(sandboxes.c.id, sandboxes.c.name, sandboxes.c.revision)
         .cte("created")
     )
     # The rows written after the sandbox find their create by its name (distinct in a batch).
+    # Every row is written in arrival order, so ids (the audit log's order) follow it.
     made = created.join(accepted, accepted.c.name == created.c.name)
     labels = (
         sa.func.jsonb_each_text(accepted.c.labels).table_valued("key", "value").lateral("label")
@@ -382,9 +382,9 @@ def _create_batch_postgres() -> sa.Select[Any]:
         sandbox_labels.insert()
         .from_select(
             ["sandbox_id", "key", "value"],
-            sa.select(created.c.id, labels.c.key, labels.c.value).select_from(
-                made.join(labels, sa.true())
-            ),
+            sa.select(created.c.id, labels.c.key, labels.c.value)
+            .select_from(made.join(labels, sa.true()))
+            .order_by(accepted.c.ord),
         )
         .cte("labelled")
     )
@@ -392,9 +392,9 @@ def _create_batch_postgres() -> sa.Select[Any]:
         usage_records.insert()
         .from_select(
             ["org_id", "team_name", "sandbox_name", "sandbox_id", "started_at"],
-            sa.select(
-                _org(), accepted.c.team_label, accepted.c.name, created.c.id, accepted.c.at
-            ).select_from(made),
+            sa.select(_org(), accepted.c.team_label, accepted.c.name, created.c.id, accepted.c.at)
+            .select_from(made)
+            .order_by(accepted.c.ord),
         )
         .cte("metered")
     )
@@ -409,7 +409,9 @@ def _create_batch_postgres() -> sa.Select[Any]:
                 sa.literal_column("'sandbox.create'", sa.String),
                 accepted.c.audit_target,
                 accepted.c.audit_details,
-            ).select_from(made),
+            )
+            .select_from(made)
+            .order_by(accepted.c.ord),
         )
         .cte("audited")
     )

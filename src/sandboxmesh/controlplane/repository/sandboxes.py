@@ -1,7 +1,11 @@
 """Sandboxes (intent) of the caller's organisation: apply, list, get, delete, expire.
 
 Row locks are always taken in one order so PostgreSQL never deadlocks: the sandbox row,
-then the organisation's counter, then the team's, then the cluster's revision.
+then the organisation's counter, then the team's, then the cluster's revision. A batch of
+creates (create_batches.py) locks the organisation's row first, then the rows of its teams
+and clusters as its join meets them; every other writer that locks a team or cluster row
+together with another of these rows has taken the organisation's first, and the writers that
+take the organisation's row lock no team or cluster row before it, so none waits in a cycle.
 """
 
 from __future__ import annotations
