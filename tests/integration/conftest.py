@@ -112,13 +112,8 @@ def database_url(
     if request.param == "sqlite":
         yield databases.copy_sqlite(sqlite_template, tmp_path / "controlplane.db")
         return
-    if postgres_admin is None:
-        pytest.skip(databases.SKIP_POSTGRES)
-    url = databases.create_postgres_database(postgres_admin)
-    try:
+    with databases.fresh_postgres_database(postgres_admin) as url:
         yield url
-    finally:
-        databases.drop_postgres_database(postgres_admin, url)
 
 
 @pytest.fixture

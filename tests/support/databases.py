@@ -11,9 +11,12 @@ import asyncio
 import os
 import shutil
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import asyncpg
+import pytest
 from sqlalchemy.engine import make_url
 
 from sandboxmesh.controlplane.store import migrate
@@ -74,6 +77,19 @@ def create_postgres_database(admin_url: str) -> str:
     name = f"t_{uuid.uuid4().hex[:16]}"
     asyncio.run(_admin(admin_url, f"CREATE DATABASE {name} TEMPLATE {TEMPLATE} STRATEGY FILE_COPY"))
     return with_database(admin_url, name)
+
+
+@contextmanager
+def fresh_postgres_database(admin_url: str | None) -> Iterator[str]:
+    """A database of its own from the migrated template, dropped afterwards; the test is
+    skipped when no PostgreSQL server runs."""
+    if admin_url is None:
+        pytest.skip(SKIP_POSTGRES)
+    url = create_postgres_database(admin_url)
+    try:
+        yield url
+    finally:
+        drop_postgres_database(admin_url, url)
 
 
 def drop_postgres_database(admin_url: str, url: str) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 
 import asyncpg
@@ -42,13 +42,8 @@ pytestmark = pytest.mark.postgres
 @pytest.fixture
 def database_url(postgres_admin: str | None) -> Iterator[str]:
     """PostgreSQL only: SQLite runs every create under its one write lock, unbatched."""
-    if postgres_admin is None:
-        pytest.skip(databases.SKIP_POSTGRES)
-    url = databases.create_postgres_database(postgres_admin)
-    try:
+    with databases.fresh_postgres_database(postgres_admin) as url:
         yield url
-    finally:
-        databases.drop_postgres_database(postgres_admin, url)
 
 
 @pytest.fixture
@@ -261,38 +256,35 @@ async def _true(value: bool) -> bool:
     return value
 
 
-class HeldOrganization:
-    """The organisation's row locked by a transaction of its own, until `release`."""
+@dataclass
+class Blocked:
+    """A create queue whose first create waits for the organisation's row, locked by a
+    transaction of the test's own: creates made meanwhile pile up behind it, as behind a
+    running statement on a busy server."""
 
-    def __init__(self, database_url: str, org_id: int) -> None:
-        self._url = database_url
-        self._org = org_id
-        self._connection: asyncpg.Connection | None = None
+    queue: CreateQueue
+    sizes: list[int]  # of every statement the queue sent
+    ids: Ids
+    runtime: Runtime
+    holder: asyncpg.Connection
+    first: asyncio.Task[Outcome] | None = None
 
-    async def hold(self) -> None:
-        self._connection = await asyncpg.connect(self._url)
-        await self._connection.execute("BEGIN")
-        await self._connection.execute(
-            "SELECT 1 FROM organizations WHERE id = $1 FOR UPDATE", self._org
-        )
-
-    async def creates_wait_for_it(self) -> None:
-        """Until a create statement waits for this row lock."""
-        assert self._connection is not None
-        watcher = await asyncpg.connect(self._url)
-        try:
-            await _blocked_by(watcher, self._connection)
-        finally:
-            await watcher.close()
+    def create(self, name: str, **new: str) -> asyncio.Task[Outcome]:
+        made = _new(self.runtime, self.ids, name, **new)
+        return asyncio.create_task(self.queue.create(self.ids.org, made))
 
     async def release(self) -> None:
-        assert self._connection is not None
-        await self._connection.execute("ROLLBACK")
-        await self._connection.close()
+        if not self.holder.is_closed():
+            await self.holder.execute("ROLLBACK")
+            await self.holder.close()
+
+
+BlockFactory = Callable[[], Awaitable[Blocked]]
 
 
 @pytest.fixture
 async def queue(database_url: str) -> AsyncIterator[tuple[CreateQueue, list[int]]]:
+    """A create queue of the test's own, and the size of every statement it sent."""
     sizes: list[int] = []
     queue = CreateQueue(database_url, connections=2, on_batch=sizes.append)
     await queue.start()
@@ -302,77 +294,115 @@ async def queue(database_url: str) -> AsyncIterator[tuple[CreateQueue, list[int]
         await queue.stop()
 
 
-async def test_creates_that_arrive_while_one_runs_go_together_in_the_next(
-    acme: Org,
+@pytest.fixture
+async def block(
     runtime: Runtime,
     connection: asyncpg.Connection,
     database_url: str,
     queue: tuple[CreateQueue, list[int]],
+) -> AsyncIterator[BlockFactory]:
+    """Call it once the organisation is set up: its `first` create is then waiting."""
+    made: list[Blocked] = []
+
+    async def start() -> Blocked:
+        ids = await _ids(connection, "acme")
+        holder = await asyncpg.connect(database_url)
+        await holder.execute("BEGIN")
+        await holder.execute("SELECT 1 FROM organizations WHERE id = $1 FOR UPDATE", ids.org)
+        blocked = Blocked(*queue, ids, runtime, holder)
+        made.append(blocked)
+        blocked.first = blocked.create("first")
+        await _blocked_by(connection, holder)
+        return blocked
+
+    try:
+        yield start
+    finally:
+        for blocked in made:
+            await blocked.release()
+
+
+async def test_creates_that_arrive_while_one_runs_go_together_in_the_next(
+    acme: Org, connection: asyncpg.Connection, block: BlockFactory
 ) -> None:
-    creates, sizes = queue
     await register_cluster(acme)
-    ids = await _ids(connection, "acme")
-    held = HeldOrganization(database_url, ids.org)
-    await held.hold()
-    first = asyncio.create_task(
-        creates.create(ids.org, _new(runtime, ids, "first", team="default", cluster="staging"))
-    )
-    await held.creates_wait_for_it()
-    waiting = [
-        asyncio.create_task(
-            creates.create(ids.org, _new(runtime, ids, f"w-{n}", team="default", cluster="staging"))
-        )
-        for n in range(10)
-    ]
+    blocked = await block()
+    waiting = [blocked.create(f"w-{n}") for n in range(10)]
     # One turn of the event loop: each task queues its create in its first step.
     await asyncio.sleep(0)
     waiting[3].cancel()  # its request went away while it waited: it is not made
-    await held.release()
+    await blocked.release()
 
-    assert isinstance(await first, Created)
+    assert isinstance(await _first(blocked), Created)
     made = await asyncio.gather(*waiting, return_exceptions=True)
     assert isinstance(made[3], asyncio.CancelledError)
     assert all(isinstance(o, Created) for n, o in enumerate(made) if n != 3)
-    assert sizes == [1, 9]
+    assert blocked.sizes == [1, 9]
     names = {r["name"] for r in await connection.fetch("SELECT name FROM sandboxes")}
     assert names == {"first"} | {f"w-{n}" for n in range(10) if n != 3}
-    assert await _active(connection, ids) == (10, {"default": 10})
+    assert await _active(connection, blocked.ids) == (10, {"default": 10})
+
+
+async def _first(blocked: Blocked) -> Outcome:
+    assert blocked.first is not None
+    return await blocked.first
 
 
 async def test_a_taken_name_refuses_only_its_own_create(
-    acme: Org,
-    runtime: Runtime,
-    connection: asyncpg.Connection,
-    database_url: str,
-    queue: tuple[CreateQueue, list[int]],
+    acme: Org, connection: asyncpg.Connection, block: BlockFactory
 ) -> None:
-    creates, sizes = queue
     await register_cluster(acme)
     await acme.client.send(endpoints.apply_sandbox(manifest("taken")))
-    ids = await _ids(connection, "acme")
-    held = HeldOrganization(database_url, ids.org)
-    await held.hold()
-
-    def create(name: str) -> asyncio.Task[Outcome]:
-        return asyncio.create_task(
-            creates.create(ids.org, _new(runtime, ids, name, team="default", cluster="staging"))
-        )
-
-    first = create("first")
-    await held.creates_wait_for_it()
+    blocked = await block()
     # "again" twice: the second waits for the next statement, where the name is taken.
-    later = [create(name) for name in ("a", "taken", "again", "again", "b")]
+    later = [blocked.create(name) for name in ("a", "taken", "again", "again", "b")]
     await asyncio.sleep(0)
-    await held.release()
+    await blocked.release()
 
-    assert isinstance(await first, Created)
+    assert isinstance(await _first(blocked), Created)
     outcomes = await asyncio.gather(*later, return_exceptions=True)
     kinds = [type(outcome).__name__ for outcome in outcomes]
     assert kinds == ["Created", "IntegrityError", "Created", "IntegrityError", "Created"]
     assert isinstance(outcomes[1], sa.exc.IntegrityError)
     # The batch of four failed on "taken" and ran again one by one; then the second "again".
-    assert sizes == [1, 4, 1, 1, 1, 1, 1]
-    assert await _active(connection, ids) == (5, {"default": 5})
+    assert blocked.sizes == [1, 4, 1, 1, 1, 1, 1]
+    assert await _active(connection, blocked.ids) == (5, {"default": 5})
+
+
+async def test_any_error_of_one_create_fails_only_that_create(
+    acme: Org, connection: asyncpg.Connection, block: BlockFactory
+) -> None:
+    await register_cluster(acme)
+    blocked = await block()
+    later = [
+        blocked.create("fine-1"),
+        blocked.create("too-long", routing_key="k" * 17),  # the column holds 16
+        blocked.create("fine-2"),
+    ]
+    await asyncio.sleep(0)
+    await blocked.release()
+
+    assert isinstance(await _first(blocked), Created)
+    outcomes = await asyncio.gather(*later, return_exceptions=True)
+    assert isinstance(outcomes[0], Created)
+    assert isinstance(outcomes[1], asyncpg.StringDataRightTruncationError)
+    assert isinstance(outcomes[2], Created)
+    assert blocked.sizes == [1, 3, 1, 1, 1]
+    assert await _active(connection, blocked.ids) == (3, {"default": 3})
+
+
+async def test_stopping_waits_for_a_running_statement_then_gives_up(
+    acme: Org, connection: asyncpg.Connection, block: BlockFactory
+) -> None:
+    await register_cluster(acme)
+    blocked = await block()
+    await blocked.queue.stop(grace_seconds=0.2)
+    assert not blocked.queue.accepting
+    with pytest.raises(RuntimeError, match="stopped before this create was written"):
+        await _first(blocked)
+    await blocked.release()
+    assert await connection.fetchval("SELECT count(*) FROM sandboxes") == 0
+    assert await _active(connection, blocked.ids) == (0, {"default": 0})
 
 
 async def test_a_create_inside_a_transaction_is_part_of_it(
@@ -489,62 +519,6 @@ async def test_two_queues_on_one_organisation_keep_its_limit(
     assert sorted(_named(outcome) for outcome in outcomes) == ["created"] * 5 + ["team"] * 45
     assert await _active(connection, ids) == (5, {"default": 5})
     assert await connection.fetchval("SELECT count(*) FROM sandboxes") == 5
-
-
-async def test_any_error_of_one_create_fails_only_that_create(
-    acme: Org,
-    runtime: Runtime,
-    connection: asyncpg.Connection,
-    database_url: str,
-    queue: tuple[CreateQueue, list[int]],
-) -> None:
-    creates, sizes = queue
-    await register_cluster(acme)
-    ids = await _ids(connection, "acme")
-    held = HeldOrganization(database_url, ids.org)
-    await held.hold()
-    first = asyncio.create_task(creates.create(ids.org, _new(runtime, ids, "first")))
-    await held.creates_wait_for_it()
-    later = [
-        asyncio.create_task(creates.create(ids.org, new))
-        for new in (
-            _new(runtime, ids, "fine-1"),
-            _new(runtime, ids, "too-long", routing_key="k" * 17),  # the column holds 16
-            _new(runtime, ids, "fine-2"),
-        )
-    ]
-    await asyncio.sleep(0)
-    await held.release()
-
-    assert isinstance(await first, Created)
-    outcomes = await asyncio.gather(*later, return_exceptions=True)
-    assert isinstance(outcomes[0], Created)
-    assert isinstance(outcomes[1], asyncpg.StringDataRightTruncationError)
-    assert isinstance(outcomes[2], Created)
-    assert sizes == [1, 3, 1, 1, 1]
-    assert await _active(connection, ids) == (3, {"default": 3})
-
-
-async def test_stopping_waits_for_a_running_statement_then_gives_up(
-    acme: Org, runtime: Runtime, connection: asyncpg.Connection, database_url: str
-) -> None:
-    await register_cluster(acme)
-    ids = await _ids(connection, "acme")
-    creates = CreateQueue(database_url, connections=1)
-    await creates.start()
-    held = HeldOrganization(database_url, ids.org)
-    await held.hold()
-    try:
-        stuck = asyncio.create_task(creates.create(ids.org, _new(runtime, ids, "stuck")))
-        await held.creates_wait_for_it()
-        await creates.stop(grace_seconds=0.2)
-        assert not creates.accepting
-        with pytest.raises(RuntimeError, match="stopped before this create was written"):
-            await stuck
-    finally:
-        await held.release()
-    assert await connection.fetchval("SELECT count(*) FROM sandboxes") == 0
-    assert await _active(connection, ids) == (0, {"default": 0})
 
 
 async def _blocked_by(connection: asyncpg.Connection, holder: asyncpg.Connection) -> None:
