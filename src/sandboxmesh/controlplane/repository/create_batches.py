@@ -2,17 +2,19 @@
 
 Every create of an organisation updates the same three rows (the organisation's and the
 team's counters, the cluster's revision), so concurrent creates queue on those row locks one
-commit after another, and PostgreSQL spends more on the queue than on the creates (at 50
-concurrent creates of one organisation: 380 creates/s at 3 ms of its CPU each). A process
+commit after another, and PostgreSQL spends more on the queue than on the creates (50 clients
+creating in one organisation: 330-400 creates/s at 3.1-3.7 ms of its CPU each). A process
 therefore sends at most one create statement per organisation at a time: creates that arrive
 while it runs wait, and go together in the next statement, which takes each lock once for all
-of them (6,000 creates/s at 0.13 ms each, same machine and run). A create that finds nothing
-running goes at once, so a quiet server makes nobody wait.
+of them (5,500-6,600 creates/s at 0.08-0.11 ms each, same machine and runs; both figures from
+bench/controlplane/store_floor.py). A create that finds nothing running goes at once, so a
+quiet server makes nobody wait.
 
 The statement (`sandbox_statements.CREATE_BATCH_POSTGRES`) decides each create in arrival
-order exactly as one statement per create would, and writes all or nothing. A name taken
-since its create's target was read fails the whole statement: the batch is then run again
-one create at a time, so that only that create is refused.
+order exactly as one statement per create would, and writes all or nothing. An error of one
+create (a name taken since its target was read, a value the database refuses) fails the
+whole statement: the batch is then run again one create at a time, so that only that create
+fails.
 
 `create(tx, ...)` is the one entry point: it queues when the process has a `CreateQueue` and
 the request's connection is not inside a transaction (then the create must be part of it, and
