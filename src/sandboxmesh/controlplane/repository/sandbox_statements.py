@@ -53,10 +53,6 @@ def _team() -> sa.BindParameter[int]:
     return sa.bindparam("team", type_=sa.Integer)
 
 
-def _cluster() -> sa.BindParameter[int]:
-    return sa.bindparam("cluster", type_=sa.Integer)
-
-
 # --- the target of an apply -----------------------------------------------------------------
 
 
@@ -133,13 +129,15 @@ def target_from(row: Mapping[str, Any]) -> Target:
 
 # Each counter moves only by a conditional UPDATE whose WHERE re-checks the limit under the
 # row's write lock: concurrent creates cannot both take the last place.
-_PLAN_LIMIT = sa.case(
-    {plan.value: limit for plan, limit in plans.DEFAULT_ORG_LIMIT.items()},
-    value=organizations.c.plan,
+# The organisation's limit: its own, else its plan's default.
+_ORG_LIMIT = sa.func.coalesce(
+    organizations.c.max_sandboxes,
+    sa.case(
+        {plan.value: limit for plan, limit in plans.DEFAULT_ORG_LIMIT.items()},
+        value=organizations.c.plan,
+    ),
 )
-_ORG_ROOM = organizations.c.active_sandboxes < sa.func.coalesce(
-    organizations.c.max_sandboxes, _PLAN_LIMIT
-)
+_ORG_ROOM = organizations.c.active_sandboxes < _ORG_LIMIT
 _TEAM_ROOM = sa.or_(
     teams.c.max_sandboxes.is_(None), teams.c.active_sandboxes < teams.c.max_sandboxes
 )
@@ -227,7 +225,7 @@ def _create_batch_postgres() -> sa.Select[Any]:
     locked = (
         sa.select(
             organizations.c.active_sandboxes.label("org_active"),
-            sa.func.coalesce(organizations.c.max_sandboxes, _PLAN_LIMIT).label("org_max"),
+            _ORG_LIMIT.label("org_max"),
             teams.c.id.label("team_id"),
             teams.c.active_sandboxes.label("team_active"),
             teams.c.max_sandboxes.label("team_max"),
