@@ -55,7 +55,7 @@ async def _both(
     queue = CreateQueue(dsn, connections=4)
     await queue.start()
     try:
-        batched = await _run(target, spec, connections, seconds, lambda client: queue.create)
+        batched = await _run(target, spec, connections, seconds, queue.create)
     finally:
         await queue.stop()
     pool = await asyncpg.create_pool(dsn, min_size=connections, max_size=connections)
@@ -77,17 +77,14 @@ async def _target(dsn: str, cluster: str) -> asyncpg.Record:
     return target
 
 
-def _one_by_one(pool: asyncpg.Pool) -> Callable[[int], Create]:
-    """A create function per client, each on a connection of its own from `pool`."""
+def _one_by_one(pool: asyncpg.Pool) -> Create:
+    """Each create a statement of its own, on a connection from `pool` (one per client)."""
 
-    def for_client(client: int) -> Create:
-        async def create(org: int, new: NewSandbox) -> Outcome:
-            async with pool.acquire() as connection:
-                return (await create_batches.create_all(connection, org, [new]))[0]
+    async def create(org: int, new: NewSandbox) -> Outcome:
+        async with pool.acquire() as connection:
+            return (await create_batches.create_all(connection, org, [new]))[0]
 
-        return create
-
-    return for_client
+    return create
 
 
 async def _run(
@@ -95,14 +92,13 @@ async def _run(
     spec: dict[str, Any],
     connections: int,
     seconds: float,
-    create_for: Callable[[int], Create],
+    create: Create,
 ) -> dict[str, Any]:
     latencies: list[float] = []
     run = secrets.token_hex(3)
     deadline = time.monotonic() + seconds
 
     async def client(number: int) -> None:
-        create = create_for(number)
         count = 0
         while time.monotonic() < deadline:
             count += 1
