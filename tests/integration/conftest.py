@@ -20,6 +20,8 @@ from tests.support.kube import apply_baseline
 from tests.support.system import Process, start_operator
 
 from sandboxmesh.controlplane.runtime import Runtime
+from sandboxmesh.demo.mail_catcher import MailCatcher
+from sandboxmesh.localcluster.processes import free_port
 from sandboxmesh.localcluster.pytest_plugin import KubeTarget
 from sandboxmesh.operator.status import rollout_complete
 
@@ -119,6 +121,13 @@ def database_url(
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
+
+
+@pytest.fixture
+def mail_catcher() -> Iterator[MailCatcher]:
+    """A real SMTP server on loopback for this test; the control plane's mail goes there."""
+    with MailCatcher(port=free_port()) as catcher:
+        yield catcher
 
 
 @pytest.fixture

@@ -5,7 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import sqlalchemy as sa
+
 from sandboxmesh.client import AsyncControlPlaneClient, endpoints
+from sandboxmesh.controlplane.repository.members import Members
+from sandboxmesh.controlplane.repository.tokens import ApiTokens
+from sandboxmesh.controlplane.runtime import Runtime
+from sandboxmesh.controlplane.settings import MailSettings, SmtpSecurity
+from sandboxmesh.controlplane.store.tables import organizations
+from sandboxmesh.demo.mail_catcher import MailCatcher
 
 BASE_URL = "http://controlplane.test"
 
@@ -57,3 +65,30 @@ async def register_cluster(org: Org, name: str = "staging") -> str:
     registered = await org.client.send(endpoints.register_cluster(name))
     token: str = registered["token"]
     return token
+
+
+def mail_settings(catcher: MailCatcher) -> MailSettings:
+    """The control plane's mail, to `catcher` (plain SMTP on loopback)."""
+    return MailSettings(
+        smtp_host=catcher.host, smtp_port=catcher.port, smtp_security=SmtpSecurity.NONE
+    )
+
+
+async def accepted_member(
+    org: Org, runtime: Runtime, email: str, *, role: str = "member", teams: list[str] | None = None
+) -> AsyncControlPlaneClient:
+    """A member the owner added through the API, who then accepted, with an API token of
+    their own (what the person would mint in the portal). The acceptance itself, proving the
+    address by mail, is the portal suite's to test; here it is written to the store."""
+    added = await org.client.send(endpoints.add_member(email, role=role, teams=teams))
+    assert added["member"]["status"] == "pending"
+    async with runtime.unit_of_work() as tx:
+        org_id = await tx.conn.scalar(
+            sa.select(organizations.c.id).where(organizations.c.name == org.name)
+        )
+        assert org_id is not None
+        member = await Members(tx, org_id, f"member:{email}").accept(email)
+        _, issued = await ApiTokens(tx, org_id, f"member:{email}").create(
+            member_id=member.id, name="tests", ttl=timedelta(days=1)
+        )
+    return org.client.with_token(issued.plaintext)

@@ -42,6 +42,16 @@ async def organization_rows(runtime: Runtime, org_name: str) -> dict[str, list[d
                 # Portal accounts belong to people; an organisation's are its members' emails.
                 emails = sa.select(tables.members.c.email).where(tables.members.c.org_id == org_id)
                 query = sa.select(table).where(table.c.email.in_(emails))
+            elif table is tables.email_verifications:
+                # Links mailed to a member's address, or to join one of the organisation's
+                # invitations.
+                emails = sa.select(tables.members.c.email).where(tables.members.c.org_id == org_id)
+                invited = sa.select(tables.invitations.c.id).where(
+                    tables.invitations.c.org_id == org_id
+                )
+                query = sa.select(table).where(
+                    sa.or_(table.c.email.in_(emails), table.c.invitation_id.in_(invited))
+                )
             elif table is tables.sandbox_labels:
                 owned = sa.select(tables.sandboxes.c.id).where(tables.sandboxes.c.org_id == org_id)
                 query = sa.select(table).where(table.c.sandbox_id.in_(owned))

@@ -80,7 +80,7 @@ def bootstrap(
 
 
 def _password_hash(path: Path) -> str:
-    from sandboxmesh.controlplane.portal import passwords
+    from sandboxmesh.controlplane import passwords
 
     try:
         password = path.read_text().removesuffix("\n")

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from pathlib import Path
 
 import typer
 
+from sandboxmesh import logs
 from sandboxmesh.cli.errors import CliError
 
 #: The default image of routers; repeated here so parsing options imports nothing heavy
@@ -69,10 +69,7 @@ def run(
     from sandboxmesh.routing.mesh_applier import MeshKind
     from sandboxmesh.routing.router_controller import RouterControllerSettings
 
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logs.configure(log_level, json=False)
     try:
         headers = matching.KeyHeaders.with_extra(routing_key_header)
         overrides = upstreams.load_address_map(address_map) if address_map else {}

@@ -54,7 +54,8 @@ def server(
 
     import uvicorn
 
-    from sandboxmesh.controlplane import create_app, logs
+    from sandboxmesh import logs
+    from sandboxmesh.controlplane import create_app
     from sandboxmesh.controlplane.metrics import MULTIPROCESS_DIR_ENV
     from sandboxmesh.controlplane.store.engine import UnsupportedDatabase
 

@@ -26,6 +26,7 @@ MEMBER_COLUMNS = [
     ("email", field("email")),
     ("role", field("role")),
     ("teams", field("teams")),
+    ("status", field("status")),
     ("default team", field("defaultTeam")),
 ]
 TOKEN_COLUMNS = [
@@ -78,12 +79,21 @@ def member_add(
     team: list[str] = typer.Option([], "--team", help="A team to join (repeatable)."),
     output: Format = OutputOption,
 ) -> None:
-    """Add a member; prints their first API token once."""
+    """Invite a member: pending until they accept the invitation mailed to them. Without a
+    mail server on the control plane, prints the invitation link once, to pass on."""
     with session.client() as client:
         added = client.send(endpoints.add_member(email, role=role, teams=team))
     if output is Format.TABLE:
         emit(added["member"], output, MEMBER_COLUMNS)
-        typer.echo(f"API token for {email} (shown once): {added['token']['secret']}")
+        invitation = added["invitation"]
+        if invitation["mailed"]:
+            typer.echo(f"invitation mailed to {email} (expires {invitation['expiresAt']})")
+        else:
+            typer.echo(
+                f"no mail was sent: pass this invitation link on to {email} (shown once; "
+                f"only that address can accept it, until {invitation['expiresAt']}):"
+            )
+            typer.echo(invitation["link"])
         return
     emit(added, output)
 

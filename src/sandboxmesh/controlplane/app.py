@@ -14,8 +14,7 @@ from datetime import datetime
 
 from fastapi import FastAPI
 
-from sandboxmesh import __version__
-from sandboxmesh.controlplane import logs
+from sandboxmesh import __version__, logs
 from sandboxmesh.controlplane.api import error_handlers
 from sandboxmesh.controlplane.api.middleware import BodyLimit, Observe, RefuseNul
 from sandboxmesh.controlplane.api.routes import (
@@ -27,6 +26,7 @@ from sandboxmesh.controlplane.api.routes import (
     sandboxes,
     teams,
 )
+from sandboxmesh.controlplane.mail import SmtpMailer
 from sandboxmesh.controlplane.metrics import Metrics
 from sandboxmesh.controlplane.portal import mount as portal
 from sandboxmesh.controlplane.repository.create_batches import CreateQueue
@@ -37,6 +37,7 @@ from sandboxmesh.controlplane.settings import Settings
 from sandboxmesh.controlplane.store import migrate
 from sandboxmesh.controlplane.store.engine import Store, async_url, create_engine
 from sandboxmesh.controlplane.sweeper import sweep_forever
+from sandboxmesh.controlplane.throttle import Throttle
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,17 @@ def create_app_from_environment() -> FastAPI:
 
 
 def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> FastAPI:
-    runtime = Runtime(settings=settings, metrics=Metrics(), clock=clock)
+    metrics = Metrics()
+    runtime = Runtime(
+        settings=settings,
+        metrics=metrics,
+        throttle=Throttle(
+            settings.throttle,
+            on_refused=lambda limit: metrics.sign_in_refusals.labels(limit).inc(),
+        ),
+        mailer=SmtpMailer(settings.mail) if settings.mail.enabled else None,
+        clock=clock,
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

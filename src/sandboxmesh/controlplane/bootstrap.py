@@ -33,7 +33,7 @@ async def bootstrap(
                 tx, name=org, owner_email=owner_email, plan=plan, token_ttl=token_ttl
             )
             if password_hash is not None:
-                await users.create(tx, email=owner_email, password_hash=password_hash)
+                await users.create_verified(tx, email=owner_email, password_hash=password_hash)
         return issued.plaintext
     finally:
         await store.dispose()

@@ -8,7 +8,9 @@
      ├── Conflict              409 conflict
      │    └── QuotaExceeded    409 quota_exceeded
      ├── PayloadTooLarge       413 payload_too_large
-     └── Invalid               422 invalid (details.errors: field-level errors)
+     ├── Invalid               422 invalid (details.errors: field-level errors)
+     ├── TooManyRequests       429 too_many_requests (Retry-After: seconds)
+     └── Unavailable           503 unavailable (a dependency such as mail is down)
 
 Every error reaches the client as JSON `{code, message, details}` (see `api.errors`).
 """
@@ -82,3 +84,18 @@ class Invalid(ApiError):
             f"{'.'.join(str(p) for p in location)}: {message}",
             details={"errors": [{"loc": location, "msg": message, "type": "value_error"}]},
         )
+
+
+class TooManyRequests(ApiError):
+    status = 429
+    code = "too_many_requests"
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        seconds = max(1, int(retry_after + 0.999))
+        super().__init__(message, details={"retryAfterSeconds": seconds})
+        self.retry_after = seconds
+
+
+class Unavailable(ApiError):
+    status = 503
+    code = "unavailable"

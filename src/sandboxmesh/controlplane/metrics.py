@@ -69,6 +69,19 @@ class Metrics:
         self.ttl_expired = Counter(
             "sandboxmesh_sandboxes_expired", "Sandboxes whose TTL ran out.", registry=self.registry
         )
+        self.mails = Counter(
+            "sandboxmesh_mails",
+            "Mails handed to the SMTP server, by outcome (sent, failed).",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.sign_in_refusals = Counter(
+            "sandboxmesh_sign_in_throttled",
+            "Password tries and mails refused by a limit, by limit (address, account, mail, "
+            "hashing).",
+            ["limit"],
+            registry=self.registry,
+        )
 
     def exposition(self) -> bytes:
         """The text a scrape gets: this app's metrics, or every worker's added up."""

@@ -1,4 +1,5 @@
-"""What a running app holds: settings, store, revision hub, create queue, metrics and clock."""
+"""What a running app holds: settings, store, revision hub, create queue, metrics, clock, the
+limits on anonymous work and the mail sender."""
 
 from __future__ import annotations
 
@@ -7,12 +8,15 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from sandboxmesh.controlplane import errors
+from sandboxmesh.controlplane.mail import Mail, MailNotSent, SmtpMailer
 from sandboxmesh.controlplane.metrics import Metrics
 from sandboxmesh.controlplane.repository.create_batches import CreateQueue
 from sandboxmesh.controlplane.repository.transaction import Tx
 from sandboxmesh.controlplane.revisions import PostgresListener, RevisionHub
 from sandboxmesh.controlplane.settings import Settings
 from sandboxmesh.controlplane.store.engine import Store
+from sandboxmesh.controlplane.throttle import Throttle
 
 
 def utc_now() -> datetime:
@@ -23,6 +27,9 @@ def utc_now() -> datetime:
 class Runtime:
     settings: Settings
     metrics: Metrics
+    throttle: Throttle
+    #: None: no SMTP server is configured, and no mail is sent.
+    mailer: SmtpMailer | None = None
     clock: Callable[[], datetime] = utc_now
     hub: RevisionHub = field(default_factory=RevisionHub)
     store: Store | None = None
@@ -33,6 +40,27 @@ class Runtime:
         if self.store is None:
             raise RuntimeError("the app has not started (its lifespan did not run)")
         return self.store
+
+    def require_mail(self) -> SmtpMailer:
+        """The mail sender, or 503 when none is configured (a step needs to mail a link)."""
+        if self.mailer is None:
+            raise errors.Unavailable(
+                "this control plane sends no mail, so it cannot confirm email addresses: its "
+                "operator sets SANDBOXMESH_MAIL__SMTP_HOST (docs/controlplane.md)"
+            )
+        return self.mailer
+
+    async def send_mail(self, mail: Mail) -> None:
+        """Send `mail` (after the transaction that made its link committed); 503 when it
+        cannot be sent."""
+        try:
+            await self.require_mail().send(mail)
+        except MailNotSent as error:
+            self.metrics.mails.labels("failed").inc()
+            raise errors.Unavailable(
+                "the mail could not be sent right now: try again in a minute"
+            ) from error
+        self.metrics.mails.labels("sent").inc()
 
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[Tx]:

@@ -72,10 +72,74 @@ class PortalSettings(BaseModel):
     session_ttl_seconds: int = Field(default=12 * 3600, ge=60, le=30 * 86400)
     #: How long an invitation link can be used.
     invitation_ttl_hours: int = Field(default=72, ge=1, le=30 * 24)
+    #: How long the link that confirms an email address can be used.
+    verification_ttl_hours: int = Field(default=24, ge=1, le=7 * 24)
     #: Anyone may sign up and create an organisation.
     signup_enabled: bool = True
     #: Cookies marked Secure (HTTPS only); None: Secure outside development.
     secure_cookies: bool | None = None
+
+
+class SmtpSecurity(StrEnum):
+    #: Plain connection upgraded by STARTTLS (port 587), refused if the server cannot.
+    STARTTLS = "starttls"
+    #: TLS from the first byte (port 465).
+    TLS = "tls"
+    #: No encryption: only for a relay on the same machine (development, a local MTA).
+    NONE = "none"
+
+
+class MailSettings(BaseModel):
+    """Where the portal's mail goes: address confirmations and invitations.
+
+    Without `smtp_host` no mail is sent: `member add` then hands the invitation link to whoever
+    added the member, and the portal cannot confirm addresses (sign-up says so).
+    """
+
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_security: SmtpSecurity = SmtpSecurity.STARTTLS
+    smtp_user: str | None = None
+    #: The SMTP password, read from this file (never from the environment or a flag).
+    smtp_password_file: Path | None = None
+    #: The From of every mail.
+    sender: str = Field(default="SandboxMesh <sandboxmesh@localhost>", min_length=3, max_length=254)
+    #: The longest one mail may take to hand over to the server.
+    timeout_seconds: float = Field(default=15.0, gt=0, le=120)
+
+    @model_validator(mode="after")
+    def _password_with_user(self) -> Self:
+        if self.smtp_user and self.smtp_password_file is None:
+            raise ValueError("mail.smtp_user needs mail.smtp_password_file")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return self.smtp_host is not None
+
+
+class ThrottleSettings(BaseModel):
+    """Limits on what costs a password hash (64 MiB and tens of ms each) or sends a mail.
+
+    Each limit is a bucket: `*_burst` tries at once, then one more every `*_refill_seconds`.
+    The buckets live in each server process (with `--workers N`, N times the figures).
+    """
+
+    #: Wrong passwords for one account (log-in and invitation accept).
+    account_burst: int = Field(default=10, ge=1)
+    account_refill_seconds: float = Field(default=60.0, gt=0)
+    #: Password tries of any outcome from one client address.
+    address_burst: int = Field(default=30, ge=1)
+    address_refill_seconds: float = Field(default=2.0, gt=0)
+    #: Mails to one address (confirmations and invitations), against mail bombing.
+    mail_burst: int = Field(default=3, ge=1)
+    mail_refill_seconds: float = Field(default=600.0, gt=0)
+    #: Password hashes computed at once; the rest wait their turn.
+    hash_concurrency: int = Field(default=2, ge=1, le=64)
+    #: Hashes allowed to wait; one more is refused with 503 at once.
+    hash_queue: int = Field(default=64, ge=0)
+    #: Client addresses and accounts remembered (the least recently seen are forgotten).
+    max_tracked: int = Field(default=100_000, ge=100)
 
 
 class Settings(BaseSettings):
@@ -90,6 +154,11 @@ class Settings(BaseSettings):
     sweeper: SweeperSettings = Field(default_factory=SweeperSettings)
     tokens: TokenSettings = Field(default_factory=TokenSettings)
     portal: PortalSettings = Field(default_factory=PortalSettings)
+    mail: MailSettings = Field(default_factory=MailSettings)
+    throttle: ThrottleSettings = Field(default_factory=ThrottleSettings)
+    #: The address people reach the portal at, for the links in mails and pages
+    #: (https://sandboxmesh.example.com). None: http://HOST:PORT of `http` (development only).
+    public_url: str | None = Field(default=None, pattern=r"^https?://[^/?#\s]+(/[^?#\s]*)?$")
     #: JSON log lines (the default) or plain text for a person at a terminal.
     json_logs: bool = True
     log_level: str = "INFO"
@@ -105,7 +174,24 @@ class Settings(BaseSettings):
                 raise ValueError("agent.stale_after_seconds must exceed long_poll_max_seconds")
             if self.portal.secure_cookies is False:
                 raise ValueError("production refuses portal cookies without Secure")
+            if not self.public_url:
+                raise ValueError(
+                    "production needs the portal's public address for the links it sends "
+                    "(SANDBOXMESH_PUBLIC_URL=https://...)"
+                )
+            if (
+                self.mail.enabled
+                and self.mail.smtp_security is SmtpSecurity.NONE
+                and self.mail.smtp_host not in ("localhost", "127.0.0.1", "::1")
+            ):
+                raise ValueError("production refuses SMTP without TLS to another host")
         return self
+
+    def portal_base_url(self) -> str:
+        """Where links in mails and pages point: `public_url`, else this server's address."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        return f"http://{self.http.host}:{self.http.port}"
 
     def database_path(self) -> Path | None:
         """The SQLite file when the store is SQLite, else None."""

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 from tests.support import snapshots
-from tests.support.controlplane import Org, manifest, register_cluster
+from tests.support.controlplane import Org, accepted_member, manifest, register_cluster
 
 from sandboxmesh.client import endpoints
 from sandboxmesh.controlplane.runtime import Runtime
@@ -188,8 +188,7 @@ async def test_oversized_bodies_are_refused(http: httpx.AsyncClient, runtime: Ru
 
 async def test_a_viewer_writes_nothing(acme: Org, runtime: Runtime) -> None:
     await register_cluster(acme)
-    added = await acme.client.send(endpoints.add_member("v@acme.example", role="viewer"))
-    viewer = acme.client.with_token(added["token"]["secret"])
+    viewer = await accepted_member(acme, runtime, "v@acme.example", role="viewer")
     before = await snapshots.all_rows(runtime)
     try:
         from sandboxmesh.client import errors

@@ -143,9 +143,15 @@ def test_tenancy_commands(cli: Cli, logged_in: str) -> None:
     assert "payments" in cli("team", "list").stdout
     assert yaml.safe_load(cli("team", "get", "payments", "-o", "yaml").stdout)["maxSandboxes"] == 3
     added = cli("member", "add", "dev@acme.example", "--team", "payments").stdout
-    assert "API token for dev@acme.example (shown once): smu_" in added
+    # No mail server behind this control plane: the link is printed once, to pass on.
+    assert "no mail was sent: pass this invitation link on to dev@acme.example" in added
+    assert "/portal/invitations/smi_" in added.splitlines()[-1]
+    assert "smu_" not in added
     members = cli.json("member", "list")
-    assert {m["email"] for m in members["items"]} == {"o@acme.example", "dev@acme.example"}
+    assert {m["email"]: m["status"] for m in members["items"]} == {
+        "o@acme.example": "active",
+        "dev@acme.example": "pending",
+    }
     cli("member", "remove", "dev@acme.example")
     quota = cli.json("quota", "set", "--team", "payments", "--max-sandboxes", "7")
     assert quota == {"scope": "team", "name": "payments", "maxSandboxes": 7, "activeSandboxes": 0}

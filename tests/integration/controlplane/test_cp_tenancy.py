@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from tests.support.controlplane import Clock, Org
+import sqlalchemy as sa
+from tests.support.controlplane import Clock, Org, accepted_member
 from tests.support.eventually import eventually_async
 
 from sandboxmesh.client import AsyncControlPlaneClient, endpoints, errors
@@ -23,17 +24,14 @@ async def test_bootstrap_gives_an_owner_and_a_default_team(acme: Org) -> None:
     assert org["effectiveMaxSandboxes"] == 50
 
 
-async def test_teams_members_and_roles(acme: Org) -> None:
+async def test_teams_members_and_roles(acme: Org, runtime: Runtime) -> None:
     await acme.client.send(endpoints.create_team("payments", max_sandboxes=3))
     with pytest.raises(errors.Conflict):
         await acme.client.send(endpoints.create_team("payments"))
-    added = await acme.client.send(
-        endpoints.add_member("dev@acme.example", role="member", teams=["payments"])
-    )
-    assert added["member"]["defaultTeam"] == "payments"
-    secret = added["token"]["secret"]
-    assert secret.startswith(added["token"]["token"]["prefix"] + "_")
-    dev = acme.client.with_token(secret)
+    dev = await accepted_member(acme, runtime, "dev@acme.example", teams=["payments"])
+    member = await acme.client.send(endpoints.get_member("dev@acme.example"))
+    assert member["defaultTeam"] == "payments"
+    assert member["status"] == "active"
     try:
         assert (await dev.send(endpoints.whoami()))["role"] == "member"
         # A member reads but does not administer.
@@ -61,17 +59,55 @@ async def test_the_last_owner_cannot_leave(acme: Org) -> None:
         await acme.client.send(endpoints.update_member("owner@acme.example", role="admin"))
 
 
-async def test_admins_cannot_make_owners(acme: Org) -> None:
-    added = await acme.client.send(endpoints.add_member("admin@acme.example", role="admin"))
-    admin = acme.client.with_token(added["token"]["secret"])
+async def test_an_added_member_is_pending_and_gets_no_token(acme: Org, runtime: Runtime) -> None:
+    added = await acme.client.send(
+        endpoints.add_member("dev@acme.example", role="member", teams=["default"])
+    )
+    assert "token" not in added
+    assert added["member"]["status"] == "pending"
+    assert added["member"]["acceptedAt"] is None
+    invitation = added["invitation"]
+    # No mail server here: the link is for the admin to pass on, shown this once.
+    assert invitation["mailed"] is False
+    assert invitation["link"].startswith("http://127.0.0.1:8080/portal/invitations/smi_")
+    assert invitation["link"].rsplit("/", 1)[1].startswith(invitation["prefix"] + "_")
+    listed = await acme.client.send(endpoints.list_members())
+    assert {m["email"]: m["status"] for m in listed["items"]} == {
+        "dev@acme.example": "pending",
+        "owner@acme.example": "active",
+    }
+    assert invitation["link"] not in str(listed)
+    # Nothing in the store opens for a pending member: not one token of theirs exists.
+    async with runtime.unit_of_work() as tx:
+        owners_tokens = await tx.conn.scalar(sa.select(sa.func.count()).select_from(api_tokens))
+    assert owners_tokens == 1
+
+
+async def test_admins_cannot_make_owners_nor_touch_them(acme: Org, runtime: Runtime) -> None:
+    admin = await accepted_member(acme, runtime, "admin@acme.example", role="admin", teams=[])
+    owner_token = await acme.client.send(endpoints.create_token("ci"))
     try:
         with pytest.raises(errors.Forbidden):
             await admin.send(endpoints.add_member("boss@acme.example", role="owner"))
         with pytest.raises(errors.Forbidden):
             await admin.send(endpoints.remove_member("owner@acme.example"))
+        # Only owners touch owners: their teams and their tokens too.
+        with pytest.raises(errors.Forbidden, match="only owners"):
+            await admin.send(endpoints.update_member("owner@acme.example", teams=[]))
+        with pytest.raises(errors.Forbidden, match="only owners"):
+            await admin.send(endpoints.revoke_token(owner_token["token"]["prefix"]))
         await admin.send(endpoints.add_member("helper@acme.example", role="admin"))
+        # Another admin's token, an admin may revoke.
+        helper = await accepted_member(acme, runtime, "helper2@acme.example", role="admin")
+        helper_token = (await helper.send(endpoints.list_tokens()))["items"][0]["prefix"]
+        await admin.send(endpoints.revoke_token(helper_token))
+        await helper.aclose()
     finally:
         await admin.aclose()
+    owner = await acme.client.send(endpoints.get_member("owner@acme.example"))
+    assert owner["teams"] == ["default"]
+    tokens = (await acme.client.send(endpoints.list_tokens()))["items"]
+    assert all(t["revokedAt"] is None for t in tokens)
 
 
 async def test_tokens_are_shown_once_hashed_and_revocable(acme: Org, runtime: Runtime) -> None:

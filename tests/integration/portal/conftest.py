@@ -1,5 +1,6 @@
 """Fixtures of the portal's integration tests: the app on SQLite and on PostgreSQL, driven
-through its HTML forms by an httpx client that keeps cookies like a browser (no browser)."""
+through its HTML forms by an httpx client that keeps cookies like a browser (no browser),
+mailing through a real SMTP server (aiosmtpd on loopback) that the tests read."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from tests.integration.portal.portal_client import Portal
-from tests.support.controlplane import Clock
+from tests.support.controlplane import Clock, mail_settings
 
 from sandboxmesh.controlplane import Settings, create_app
 from sandboxmesh.controlplane.settings import (
@@ -18,25 +19,36 @@ from sandboxmesh.controlplane.settings import (
     PortalSettings,
     SweeperSettings,
 )
+from sandboxmesh.demo.mail_catcher import MailCatcher
 
 SESSION_TTL_SECONDS = 3600
 
 
 @pytest.fixture
-async def app(database_url: str, clock: Clock) -> AsyncIterator[FastAPI]:
-    settings = Settings(
+def portal_settings(database_url: str, mail_catcher: MailCatcher) -> Settings:
+    return Settings(
         database=DatabaseSettings(url=database_url, pool_size=5),
         agent=AgentSettings(long_poll_max_seconds=5, stale_after_seconds=60),
         sweeper=SweeperSettings(interval_seconds=3600),
-        portal=PortalSettings(session_ttl_seconds=SESSION_TTL_SECONDS, invitation_ttl_hours=24),
+        portal=PortalSettings(
+            session_ttl_seconds=SESSION_TTL_SECONDS,
+            invitation_ttl_hours=24,
+            verification_ttl_hours=48,
+        ),
+        mail=mail_settings(mail_catcher),
     )
+
+
+@pytest.fixture
+async def app(portal_settings: Settings, clock: Clock) -> AsyncIterator[FastAPI]:
+    settings = portal_settings
     app = create_app(settings, clock=clock)
     async with app.router.lifespan_context(app):
         yield app
 
 
 @pytest.fixture
-async def portal(app: FastAPI) -> AsyncIterator[Portal]:
+async def portal(app: FastAPI, mail_catcher: MailCatcher) -> AsyncIterator[Portal]:
     """A browser-like client with nobody signed in; `portal.another()` gives more."""
     made: list[httpx.AsyncClient] = []
 
@@ -46,7 +58,7 @@ async def portal(app: FastAPI) -> AsyncIterator[Portal]:
         )
         return made[-1]
 
-    yield Portal(client(), client)
+    yield Portal(client(), client, mail_catcher)
     for each in made:
         await each.aclose()
 

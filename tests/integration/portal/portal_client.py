@@ -1,5 +1,6 @@
 """Driving the portal's forms over HTTP like a browser would: GET the page, take its CSRF
-token, POST the form (redirects are not followed, so tests see them)."""
+token, POST the form (redirects are not followed, so tests see them); and reading the mails
+the portal sends from the test's SMTP server, as the person would, to open their links."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
+
+from sandboxmesh.demo.mail_catcher import MailCatcher, links_in
 
 PREFIX = "/portal"
 _CSRF = re.compile(r'name="csrf_token" value="([^"]*)"')
@@ -32,14 +35,20 @@ def text(page: str) -> str:
     return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", without)).split())
 
 
+def path_of(link: str) -> str:
+    """The path of an absolute link (the mails' links name the configured public URL)."""
+    return "/" + link.split("://", 1)[1].split("/", 1)[1]
+
+
 @dataclass
 class Portal:
     client: httpx.AsyncClient
     _new_client: Callable[[], httpx.AsyncClient]
+    mail: MailCatcher
 
     def another(self) -> Portal:
-        """A second browser (its own cookies)."""
-        return Portal(self._new_client(), self._new_client)
+        """A second browser (its own cookies), reading the same mail server."""
+        return Portal(self._new_client(), self._new_client, self.mail)
 
     async def get(self, path: str, **kwargs: object) -> httpx.Response:
         return await self.client.get(PREFIX + path, **kwargs)  # type: ignore[arg-type]
@@ -56,12 +65,38 @@ class Portal:
         assert response.status_code == 303, (response.status_code, text(response.text)[:500])
         return await self.client.get(response.headers["location"])
 
-    async def sign_up(self, email: str, password: str, organization: str) -> httpx.Response:
-        response = await self.submit(
-            "/signup",
-            "/signup",
-            {"email": email, "password": password, "organization": organization},
+    async def asking_for_link(
+        self, email: str, ask: Callable[[], object]
+    ) -> tuple[httpx.Response, str | None]:
+        """Run `ask` (a form that mails a link); its answer, and the link of the mail it sent
+        to `email` (None when none was sent)."""
+        before = len(self.mail.to(email))
+        response = await ask()  # type: ignore[misc]
+        assert isinstance(response, httpx.Response)
+        if response.status_code != 200 or "Check your inbox" not in response.text:
+            return response, None
+        message = self.mail.wait_for(email, count=before + 1)
+        return response, links_in(message)[0]
+
+    async def confirm(self, link: str, password: str) -> httpx.Response:
+        """Open a mailed link and choose `password` there."""
+        page = await self.client.get(path_of(link))
+        if page.status_code != 200:
+            return page
+        return await self.client.post(
+            path_of(link), data={"password": password, "csrf_token": csrf_of(page.text)}
         )
+
+    async def sign_up(self, email: str, password: str, organization: str) -> httpx.Response:
+        """Sign up as a person would: the form, the mail, its link, the password."""
+        answer, link = await self.asking_for_link(
+            email,
+            lambda: self.submit(
+                "/signup", "/signup", {"email": email, "organization": organization}
+            ),
+        )
+        assert link is not None, (answer.status_code, text(answer.text)[:500])
+        response = await self.confirm(link, password)
         assert response.status_code == 303, text(response.text)[:500]
         return response
 
@@ -84,14 +119,36 @@ async def invite(admin: Portal, role: str, team: str = "") -> str:
     return link
 
 
+async def ask_to_join(browser: Portal, link: str, email: str) -> tuple[httpx.Response, str | None]:
+    """A newcomer's way in: the invitation's "email me a link" form; its answer and the
+    link mailed to `email` (None when none was)."""
+
+    async def ask() -> httpx.Response:
+        page = await browser.client.get(path_of(link))
+        if page.status_code != 200:
+            return page
+        return await browser.client.post(
+            path_of(link), data={"email": email, "csrf_token": csrf_of(page.text)}
+        )
+
+    return await browser.asking_for_link(email, ask)
+
+
 async def join(browser: Portal, link: str, email: str, password: str) -> httpx.Response:
-    path = link.split("://", 1)[1].split("/", 1)[1]
-    page = await browser.client.get("/" + path)
+    """Join by invitation as a newcomer: ask for the mail, open its link, choose `password`.
+    A refusal before any mail is returned as it came."""
+    answer, mailed = await ask_to_join(browser, link, email)
+    if mailed is None:
+        return answer
+    return await browser.confirm(mailed, password)
+
+
+async def accept(member: Portal, link: str) -> httpx.Response:
+    """A signed-in account accepts an invitation with the page's button."""
+    page = await member.client.get(path_of(link))
     if page.status_code != 200:
         return page
-    return await browser.client.post(
-        "/" + path, data={"email": email, "password": password, "csrf_token": csrf_of(page.text)}
-    )
+    return await member.client.post(path_of(link), data={"csrf_token": csrf_of(page.text)})
 
 
 async def register_cluster(admin: Portal, name: str = "staging") -> str:

@@ -1,11 +1,12 @@
-"""Sign-up, log-in and log-out, server-side sessions and their expiry, on both stores."""
+"""Sign-up (by a mailed link), log-in and log-out, server-side sessions and their expiry, on
+both stores."""
 
 from __future__ import annotations
 
 import httpx
 import sqlalchemy as sa
 from tests.integration.portal.conftest import SESSION_TTL_SECONDS
-from tests.integration.portal.portal_client import Portal, field_error, text
+from tests.integration.portal.portal_client import Portal, field_error, path_of, text
 from tests.support.controlplane import Clock
 
 from sandboxmesh.controlplane.runtime import Runtime
@@ -17,7 +18,26 @@ PASSWORD = "correct horse battery"
 async def test_sign_up_creates_the_organisation_and_its_owner(
     portal: Portal, runtime: Runtime
 ) -> None:
-    response = await portal.sign_up("Ada@Acme.Example", PASSWORD, "acme")
+    answer, link = await portal.asking_for_link(
+        "ada@acme.example",
+        lambda: portal.submit(
+            "/signup", "/signup", {"email": "Ada@Acme.Example", "organization": "acme"}
+        ),
+    )
+    assert answer.status_code == 200
+    assert "We sent a link to ada@acme.example" in text(answer.text)
+    assert link is not None
+    assert "/portal/verify/smv_" in link
+    mail = portal.mail.to("ada@acme.example")[0]
+    assert "creates the organisation acme" in mail.get_content()
+    # Until the link is opened there is no account, no organisation, no session.
+    async with runtime.unit_of_work() as tx:
+        assert (await tx.conn.execute(sa.select(users))).first() is None
+        assert (await tx.conn.execute(sa.select(members))).first() is None
+    assert "sandboxmesh_session" not in portal.client.cookies
+    confirm_page = await portal.client.get(path_of(link))
+    assert "Confirm ada@acme.example" in text(confirm_page.text)
+    response = await portal.confirm(link, PASSWORD)
     assert response.headers["location"] == "/portal/sandboxes"
     cookie = response.headers["set-cookie"]
     assert "sandboxmesh_session=" in cookie
@@ -27,51 +47,72 @@ async def test_sign_up_creates_the_organisation_and_its_owner(
     assert page.status_code == 200
     assert "acme" in text(page.text)
     assert "ada@acme.example · owner" in text(page.text)
+    assert "Your address is confirmed." in text(page.text)
     async with runtime.unit_of_work() as tx:
         stored = (await tx.conn.execute(sa.select(users))).one()
         role = await tx.conn.scalar(sa.select(members.c.role))
         session_hash = await tx.conn.scalar(sa.select(portal_sessions.c.token_hash))
     assert stored.email == "ada@acme.example"
+    assert stored.email_verified_at is not None
     assert stored.password_hash.startswith("$argon2id$")
     assert PASSWORD not in stored.password_hash
     assert role == "owner"
     # The cookie's token is not what the store keeps.
     token = portal.client.cookies["sandboxmesh_session"]
     assert token not in session_hash
+    # The link worked once.
+    assert (await portal.another().confirm(link, PASSWORD)).status_code == 404
 
 
 async def test_sign_up_refuses_bad_input_next_to_each_field(portal: Portal) -> None:
     response = await portal.submit(
-        "/signup",
-        "/signup",
-        {"email": "not-an-email", "password": "short", "organization": "Acme!"},
+        "/signup", "/signup", {"email": "not-an-email", "organization": "Acme!"}
     )
     assert response.status_code == 422
     assert field_error(response.text, "email") == "Enter an email address such as ada@example.com."
-    assert field_error(response.text, "password") == "Use at least 10 characters."
     assert "lowercase letters" in (field_error(response.text, "organization") or "")
     assert 'value="not-an-email"' in response.text
-    assert "short" not in response.text  # a password is never sent back
+    assert portal.mail.messages == []
+    _, link = await portal.asking_for_link(
+        "ada@acme.example",
+        lambda: portal.submit("/signup", "/signup", {"email": "ada@acme.example"}),
+    )
+    assert link is not None
+    weak = await portal.confirm(link, "short")
+    assert weak.status_code == 422
+    assert field_error(weak.text, "password") == "Use at least 10 characters."
+    assert "short" not in weak.text  # a password is never sent back
+    # A refused password did not use the link up.
+    assert (await portal.confirm(link, PASSWORD)).status_code in (200, 303)
 
 
-async def test_a_taken_organisation_or_email_is_an_error_next_to_its_field(
+async def test_a_taken_organisation_is_an_error_and_a_taken_email_is_not_told(
     owner: Portal,
 ) -> None:
     other = owner.another()
     taken_org = await other.submit(
-        "/signup",
-        "/signup",
-        {"email": "bob@example.com", "password": PASSWORD, "organization": "acme"},
+        "/signup", "/signup", {"email": "bob@example.com", "organization": "acme"}
     )
     assert taken_org.status_code == 409
     assert field_error(taken_org.text, "organization") == "This name is taken: choose another."
-    taken_email = await other.submit(
-        "/signup",
-        "/signup",
-        {"email": "owner@acme.example", "password": PASSWORD, "organization": "globex"},
+    # An address with an account gets the answer any address gets: a link in its mail.
+    taken, link = await other.asking_for_link(
+        "owner@acme.example",
+        lambda: other.submit(
+            "/signup", "/signup", {"email": "owner@acme.example", "organization": "globex"}
+        ),
     )
-    assert taken_email.status_code == 409
-    assert "log in instead" in (field_error(taken_email.text, "email") or "")
+    fresh, _ = await other.asking_for_link(
+        "carol@example.com",
+        lambda: other.submit(
+            "/signup", "/signup", {"email": "carol@example.com", "organization": "initech"}
+        ),
+    )
+    assert taken.status_code == fresh.status_code == 200
+    assert text(taken.text).replace("owner@acme.example", "X") == text(fresh.text).replace(
+        "carol@example.com", "X"
+    )
+    assert link is not None
 
 
 async def test_log_in_with_the_right_password_and_refuse_a_wrong_one(owner: Portal) -> None:
@@ -157,7 +198,7 @@ async def test_a_removed_member_is_signed_out_at_once(owner: Portal, runtime: Ru
     assert (await owner.get("/sandboxes")).status_code == 303
     refused = await owner.another().log_in("owner@acme.example", PASSWORD)
     assert refused.status_code == 403
-    assert "no longer a member" in (field_error(refused.text, "email") or "")
+    assert "not a member of any organisation" in (field_error(refused.text, "email") or "")
 
 
 async def test_the_root_leads_to_the_portal_and_the_api_keeps_json(

@@ -11,7 +11,8 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from sandboxmesh.controlplane import Settings, create_app, logs
+from sandboxmesh import logs
+from sandboxmesh.controlplane import Settings, create_app
 from sandboxmesh.controlplane.settings import AgentSettings, DatabaseSettings, Environment
 
 
@@ -21,6 +22,7 @@ def test_production_needs_an_explicit_database() -> None:
     Settings(
         environment=Environment.PRODUCTION,
         database=DatabaseSettings(url="postgresql://db/sandboxmesh"),
+        public_url="https://sandboxmesh.example.com",
     )
 
 

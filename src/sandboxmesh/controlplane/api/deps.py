@@ -4,6 +4,8 @@
 - `OrgScope`: the repository bound to the authenticated caller's organisation (401 otherwise),
   in a transaction like `Db`'s; `AdminScope` the same for admins and owners only (403
   otherwise). `Principal`: the authenticated member.
+- `Caller`: the authenticated member, whose transaction is over before the route runs: for
+  routes that run a use case with its own unit of work (and send mail after it committed).
 - `TeamScope`: the team named in the path, resolved inside the caller's organisation.
 - `Agent` / `AgentScope`: an authenticated agent and the repository bound to its cluster.
 
@@ -20,13 +22,13 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from sandboxmesh.controlplane import errors
-from sandboxmesh.controlplane.api import authorization
 from sandboxmesh.controlplane.api.paths import TeamName
 from sandboxmesh.controlplane.domain.roles import Role
 from sandboxmesh.controlplane.repository import clusters, records, scope, tokens
 from sandboxmesh.controlplane.repository.assignments import ClusterScope
 from sandboxmesh.controlplane.repository.transaction import Tx
 from sandboxmesh.controlplane.runtime import Runtime
+from sandboxmesh.controlplane.usecases import authorization
 from sandboxmesh.spec.protocol import AGENT_VERSION_HEADER
 
 
@@ -82,6 +84,19 @@ async def _admin_scope(org: OrgScope) -> scope.OrgScope:
 
 
 AdminScope = Annotated[scope.OrgScope, Depends(_admin_scope)]
+
+
+async def _caller(request: Request) -> records.Principal:
+    runtime: Runtime = request.app.state.runtime
+    token = bearer_token(request)
+    async with runtime.unit_of_work() as tx:
+        principal = await tokens.authenticate(tx, token)
+    if principal is None:
+        raise errors.Unauthorized("invalid, expired or revoked token")
+    return principal
+
+
+Caller = Annotated[records.Principal, Depends(_caller)]
 
 
 @dataclass(frozen=True)

@@ -35,9 +35,17 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(Exception, _unexpected)
 
 
+def response_headers(error: errors.ApiError) -> dict[str, str] | None:
+    """The headers an error's status calls for (the API's and the portal's pages alike)."""
+    if isinstance(error, errors.TooManyRequests):
+        return {"Retry-After": str(error.retry_after)}
+    if error.status == 401:
+        return {"WWW-Authenticate": "Bearer"}
+    return None
+
+
 def _respond(error: errors.ApiError) -> JSONResponse:
-    headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
-    return JSONResponse(error.body(), status_code=error.status, headers=headers)
+    return JSONResponse(error.body(), status_code=error.status, headers=response_headers(error))
 
 
 async def _api_error(request: Request, error: errors.ApiError) -> JSONResponse:

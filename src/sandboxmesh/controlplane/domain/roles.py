@@ -34,3 +34,9 @@ def may_grant(granter: Role, role: Role) -> bool:
     if role is Role.OWNER:
         return granter is Role.OWNER
     return manages_organization(granter)
+
+
+def may_change_member(actor: Role, member: Role) -> bool:
+    """Change the role or teams of a member who has `member`'s role, remove them, or revoke
+    their API tokens: admins and owners, and only owners touch owners."""
+    return manages_organization(actor) and (member is not Role.OWNER or actor is Role.OWNER)

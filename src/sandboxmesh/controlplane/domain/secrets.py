@@ -1,7 +1,8 @@
 """Bearer tokens and routing keys: generated from `secrets`, stored only as SHA-256 digests.
 
 A token reads `<kind>_<id>_<secret>`: `kind` says what it opens (`smu` a user's API token,
-`smc` a cluster's agent token), `id` is the visible prefix shown in listings, `secret` the
+`smc` a cluster's agent token, `smi` an invitation, `smv` an address confirmation), `id` is
+the visible prefix shown in listings, `secret` the
 high-entropy rest. Tokens carry 160+ random bits, so a fast digest is enough at rest (a slow
 password hash buys nothing against brute force here and would cost every request).
 """
@@ -24,6 +25,8 @@ class TokenKind(StrEnum):
     CLUSTER = "smc"
     #: A portal invitation link: opens nothing by itself, it only lets one person join.
     INVITATION = "smi"
+    #: A link mailed to an address: whoever opens it proves they read that mailbox.
+    VERIFICATION = "smv"
 
 
 @dataclass(frozen=True)

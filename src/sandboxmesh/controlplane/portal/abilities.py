@@ -37,8 +37,8 @@ class Abilities:
         return [role for role in Role if roles.may_grant(self.role, role)]
 
     def change_member(self, role: Role) -> bool:
-        """Change or remove a member who has `role` (only owners touch owners)."""
-        return self.manage and (role is not Role.OWNER or self.owner)
+        """Change, remove or revoke the tokens of a member who has `role`."""
+        return roles.may_change_member(self.role, role)
 
     def sandbox_teams(self, all_teams: list[str]) -> list[str]:
         """The teams whose sandboxes the member may create."""

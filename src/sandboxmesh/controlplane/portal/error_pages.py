@@ -32,6 +32,8 @@ _TITLES = {
     409: "That could not be done",
     413: "Too large",
     422: "That request was not understood",
+    429: "Too many attempts",
+    503: "Not available right now",
 }
 
 
@@ -71,7 +73,10 @@ def _wrap(app: FastAPI, kind: type[Exception], portal: Handler) -> None:
 
 async def _api_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, errors.ApiError)
-    return error_page(error.status, error.message)
+    page = error_page(error.status, error.message)
+    if isinstance(error, errors.TooManyRequests):
+        page.headers["Retry-After"] = str(error.retry_after)
+    return page
 
 
 async def _http_error(request: Request, error: Exception) -> Response:

@@ -119,15 +119,20 @@ def _render(member: Member, template: str, **context: Any) -> str:
 def anonymous_page(
     visitor: Visitor, template: str, *, status: int = 200, **context: Any
 ) -> Response:
-    """A page shown before sign-in; its forms carry the double-submit CSRF token."""
-    token = visitor.cookies.read(visitor.request, ANONYMOUS_CSRF) or csrf.new_anonymous()
+    """A page shown before sign-in; its forms carry the double-submit CSRF token (or, when
+    someone signed in views it, their session's token, which the check then expects)."""
+    if visitor.token is not None:
+        token = csrf.for_session(visitor.token)
+    else:
+        token = visitor.cookies.read(visitor.request, ANONYMOUS_CSRF) or csrf.new_anonymous()
     body = (
         environment()
         .get_template(template)
         .render(member=None, csrf_token=token, navigation=[], section=None, notice=None, **context)
     )
     response = HTMLResponse(body, status_code=status)
-    visitor.cookies.write(response, ANONYMOUS_CSRF, token, same_site="strict")
+    if visitor.token is None:
+        visitor.cookies.write(response, ANONYMOUS_CSRF, token, same_site="strict")
     return response
 
 

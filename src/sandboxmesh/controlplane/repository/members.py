@@ -1,4 +1,9 @@
-"""Members of the caller's organisation, their role and their teams."""
+"""Members of the caller's organisation, their role and their teams.
+
+A member added by an admin is pending until the person accepts the invitation mailed to the
+address (`accept`); a pending member is listed, may be changed and removed, and opens
+nothing. Only accepted owners keep an organisation owned.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,13 @@ from sandboxmesh.controlplane import errors
 from sandboxmesh.controlplane.domain.roles import Role
 from sandboxmesh.controlplane.repository.records import Member
 from sandboxmesh.controlplane.repository.scoped import Scoped
-from sandboxmesh.controlplane.store.tables import members, team_members, teams
+from sandboxmesh.controlplane.store.tables import (
+    invitations,
+    members,
+    organizations,
+    team_members,
+    teams,
+)
 
 
 class Members(Scoped):
@@ -58,6 +69,7 @@ class Members(Scoped):
                 default_team=row["default_team"],
                 teams=tuple(names[row["id"]]),
                 created_at=row["created_at"],
+                accepted_at=row["accepted_at"],
             )
             for row in found
         ]
@@ -74,7 +86,9 @@ class Members(Scoped):
             raise errors.NotFound("team", missing[0])
         return found
 
-    async def add(self, email: str, *, role: Role, teams_: Sequence[str]) -> Member:
+    async def add(self, email: str, *, role: Role, teams_: Sequence[str], accepted: bool) -> Member:
+        """A new member; `accepted` when the person joins now (an invitation they accepted),
+        else pending until `accept`."""
         if await self.find(email) is not None:
             raise errors.Conflict(f"member {email!r} already exists")
         team_ids = await self._team_ids(teams_)
@@ -86,6 +100,7 @@ class Members(Scoped):
                 role=role.value,
                 default_team_id=team_ids[teams_[0]] if teams_ else None,
                 created_at=self.tx.now,
+                accepted_at=self.tx.now if accepted else None,
             )
             .returning(members.c.id)
         )
@@ -93,7 +108,29 @@ class Members(Scoped):
             await self.tx.conn.execute(
                 team_members.insert().values(team_id=team_id, member_id=member_id)
             )
-        await self._audit("member.add", f"member/{email}", {"role": role.value, "teams": teams_})
+        await self._audit(
+            "member.add",
+            f"member/{email}",
+            {"role": role.value, "teams": teams_, "pending": not accepted},
+        )
+        return await self.get(email)
+
+    async def accept(self, email: str) -> Member:
+        """The pending membership of `email` accepted by the person (NotFound when there is
+        none, Conflict when it was accepted already)."""
+        accepted = await self.tx.conn.execute(
+            members.update()
+            .where(
+                members.c.org_id == self.org_id,
+                members.c.email == email,
+                members.c.accepted_at.is_(None),
+            )
+            .values(accepted_at=self.tx.now)
+        )
+        if accepted.rowcount != 1:
+            await self.get(email)
+            raise errors.Conflict(f"member {email!r} already exists")
+        await self._audit("member.accept", f"member/{email}")
         return await self.get(email)
 
     async def update(
@@ -134,13 +171,34 @@ class Members(Scoped):
         await self.tx.conn.execute(
             members.delete().where(members.c.org_id == self.org_id, members.c.id == member.id)
         )
+        # The invitation mailed to a removed member would add them back: it ends with them.
+        await self.tx.conn.execute(
+            invitations.update()
+            .where(
+                invitations.c.org_id == self.org_id,
+                invitations.c.email == email,
+                invitations.c.accepted_at.is_(None),
+                invitations.c.revoked_at.is_(None),
+            )
+            .values(revoked_at=self.tx.now)
+        )
         await self._audit("member.remove", f"member/{email}")
 
     async def _keep_an_owner(self, leaving: Member) -> None:
+        # Two owners demoting each other at once must not both see the other one still an
+        # owner: whoever changes an owner locks the organisation's row first (the lock order
+        # of every writer: organisation, then team, then cluster), so the second waits and
+        # then counts what the first committed. SQLite serialises writers anyway.
+        await self.tx.conn.execute(
+            sa.select(organizations.c.id)
+            .where(organizations.c.id == self.org_id)
+            .with_for_update(key_share=True)
+        )
         owners = await self.tx.conn.scalar(
             sa.select(sa.func.count()).where(
                 members.c.org_id == self.org_id,
                 members.c.role == Role.OWNER.value,
+                members.c.accepted_at.is_not(None),
                 members.c.id != leaving.id,
             )
         )

@@ -36,12 +36,16 @@ def organization_from(row: sa.RowMapping) -> Organization:
     )
 
 
+async def exists(tx: Tx, name: str) -> bool:
+    found = await tx.conn.scalar(sa.select(organizations.c.id).where(organizations.c.name == name))
+    return found is not None
+
+
 async def create_organization(
     tx: Tx, *, name: str, owner_email: str, plan: Plan, actor: str = "system:bootstrap"
 ) -> tuple[Organization, int]:
     """A new organisation with a `default` team and its owner; returns it and the owner's id."""
-    exists = await tx.conn.scalar(sa.select(organizations.c.id).where(organizations.c.name == name))
-    if exists is not None:
+    if await exists(tx, name):
         raise errors.Conflict(f"organization {name!r} already exists")
     org_id = await tx.conn.scalar(
         organizations.insert()
@@ -61,6 +65,9 @@ async def create_organization(
             role=Role.OWNER.value,
             default_team_id=team_id,
             created_at=tx.now,
+            # Whoever creates an organisation is its owner at once: the person signing up
+            # (their address proven first), or the holder of the store bootstrapping it.
+            accepted_at=tx.now,
         )
         .returning(members.c.id)
     )

@@ -3,7 +3,7 @@
 The cookie carries a random token; the store keeps only its SHA-256 digest (like API tokens).
 A session opens one organisation at a time, as the member of the user's email there: the role
 and teams are read afresh on every request, so a changed role or a removed member takes effect
-at once.
+at once. Only an accepted membership of an account whose address is proven opens anything.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from sandboxmesh.controlplane.domain import secrets
 from sandboxmesh.controlplane.domain.roles import Role
+from sandboxmesh.controlplane.repository import users as users_repo
 from sandboxmesh.controlplane.repository.records import PortalSession, Principal
 from sandboxmesh.controlplane.repository.transaction import Tx
 from sandboxmesh.controlplane.store.tables import (
@@ -32,7 +33,8 @@ _all_members = members.alias("all_members")
 
 
 async def open_session(tx: Tx, *, user_id: int, org_id: int, ttl: timedelta) -> str:
-    """A new session; returns the token for the cookie (never stored as such)."""
+    """A new session; returns the token for the cookie (never stored as such). The next
+    sign-in lands in the same organisation."""
     token = random.token_urlsafe(32)
     await tx.conn.execute(
         portal_sessions.insert().values(
@@ -43,6 +45,7 @@ async def open_session(tx: Tx, *, user_id: int, org_id: int, ttl: timedelta) -> 
             expires_at=tx.now + ttl,
         )
     )
+    await users_repo.remember_organization(tx, user_id, org_id)
     # Sign-ins are rare: a good moment to forget this user's sessions that ran out.
     await tx.conn.execute(
         portal_sessions.delete().where(
@@ -72,7 +75,10 @@ async def session_for(tx: Tx, token: str) -> PortalSession | None:
                 # same round trip ("acme,globex"; names are DNS labels, never holding a comma).
                 sa.select(sa.func.aggregate_strings(_all_orgs.c.name, ","))
                 .join(_all_members, _all_members.c.org_id == _all_orgs.c.id)
-                .where(_all_members.c.email == users.c.email)
+                .where(
+                    _all_members.c.email == users.c.email,
+                    _all_members.c.accepted_at.is_not(None),
+                )
                 .scalar_subquery()
                 .label("org_names"),
             )
@@ -80,9 +86,16 @@ async def session_for(tx: Tx, token: str) -> PortalSession | None:
             .join(organizations, organizations.c.id == portal_sessions.c.org_id)
             .join(
                 members,
-                sa.and_(members.c.org_id == organizations.c.id, members.c.email == users.c.email),
+                sa.and_(
+                    members.c.org_id == organizations.c.id,
+                    members.c.email == users.c.email,
+                    members.c.accepted_at.is_not(None),
+                ),
             )
-            .where(portal_sessions.c.token_hash == secrets.digest(token))
+            .where(
+                portal_sessions.c.token_hash == secrets.digest(token),
+                users.c.email_verified_at.is_not(None),
+            )
         )
     ).first()
     if row is None or row.expires_at <= tx.now:
@@ -127,11 +140,16 @@ async def switch_organization(tx: Tx, session: PortalSession, org_id: int) -> bo
         sa.select(sa.func.count())
         .select_from(members)
         .join(users, users.c.email == members.c.email)
-        .where(users.c.id == session.user_id, members.c.org_id == org_id)
+        .where(
+            users.c.id == session.user_id,
+            members.c.org_id == org_id,
+            members.c.accepted_at.is_not(None),
+        )
     )
     if not member_of:
         return False
     await tx.conn.execute(
         portal_sessions.update().where(portal_sessions.c.id == session.id).values(org_id=org_id)
     )
+    await users_repo.remember_organization(tx, session.user_id, org_id)
     return True

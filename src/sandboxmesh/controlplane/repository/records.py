@@ -37,6 +37,12 @@ class Member:
     default_team: str | None
     teams: tuple[str, ...]
     created_at: datetime
+    #: None while the membership is pending (invited, not yet accepted): it opens nothing.
+    accepted_at: datetime | None = None
+
+    @property
+    def pending(self) -> bool:
+        return self.accepted_at is None
 
 
 @dataclass(frozen=True)
@@ -45,6 +51,8 @@ class ApiToken:
     name: str
     prefix: str
     member_email: str
+    #: The role of the member it belongs to (only owners touch owners' tokens).
+    member_role: Role
     created_at: datetime
     expires_at: datetime
     revoked_at: datetime | None
@@ -135,12 +143,21 @@ class AuditEvent:
 
 @dataclass(frozen=True)
 class User:
-    """A portal account: one per email, whatever organisations that email is a member of."""
+    """A portal account: one per email, whatever organisations that email is a member of.
+
+    It opens those organisations only once `email_verified_at` says its holder proved the
+    address; before, it opens nothing."""
 
     id: int
     email: str
     password_hash: str
     created_at: datetime
+    email_verified_at: datetime | None
+    last_org_id: int | None
+
+    @property
+    def verified(self) -> bool:
+        return self.email_verified_at is not None
 
 
 @dataclass(frozen=True)
@@ -169,3 +186,5 @@ class Invitation:
     accepted_at: datetime | None
     accepted_by: str | None
     revoked_at: datetime | None
+    #: The address it was sent to (only that address may accept it); None: an open link.
+    email: str | None = None

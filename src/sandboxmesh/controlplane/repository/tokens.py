@@ -46,7 +46,11 @@ _AUTHENTICATE = Prepared(
         .scalar_subquery()
         .label("team_ids"),
     )
-    .join(members, members.c.id == api_tokens.c.member_id)
+    # A pending membership opens nothing (none has a token; this keeps it so).
+    .join(
+        members,
+        sa.and_(members.c.id == api_tokens.c.member_id, members.c.accepted_at.is_not(None)),
+    )
     .join(organizations, organizations.c.id == api_tokens.c.org_id)
     .where(api_tokens.c.token_hash == sa.bindparam("digest"))
 )
@@ -93,6 +97,7 @@ def _token_from(row: sa.RowMapping) -> ApiToken:
         name=row["name"],
         prefix=row["prefix"],
         member_email=row["email"],
+        member_role=Role(row["role"]),
         created_at=row["created_at"],
         expires_at=row["expires_at"],
         revoked_at=row["revoked_at"],
@@ -103,7 +108,7 @@ def _token_from(row: sa.RowMapping) -> ApiToken:
 class ApiTokens(Scoped):
     def _select(self) -> sa.Select[Any]:
         return (
-            sa.select(api_tokens, members.c.email)
+            sa.select(api_tokens, members.c.email, members.c.role)
             .join(members, members.c.id == api_tokens.c.member_id)
             .where(api_tokens.c.org_id == self.org_id)
         )
@@ -147,13 +152,10 @@ class ApiTokens(Scoped):
         )
         return token, issued
 
-    async def revoke(self, prefix: str, *, member_id: int | None) -> ApiToken:
-        """Revoke a token by prefix; with `member_id`, only that member's own tokens."""
+    async def revoke(self, prefix: str) -> ApiToken:
+        """Revoke a token by prefix (who may is for the caller to decide)."""
         token = await self.find(prefix)
-        if token is None or (
-            member_id is not None
-            and prefix not in {t.prefix for t in await self.all(member_id=member_id)}
-        ):
+        if token is None:
             raise errors.NotFound("token", prefix)
         if token.revoked_at is None:
             await self.tx.conn.execute(

@@ -89,6 +89,9 @@ members = sa.Table(
     sa.Column("role", sa.String(16), nullable=False),
     sa.Column("default_team_id", sa.ForeignKey("teams.id", ondelete="SET NULL"), nullable=True),
     _created_at(),
+    # Set when the person accepted (an invitation, or creating the organisation): until then
+    # the membership is pending and opens nothing, neither a portal session nor a token.
+    sa.Column("accepted_at", UtcDateTime, nullable=True),
     sa.UniqueConstraint("org_id", "email"),
 )
 
@@ -214,6 +217,11 @@ users = sa.Table(
     # argon2id, in the PHC string format (algorithm and parameters included).
     sa.Column("password_hash", sa.String(255), nullable=False),
     _created_at(),
+    # When the owner of the address proved it (opened a link mailed to it); an account
+    # without it signs in to nothing.
+    sa.Column("email_verified_at", UtcDateTime, nullable=True),
+    # Where the next sign-in lands: the organisation this account last worked in.
+    sa.Column("last_org_id", sa.ForeignKey("organizations.id", ondelete="SET NULL"), nullable=True),
 )
 
 # Server-side portal sessions: the cookie carries a random token, the store its digest, so
@@ -246,4 +254,25 @@ invitations = sa.Table(
     sa.Column("accepted_at", UtcDateTime, nullable=True),
     sa.Column("accepted_by", sa.String(254), nullable=True),
     sa.Column("revoked_at", UtcDateTime, nullable=True),
+    # The address it was sent to: only that address's verified account may accept it (it
+    # then accepts that address's pending membership). None: an open link for anyone.
+    sa.Column("email", sa.String(254), nullable=True),
+)
+
+# Links mailed to an address to prove it, and what to do once it is proven: create the
+# organisation asked for at sign-up, accept an invitation. Whoever opens the link chooses the
+# account's password then (never before: a password chosen by whoever asked for the link would
+# be the asker's). Single-use and expiring; the store keeps the token's digest.
+email_verifications = sa.Table(
+    "email_verifications",
+    metadata,
+    _id(),
+    sa.Column("prefix", sa.String(32), nullable=False, index=True),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("email", sa.String(254), nullable=False, index=True),
+    sa.Column("organization", sa.String(63), nullable=True),
+    sa.Column("invitation_id", sa.ForeignKey("invitations.id", ondelete="CASCADE"), nullable=True),
+    _created_at(),
+    sa.Column("expires_at", UtcDateTime, nullable=False),
+    sa.Column("used_at", UtcDateTime, nullable=True),
 )

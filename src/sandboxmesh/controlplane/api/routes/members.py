@@ -6,11 +6,11 @@ from datetime import timedelta
 
 from fastapi import APIRouter, status
 
-from sandboxmesh.controlplane.api import authorization
-from sandboxmesh.controlplane.api.deps import AdminScope, OrgScope, RuntimeDep
+from sandboxmesh.controlplane.api.deps import AdminScope, Caller, OrgScope, RuntimeDep
 from sandboxmesh.controlplane.api.paths import EmailPath, PrefixPath
 from sandboxmesh.controlplane.api.schemas.base import ERROR_RESPONSES
 from sandboxmesh.controlplane.api.schemas.tenancy import (
+    InvitationSent,
     MemberCreate,
     MemberCreated,
     MemberList,
@@ -21,8 +21,8 @@ from sandboxmesh.controlplane.api.schemas.tenancy import (
     TokenList,
     TokenPublic,
 )
-from sandboxmesh.controlplane.domain import roles
 from sandboxmesh.controlplane.domain.roles import Role
+from sandboxmesh.controlplane.usecases import authorization, members
 
 router = APIRouter(prefix="/api/v1", tags=["members"], responses=ERROR_RESPONSES)
 
@@ -33,18 +33,21 @@ async def list_members(org: OrgScope) -> MemberList:
 
 
 @router.post("/members", status_code=status.HTTP_201_CREATED)
-async def add_member(body: MemberCreate, org: AdminScope, runtime: RuntimeDep) -> MemberCreated:
-    """Add a member; the answer carries their first API token, shown this once."""
-    authorization.require_grant(org.principal, body.role)
-    member = await org.members.add(body.email, role=body.role, teams_=body.teams)
-    token, issued = await org.tokens.create(
-        member_id=member.id,
-        name="initial",
-        ttl=timedelta(days=runtime.settings.tokens.default_ttl_days),
+async def add_member(body: MemberCreate, caller: Caller, runtime: RuntimeDep) -> MemberCreated:
+    """Add a pending member and mail them an invitation; without a mail server the answer
+    carries the invitation link (shown this once) to pass on. Nothing opens for the member
+    until they accept it with a proven account of that address."""
+    invited = await members.invite_member(
+        runtime, caller, email=body.email, role=body.role, teams=body.teams
     )
     return MemberCreated(
-        member=MemberPublic.of(member),
-        token=TokenCreated(token=TokenPublic.of(token), secret=issued.plaintext),
+        member=MemberPublic.of(invited.member),
+        invitation=InvitationSent(
+            prefix=invited.invitation.prefix,
+            expires_at=invited.invitation.expires_at,
+            mailed=invited.mailed,
+            link=invited.link,
+        ),
     )
 
 
@@ -55,20 +58,14 @@ async def get_member(email: EmailPath, org: OrgScope) -> MemberPublic:
 
 @router.patch("/members/{email}")
 async def update_member(email: EmailPath, body: MemberUpdate, org: AdminScope) -> MemberPublic:
-    current = await org.members.get(email)
-    if body.role is not None:
-        authorization.require_grant(org.principal, body.role)
-    if current.role is Role.OWNER and body.role not in (None, Role.OWNER):
-        authorization.require(org.principal, Role.OWNER)
-    return MemberPublic.of(await org.members.update(email, role=body.role, teams_=body.teams))
+    return MemberPublic.of(
+        await members.change_member(org, email, role=body.role, teams=body.teams)
+    )
 
 
 @router.delete("/members/{email}", status_code=status.HTTP_204_NO_CONTENT)
 async def remove_member(email: EmailPath, org: AdminScope) -> None:
-    member = await org.members.get(email)
-    if member.role is Role.OWNER:
-        authorization.require(org.principal, Role.OWNER)
-    await org.members.remove(email)
+    await members.remove_member(org, email)
 
 
 @router.get("/tokens")
@@ -92,8 +89,6 @@ async def create_token(body: TokenCreate, org: OrgScope, runtime: RuntimeDep) ->
 
 @router.delete("/tokens/{prefix}")
 async def revoke_token(prefix: PrefixPath, org: OrgScope) -> TokenPublic:
-    """Revoke a token: refused from the next request on. Admins may revoke anyone's."""
-    own_only = not roles.manages_organization(org.principal.role)
-    return TokenPublic.of(
-        await org.tokens.revoke(prefix, member_id=org.principal.member_id if own_only else None)
-    )
+    """Revoke a token: refused from the next request on. Admins may revoke those of members
+    they may change (only owners touch owners)."""
+    return TokenPublic.of(await members.revoke_token(org, prefix))

@@ -9,7 +9,6 @@ from fastapi import APIRouter, Query, Response
 from pydantic import AwareDatetime
 
 from sandboxmesh.controlplane import errors
-from sandboxmesh.controlplane.api import authorization
 from sandboxmesh.controlplane.api.deps import AdminScope, OrgScope, Principal
 from sandboxmesh.controlplane.api.schemas.base import ERROR_RESPONSES
 from sandboxmesh.controlplane.api.schemas.tenancy import (
@@ -27,6 +26,7 @@ from sandboxmesh.controlplane.api.schemas.usage import (
 from sandboxmesh.controlplane.domain import metering
 from sandboxmesh.controlplane.domain.roles import Role
 from sandboxmesh.controlplane.repository.scope import OrgScope as Scope
+from sandboxmesh.controlplane.usecases import authorization
 from sandboxmesh.spec import names
 
 router = APIRouter(prefix="/api/v1", tags=["organization"], responses=ERROR_RESPONSES)

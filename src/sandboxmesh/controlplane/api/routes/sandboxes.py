@@ -7,11 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from sandboxmesh.controlplane import errors
-from sandboxmesh.controlplane.api import authorization
 from sandboxmesh.controlplane.api.deps import OrgScope, RuntimeDep
 from sandboxmesh.controlplane.api.paths import SandboxName
 from sandboxmesh.controlplane.api.schemas.base import ERROR_RESPONSES
 from sandboxmesh.controlplane.api.schemas.sandboxes import SandboxList, SandboxPublic
+from sandboxmesh.controlplane.usecases import authorization
 from sandboxmesh.spec import Phase, SandboxManifest, names
 
 router = APIRouter(prefix="/api/v1/sandboxes", tags=["sandboxes"], responses=ERROR_RESPONSES)

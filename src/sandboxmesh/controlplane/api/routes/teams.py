@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from sandboxmesh.controlplane.api.authorization import require
 from sandboxmesh.controlplane.api.deps import AdminScope, OrgScope, TeamScope
 from sandboxmesh.controlplane.api.schemas.base import ERROR_RESPONSES
 from sandboxmesh.controlplane.api.schemas.tenancy import (
@@ -14,6 +13,7 @@ from sandboxmesh.controlplane.api.schemas.tenancy import (
     TeamPublic,
 )
 from sandboxmesh.controlplane.domain.roles import Role
+from sandboxmesh.controlplane.usecases.authorization import require
 
 router = APIRouter(prefix="/api/v1/teams", tags=["teams"], responses=ERROR_RESPONSES)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -97,6 +97,9 @@ class MemberPublic(ApiModel):
     teams: list[str]
     default_team: str | None
     created_at: datetime
+    #: `pending` until the person accepts the invitation (a pending member opens nothing).
+    status: Literal["active", "pending"]
+    accepted_at: datetime | None
 
     @classmethod
     def of(cls, member: records.Member) -> MemberPublic:
@@ -106,6 +109,8 @@ class MemberPublic(ApiModel):
             teams=list(member.teams),
             default_team=member.default_team,
             created_at=member.created_at,
+            status="pending" if member.pending else "active",
+            accepted_at=member.accepted_at,
         )
 
 
@@ -151,6 +156,18 @@ class TokenList(ApiModel):
     items: list[TokenPublic]
 
 
+class InvitationSent(ApiModel):
+    #: The visible start of the invitation's token.
+    prefix: str
+    expires_at: datetime
+    #: Whether it was mailed to the member's address.
+    mailed: bool
+    #: The link, shown this once, when it was not mailed: pass it on to the person. Only a
+    #: proven account of the member's address can accept it.
+    link: str | None
+
+
 class MemberCreated(ApiModel):
+    #: Pending until the person accepts the invitation.
     member: MemberPublic
-    token: TokenCreated
+    invitation: InvitationSent

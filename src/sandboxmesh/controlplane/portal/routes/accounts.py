@@ -1,29 +1,37 @@
-"""Signing up, in and out; accepting an invitation; switching organisation."""
+"""Signing up, in and out; confirming an address; accepting an invitation; switching
+organisation. The rules are in usecases.accounts: these routes turn forms into its calls and
+its answers (and refusals) into pages."""
 
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import AfterValidator, BaseModel
 from starlette.responses import Response
 
-from sandboxmesh.controlplane import errors
-from sandboxmesh.controlplane.domain.plans import Plan
-from sandboxmesh.controlplane.portal import forms, passwords
-from sandboxmesh.controlplane.portal.context import PREFIX, SignedIn, Visitor, VisitorDep, safe_next
-from sandboxmesh.controlplane.portal.cookies import SESSION
+from sandboxmesh.controlplane import errors, passwords
+from sandboxmesh.controlplane.portal import forms, onetime
+from sandboxmesh.controlplane.portal.context import (
+    PREFIX,
+    SignedIn,
+    Visitor,
+    VisitorDep,
+    safe_next,
+)
+from sandboxmesh.controlplane.portal.cookies import ONCE, SESSION
 from sandboxmesh.controlplane.portal.rendering import anonymous_page
 from sandboxmesh.controlplane.portal.routes import redirects
-from sandboxmesh.controlplane.repository import invitations, portal_sessions, users
+from sandboxmesh.controlplane.repository import portal_sessions, users
+from sandboxmesh.controlplane.repository.invitations import OpenInvitation
+from sandboxmesh.controlplane.usecases import accounts
 from sandboxmesh.spec import names
 
 router = APIRouter()
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-InvitationToken = Annotated[str, Path(min_length=1, max_length=200)]
+LinkToken = Annotated[str, Path(min_length=1, max_length=200)]
 
 
 def _email(value: str) -> str:
@@ -40,9 +48,9 @@ def _new_password(value: str) -> str:
     return value
 
 
-def _organization(value: str) -> str:
+def _organization(value: str) -> str | None:
     if not value:
-        raise ValueError("This is required")
+        return None
     if len(value) > 63 or not re.fullmatch(names.DNS_LABEL_PATTERN, value):
         raise ValueError(forms.DNS_LABEL_HINT)
     return value
@@ -58,19 +66,46 @@ class LogIn(BaseModel):
 
 class SignUp(BaseModel):
     email: Email
-    password: Annotated[str, AfterValidator(_new_password)]
-    organization: Annotated[str, AfterValidator(_organization)]
+    #: Empty: only an account (to join the organisations that invite it).
+    organization: Annotated[str, AfterValidator(_organization)] = ""
 
 
-class Join(BaseModel):
+class AskForLink(BaseModel):
     email: Email
-    password: str
 
 
-def _signed_in(visitor: Visitor, response: Response, token: str) -> Response:
+class ChoosePassword(BaseModel):
+    password: Annotated[str, AfterValidator(_new_password)]
+
+
+def _client(request: Request) -> str:
+    # Behind a reverse proxy this is the proxy unless uvicorn trusts its forwarded headers
+    # (`sandboxmesh server --forwarded-allow-ips`, docs/security.md).
+    return request.client.host if request.client else "unknown"
+
+
+def _signed_in(
+    visitor: Visitor, response: Response, token: str, *, notice: str | None = None
+) -> Response:
     ttl = visitor.runtime.settings.portal.session_ttl_seconds
     visitor.cookies.write(response, SESSION, token, max_age=ttl)
+    if notice:
+        sealed = onetime.seal(token, onetime.OneTime(notice=notice))
+        visitor.cookies.write(
+            response, ONCE, sealed, max_age=onetime.MAX_AGE_SECONDS, same_site="strict"
+        )
     return response
+
+
+def _without_secrets(data: dict[str, str]) -> dict[str, str]:
+    return {key: value for key, value in data.items() if key != "password"}
+
+
+def _link_mailed(visitor: Visitor, mailed: accounts.LinkMailed, *, purpose: str) -> Response:
+    hours = visitor.runtime.settings.portal.verification_ttl_hours
+    return anonymous_page(
+        visitor, "check_inbox.html", email=mailed.email, purpose=purpose, hours=hours
+    )
 
 
 @router.get("/")
@@ -94,50 +129,41 @@ async def login(request: Request, visitor: VisitorDep) -> Response:
     data = await forms.fields(request)
     target = safe_next(data.get("next"))
     form, problems = forms.validate(LogIn, data)
+
+    def again(status: int, problems: forms.Errors) -> Response:
+        values = {"email": form.email} if form else _without_secrets(data)
+        return anonymous_page(
+            visitor, "login.html", status=status, values=values, errors=problems, next=target
+        )
+
     if form is None:
-        return anonymous_page(
-            visitor, "login.html", status=422, values=data, errors=problems, next=target
+        return again(422, problems)
+    try:
+        signed_in = await accounts.log_in(
+            visitor.runtime, email=form.email, password=form.password, client=_client(request)
         )
-    runtime = visitor.runtime
-    async with runtime.unit_of_work() as tx:
-        user = await users.find(tx, form.email)
-    # Same answer and (about) the same time for an unknown email and a wrong password.
-    if not await passwords.verify(user.password_hash if user else None, form.password):
-        return anonymous_page(
-            visitor,
-            "login.html",
-            status=401,
-            values={"email": form.email},
-            errors={"password": "That email and password do not match an account."},
-            next=target,
+    except accounts.WrongPassword:
+        return again(401, {"password": "That email and password do not match an account."})
+    except accounts.AddressUnproven:
+        return again(
+            403,
+            {
+                "email": f"Confirm your address first: we sent a link to {form.email}. "
+                "Open it to choose your password."
+            },
         )
-    assert user is not None
-    async with runtime.unit_of_work() as tx:
-        orgs = await users.organizations_of(tx, user.email)
-        if not orgs:
-            token = None
-        else:
-            ttl = timedelta(seconds=runtime.settings.portal.session_ttl_seconds)
-            token = await portal_sessions.open_session(
-                tx, user_id=user.id, org_id=orgs[0][0], ttl=ttl
-            )
-    if token is None:
-        return anonymous_page(
-            visitor,
-            "login.html",
-            status=403,
-            values={"email": form.email},
-            errors={"email": "This account is no longer a member of any organisation."},
-            next=target,
-        )
-    return _signed_in(visitor, redirects.to(target.removeprefix(PREFIX)), token)
+    except accounts.NoOrganization:
+        return again(403, {"email": "This account is not a member of any organisation."})
+    return _signed_in(visitor, redirects.to(target.removeprefix(PREFIX)), signed_in.token)
 
 
 @router.get("/signup")
 async def signup_page(visitor: VisitorDep) -> Response:
     if not visitor.runtime.settings.portal.signup_enabled:
         raise errors.NotFound("page", "signup")
-    return anonymous_page(visitor, "signup.html", values={}, errors={})
+    return anonymous_page(
+        visitor, "signup.html", values={}, errors={}, mail=visitor.runtime.mailer is not None
+    )
 
 
 @router.post("/signup")
@@ -147,35 +173,83 @@ async def signup(request: Request, visitor: VisitorDep) -> Response:
         raise errors.NotFound("page", "signup")
     data = await forms.fields(request)
     form, problems = forms.validate(SignUp, data)
-    if form is None:
-        values = {k: v for k, v in data.items() if k != "password"}
-        return anonymous_page(visitor, "signup.html", status=422, values=values, errors=problems)
-    password_hash = await passwords.hash_password(form.password)
-    try:
-        async with runtime.unit_of_work() as tx:
-            user, organization = await users.sign_up(
-                tx,
-                email=form.email,
-                password_hash=password_hash,
-                organization=form.organization,
-                plan=Plan.FREE,
-            )
-            ttl = timedelta(seconds=runtime.settings.portal.session_ttl_seconds)
-            token = await portal_sessions.open_session(
-                tx, user_id=user.id, org_id=organization.id, ttl=ttl
-            )
-    except errors.Conflict as conflict:
-        field = "email" if "account" in conflict.message else "organization"
-        message = (
-            "An account with this email exists: log in instead."
-            if field == "email"
-            else "This name is taken: choose another."
-        )
-        values = {k: v for k, v in data.items() if k != "password"}
+
+    def again(status: int, problems: forms.Errors) -> Response:
         return anonymous_page(
-            visitor, "signup.html", status=409, values=values, errors={field: message}
+            visitor,
+            "signup.html",
+            status=status,
+            values=_without_secrets(data),
+            errors=problems,
+            mail=runtime.mailer is not None,
         )
-    return _signed_in(visitor, redirects.to("/sandboxes"), token)
+
+    if form is None:
+        return again(422, problems)
+    try:
+        mailed = await accounts.mail_link(
+            runtime,
+            email=form.email,
+            client=_client(request),
+            organization=form.organization or None,
+        )
+    except errors.Conflict:
+        return again(409, {"organization": "This name is taken: choose another."})
+    return _link_mailed(visitor, mailed, purpose="signup")
+
+
+@router.get("/reset")
+async def reset_page(visitor: VisitorDep) -> Response:
+    return anonymous_page(visitor, "reset.html", values={}, errors={})
+
+
+@router.post("/reset")
+async def reset(request: Request, visitor: VisitorDep) -> Response:
+    """A link to choose a (new) password: the way in for a forgotten password, and for a
+    member who never had one (added by an admin, or bootstrapped)."""
+    data = await forms.fields(request)
+    form, problems = forms.validate(AskForLink, data)
+    if form is None:
+        return anonymous_page(
+            visitor, "reset.html", status=422, values=_without_secrets(data), errors=problems
+        )
+    mailed = await accounts.mail_link(visitor.runtime, email=form.email, client=_client(request))
+    return _link_mailed(visitor, mailed, purpose="reset")
+
+
+def _dead_link(visitor: Visitor) -> Response:
+    return anonymous_page(visitor, "verify.html", status=404, link=None, token="", errors={})
+
+
+@router.get("/verify/{token}")
+async def verify_page(token: LinkToken, visitor: VisitorDep) -> Response:
+    # Opening the page changes nothing (mail scanners open links too): the form does.
+    link = await accounts.open_link(visitor.runtime, token)
+    if link is None:
+        return _dead_link(visitor)
+    return anonymous_page(visitor, "verify.html", link=link, token=token, errors={})
+
+
+@router.post("/verify/{token}")
+async def verify(token: LinkToken, request: Request, visitor: VisitorDep) -> Response:
+    data = await forms.fields(request)
+    form, problems = forms.validate(ChoosePassword, data)
+    if form is None:
+        link = await accounts.open_link(visitor.runtime, token)
+        if link is None:
+            return _dead_link(visitor)
+        return anonymous_page(
+            visitor, "verify.html", status=422, link=link, token=token, errors=problems
+        )
+    confirmed = await accounts.confirm(visitor.runtime, token, password=form.password)
+    if confirmed is None:
+        return _dead_link(visitor)
+    notice = " ".join(("Your address is confirmed.", *confirmed.notices))
+    if confirmed.session is None:
+        return anonymous_page(
+            visitor, "confirmed.html", email=confirmed.email, notices=confirmed.notices
+        )
+    return _signed_in(visitor, redirects.to("/sandboxes"), confirmed.session.token, notice=notice)
 
 
 @router.post("/logout")
@@ -204,74 +278,64 @@ async def switch_organization(request: Request, member: SignedIn) -> Response:
     return redirects.to("/sandboxes")
 
 
-@router.get("/invitations/{token}")
-async def invitation_page(token: InvitationToken, visitor: VisitorDep) -> Response:
-    async with visitor.runtime.unit_of_work() as tx:
-        found = await invitations.find_open(tx, token)
-    if found is None:
-        return anonymous_page(
-            visitor, "invitation.html", status=404, found=None, token=token, values={}, errors={}
-        )
+def _invitation_page(
+    visitor: Visitor,
+    token: str,
+    found: OpenInvitation | None,
+    *,
+    status: int = 200,
+    values: dict[str, str] | None = None,
+    problems: forms.Errors | None = None,
+) -> Response:
     return anonymous_page(
-        visitor, "invitation.html", found=found, token=token, values={}, errors={}
+        visitor,
+        "invitation.html",
+        status=404 if found is None else status,
+        found=found,
+        token=token,
+        signed_in=visitor.session.principal.email if visitor.session else None,
+        values=values or {},
+        errors=problems or {},
     )
 
 
+@router.get("/invitations/{token}")
+async def invitation_page(token: LinkToken, visitor: VisitorDep) -> Response:
+    found = await accounts.find_invitation(visitor.runtime, token)
+    return _invitation_page(visitor, token, found)
+
+
 @router.post("/invitations/{token}")
-async def accept_invitation(
-    token: InvitationToken, request: Request, visitor: VisitorDep
-) -> Response:
+async def accept_invitation(token: LinkToken, request: Request, visitor: VisitorDep) -> Response:
+    """Signed in: join as the account's address. Otherwise: mail the address given (the
+    invited one, for an invitation sent to an address) a link that proves it and joins."""
     runtime = visitor.runtime
-    data = await forms.fields(request)
-    async with runtime.unit_of_work() as tx:
-        found = await invitations.find_open(tx, token)
+    found = await accounts.find_invitation(runtime, token)
     if found is None:
-        return anonymous_page(
-            visitor, "invitation.html", status=404, found=None, token=token, values={}, errors={}
-        )
-
-    def again(status: int, problems: forms.Errors) -> Response:
-        values = {"email": data.get("email", "")}
-        return anonymous_page(
-            visitor,
-            "invitation.html",
-            status=status,
-            found=found,
-            token=token,
-            values=values,
-            errors=problems,
-        )
-
-    form, problems = forms.validate(Join, data)
-    if form is None:
-        return again(422, problems)
-    async with runtime.unit_of_work() as tx:
-        user = await users.find(tx, form.email)
-    if user is not None:
-        if not await passwords.verify(user.password_hash, form.password):
-            return again(401, {"password": "That is not the password of this account."})
-        password_hash = None
-    else:
-        problem = passwords.problem(form.password)
-        if problem:
-            return again(422, {"password": problem})
-        password_hash = await passwords.hash_password(form.password)
-    ttl = timedelta(seconds=runtime.settings.portal.session_ttl_seconds)
+        return _invitation_page(visitor, token, None)
+    data = await forms.fields(request)
     try:
-        async with runtime.unit_of_work() as tx:
-            if password_hash is not None:
-                user = await users.create(tx, email=form.email, password_hash=password_hash)
-            assert user is not None
-            joined, _ = await invitations.accept(tx, token, email=form.email)
-            session_token = await portal_sessions.open_session(
-                tx, user_id=user.id, org_id=joined.org_id, ttl=ttl
+        if visitor.session is not None:
+            await accounts.accept_signed_in(runtime, token, visitor.session)
+            return redirects.to("/sandboxes")
+        form, problems = forms.validate(AskForLink, data)
+        if form is None:
+            return _invitation_page(
+                visitor, token, found, status=422, values=data, problems=problems
             )
-    except errors.NotFound:
-        return anonymous_page(
-            visitor, "invitation.html", status=404, found=None, token=token, values={}, errors={}
+        mailed = await accounts.accept_by_mail(
+            runtime, token, email=form.email, client=_client(request)
         )
-    except errors.Conflict as conflict:
-        if "already exists" in conflict.message and "member" in conflict.message:
-            return again(409, {"email": f"{form.email} is already a member of {found.org_name}."})
-        return again(409, forms.from_api_error(conflict, field="email"))
-    return _signed_in(visitor, redirects.to("/sandboxes"), session_token)
+    except errors.NotFound:
+        return _invitation_page(visitor, token, None)
+    except (errors.Conflict, errors.Forbidden) as refused:
+        status = 403 if isinstance(refused, errors.Forbidden) else 409
+        return _invitation_page(
+            visitor,
+            token,
+            found,
+            status=status,
+            values=_without_secrets(data),
+            problems=forms.from_api_error(refused, field="email"),
+        )
+    return _link_mailed(visitor, mailed, purpose="join")

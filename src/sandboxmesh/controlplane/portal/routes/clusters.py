@@ -10,7 +10,6 @@ from pydantic import BaseModel
 from starlette.responses import Response
 
 from sandboxmesh.controlplane import errors
-from sandboxmesh.controlplane.api import authorization
 from sandboxmesh.controlplane.api.paths import ClusterName
 from sandboxmesh.controlplane.api.schemas.clusters import ClusterPublic
 from sandboxmesh.controlplane.domain.roles import Role
@@ -19,6 +18,7 @@ from sandboxmesh.controlplane.portal.context import Member, SignedIn
 from sandboxmesh.controlplane.portal.rendering import page
 from sandboxmesh.controlplane.portal.routes import redirects
 from sandboxmesh.controlplane.repository import records
+from sandboxmesh.controlplane.usecases import authorization
 from sandboxmesh.spec import install, names
 
 router = APIRouter(prefix="/clusters")

@@ -8,14 +8,15 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel
 from starlette.responses import Response
 
-from sandboxmesh.controlplane import errors
-from sandboxmesh.controlplane.api import authorization
+from sandboxmesh.controlplane import errors, links
 from sandboxmesh.controlplane.api.paths import EmailPath, PrefixPath, TeamName
+from sandboxmesh.controlplane.api.schemas.tenancy import Email
 from sandboxmesh.controlplane.domain.roles import Role
 from sandboxmesh.controlplane.portal import forms
-from sandboxmesh.controlplane.portal.context import PREFIX, Member, SignedIn
+from sandboxmesh.controlplane.portal.context import Member, SignedIn
 from sandboxmesh.controlplane.portal.rendering import page
 from sandboxmesh.controlplane.portal.routes import redirects
+from sandboxmesh.controlplane.usecases import authorization, members
 from sandboxmesh.spec import names
 
 router = APIRouter()
@@ -28,6 +29,8 @@ class TeamForm(BaseModel):
 class InvitationForm(BaseModel):
     role: Role
     team: names.DnsLabel | None = None
+    #: Bound to this address (its pending membership, mailed); None: an open link.
+    email: Email | None = None
 
 
 async def _teams_page(
@@ -95,14 +98,9 @@ async def change_role(email: EmailPath, request: Request, member: SignedIn) -> R
         role = Role(data.get("role", ""))
     except ValueError as invalid:
         raise errors.Invalid.field(["form", "role"], "choose a role") from invalid
-    # The same rules as PATCH /api/v1/members/{email}.
-    authorization.require_grant(member.principal, role)
     try:
         async with member.org() as org:
-            current = await org.members.get(email)
-            if current.role is Role.OWNER and role is not Role.OWNER:
-                authorization.require(member.principal, Role.OWNER)
-            await org.members.update(email, role=role, teams_=None)
+            await members.change_member(org, email, role=role, teams=None)
     except errors.Conflict as conflict:
         return redirects.with_notice(member, "/teams", forms.sentence(conflict.message))
     return redirects.with_notice(member, "/teams", f"{email} is now {role.value}.")
@@ -113,10 +111,7 @@ async def remove_member(email: EmailPath, member: SignedIn) -> Response:
     authorization.require(member.principal, Role.ADMIN)
     try:
         async with member.org() as org:
-            current = await org.members.get(email)
-            if current.role is Role.OWNER:
-                authorization.require(member.principal, Role.OWNER)
-            await org.members.remove(email)
+            await members.remove_member(org, email)
     except errors.Conflict as conflict:
         return redirects.with_notice(member, "/teams", forms.sentence(conflict.message))
     return redirects.with_notice(member, "/teams", f"{email} removed.")
@@ -127,12 +122,20 @@ async def invite(request: Request, member: SignedIn) -> Response:
     authorization.require(member.principal, Role.ADMIN)
     data = await forms.fields(request)
     form, problems = forms.validate(
-        InvitationForm, {"role": data.get("role", ""), "team": data.get("team") or None}
+        InvitationForm,
+        {
+            "role": data.get("role", ""),
+            "team": data.get("team") or None,
+            "email": data.get("email", "").strip().lower() or None,
+        },
     )
     if form is None:
         return await _teams_page(member, status=422, values=data, problems=problems)
     authorization.require_grant(member.principal, form.role)
-    hours = member.visitor.runtime.settings.portal.invitation_ttl_hours
+    runtime = member.visitor.runtime
+    hours = runtime.settings.portal.invitation_ttl_hours
+    if form.email is not None:
+        return await _invite_by_address(member, form, data)
     try:
         async with member.org() as org:
             invitation, issued = await org.invitations.create(
@@ -142,13 +145,49 @@ async def invite(request: Request, member: SignedIn) -> Response:
         return await _teams_page(
             member, status=422, values=data, problems={"team": "There is no such team."}
         )
-    link = f"{str(request.base_url).rstrip('/')}{PREFIX}/invitations/{issued.plaintext}"
     return redirects.with_secret(
         member,
         "/teams",
-        f"Invitation created: whoever opens the link within {hours} hours joins as "
-        f"{invitation.role.value}.",
-        {"kind": "invitation", "link": link},
+        f"Invitation created: whoever opens the link within {hours} hours and proves their "
+        f"address joins as {invitation.role.value}.",
+        {"kind": "invitation", "link": links.invitation(runtime.settings, issued.plaintext)},
+    )
+
+
+async def _invite_by_address(
+    member: Member, form: InvitationForm, data: dict[str, str]
+) -> Response:
+    assert form.email is not None
+    try:
+        invited = await members.invite_member(
+            member.visitor.runtime,
+            member.principal,
+            email=form.email,
+            role=form.role,
+            teams=[form.team] if form.team else [],
+        )
+    except errors.NotFound:
+        return await _teams_page(
+            member, status=422, values=data, problems={"team": "There is no such team."}
+        )
+    except errors.Conflict:
+        return await _teams_page(
+            member,
+            status=409,
+            values=data,
+            problems={"email": f"{form.email} is already a member or invited."},
+        )
+    if invited.mailed:
+        return redirects.with_notice(
+            member, "/teams", f"Invitation mailed to {form.email}: they join once they accept it."
+        )
+    assert invited.link is not None
+    return redirects.with_secret(
+        member,
+        "/teams",
+        f"{form.email} is invited, but no mail was sent: pass the link on. Only that address "
+        "can accept it.",
+        {"kind": "invitation", "link": invited.link},
     )
 
 

@@ -7,7 +7,6 @@ from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from sandboxmesh.controlplane import errors
-from sandboxmesh.controlplane.api import authorization
 from sandboxmesh.controlplane.api.paths import TeamName
 from sandboxmesh.controlplane.api.schemas.tenancy import OrganizationPublic
 from sandboxmesh.controlplane.domain.plans import Plan
@@ -16,6 +15,7 @@ from sandboxmesh.controlplane.portal import forms
 from sandboxmesh.controlplane.portal.context import Member, SignedIn
 from sandboxmesh.controlplane.portal.rendering import page
 from sandboxmesh.controlplane.portal.routes import redirects
+from sandboxmesh.controlplane.usecases import authorization
 
 router = APIRouter(prefix="/quotas")
 

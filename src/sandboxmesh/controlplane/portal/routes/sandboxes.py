@@ -10,7 +10,6 @@ from pydantic import ValidationError
 from starlette.responses import Response
 
 from sandboxmesh.controlplane import errors
-from sandboxmesh.controlplane.api import authorization
 from sandboxmesh.controlplane.api.paths import SandboxName
 from sandboxmesh.controlplane.api.schemas.sandboxes import SandboxPublic
 from sandboxmesh.controlplane.portal import forms, sandbox_forms
@@ -19,6 +18,7 @@ from sandboxmesh.controlplane.portal.rendering import fragment, page
 from sandboxmesh.controlplane.portal.routes import redirects
 from sandboxmesh.controlplane.repository import records
 from sandboxmesh.controlplane.repository.scope import OrgScope
+from sandboxmesh.controlplane.usecases import authorization
 from sandboxmesh.spec import Phase, SandboxManifest
 
 # Pages that are not one sandbox live outside /sandboxes/{name} (or under a name with "_",

@@ -14,6 +14,7 @@ from sandboxmesh.controlplane.portal import forms
 from sandboxmesh.controlplane.portal.context import Member, SignedIn
 from sandboxmesh.controlplane.portal.rendering import page
 from sandboxmesh.controlplane.portal.routes import redirects
+from sandboxmesh.controlplane.usecases import members
 from sandboxmesh.spec import names
 
 router = APIRouter(prefix="/tokens")
@@ -74,7 +75,6 @@ async def create_token(request: Request, member: SignedIn) -> Response:
 
 @router.post("/{prefix}/revoke")
 async def revoke_token(prefix: PrefixPath, member: SignedIn) -> Response:
-    own_only = not roles.manages_organization(member.principal.role)
     async with member.org() as org:
-        await org.tokens.revoke(prefix, member_id=member.principal.member_id if own_only else None)
+        await members.revoke_token(org, prefix)
     return redirects.with_notice(member, "/tokens", f"Token {prefix} revoked.")

@@ -9,13 +9,13 @@ from fastapi import APIRouter, Query
 from starlette.responses import Response
 
 from sandboxmesh.controlplane import errors
-from sandboxmesh.controlplane.api import authorization
 from sandboxmesh.controlplane.api.schemas.usage import AuditEventPublic, UsageStatement
 from sandboxmesh.controlplane.domain import metering
 from sandboxmesh.controlplane.domain.roles import Role
 from sandboxmesh.controlplane.portal import charts
 from sandboxmesh.controlplane.portal.context import SignedIn
 from sandboxmesh.controlplane.portal.rendering import page
+from sandboxmesh.controlplane.usecases import authorization
 
 router = APIRouter()
 

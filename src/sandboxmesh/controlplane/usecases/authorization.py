@@ -8,6 +8,11 @@ from sandboxmesh.controlplane.domain.roles import Role
 from sandboxmesh.controlplane.repository.records import Principal, Team
 
 
+def manages(principal: Principal) -> bool:
+    """Teams, members, quotas, clusters and the audit log."""
+    return roles.manages_organization(principal.role)
+
+
 def require(principal: Principal, needed: Role) -> None:
     if not roles.at_least(principal.role, needed):
         raise errors.Forbidden(
@@ -22,6 +27,17 @@ def require_sandbox_write(principal: Principal, team: Team) -> None:
             f"you may not change the sandboxes of team {team.name!r}",
             details={"team": team.name, "role": principal.role.value},
         )
+
+
+def require_change_member(principal: Principal, role: Role, email: str) -> None:
+    """May change, remove, or revoke the tokens of the member `email`, who has `role`."""
+    if roles.may_change_member(principal.role, role):
+        return
+    require(principal, Role.ADMIN)
+    raise errors.Forbidden(
+        f"only owners may change {email}, who is an owner",
+        details={"needed": Role.OWNER.value, "role": principal.role.value},
+    )
 
 
 def require_grant(principal: Principal, role: Role) -> None:
