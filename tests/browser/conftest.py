@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import uvicorn
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
-from tests.support.controlplane import Clock
+from tests.support.controlplane import Clock, mail_settings
 from tests.support.eventually import eventually
 
 from sandboxmesh.controlplane import Settings, create_app
@@ -32,6 +32,7 @@ from sandboxmesh.controlplane.settings import (
     PortalSettings,
     SweeperSettings,
 )
+from sandboxmesh.demo.mail_catcher import MailCatcher, links_in
 from sandboxmesh.localcluster.processes import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -46,10 +47,11 @@ PASSWORD = "correct horse battery"
 
 @dataclass
 class Portal:
-    """The control plane under test: its URL and its clock."""
+    """The control plane under test: its URL, its clock, and the SMTP server its mail goes to."""
 
     url: str
     clock: Clock
+    mail: MailCatcher
 
     def at(self, path: str) -> str:
         return f"{self.url}/portal{path}"
@@ -75,14 +77,17 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
 def portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portal]:
     home = tmp_path_factory.mktemp("portal-home")
     clock = Clock()
+    port = free_port()
+    catcher = MailCatcher(port=free_port()).start()
     settings = Settings(
         database=DatabaseSettings(url=f"sqlite:///{home / 'controlplane.db'}"),
         agent=AgentSettings(long_poll_max_seconds=5, stale_after_seconds=60),
         sweeper=SweeperSettings(interval_seconds=3600),
         portal=PortalSettings(session_ttl_seconds=SESSION_TTL_SECONDS),
+        mail=mail_settings(catcher),
+        public_url=f"http://127.0.0.1:{port}",
         json_logs=False,
     )
-    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(
             create_app(settings, clock=clock),
@@ -96,10 +101,11 @@ def portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portal]:
     thread.start()
     eventually(lambda: server.started, timeout=60, what="the portal's server to start")
     try:
-        yield Portal(url=f"http://127.0.0.1:{port}", clock=clock)
+        yield Portal(url=f"http://127.0.0.1:{port}", clock=clock, mail=catcher)
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+        catcher.stop()
 
 
 @pytest.fixture(scope="session")
@@ -132,6 +138,13 @@ def new_context(browser: Browser) -> Iterator[ContextFactory]:
 @pytest.fixture
 def page(new_context: ContextFactory) -> Page:
     return new_context().new_page()
+
+
+def mailed_link(portal: Portal, email: str, ask: Callable[[], object]) -> str:
+    """Do `ask` (which makes the portal mail `email` a link), then the link in that mail."""
+    before = len(portal.mail.to(email))
+    ask()
+    return links_in(portal.mail.wait_for(email, count=before + 1, timeout=15))[0]
 
 
 def shoot(page: Page, directory: Path, name: str) -> None:

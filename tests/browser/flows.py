@@ -5,19 +5,31 @@ from __future__ import annotations
 import uuid
 
 from playwright.sync_api import Page, expect
-from tests.browser.conftest import PASSWORD, Portal
+from tests.browser.conftest import PASSWORD, Portal, mailed_link
 
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:6]}"
 
 
+def confirm(page: Page, link: str) -> None:
+    """Open a mailed link, choose the password there."""
+    page.goto(link)
+    page.get_by_label("New password").fill(PASSWORD)
+    page.get_by_role("button", name="Confirm and continue").click()
+
+
 def sign_up(page: Page, portal: Portal, email: str, organization: str) -> None:
-    page.goto(portal.at("/signup"))
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_label("Organisation name").fill(organization)
-    page.get_by_role("button", name="Create organisation").click()
+    """The form, the mail, its link, the password: as a person signs up."""
+
+    def ask() -> None:
+        page.goto(portal.at("/signup"))
+        page.get_by_label("Email").fill(email)
+        page.get_by_label("Organisation name").fill(organization)
+        page.get_by_role("button", name="Email me a link").click()
+        expect(page.get_by_role("heading", name="Check your inbox")).to_be_visible()
+
+    confirm(page, mailed_link(portal, email, ask))
     expect(page).to_have_url(portal.at("/sandboxes"))
     expect(page.get_by_role("heading", name="Sandboxes", level=1)).to_be_visible()
 
@@ -56,11 +68,16 @@ def invite(page: Page, portal: Portal, role: str, team: str | None = None) -> st
     return page.locator("#invitation-link").inner_text().strip()
 
 
-def join(page: Page, link: str, email: str) -> None:
-    page.goto(link)
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Join").click()
+def join(page: Page, portal: Portal, link: str, email: str) -> None:
+    """A newcomer joins by invitation: asks for the mail, opens its link, chooses a password."""
+
+    def ask() -> None:
+        page.goto(link)
+        page.get_by_label("Email").fill(email)
+        page.get_by_role("button", name="Email me a link to join").click()
+        expect(page.get_by_role("heading", name="Check your inbox")).to_be_visible()
+
+    confirm(page, mailed_link(portal, email, ask))
     expect(page.get_by_role("heading", name="Sandboxes", level=1)).to_be_visible()
 
 

@@ -69,7 +69,7 @@ def test_a_viewer_cannot_delete_even_by_posting_the_form(
     link = invite(owner, portal, "viewer", "default")
 
     viewer = new_context().new_page()
-    join(viewer, link, f"viewer@{org}.example")
+    join(viewer, portal, link, f"viewer@{org}.example")
     viewer.goto(portal.at("/sandboxes/pr-1"))
     expect(viewer.get_by_role("heading", name="pr-1")).to_be_visible()
     expect(viewer.get_by_role("link", name="Delete…")).to_have_count(0)

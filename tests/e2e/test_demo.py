@@ -92,6 +92,22 @@ def test_the_demo_runs_the_whole_system_and_ctrl_c_stops_all_of_it(tmp_path: Pat
             assert signed_in.status_code == 200, signed_in.text[-500:]
             assert signed_in.url.path == "/portal/sandboxes"
             assert f">{name}<" in signed_in.text
+            # Its mails land where demo.json says: a sign-up's link, in the Maildir.
+            page = browser.get("/portal/signup")
+            csrf = re.search(r'name="csrf_token" value="([^"]*)"', page.text)
+            assert csrf is not None
+            asked = browser.post("/portal/signup", data={
+                "email": "newcomer@example.com", "csrf_token": csrf.group(1),
+            })  # fmt: skip
+            assert "Check your inbox" in asked.text
+            mails = Path(info["mailDir"]) / "new"
+            mail = eventually(
+                lambda: next(iter(mails.iterdir()), None),
+                timeout=30,
+                what="the mail in the demo's Maildir",
+            ).read_text()
+            assert "To: newcomer@example.com" in mail
+            assert f"{info['portalUrl']}/portal/verify/smv_" in mail
 
         children = process_tree.descendants(demo.pid)
         ports = process_tree.listening_ports(children | {demo.pid})

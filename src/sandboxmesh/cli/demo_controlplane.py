@@ -1,10 +1,12 @@
-"""The demo's control plane: `sandboxmesh server` on SQLite with a bootstrapped organisation."""
+"""The demo's control plane: `sandboxmesh server` on SQLite with a bootstrapped organisation,
+mailing to a local SMTP server whose mails land in a Maildir the demo names."""
 
 from __future__ import annotations
 
 import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,6 +19,8 @@ from pathlib import Path
 import httpx
 
 from sandboxmesh.cli.errors import CliError
+from sandboxmesh.demo.mail_catcher import MailCatcher
+from sandboxmesh.localcluster.processes import free_port
 
 DEMO_ORG = "demo"
 DEMO_EMAIL = "demo@example.com"
@@ -32,6 +36,9 @@ class DemoControlPlane:
     password: str
     cluster_token: str
     log: Path
+    #: Every mail the portal sends (address confirmations, invitations), one file each in
+    #: `mail_dir/new/`.
+    mail_dir: Path
 
 
 def _sandboxmesh(*args: str) -> list[str]:
@@ -45,8 +52,59 @@ def control_plane(workdir: Path, *, host: str, port: int) -> Iterator[DemoContro
     for stale in (database, database.with_suffix(".db-wal"), database.with_suffix(".db-shm")):
         stale.unlink(missing_ok=True)
     database_url = f"sqlite:///{database}"
+    url = f"http://{host}:{port}"
     env = {**os.environ, "SANDBOXMESH_HOME": str(workdir.parent)}
     password = secrets.token_urlsafe(15)
+    token = _bootstrap(workdir, env, database_url, password)
+    mail_dir = workdir / "mail"
+    shutil.rmtree(mail_dir, ignore_errors=True)
+    log = workdir / "controlplane.log"
+    with MailCatcher(port=free_port(), maildir=mail_dir) as catcher, log.open("w") as output:
+        env |= {
+            "SANDBOXMESH_PUBLIC_URL": url,
+            "SANDBOXMESH_MAIL__SMTP_HOST": catcher.host,
+            "SANDBOXMESH_MAIL__SMTP_PORT": str(catcher.port),
+            "SANDBOXMESH_MAIL__SMTP_SECURITY": "none",
+        }
+        process = subprocess.Popen(
+            _sandboxmesh(
+                "server", "--database-url", database_url, "--host", host, "--port", str(port)
+            ),
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            # Ctrl-C reaches the demo alone, which stops the server in its turn.
+            start_new_session=True,
+        )
+        try:
+            _wait_ready(url, process, log)
+            registered = httpx.post(
+                f"{url}/api/v1/clusters",
+                json={"name": DEMO_CLUSTER},
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=10,
+            )
+            registered.raise_for_status()
+            yield DemoControlPlane(
+                url=url,
+                token=token,
+                password=password,
+                cluster_token=registered.json()["token"],
+                log=log,
+                mail_dir=mail_dir,
+            )
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _bootstrap(workdir: Path, env: dict[str, str], database_url: str, password: str) -> str:
+    """The demo organisation and its owner (a portal account with `password`); the owner's
+    API token."""
     password_file = workdir / ".portal-password"
     password_file.unlink(missing_ok=True)
     with os.fdopen(os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
@@ -76,43 +134,8 @@ def control_plane(workdir: Path, *, host: str, port: int) -> Iterator[DemoContro
         password_file.unlink(missing_ok=True)
     if booted.returncode != 0:
         raise CliError(f"bootstrapping the demo organisation failed: {booted.stderr.strip()}")
-    token = json.loads(booted.stdout)["token"]
-    log = workdir / "controlplane.log"
-    url = f"http://{host}:{port}"
-    with log.open("w") as output:
-        process = subprocess.Popen(
-            _sandboxmesh(
-                "server", "--database-url", database_url, "--host", host, "--port", str(port)
-            ),
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            # Ctrl-C reaches the demo alone, which stops the server in its turn.
-            start_new_session=True,
-        )
-    try:
-        _wait_ready(url, process, log)
-        registered = httpx.post(
-            f"{url}/api/v1/clusters",
-            json={"name": DEMO_CLUSTER},
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=10,
-        )
-        registered.raise_for_status()
-        yield DemoControlPlane(
-            url=url,
-            token=token,
-            password=password,
-            cluster_token=registered.json()["token"],
-            log=log,
-        )
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    token: str = json.loads(booted.stdout)["token"]
+    return token
 
 
 def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:

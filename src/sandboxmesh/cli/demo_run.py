@@ -151,6 +151,7 @@ def _start(
         token=plane.token,
         frontend_url=app.frontend_url,
         sandboxes=(summary.DemoSandbox(DEMO_SANDBOX, key),),
+        mail_dir=plane.mail_dir,
     )
     _log_in(stack, plane.url, plane.token)
     demo_json = sandboxmesh_home / "demo.json"

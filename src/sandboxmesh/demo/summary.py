@@ -30,6 +30,8 @@ class DemoInfo:
     token: str
     frontend_url: str
     sandboxes: tuple[DemoSandbox, ...]
+    #: The Maildir the portal's mails land in (its `new/` holds one file per mail).
+    mail_dir: Path
 
     def document(self) -> dict[str, Any]:
         return {
@@ -40,6 +42,7 @@ class DemoInfo:
             "token": self.token,
             "frontendUrl": self.frontend_url,
             "sandboxes": [{"name": s.name, "routingKey": s.routing_key} for s in self.sandboxes],
+            "mailDir": str(self.mail_dir),
         }
 
 
@@ -65,6 +68,8 @@ def instructions(
         f"  portal             {info.portal_url} (log in as {info.portal_email}, "
         "password in demo.json)",
         f"  frontend (Envoy)   {info.frontend_url}",
+        f"  mail               {info.mail_dir / 'new'} (every mail the portal sends: "
+        "sign-up links, invitations; a Maildir)",
     ]
     for sandbox in info.sandboxes:
         lines.append(

@@ -17,6 +17,7 @@ INFO = summary.DemoInfo(
     token="smu_x_secret",
     frontend_url="http://127.0.0.1:8000/",
     sandboxes=(summary.DemoSandbox("pr-42", "abcdefghij1234"),),
+    mail_dir=Path("/home/dev/.sandboxmesh/demo/mail"),
 )
 
 
@@ -31,6 +32,7 @@ def test_demo_json_holds_the_documented_fields_readable_by_the_owner_only(tmp_pa
         "token": "smu_x_secret",
         "frontendUrl": "http://127.0.0.1:8000/",
         "sandboxes": [{"name": "pr-42", "routingKey": "abcdefghij1234"}],
+        "mailDir": "/home/dev/.sandboxmesh/demo/mail",
     }
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     summary.write(path, INFO)  # rewriting replaces it whole
