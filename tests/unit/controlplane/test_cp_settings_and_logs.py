@@ -81,3 +81,60 @@ async def test_access_logs_are_json_and_carry_no_token(
     assert access[-1]["status"] == 401
     assert {"time", "level", "duration_ms", "method"} <= set(access[-1])
     assert all(secret not in line for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("logged", "shown"),
+    [
+        (
+            "/portal/invitations/smi_0a1b2c3d_Zm9vYmFyYmF6cXV4LXRoaXMtaXMtc2VjcmV0",
+            "/portal/invitations/smi_0a1b2c3d_[redacted]",
+        ),
+        ("/portal/verify/smv_00ff00ff_abc-DEF_123", "/portal/verify/smv_00ff00ff_[redacted]"),
+        ("Bearer smu_12345678_s3cr3t and smc_87654321_t0ken", "Bearer smu_12345678_[redacted] "
+         "and smc_87654321_[redacted]"),
+        ("/cb?code=abc&state=1&api_key=xyz", "/cb?code=[redacted]&state=1&api_key=[redacted]"),
+        ("/login?next=/portal/sandboxes", "/login?next=/portal/sandboxes"),
+    ],
+)  # fmt: skip
+def test_one_redaction_drops_every_secret_and_keeps_the_rest(logged: str, shown: str) -> None:
+    assert logs.redact(logged) == shown
+
+
+async def test_secrets_in_paths_never_reach_the_log(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str], restored_logging: None
+) -> None:
+    logs.configure("INFO", json=True)
+    app = create_app(Settings(database=DatabaseSettings(url=f"sqlite:///{tmp_path}/cp.db")))
+    secrets = [
+        "smi_0123abcd_thisisaninvitationsecretthatmustnotleak",
+        "smv_4567cdef_thisisaverificationsecretthatmustnotleak",
+    ]
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://cp") as http,
+    ):
+        await http.get(f"/portal/invitations/{secrets[0]}")
+        await http.get(f"/portal/verify/{secrets[1]}?token={secrets[1]}")
+        await http.get(f"/portal/login?next=/portal/invitations/{secrets[0]}")
+    lines = [line for line in capfd.readouterr().err.splitlines() if line.strip()]
+    paths = [json.loads(line).get("path") for line in lines]
+    assert "/portal/invitations/smi_0123abcd_[redacted]" in paths
+    assert "/portal/verify/smv_4567cdef_[redacted]" in paths
+    for secret in secrets:
+        assert all(secret.rsplit("_", 1)[1] not in line for line in lines), secret
+
+
+def test_a_traceback_is_redacted_too(
+    capfd: pytest.CaptureFixture[str], restored_logging: None
+) -> None:
+    logs.configure("INFO", json=False)
+    try:
+        raise RuntimeError("while opening /portal/invitations/smi_0123abcd_topsecretvalue")
+    except RuntimeError:
+        logging.getLogger("test").exception("failed for smu_0123abcd_anothersecret")
+    err = capfd.readouterr().err
+    assert "topsecretvalue" not in err
+    assert "anothersecret" not in err
+    assert "RuntimeError" in err
+    assert "smi_0123abcd_[redacted]" in err

@@ -43,8 +43,11 @@ class Buckets:
         return 0.0 if level >= 1 else (1 - level) * self.refill_seconds
 
     def take(self, key: str, now: float) -> None:
-        """Take one token (none left stays none: a refused try costs nothing more)."""
-        level = max(0.0, self._level(key, now) - 1)
+        """Take one token; with none left, nothing changes (a refused try costs nothing more,
+        and what the bucket regained so far stays)."""
+        level = self._level(key, now)
+        if level >= 1:
+            level -= 1
         self._buckets[key] = _Bucket(tokens=level, at=now)
         self._buckets.move_to_end(key)
         while len(self._buckets) > self.max_keys:
