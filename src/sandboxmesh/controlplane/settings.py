@@ -125,7 +125,7 @@ class ThrottleSettings(BaseModel):
     The buckets live in each server process (with `--workers N`, N times the figures).
     """
 
-    #: Wrong passwords for one account (log-in and invitation accept).
+    #: Tries for one account since its last right password (log-ins, mailed links).
     account_burst: int = Field(default=10, ge=1)
     account_refill_seconds: float = Field(default=60.0, gt=0)
     #: Password tries of any outcome from one client address.

@@ -2,7 +2,8 @@
 
 - A password try (log-in) or a request to mail a link (sign-up, joining by mail) is refused
   with 429 and `Retry-After` when its client address has tried too often, or its account has
-  taken too many wrong passwords, before any hash is computed or mail sent: an attacked
+  been tried too often since its last right password, before any hash is computed or mail
+  sent: an attacked
   account costs the server a dictionary lookup per try, and the attacker's address is slowed
   for every account.
 - At most `hash_concurrency` password hashes run at once (each takes 64 MiB and tens of ms of
@@ -56,14 +57,21 @@ class Throttle:
         self._hashing = asyncio.Semaphore(settings.hash_concurrency)
         self._waiting = 0
 
-    def attempt(self, *, account: str, address: str) -> None:
+    def attempt(self, *, account: str | None, address: str) -> None:
         """Count a try of costly anonymous work (a password to check, a link to mail) from
-        client `address` for `account`; 429 when it must wait."""
+        client `address` for `account` (None: no account's password is tried); 429 when it
+        must wait.
+
+        The try is counted before its outcome is known, so concurrent tries cannot all pass
+        the check before the first of them is counted; a right password (`right_password`)
+        gives the account its tries back."""
         now = self.clock()
         for limit, buckets, key in (
             ("address", self.addresses, address),
             ("account", self.accounts, account),
         ):
+            if key is None:
+                continue
             wait = buckets.wait(key, now)
             if wait > 0:
                 self.on_refused(limit)
@@ -71,9 +79,8 @@ class Throttle:
                     "too many sign-in attempts: wait a moment and try again", retry_after=wait
                 )
         self.addresses.take(address, now)
-
-    def wrong_password(self, account: str) -> None:
-        self.accounts.take(account, self.clock())
+        if account is not None:
+            self.accounts.take(account, now)
 
     def right_password(self, account: str) -> None:
         self.accounts.forget(account)

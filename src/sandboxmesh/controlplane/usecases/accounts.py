@@ -104,7 +104,8 @@ async def mail_link(
     invitation, when opened). The link is written first and mailed after the commit: never a
     mail for a link that does not exist."""
     runtime.require_mail()
-    runtime.throttle.attempt(account=email, address=client)
+    # Mails to one address have a limit of their own (`mail_to`); no password is tried.
+    runtime.throttle.attempt(account=None, address=client)
     if organization is not None:
         async with runtime.unit_of_work() as tx:
             if await organizations.exists(tx, organization):
@@ -204,7 +205,6 @@ async def log_in(runtime: Runtime, *, email: str, password: str, client: str) ->
     async with runtime.unit_of_work() as tx:
         user = await users.find(tx, email)
     if not await _matches(runtime, user, password):
-        runtime.throttle.wrong_password(email)
         raise WrongPassword()
     assert user is not None
     runtime.throttle.right_password(email)
