@@ -88,3 +88,37 @@ def cluster_down() -> None:
         f"stopped {', '.join(stopped) or 'nothing (already gone)'}; removed {state.workdir}",
         err=True,
     )
+
+
+@app.command("mail")
+def mail(
+    port: int = typer.Option(8025, min=1, max=65535, help="The loopback port to listen on."),
+    maildir: Path | None = typer.Option(
+        None, "--maildir", help="Where mails go (a Maildir); default: SANDBOXMESH_HOME/mail."
+    ),
+) -> None:
+    """A local SMTP server that keeps every mail in a Maildir, until Ctrl-C: for a
+    development control plane, which cannot confirm addresses without mail."""
+    import signal
+    import threading
+
+    from sandboxmesh.demo.mail_catcher import MailCatcher
+
+    directory = maildir or home.sandboxmesh_home() / "mail"
+    try:
+        catcher = MailCatcher(port=port, maildir=directory).start()
+    except OSError as error:
+        raise CliError(f"cannot listen on 127.0.0.1:{port}: {error.strerror or error}") from error
+    typer.echo(f"SMTP on 127.0.0.1:{port}; mails go to {directory / 'new'}", err=True)
+    typer.echo("point a control plane at it:", err=True)
+    typer.echo(
+        f"  export SANDBOXMESH_MAIL__SMTP_HOST=127.0.0.1 SANDBOXMESH_MAIL__SMTP_PORT={port} "
+        "SANDBOXMESH_MAIL__SMTP_SECURITY=none",
+        err=True,
+    )
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    stop.wait()
+    catcher.stop()
+    typer.echo("stopped.", err=True)
