@@ -230,3 +230,30 @@ async def test_portal_pages_carry_security_headers(owner: Portal) -> None:
     assert asset.status_code == 200
     assert "htmx" in asset.text[:2000]
     assert isinstance(owner.client, httpx.AsyncClient)
+
+
+async def test_forged_and_malformed_links_open_nothing(portal: Portal) -> None:
+    _, link = await portal.asking_for_link(
+        "ada@acme.example",
+        lambda: portal.submit("/signup", "/signup", {"email": "ada@acme.example"}),
+    )
+    assert link is not None
+    real = link.rsplit("/", 1)[1]
+    prefix = "_".join(real.split("_")[:2])
+    for forged in (
+        f"{prefix}_{'A' * 40}",  # the right prefix, a guessed secret
+        real.replace("smv_", "smi_"),  # the secret as another kind of token
+        "smv_nothing",
+        "x" * 200,
+    ):
+        page = await portal.get(f"/verify/{forged}")
+        assert page.status_code == 404, forged
+        assert "This link cannot be used" in text(page.text)
+        posted = await portal.confirm(f"http://x/portal/verify/{forged}", PASSWORD)
+        assert posted.status_code == 404
+    assert (await portal.get(f"/verify/{'x' * 201}")).status_code == 422
+    # None of that used the real link up (it proves the address; no organisation yet).
+    confirmed = await portal.confirm(link, PASSWORD)
+    assert confirmed.status_code == 200
+    assert "ada@acme.example is confirmed" in text(confirmed.text)
+    assert "not a member of any organisation yet" in text(confirmed.text)

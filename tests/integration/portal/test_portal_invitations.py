@@ -78,6 +78,17 @@ async def test_an_existing_account_signs_in_and_accepts(owner: Portal) -> None:
     assert "globex bob@globex.example · owner" in text((await again.get("/sandboxes")).text)
 
 
+async def test_asking_to_join_does_not_tell_whether_the_address_has_an_account(
+    owner: Portal,
+) -> None:
+    await owner.another().sign_up("bob@globex.example", PASSWORD, "globex")
+    link = await invite(owner, "member")
+    known, _ = await ask_to_join(owner.another(), link, "bob@globex.example")
+    unknown, _ = await ask_to_join(owner.another(), link, "nobody@globex.example")
+    assert known.status_code == unknown.status_code == 200
+    assert text(known.text).replace("bob", "X") == text(unknown.text).replace("nobody", "X")
+
+
 async def test_a_member_cannot_join_twice(owner: Portal) -> None:
     link = await invite(owner, "member")
     twice = await accept(owner, link)
