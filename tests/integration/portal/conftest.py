@@ -48,13 +48,19 @@ async def app(portal_settings: Settings, clock: Clock) -> AsyncIterator[FastAPI]
 
 
 @pytest.fixture
-async def portal(app: FastAPI, mail_catcher: MailCatcher) -> AsyncIterator[Portal]:
+async def portal(
+    app: FastAPI, portal_settings: Settings, mail_catcher: MailCatcher
+) -> AsyncIterator[Portal]:
     """A browser-like client with nobody signed in; `portal.another()` gives more."""
     made: list[httpx.AsyncClient] = []
 
     def client() -> httpx.AsyncClient:
         made.append(
-            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://portal.test")
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app),
+                # HTTPS where the portal says so: its cookies are Secure outside development.
+                base_url=portal_settings.public_url or "http://portal.test",
+            )
         )
         return made[-1]
 

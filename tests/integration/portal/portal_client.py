@@ -46,6 +46,12 @@ class Portal:
     _new_client: Callable[[], httpx.AsyncClient]
     mail: MailCatcher
 
+    @property
+    def has_session(self) -> bool:
+        """Whether this browser holds a session cookie (`__Host-` prefixed outside
+        development)."""
+        return any(name.endswith("sandboxmesh_session") for name in self.client.cookies)
+
     def another(self) -> Portal:
         """A second browser (its own cookies), reading the same mail server."""
         return Portal(self._new_client(), self._new_client, self.mail)

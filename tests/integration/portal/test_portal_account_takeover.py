@@ -1,4 +1,5 @@
-"""The account takeovers that worked before addresses had to be proven, tried again.
+"""The account takeovers that worked before addresses had to be proven, tried again, in
+development and in production mode (Secure, `__Host-` cookies over HTTPS).
 
 Before, a portal sign-up with the email of a member who had no portal password (everyone
 added through the API or the CLI, and owners bootstrapped without a password) became that
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 import sqlalchemy as sa
 from tests.integration.portal.portal_client import (
     Portal,
@@ -23,11 +25,26 @@ from tests.integration.portal.portal_client import (
     text,
 )
 
-from sandboxmesh.controlplane import passwords
+from sandboxmesh.controlplane import Settings, passwords
 from sandboxmesh.controlplane.domain.plans import Plan
 from sandboxmesh.controlplane.repository import organizations
 from sandboxmesh.controlplane.runtime import Runtime
+from sandboxmesh.controlplane.settings import Environment
 from sandboxmesh.controlplane.store.tables import portal_sessions, users
+
+
+@pytest.fixture(params=["development", "production"])
+def portal_settings(request: pytest.FixtureRequest, portal_settings: Settings) -> Settings:
+    if request.param == "development":
+        return portal_settings
+    return Settings(
+        **{
+            **portal_settings.model_dump(),
+            "environment": Environment.PRODUCTION,
+            "public_url": "https://portal.test",
+        }
+    )
+
 
 VICTIM = "boss@victim.example"
 ATTACKER = "mallory@evil.example"
@@ -94,7 +111,7 @@ async def test_signing_up_with_an_owners_address_opens_nothing(
     assert f"We sent a link to {VICTIM}" in text(answer.text)
     # The link went to the victim's mailbox, not to the attacker: nothing else was sent.
     assert [str(m["To"]) for m in portal.mail.messages] == [VICTIM]
-    assert "sandboxmesh_session" not in attacker.client.cookies
+    assert not attacker.has_session
     await _nothing_of_the_victim_opens(attacker, runtime)
 
     owner = await _owner_claims_the_account(portal)
@@ -120,7 +137,7 @@ async def test_the_link_an_attacker_asked_for_gives_the_account_to_whoever_reads
     confirmed = await owner.confirm(link, PASSWORD)
     assert confirmed.status_code == 303
     assert f"victim {VICTIM} · owner" in text((await owner.follow(confirmed)).text)
-    assert "sandboxmesh_session" not in attacker.client.cookies
+    assert not attacker.has_session
     assert (await attacker.log_in(VICTIM, ATTACKERS_PASSWORD)).status_code == 401
 
 
@@ -135,7 +152,7 @@ async def test_an_invitation_of_ones_own_organisation_accepted_as_the_victim_ope
     asked, _ = await ask_to_join(accomplice, link, VICTIM)
     assert asked.status_code == 200
     assert f"We sent a link to {VICTIM}" in text(asked.text)
-    assert "sandboxmesh_session" not in accomplice.client.cookies
+    assert not accomplice.has_session
     await _nothing_of_the_victim_opens(accomplice, runtime)
     # The invitation is still open: asking for a mail to someone else's address used nothing.
     assert (await portal.another().client.get(path_of(link))).status_code == 200
@@ -204,7 +221,7 @@ async def test_an_account_made_before_addresses_were_proven_must_prove_its_own(
     )
     assert answer.status_code == 403
     assert "Confirm your address first" in (field_error(answer.text, "email") or "")
-    assert "sandboxmesh_session" not in attacker.client.cookies
+    assert not attacker.has_session
     assert await _sessions_of(runtime, VICTIM) == 0
     # The link went to the address; whoever reads it chooses the password.
     assert link is None  # answered 403: the helper hands no link to the one who asked
