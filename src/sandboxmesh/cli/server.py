@@ -46,6 +46,13 @@ def server(
         max=64,
         help="Server processes sharing the port (PostgreSQL only: SQLite serves from one).",
     ),
+    forwarded_allow_ips: str = typer.Option(
+        "127.0.0.1",
+        "--forwarded-allow-ips",
+        envvar="FORWARDED_ALLOW_IPS",
+        help="Proxies whose X-Forwarded-For/-Proto are believed (comma-separated addresses or "
+        "networks; '*' for any): the client address that log-in limits count comes from them.",
+    ),
 ) -> None:
     """Run the control plane (migrates the database first)."""
     import os
@@ -68,6 +75,8 @@ def server(
         "log_config": None,
         "access_log": False,
         "timeout_keep_alive": 65,
+        "proxy_headers": True,
+        "forwarded_allow_ips": forwarded_allow_ips,
     }
     if workers > 1:
         url = settings.database.resolved_url()

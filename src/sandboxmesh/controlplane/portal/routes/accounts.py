@@ -79,7 +79,7 @@ class ChoosePassword(BaseModel):
 
 
 def _client(request: Request) -> str:
-    # Behind a reverse proxy this is the proxy unless uvicorn trusts its forwarded headers
+    # Behind a reverse proxy this is the proxy, unless uvicorn believes its X-Forwarded-For
     # (`sandboxmesh server --forwarded-allow-ips`, docs/security.md).
     return request.client.host if request.client else "unknown"
 
