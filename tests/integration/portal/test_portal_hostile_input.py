@@ -1,0 +1,45 @@
+"""Input no form should take: a 422 with the problem next to its field, never a 500, and
+nothing written."""
+
+from __future__ import annotations
+
+from tests.integration.portal.portal_client import (
+    Portal,
+    create_sandbox,
+    field_error,
+    register_cluster,
+)
+from tests.support import snapshots
+
+from sandboxmesh.controlplane.runtime import Runtime
+from sandboxmesh.spec.sandbox import MAX_TTL_DAYS
+
+MANIFEST = """\
+name: pr-7
+spec:
+  cluster: staging
+  ttl: {{duration: {ttl}}}
+  forks:
+    - forkOf: {{kind: Deployment, namespace: shop, name: checkout}}
+"""
+
+
+async def test_a_ttl_no_date_can_hold_is_refused_next_to_its_field(
+    owner: Portal, runtime: Runtime
+) -> None:
+    await register_cluster(owner)
+    before = await snapshots.all_rows(runtime)
+    for ttl in ("2932896d", f"{MAX_TTL_DAYS + 1}d"):
+        refused = await create_sandbox(owner, name="pr-7", ttl=ttl)
+        assert refused.status_code == 422
+        assert field_error(refused.text, "ttl") == f"A ttl must be at most {MAX_TTL_DAYS}d."
+        pasted = await owner.submit(
+            "/new/sandbox", "/new/sandbox/yaml", {"manifest": MANIFEST.format(ttl=ttl)}
+        )
+        assert pasted.status_code == 422
+        assert f"spec.ttl.duration: A ttl must be at most {MAX_TTL_DAYS}d." in (
+            field_error(pasted.text, "manifest") or ""
+        )
+    assert await snapshots.all_rows(runtime) == before
+    longest = await create_sandbox(owner, name="pr-7", ttl=f"{MAX_TTL_DAYS}d")
+    assert longest.status_code == 303
