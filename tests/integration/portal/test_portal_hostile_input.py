@@ -23,6 +23,10 @@ spec:
     - forkOf: {{kind: Deployment, namespace: shop, name: checkout}}
 """
 
+LAUGHS = "a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
+    f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]\n" for i in range(1, 10)
+)
+
 
 async def test_a_ttl_no_date_can_hold_is_refused_next_to_its_field(
     owner: Portal, runtime: Runtime
@@ -43,3 +47,20 @@ async def test_a_ttl_no_date_can_hold_is_refused_next_to_its_field(
     assert await snapshots.all_rows(runtime) == before
     longest = await create_sandbox(owner, name="pr-7", ttl=f"{MAX_TTL_DAYS}d")
     assert longest.status_code == 303
+
+
+async def test_yaml_nested_too_deep_or_with_aliases_is_refused(
+    owner: Portal, runtime: Runtime
+) -> None:
+    await register_cluster(owner)
+    before = await snapshots.all_rows(runtime)
+    # 30,000 levels: a RecursionError in PyYAML's composer, a 500 before.
+    for manifest, problem in (
+        ("name: pr-7\nspec: " + "[" * 30_000, "not valid YAML (line 2)"),
+        ("name: pr-7\nspec:\n  labels: " + "{a: " * 40 + "b" + "}" * 40, "nested deeper"),
+        (LAUGHS, "anchors and aliases"),
+    ):
+        refused = await owner.submit("/new/sandbox", "/new/sandbox/yaml", {"manifest": manifest})
+        assert refused.status_code == 422
+        assert problem in (field_error(refused.text, "manifest") or "")
+    assert await snapshots.all_rows(runtime) == before
