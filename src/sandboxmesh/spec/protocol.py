@@ -10,12 +10,12 @@ Every call carries `Authorization: Bearer <cluster token>` and the agent's versi
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from sandboxmesh.spec import names
 from sandboxmesh.spec.crd import SandboxResourceSpec
 from sandboxmesh.spec.sandbox import SpecModel
-from sandboxmesh.spec.status import SandboxStatus
+from sandboxmesh.spec.status import SandboxStatus, time_problem, times
 
 ASSIGNMENTS_PATH = "/api/v1/agent/assignments"
 STATUS_PATH = "/api/v1/agent/status"
@@ -57,7 +57,19 @@ class SandboxStatusReport(SpecModel):
     name: names.SandboxName
     #: The control-plane generation the CR's spec corresponds to.
     observed_generation: int = Field(ge=1)
+    #: Its times name their offset and are times in UTC as well (`time_problem`).
     status: SandboxStatus
+
+    @field_validator("status", mode="after")
+    @classmethod
+    def _times_in_range(cls, reported: SandboxStatus) -> SandboxStatus:
+        # Checked here, where a status arrives, rather than on SandboxStatus itself: statuses
+        # already stored or on a CR are still read (and shown as well as they can be).
+        for where, moment in times(reported):
+            problem = time_problem(moment)
+            if problem is not None:
+                raise ValueError(f"{where} {problem}")
+        return reported
 
 
 class GoneConfirmation(SpecModel):

@@ -6,7 +6,8 @@ named constants here; they change only through `conditions.set_condition`.
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Literal
 
@@ -116,3 +117,27 @@ class SandboxStatus(SpecModel):
     expires_at: datetime | None = None
     conditions: list[Condition] = Field(default_factory=list)
     forks: list[ForkStatus] = Field(default_factory=list)
+
+
+def times(status: SandboxStatus) -> Iterator[tuple[str, datetime]]:
+    """Every time a status holds, with where it is (`conditions.0.lastTransitionTime`)."""
+    if status.expires_at is not None:
+        yield "expiresAt", status.expires_at
+    for index, condition in enumerate(status.conditions):
+        yield f"conditions.{index}.lastTransitionTime", condition.last_transition_time
+
+
+def time_problem(moment: datetime) -> str | None:
+    """Why `moment` cannot be a status time, or None.
+
+    A status time names its UTC offset (Kubernetes writes them so) and is a time in UTC too:
+    `0001-01-01T00:00:00+23:59` parses, but is before year 1 in UTC, so that no code that
+    shows it (in UTC) or compares it can.
+    """
+    if moment.utcoffset() is None:
+        return "needs a UTC offset (Z or +hh:mm)"
+    try:
+        moment.astimezone(UTC)
+    except OverflowError:
+        return "is out of range in UTC"
+    return None

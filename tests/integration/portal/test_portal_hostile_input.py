@@ -8,10 +8,12 @@ from tests.integration.portal.portal_client import (
     create_sandbox,
     field_error,
     register_cluster,
+    text,
 )
 from tests.support import snapshots
 
 from sandboxmesh.controlplane.runtime import Runtime
+from sandboxmesh.controlplane.store import tables
 from sandboxmesh.spec.sandbox import MAX_TTL_DAYS
 
 MANIFEST = """\
@@ -64,3 +66,30 @@ async def test_yaml_nested_too_deep_or_with_aliases_is_refused(
         assert refused.status_code == 422
         assert problem in (field_error(refused.text, "manifest") or "")
     assert await snapshots.all_rows(runtime) == before
+
+
+async def test_a_stored_time_that_cannot_be_shown_does_not_break_a_page(
+    owner: Portal, runtime: Runtime
+) -> None:
+    await register_cluster(owner)
+    assert (await create_sandbox(owner, name="pr-1")).status_code == 303
+    # Written around the API, as reports could be before they were checked.
+    unshowable = "0001-01-01T00:00:00+23:59"
+    status = {
+        "phase": "Ready",
+        "ready": True,
+        "reason": "Ready",
+        "conditions": [
+            {"type": "Ready", "status": "True", "reason": "Ready", "lastTransitionTime": unshowable}
+        ],
+    }
+    async with runtime.unit_of_work() as tx:
+        await tx.conn.execute(
+            tables.sandboxes.update()
+            .where(tables.sandboxes.c.name == "pr-1")
+            .values(status=status, phase="Ready")
+        )
+    for path in ("/sandboxes/pr-1", "/sandboxes/pr-1/status", "/sandboxes", "/sandboxes/_rows"):
+        shown = await owner.get(path)
+        assert shown.status_code == 200, path
+    assert unshowable in text((await owner.get("/sandboxes/pr-1")).text)
