@@ -1,5 +1,8 @@
 """Sandbox status, the same in the API and on the CR (DESIGN.md §2).
 
+Numbers and booleans are strict (`"5"` is not 5, `1` is not true), as everywhere a client
+sends them.
+
 Conditions follow the Kubernetes convention: a list keyed by type. Types and reasons are
 named constants here; they change only through `conditions.set_condition`.
 """
@@ -11,7 +14,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, StrictBool, StrictInt
 
 from sandboxmesh.spec import names
 from sandboxmesh.spec.sandbox import ForkRef, SpecModel
@@ -74,7 +77,7 @@ class Condition(SpecModel):
     reason: str = Field(default="", max_length=1024)
     message: str = Field(default="", max_length=32768)
     last_transition_time: datetime
-    observed_generation: int | None = Field(default=None, ge=0)
+    observed_generation: StrictInt | None = Field(default=None, ge=0)
 
 
 class ObjectRef(SpecModel):
@@ -93,7 +96,7 @@ class BaselineSnapshot(SpecModel):
     """The baseline Deployment as it was when the fork was computed."""
 
     resource_version: str
-    generation: int
+    generation: StrictInt
     pod_template_hash: str
 
 
@@ -101,19 +104,19 @@ class ForkStatus(SpecModel):
     fork_of: ForkRef
     baseline: BaselineSnapshot | None = None
     objects: list[ObjectRef] = Field(default_factory=list)
-    ready_replicas: int = Field(default=0, ge=0)
-    ready: bool = False
+    ready_replicas: StrictInt = Field(default=0, ge=0)
+    ready: StrictBool = False
     reason: str = ""
     message: str = ""
 
 
 class SandboxStatus(SpecModel):
     phase: Phase = Phase.PENDING
-    ready: bool = False
+    ready: StrictBool = False
     reason: str = Reason.PENDING
     message: str = ""
     routing_key: names.RoutingKey | None = None
-    observed_generation: int | None = Field(default=None, ge=0)
+    observed_generation: StrictInt | None = Field(default=None, ge=0)
     expires_at: datetime | None = None
     conditions: list[Condition] = Field(default_factory=list)
     forks: list[ForkStatus] = Field(default_factory=list)

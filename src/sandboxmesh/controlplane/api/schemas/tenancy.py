@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import Field, StrictInt
 
 from sandboxmesh.controlplane.api.schemas.base import ApiModel, ApiRequest
 from sandboxmesh.controlplane.domain import plans
@@ -15,7 +15,7 @@ from sandboxmesh.controlplane.repository import records
 from sandboxmesh.spec import names
 
 Email = Annotated[str, Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
-Limit = Annotated[int | None, Field(ge=0, le=1_000_000)]
+Limit = Annotated[StrictInt | None, Field(ge=0, le=1_000_000)]
 
 
 class WhoAmI(ApiModel):
@@ -115,7 +115,7 @@ class MemberList(ApiModel):
 
 class TokenCreate(ApiRequest):
     name: names.DnsLabel
-    expires_in_days: int | None = Field(default=None, ge=1, le=3650)
+    expires_in_days: StrictInt | None = Field(default=None, ge=1, le=3650)
 
 
 class TokenPublic(ApiModel):
