@@ -28,6 +28,7 @@ from sandboxmesh.controlplane.api.routes import (
     teams,
 )
 from sandboxmesh.controlplane.metrics import Metrics
+from sandboxmesh.controlplane.metrics_access import MetricsGate
 from sandboxmesh.controlplane.portal import mount as portal
 from sandboxmesh.controlplane.repository.create_batches import CreateQueue
 from sandboxmesh.controlplane.repository.sandboxes import expire_due
@@ -50,7 +51,12 @@ def create_app_from_environment() -> FastAPI:
 
 
 def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> FastAPI:
-    runtime = Runtime(settings=settings, metrics=Metrics(), clock=clock)
+    runtime = Runtime(
+        settings=settings,
+        metrics=Metrics(),
+        clock=clock,
+        metrics_gate=MetricsGate.from_settings(settings.metrics, settings.environment),
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

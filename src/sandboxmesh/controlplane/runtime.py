@@ -1,4 +1,5 @@
-"""What a running app holds: settings, store, revision hub, create queue, metrics and clock."""
+"""What a running app holds: settings, store, revision hub, create queue, metrics (and who may
+read them) and clock."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sandboxmesh.controlplane.metrics import Metrics
+from sandboxmesh.controlplane.metrics_access import MetricsAccess, MetricsGate
 from sandboxmesh.controlplane.repository.create_batches import CreateQueue
 from sandboxmesh.controlplane.repository.transaction import Tx
 from sandboxmesh.controlplane.revisions import PostgresListener, RevisionHub
@@ -24,6 +26,8 @@ class Runtime:
     settings: Settings
     metrics: Metrics
     clock: Callable[[], datetime] = utc_now
+    #: Who may read /metrics (`create_app` builds it from the settings).
+    metrics_gate: MetricsGate = field(default_factory=lambda: MetricsGate(MetricsAccess.CLOSED))
     hub: RevisionHub = field(default_factory=RevisionHub)
     store: Store | None = None
     listener: PostgresListener | None = None

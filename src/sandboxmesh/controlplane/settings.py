@@ -11,7 +11,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Self
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, FilePath, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from sandboxmesh import home
@@ -78,6 +78,21 @@ class PortalSettings(BaseModel):
     secure_cookies: bool | None = None
 
 
+class MetricsSettings(BaseModel):
+    #: A file holding the token a scrape of /metrics sends as `Authorization: Bearer <token>`
+    #: (read when the server starts; surrounding blanks ignored).
+    token_file: FilePath | None = None
+    #: /metrics for anyone, without a token. None: in development only; in production,
+    #: without a token file, /metrics answers 403.
+    public: bool | None = None
+
+    @model_validator(mode="after")
+    def _one_way_in(self) -> Self:
+        if self.token_file is not None and self.public:
+            raise ValueError("metrics: a token file and public are exclusive, choose one")
+        return self
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="SANDBOXMESH_", env_nested_delimiter="__", extra="ignore"
@@ -90,6 +105,7 @@ class Settings(BaseSettings):
     sweeper: SweeperSettings = Field(default_factory=SweeperSettings)
     tokens: TokenSettings = Field(default_factory=TokenSettings)
     portal: PortalSettings = Field(default_factory=PortalSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     #: JSON log lines (the default) or plain text for a person at a terminal.
     json_logs: bool = True
     log_level: str = "INFO"
