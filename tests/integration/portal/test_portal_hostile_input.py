@@ -12,6 +12,7 @@ from tests.integration.portal.portal_client import (
 )
 from tests.support import snapshots
 
+from sandboxmesh.controlplane.domain.plans import DEFAULT_ORG_LIMIT, Plan
 from sandboxmesh.controlplane.runtime import Runtime
 from sandboxmesh.controlplane.store import tables
 from sandboxmesh.spec.sandbox import MAX_TTL_DAYS
@@ -93,3 +94,20 @@ async def test_a_stored_time_that_cannot_be_shown_does_not_break_a_page(
         shown = await owner.get(path)
         assert shown.status_code == 200, path
     assert unshowable in text((await owner.get("/sandboxes/pr-1")).text)
+
+
+async def test_the_quotas_page_keeps_the_organisation_limit_within_the_plan(
+    owner: Portal, runtime: Runtime
+) -> None:
+    ceiling = DEFAULT_ORG_LIMIT[Plan.FREE]  # sign-up gives the free plan
+    page = text((await owner.get("/quotas")).text)
+    assert f"The free plan allows up to {ceiling}." in page
+    before = await snapshots.all_rows(runtime)
+    too_many = str(ceiling + 1)
+    refused = await owner.submit("/quotas", "/quotas/organization", {"max_sandboxes": too_many})
+    assert refused.status_code == 422
+    assert f"The free plan allows at most {ceiling} sandboxes" in text(refused.text)
+    assert f'value="{too_many}"' in refused.text  # what was typed stays, next to the reason
+    assert await snapshots.all_rows(runtime) == before
+    saved = await owner.submit("/quotas", "/quotas/organization", {"max_sandboxes": str(ceiling)})
+    assert "Organisation limit saved." in text((await owner.follow(saved)).text)

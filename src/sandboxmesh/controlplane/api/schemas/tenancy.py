@@ -30,6 +30,8 @@ class OrganizationPublic(ApiModel):
     #: The explicit limit, or null when the plan's default applies.
     max_sandboxes: int | None
     effective_max_sandboxes: int
+    #: The plan's limit: the default, and the most the organisation's admins may set.
+    plan_max_sandboxes: int
     active_sandboxes: int
     created_at: datetime
 
@@ -40,13 +42,15 @@ class OrganizationPublic(ApiModel):
             plan=org.plan,
             max_sandboxes=org.max_sandboxes,
             effective_max_sandboxes=plans.organization_limit(org.plan, org.max_sandboxes),
+            plan_max_sandboxes=plans.DEFAULT_ORG_LIMIT[org.plan],
             active_sandboxes=org.active_sandboxes,
             created_at=org.created_at,
         )
 
 
 class QuotaUpdate(ApiRequest):
-    #: Maximum concurrent sandboxes; null removes the explicit limit.
+    #: Maximum concurrent sandboxes; null removes the explicit limit. For the organisation, at
+    #: most its plan's (`planMaxSandboxes`), or lower than a limit the installation lifted.
     max_sandboxes: Limit
 
 
