@@ -85,6 +85,25 @@ def bootstrap(database_url: str, home: Path) -> str:
         text=True,
     )
     token: str = json.loads(out.stdout)["token"]
+    # Beyond the plan's 1,000: only the installation's owners may (the API refuses it).
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sandboxmesh",
+            "admin",
+            "org-limit",
+            "--org",
+            "bench",
+            "--max-sandboxes",
+            "1000000",
+            "--database-url",
+            database_url,
+        ],
+        env={**os.environ, "SANDBOXMESH_HOME": str(home)},
+        check=True,
+        capture_output=True,
+    )
     return token
 
 

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from sandboxmesh.spec import EnvOperation, SandboxManifest, TtlOffset
 from sandboxmesh.spec.names import duration_seconds
+from sandboxmesh.spec.sandbox import MAX_TTL_DAYS
 
 DESIGN_EXAMPLE = """
 name: pr-42-checkout
@@ -129,7 +130,20 @@ def test_bad_durations(text: str) -> None:
 
 
 def test_ttl_below_a_minute_is_refused() -> None:
-    assert ("spec", "ttl") in _error_locations(_manifest(ttl={"duration": "30s"}))
+    assert ("spec", "ttl", "duration") in _error_locations(_manifest(ttl={"duration": "30s"}))
+
+
+@pytest.mark.parametrize("duration", ["366d", "365d1s", "2932896d", "9" * 31 + "d"])
+def test_a_ttl_beyond_the_maximum_is_refused(duration: str) -> None:
+    # 2932896d ends after year 9999: no date holds it (an OverflowError, a 500, before).
+    document = _manifest(ttl={"duration": duration})
+    assert ("spec", "ttl", "duration") in _error_locations(document)
+
+
+def test_the_longest_ttl_is_the_documented_maximum() -> None:
+    manifest = SandboxManifest.model_validate(_manifest(ttl={"duration": f"{MAX_TTL_DAYS}d"}))
+    assert manifest.spec.ttl is not None
+    assert manifest.spec.ttl.seconds == MAX_TTL_DAYS * 86400
 
 
 @pytest.mark.parametrize("labels", [{"bad key": "x"}, {"k": "has space"}, {"k": "x" * 64}])

@@ -42,7 +42,8 @@ def status_report(body: dict[str, Any]) -> SandboxStatusReport | None:
     """The report for a Sandbox object, once its status describes its current spec.
 
     None while the operator has not yet observed the object's latest generation (its status
-    would be about an older spec), or when the object carries no usable generation.
+    would be about an older spec), when the object carries no usable generation, or when its
+    status is one no report may carry (a time out of range).
     """
     metadata = body.get("metadata") or {}
     raw_status = body.get("status")
@@ -51,13 +52,15 @@ def status_report(body: dict[str, Any]) -> SandboxStatusReport | None:
     try:
         control_plane_generation = int(metadata["annotations"][ANNOTATION_GENERATION])
         status = SandboxStatus.model_validate(raw_status)
+        if status.observed_generation != metadata.get("generation"):
+            return None
+        # The report checks more than the status (its times): one the control plane would
+        # refuse is not sent, or it would hold back the reports of every other sandbox.
+        return SandboxStatusReport(
+            name=metadata["name"], observed_generation=control_plane_generation, status=status
+        )
     except (KeyError, TypeError, ValueError, ValidationError):
         return None
-    if status.observed_generation != metadata.get("generation"):
-        return None
-    return SandboxStatusReport(
-        name=metadata["name"], observed_generation=control_plane_generation, status=status
-    )
 
 
 def to_prune(assigned: Iterable[str], held: Iterable[str]) -> set[str]:

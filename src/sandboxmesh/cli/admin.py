@@ -1,4 +1,5 @@
-"""`sandboxmesh admin bootstrap`: the first organisation and its owner, straight in the store."""
+"""`sandboxmesh admin ...`: what the owners of an installation do straight in the store:
+`bootstrap` (the first organisation and its owner), `org-limit` (a limit beyond the plan's)."""
 
 from __future__ import annotations
 
@@ -75,6 +76,53 @@ def bootstrap(
         typer.echo(f"organization {org!r} created with owner {email} ({plan.value} plan)")
         typer.echo("API token (shown once, store it now):")
         typer.echo(token)
+        return
+    emit(result, output)
+
+
+@app.command("org-limit")
+def org_limit(
+    org: str = typer.Option(..., "--org", help="The organisation's name."),
+    max_sandboxes: int | None = typer.Option(
+        None, "--max-sandboxes", min=0, max=1_000_000, help="Its concurrent-sandbox limit."
+    ),
+    plan_default: bool = typer.Option(
+        False, "--plan-default", help="Remove its explicit limit: the plan's applies."
+    ),
+    database_url: str | None = DatabaseUrlOption,
+    output: Format = OutputOption,
+) -> None:
+    """Set an organisation's limit beyond what its plan lets its admins set."""
+    if (max_sandboxes is None) == (not plan_default):
+        raise CliError("give either --max-sandboxes N or --plan-default")
+    from sandboxmesh.controlplane import errors
+    from sandboxmesh.controlplane.domain import plans
+    from sandboxmesh.controlplane.installation import set_organization_limit
+    from sandboxmesh.controlplane.store.engine import UnsupportedDatabase
+
+    settings = settings_with(database_url)
+    try:
+        organization = asyncio.run(
+            set_organization_limit(
+                settings.database.resolved_url(), org=org, max_sandboxes=max_sandboxes
+            )
+        )
+    except UnsupportedDatabase as error:
+        raise CliError(str(error)) from error
+    except errors.ApiError as error:
+        raise CliError(error.message) from error
+    effective = plans.organization_limit(organization.plan, organization.max_sandboxes)
+    result = {
+        "organization": organization.name,
+        "plan": organization.plan.value,
+        "maxSandboxes": organization.max_sandboxes,
+        "effectiveMaxSandboxes": effective,
+    }
+    if output is Format.TABLE:
+        typer.echo(
+            f"organization {organization.name!r} ({organization.plan.value} plan) may run "
+            f"{effective} sandboxes at once"
+        )
         return
     emit(result, output)
 

@@ -64,9 +64,15 @@ def server(
     from sandboxmesh import logs
     from sandboxmesh.controlplane import create_app
     from sandboxmesh.controlplane.metrics import MULTIPROCESS_DIR_ENV
+    from sandboxmesh.controlplane.metrics_access import MetricsGate, UnusableTokenFile
     from sandboxmesh.controlplane.store.engine import UnsupportedDatabase
 
     settings = settings_with(database_url, host=host, port=port)
+    try:
+        # Here as well as in each app: workers would each fail on their own, less readably.
+        MetricsGate.from_settings(settings.metrics, settings.environment)
+    except UnusableTokenFile as error:
+        raise CliError(str(error)) from error
     # Idle connections are kept longer than the 60 s idle timeout of common load balancers, so
     # that the proxy, not the server, closes them (no request lost to a closing connection).
     options: dict[str, Any] = {

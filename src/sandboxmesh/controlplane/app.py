@@ -28,6 +28,7 @@ from sandboxmesh.controlplane.api.routes import (
 )
 from sandboxmesh.controlplane.mail import SmtpMailer
 from sandboxmesh.controlplane.metrics import Metrics
+from sandboxmesh.controlplane.metrics_access import MetricsGate
 from sandboxmesh.controlplane.portal import mount as portal
 from sandboxmesh.controlplane.repository.create_batches import CreateQueue
 from sandboxmesh.controlplane.repository.sandboxes import expire_due
@@ -61,6 +62,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
         ),
         mailer=SmtpMailer(settings.mail) if settings.mail.enabled else None,
         clock=clock,
+        metrics_gate=MetricsGate.from_settings(settings.metrics, settings.environment),
     )
 
     @contextlib.asynccontextmanager

@@ -1,5 +1,5 @@
-"""What a running app holds: settings, store, revision hub, create queue, metrics, clock, the
-limits on anonymous work and the mail sender."""
+"""What a running app holds: settings, store, revision hub, create queue, metrics (and who may
+read them), clock, the limits on anonymous work and the mail sender."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from sandboxmesh.controlplane import errors
 from sandboxmesh.controlplane.mail import Mail, MailNotSent, SmtpMailer
 from sandboxmesh.controlplane.metrics import Metrics
+from sandboxmesh.controlplane.metrics_access import MetricsAccess, MetricsGate
 from sandboxmesh.controlplane.repository.create_batches import CreateQueue
 from sandboxmesh.controlplane.repository.transaction import Tx
 from sandboxmesh.controlplane.revisions import PostgresListener, RevisionHub
@@ -31,6 +32,8 @@ class Runtime:
     #: None: no SMTP server is configured, and no mail is sent.
     mailer: SmtpMailer | None = None
     clock: Callable[[], datetime] = utc_now
+    #: Who may read /metrics (`create_app` builds it from the settings).
+    metrics_gate: MetricsGate = field(default_factory=lambda: MetricsGate(MetricsAccess.CLOSED))
     hub: RevisionHub = field(default_factory=RevisionHub)
     store: Store | None = None
     listener: PostgresListener | None = None

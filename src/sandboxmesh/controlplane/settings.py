@@ -11,7 +11,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Self
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, FilePath, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from sandboxmesh import home
@@ -142,6 +142,21 @@ class ThrottleSettings(BaseModel):
     max_tracked: int = Field(default=100_000, ge=100)
 
 
+class MetricsSettings(BaseModel):
+    #: A file holding the token a scrape of /metrics sends as `Authorization: Bearer <token>`
+    #: (read when the server starts; surrounding blanks ignored).
+    token_file: FilePath | None = None
+    #: /metrics for anyone, without a token. None: in development only; in production,
+    #: without a token file, /metrics answers 403.
+    public: bool | None = None
+
+    @model_validator(mode="after")
+    def _one_way_in(self) -> Self:
+        if self.token_file is not None and self.public:
+            raise ValueError("metrics: a token file and public are exclusive, choose one")
+        return self
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="SANDBOXMESH_", env_nested_delimiter="__", extra="ignore"
@@ -159,6 +174,7 @@ class Settings(BaseSettings):
     #: The address people reach the portal at, for the links in mails and pages
     #: (https://sandboxmesh.example.com). None: http://HOST:PORT of `http` (development only).
     public_url: str | None = Field(default=None, pattern=r"^https?://[^/?#\s]+(/[^?#\s]*)?$")
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     #: JSON log lines (the default) or plain text for a person at a terminal.
     json_logs: bool = True
     log_level: str = "INFO"

@@ -10,12 +10,12 @@ Every call carries `Authorization: Bearer <cluster token>` and the agent's versi
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, StrictBool, StrictInt, field_validator
 
 from sandboxmesh.spec import names
 from sandboxmesh.spec.crd import SandboxResourceSpec
 from sandboxmesh.spec.sandbox import SpecModel
-from sandboxmesh.spec.status import SandboxStatus
+from sandboxmesh.spec.status import SandboxStatus, time_problem, times
 
 ASSIGNMENTS_PATH = "/api/v1/agent/assignments"
 STATUS_PATH = "/api/v1/agent/status"
@@ -30,9 +30,9 @@ class Assignment(SpecModel):
     name: names.SandboxName
     #: Bumped by the control plane at every spec change: the agent reports it back as
     #: `observedGeneration` once the CR carries that spec.
-    generation: int = Field(ge=1)
+    generation: StrictInt = Field(ge=1)
     #: The user deleted the sandbox (or its TTL ran out): remove the CR, then confirm `gone`.
-    deleting: bool = False
+    deleting: StrictBool = False
     #: What to write as the CR's `.spec`: the user's spec plus the issued routing key.
     spec: SandboxResourceSpec
 
@@ -46,8 +46,8 @@ class AssignmentBatch(SpecModel):
     sandboxes changed since the revision the agent passed; empty when the wait ran out.
     """
 
-    revision: int = Field(ge=0)
-    resync: bool
+    revision: StrictInt = Field(ge=0)
+    resync: StrictBool
     assignments: list[Assignment] = Field(default_factory=list)
 
 
@@ -56,8 +56,20 @@ class SandboxStatusReport(SpecModel):
 
     name: names.SandboxName
     #: The control-plane generation the CR's spec corresponds to.
-    observed_generation: int = Field(ge=1)
+    observed_generation: StrictInt = Field(ge=1)
+    #: Its times name their offset and are times in UTC as well (`time_problem`).
     status: SandboxStatus
+
+    @field_validator("status", mode="after")
+    @classmethod
+    def _times_in_range(cls, reported: SandboxStatus) -> SandboxStatus:
+        # Checked here, where a status arrives, rather than on SandboxStatus itself: statuses
+        # already stored or on a CR are still read (and shown as well as they can be).
+        for where, moment in times(reported):
+            problem = time_problem(moment)
+            if problem is not None:
+                raise ValueError(f"{where} {problem}")
+        return reported
 
 
 class GoneConfirmation(SpecModel):

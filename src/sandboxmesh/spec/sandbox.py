@@ -15,6 +15,11 @@ LabelValue = Annotated[str, Field(max_length=63, pattern=names.LABEL_VALUE_PATTE
 
 MAX_FORKS = 20
 MAX_CUSTOMIZATIONS = 50
+#: The longest TTL a sandbox may have. Its expiry is a date the stores and the CR must hold
+#: (a TTL of millions of days is past year 9999), and a preview environment that should
+#: outlive a year has no TTL at all.
+MAX_TTL_DAYS = 365
+MIN_TTL_SECONDS = 60
 
 
 class SpecModel(BaseModel):
@@ -88,14 +93,20 @@ class TtlOffset(StrEnum):
 
 
 class Ttl(SpecModel):
-    duration: names.Duration
+    duration: names.Duration = Field(
+        description=f"How long the sandbox lives: at least 1m, at most {MAX_TTL_DAYS}d."
+    )
     offset_from: TtlOffset = TtlOffset.CREATED_AT
 
-    @model_validator(mode="after")
-    def _positive(self) -> Self:
-        if names.duration_seconds(self.duration) < 60:
+    @field_validator("duration", mode="after")
+    @classmethod
+    def _within_bounds(cls, duration: str) -> str:
+        seconds = names.duration_seconds(duration)
+        if seconds < MIN_TTL_SECONDS:
             raise ValueError("a ttl must be at least 1m")
-        return self
+        if seconds > MAX_TTL_DAYS * 86400:
+            raise ValueError(f"a ttl must be at most {MAX_TTL_DAYS}d")
+        return duration
 
     @property
     def seconds(self) -> int:

@@ -1,16 +1,20 @@
 """Sandbox status, the same in the API and on the CR (DESIGN.md §2).
 
+Numbers and booleans are strict (`"5"` is not 5, `1` is not true), as everywhere a client
+sends them.
+
 Conditions follow the Kubernetes convention: a list keyed by type. Types and reasons are
 named constants here; they change only through `conditions.set_condition`.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, StrictBool, StrictInt
 
 from sandboxmesh.spec import names
 from sandboxmesh.spec.sandbox import ForkRef, SpecModel
@@ -73,7 +77,7 @@ class Condition(SpecModel):
     reason: str = Field(default="", max_length=1024)
     message: str = Field(default="", max_length=32768)
     last_transition_time: datetime
-    observed_generation: int | None = Field(default=None, ge=0)
+    observed_generation: StrictInt | None = Field(default=None, ge=0)
 
 
 class ObjectRef(SpecModel):
@@ -92,7 +96,7 @@ class BaselineSnapshot(SpecModel):
     """The baseline Deployment as it was when the fork was computed."""
 
     resource_version: str
-    generation: int
+    generation: StrictInt
     pod_template_hash: str
 
 
@@ -100,19 +104,43 @@ class ForkStatus(SpecModel):
     fork_of: ForkRef
     baseline: BaselineSnapshot | None = None
     objects: list[ObjectRef] = Field(default_factory=list)
-    ready_replicas: int = Field(default=0, ge=0)
-    ready: bool = False
+    ready_replicas: StrictInt = Field(default=0, ge=0)
+    ready: StrictBool = False
     reason: str = ""
     message: str = ""
 
 
 class SandboxStatus(SpecModel):
     phase: Phase = Phase.PENDING
-    ready: bool = False
+    ready: StrictBool = False
     reason: str = Reason.PENDING
     message: str = ""
     routing_key: names.RoutingKey | None = None
-    observed_generation: int | None = Field(default=None, ge=0)
+    observed_generation: StrictInt | None = Field(default=None, ge=0)
     expires_at: datetime | None = None
     conditions: list[Condition] = Field(default_factory=list)
     forks: list[ForkStatus] = Field(default_factory=list)
+
+
+def times(status: SandboxStatus) -> Iterator[tuple[str, datetime]]:
+    """Every time a status holds, with where it is (`conditions.0.lastTransitionTime`)."""
+    if status.expires_at is not None:
+        yield "expiresAt", status.expires_at
+    for index, condition in enumerate(status.conditions):
+        yield f"conditions.{index}.lastTransitionTime", condition.last_transition_time
+
+
+def time_problem(moment: datetime) -> str | None:
+    """Why `moment` cannot be a status time, or None.
+
+    A status time names its UTC offset (Kubernetes writes them so) and is a time in UTC too:
+    `0001-01-01T00:00:00+23:59` parses, but is before year 1 in UTC, so that no code that
+    shows it (in UTC) or compares it can.
+    """
+    if moment.utcoffset() is None:
+        return "needs a UTC offset (Z or +hh:mm)"
+    try:
+        moment.astimezone(UTC)
+    except OverflowError:
+        return "is out of range in UTC"
+    return None

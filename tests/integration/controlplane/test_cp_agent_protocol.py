@@ -7,7 +7,9 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+import httpx
 import pytest
+from tests.support import snapshots
 from tests.support.controlplane import Org, manifest, register_cluster
 from tests.support.eventually import eventually_async
 
@@ -199,3 +201,45 @@ async def test_a_batch_over_the_limit_is_refused(acme: Org, agent_client: AgentF
 
     with pytest.raises(errors.Invalid):
         await agent.send(Call("POST", "/api/v1/agent/status", _json, json=body))
+
+
+@pytest.mark.parametrize(
+    ("where", "time"),
+    [
+        # Parses, but is before year 1 in UTC: stored, it made every portal page of it a 500.
+        ("conditions.0.lastTransitionTime", "0001-01-01T00:00:00+23:59"),
+        ("conditions.0.lastTransitionTime", "9999-12-31T23:59:00-23:59"),
+        ("conditions.0.lastTransitionTime", "2026-01-01T00:00:00"),
+        ("expiresAt", "0001-01-01T00:00:00+01:00"),
+    ],
+)
+async def test_a_status_with_a_time_out_of_range_is_refused_and_nothing_stored(
+    acme: Org, transport: httpx.ASGITransport, runtime: Runtime, where: str, time: str
+) -> None:
+    token = await register_cluster(acme)
+    await acme.client.send(endpoints.apply_sandbox(manifest("pr")))
+    await acme.client.send(endpoints.apply_sandbox(manifest("ok")))
+    fine = {"phase": "Ready", "ready": True, "reason": "Ready"}
+    bad: dict[str, object] = {
+        "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": time}]
+    }
+    if where == "expiresAt":
+        bad = {"expiresAt": time}
+    body = {
+        "reports": [
+            {"name": "ok", "observedGeneration": 1, "status": fine},
+            {"name": "pr", "observedGeneration": 1, "status": bad},
+        ]
+    }
+    before = await snapshots.all_rows(runtime)
+    async with httpx.AsyncClient(transport=transport, base_url="http://cp") as http:
+        refused = await http.post(
+            "/api/v1/agent/status", json=body, headers={"Authorization": f"Bearer {token}"}
+        )
+    assert refused.status_code == 422, refused.text
+    error = refused.json()
+    assert error["code"] == "invalid"
+    (found,) = error["details"]["errors"]
+    assert found["loc"] == ["body", "reports", 1, "status"]
+    assert where in found["msg"]
+    assert await snapshots.all_rows(runtime) == before

@@ -35,6 +35,9 @@ CASES: list[tuple[str, str, Any, int, str, str | None]] = [
     ("PUT", "/api/v1/sandboxes/pr-1", _spec(forks=[]), 422, "invalid", "forks"),
     ("PUT", "/api/v1/sandboxes/pr-1", _spec(ttl={"duration": "soon"}), 422, "invalid", "ttl"),
     ("PUT", "/api/v1/sandboxes/pr-1", _spec(labels={"a b": "c"}), 422, "invalid", "labels"),
+    # An expiry past year 9999 was an OverflowError (500); a year and a day is over the maximum.
+    ("PUT", "/api/v1/sandboxes/pr-1", _spec(ttl={"duration": "2932896d"}), 422, "invalid", "ttl"),
+    ("PUT", "/api/v1/sandboxes/pr-1", _spec(ttl={"duration": "366d"}), 422, "invalid", "ttl"),
     ("PUT", "/api/v1/sandboxes/pr-1", _spec(cluster="nowhere"), 422, "invalid", "cluster"),
     ("PUT", "/api/v1/sandboxes/pr-1", _spec(team="nobody"), 422, "invalid", "team"),
     ("PUT", "/api/v1/sandboxes/pr-1", _spec(cluster="Not_DNS"), 422, "invalid", "cluster"),

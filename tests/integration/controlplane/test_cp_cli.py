@@ -167,6 +167,30 @@ def test_tenancy_commands(cli: Cli, logged_in: str) -> None:
     assert duplicate.output.strip() == "error: team 'payments' already exists (conflict)"
 
 
+def test_only_the_installation_lifts_an_organisation_beyond_its_plan(
+    cli: Cli, logged_in: str
+) -> None:
+    refused = cli("quota", "set", "--org", "--max-sandboxes", "51", ok=False)
+    assert refused.exit_code == 1
+    assert "the team plan allows at most 50 sandboxes" in refused.output
+    lift = ["admin", "org-limit", "--org", cli.org, "--database-url", cli.database_url]
+    lifted = cli.json(*lift, "--max-sandboxes", "500")
+    assert lifted == {
+        "organization": cli.org,
+        "plan": "team",
+        "maxSandboxes": 500,
+        "effectiveMaxSandboxes": 500,
+    }
+    assert cli.json("quota", "get", "--org")["maxSandboxes"] == 500
+    assert cli.json(*lift, "--plan-default")["effectiveMaxSandboxes"] == 50
+    assert cli.json("quota", "get", "--org")["maxSandboxes"] == 50
+    unknown = ["admin", "org-limit", "--org", "nobody-here", "--max-sandboxes", "9"]
+    missing = cli(*unknown, "--database-url", cli.database_url, ok=False)
+    assert missing.output.strip() == "error: organization 'nobody-here' not found"
+    neither = cli(*lift, ok=False)
+    assert neither.output.strip() == "error: give either --max-sandboxes N or --plan-default"
+
+
 def test_cluster_register_prints_the_token_once_and_how_to_install(
     cli: Cli, server: str, logged_in: str
 ) -> None:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 import pytest
-from tests.support.controlplane import Clock, Org, register_cluster
+from tests.support.controlplane import Clock, Org, manifest, register_cluster
+from tests.support.eventually import eventually_async
 
 from sandboxmesh.client import AsyncControlPlaneClient, endpoints, errors
+from sandboxmesh.controlplane.runtime import Runtime
 
 
 async def test_register_shows_the_token_once_and_agents_authenticate(
@@ -70,6 +73,34 @@ async def test_revoke_is_refused_from_the_next_call(
         await agent.send(endpoints.assignments(0, wait=0))
 
 
+@pytest.mark.parametrize("how", ["revoked", "expired"])
+async def test_a_waiting_long_poll_answers_nothing_once_its_token_is_dead(
+    acme: Org,
+    clock: Clock,
+    runtime: Runtime,
+    agent_client: Callable[..., AsyncControlPlaneClient],
+    how: str,
+) -> None:
+    token = await register_cluster(acme)
+    agent = agent_client(token)
+    revision = (await agent.send(endpoints.assignments(0, wait=0))).revision
+    waiting = asyncio.create_task(agent.send(endpoints.assignments(revision, wait=9)))
+
+    async def poll_waits() -> bool:
+        return runtime.hub.waiting > 0
+
+    await eventually_async(poll_waits, timeout=5, what="the poll to wait for a change")
+    if how == "revoked":
+        await acme.client.send(endpoints.revoke_cluster_tokens("staging"))
+    else:
+        await acme.client.send(endpoints.rotate_cluster_token("staging", grace_seconds=60))
+        clock.advance(seconds=61)
+    # The change wakes the poll: it must not carry the new sandbox to the dead token.
+    await acme.client.send(endpoints.apply_sandbox(manifest("secret-plans")))
+    with pytest.raises(errors.Unauthorized):
+        await asyncio.wait_for(waiting, timeout=8)
+
+
 async def test_revoke_one_token_by_prefix(
     acme: Org, agent_client: Callable[..., AsyncControlPlaneClient]
 ) -> None:
@@ -93,8 +124,6 @@ async def test_user_tokens_do_not_open_the_agent_api_nor_cluster_tokens_the_user
 
 
 async def test_a_cluster_with_sandboxes_cannot_be_deleted(acme: Org) -> None:
-    from tests.support.controlplane import manifest
-
     await register_cluster(acme)
     await acme.client.send(endpoints.apply_sandbox(manifest("pr-1")))
     with pytest.raises(errors.Conflict):

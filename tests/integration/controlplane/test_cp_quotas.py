@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 import pytest
 import sqlalchemy as sa
+from tests.support import snapshots
 from tests.support.controlplane import Org, manifest, register_cluster
 
 from sandboxmesh.client import endpoints, errors
 from sandboxmesh.controlplane import errors as server_errors
+from sandboxmesh.controlplane.domain.plans import DEFAULT_ORG_LIMIT, Plan
 from sandboxmesh.controlplane.repository import tokens
+from sandboxmesh.controlplane.repository.organizations import lift_limit
 from sandboxmesh.controlplane.repository.records import Principal
 from sandboxmesh.controlplane.repository.sandbox_statements import Target
 from sandboxmesh.controlplane.repository.scope import OrgScope
 from sandboxmesh.controlplane.runtime import Runtime
 from sandboxmesh.controlplane.store.tables import organizations, sandboxes, teams
 from sandboxmesh.spec import SandboxManifest
+
+OrgFactory = Callable[..., Awaitable[Org]]
 
 
 async def test_a_create_over_the_team_limit_names_it(acme: Org) -> None:
@@ -153,3 +159,51 @@ async def test_a_create_that_lost_the_race_for_its_name_counts_nothing(
     with pytest.raises(sa.exc.IntegrityError):
         await _create(runtime, principal, target, "same")
     assert await _active(acme) == (1, 1)
+
+
+async def test_admins_set_the_organisation_limit_up_to_the_plans(
+    make_org: OrgFactory, runtime: Runtime
+) -> None:
+    free = await make_org("tiny", plan=Plan.FREE)
+    ceiling = DEFAULT_ORG_LIMIT[Plan.FREE]
+    before = await snapshots.organization_rows(runtime, "tiny")
+    with pytest.raises(errors.Invalid) as refused:
+        await free.client.send(endpoints.set_organization_quota(ceiling + 1))
+    assert refused.value.details["errors"][0]["loc"] == ["body", "maxSandboxes"]
+    assert f"the free plan allows at most {ceiling} sandboxes" in refused.value.message
+    assert await snapshots.organization_rows(runtime, "tiny") == before
+    shown = await free.client.send(endpoints.set_organization_quota(ceiling))
+    assert (shown["maxSandboxes"], shown["planMaxSandboxes"]) == (ceiling, ceiling)
+    assert (await free.client.send(endpoints.set_organization_quota(1)))["maxSandboxes"] == 1
+
+
+async def test_a_limit_the_installation_lifted_may_be_lowered_not_raised(
+    make_org: OrgFactory, runtime: Runtime
+) -> None:
+    free = await make_org("tiny", plan=Plan.FREE)
+    async with runtime.unit_of_work() as tx:
+        await lift_limit(tx, name="tiny", max_sandboxes=200)
+    shown = await free.client.send(endpoints.organization())
+    assert (shown["maxSandboxes"], shown["effectiveMaxSandboxes"]) == (200, 200)
+    assert (await free.client.send(endpoints.set_organization_quota(100)))["maxSandboxes"] == 100
+    with pytest.raises(errors.Invalid):
+        await free.client.send(endpoints.set_organization_quota(150))
+    audit = await free.client.send(endpoints.audit(action="quota.set"))
+    assert [(e["actor"], e["details"]) for e in audit["items"]] == [
+        ("member:owner@tiny.example", {"maxSandboxes": 100}),
+        ("system:admin", {"maxSandboxes": 200}),
+    ]
+
+
+async def test_a_cheaper_plan_takes_back_a_limit_its_admins_set_within_the_dearer_one(
+    make_org: OrgFactory, runtime: Runtime
+) -> None:
+    big = await make_org("big", plan=Plan.ENTERPRISE)
+    await big.client.send(endpoints.set_organization_quota(800))
+    shown = await big.client.send(endpoints.set_plan("free"))
+    assert (shown["maxSandboxes"], shown["effectiveMaxSandboxes"]) == (None, 5)
+    # One the installation lifted beyond every plan is the installation's to take back.
+    async with runtime.unit_of_work() as tx:
+        await lift_limit(tx, name="big", max_sandboxes=5000)
+    shown = await big.client.send(endpoints.set_plan("team"))
+    assert shown["effectiveMaxSandboxes"] == 5000

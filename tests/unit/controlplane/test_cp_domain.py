@@ -67,6 +67,43 @@ def test_plans_give_defaults_unless_an_explicit_limit_is_set() -> None:
     assert {p.value for p in plans.Plan} == {p.value for p in admin.Plan}
 
 
+@pytest.mark.parametrize(
+    ("requested", "current", "allowed"),
+    [
+        (None, None, True),
+        (5, None, True),
+        (6, None, False),  # above the free plan's 5
+        (6, 4, False),
+        (150, 200, True),  # lowering a limit the installation lifted
+        (200, 200, True),
+        (201, 200, False),
+    ],
+)
+def test_admins_may_set_up_to_the_plans_limit_or_lower_a_lifted_one(
+    requested: int | None, current: int | None, allowed: bool
+) -> None:
+    refusal = plans.limit_refusal(plans.Plan.FREE, requested, current)
+    assert (refusal is None) is allowed
+    if refusal is not None:
+        assert refusal.startswith("the free plan allows at most 5 sandboxes")
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "explicit", "kept"),
+    [
+        (plans.Plan.ENTERPRISE, plans.Plan.FREE, 800, None),  # set within enterprise: back to 5
+        (plans.Plan.ENTERPRISE, plans.Plan.FREE, 3, 3),
+        (plans.Plan.FREE, plans.Plan.TEAM, 4, 4),
+        (plans.Plan.TEAM, plans.Plan.FREE, 5000, 5000),  # lifted by the installation: stays
+        (plans.Plan.TEAM, plans.Plan.FREE, None, None),
+    ],
+)
+def test_a_plan_change_keeps_only_limits_the_new_plan_allows_or_the_installation_set(
+    old: plans.Plan, new: plans.Plan, explicit: int | None, kept: int | None
+) -> None:
+    assert plans.limit_after_plan_change(old, new, explicit) == kept
+
+
 def test_expiry() -> None:
     base = {"cluster": "c", "forks": [{"forkOf": {"namespace": "n", "name": "d"}}]}
     none = SandboxSpec.model_validate(base)

@@ -13,7 +13,13 @@ from pydantic import ValidationError
 
 from sandboxmesh import logs
 from sandboxmesh.controlplane import Settings, create_app
-from sandboxmesh.controlplane.settings import AgentSettings, DatabaseSettings, Environment
+from sandboxmesh.controlplane.metrics_access import MetricsAccess, MetricsGate, UnusableTokenFile
+from sandboxmesh.controlplane.settings import (
+    AgentSettings,
+    DatabaseSettings,
+    Environment,
+    MetricsSettings,
+)
 
 
 def test_production_needs_an_explicit_database() -> None:
@@ -138,3 +144,25 @@ def test_a_traceback_is_redacted_too(
     assert "anothersecret" not in err
     assert "RuntimeError" in err
     assert "smi_0123abcd_[redacted]" in err
+
+
+def test_metrics_settings_refuse_what_cannot_work(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="token_file"):
+        MetricsSettings(token_file=tmp_path / "missing")
+    token_file = tmp_path / "token"
+    token_file.write_text("t0k3n\n")
+    with pytest.raises(ValidationError, match="exclusive"):
+        MetricsSettings(token_file=token_file, public=True)
+    token_file.write_text("\n")
+    with pytest.raises(UnusableTokenFile, match="is empty"):
+        MetricsGate.from_settings(MetricsSettings(token_file=token_file), Environment.PRODUCTION)
+
+
+def test_metrics_settings_come_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text("t0k3n\n")
+    monkeypatch.setenv("SANDBOXMESH_METRICS__TOKEN_FILE", str(token_file))
+    gate = MetricsGate.from_settings(Settings().metrics, Environment.DEVELOPMENT)
+    assert (gate.access, gate.token) == (MetricsAccess.BEARER, "t0k3n")

@@ -30,15 +30,23 @@ NAVIGATION = [
 
 
 def _when(moment: datetime | None) -> str:
+    """`moment` in UTC to the minute; as it was written when it has no time in UTC (a time
+    stored before reports were checked, `0001-01-01T00:00:00+23:59`): a page still shows."""
     if moment is None:
         return "—"
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    try:
+        return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    except (OverflowError, ValueError):
+        return moment.isoformat()
 
 
 def _ago(moment: datetime | None, now: datetime) -> str:
     if moment is None:
         return "never"
-    seconds = int((now - moment).total_seconds())
+    try:
+        seconds = int((now - moment).total_seconds())
+    except (OverflowError, TypeError):  # out of range, or without a UTC offset
+        return _when(moment)
     if seconds < 5:
         return "just now"
     for size, unit in ((86400, "d"), (3600, "h"), (60, "min")):

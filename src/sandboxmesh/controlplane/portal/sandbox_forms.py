@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from sandboxmesh.controlplane.portal import untrusted_yaml
 from sandboxmesh.controlplane.portal.forms import Errors
 
 TTL_CHOICES = ["", "1h", "4h", "8h", "24h", "72h", "168h"]
@@ -81,14 +82,16 @@ def api_field_of(location: list[str | int]) -> str:
 
 
 def parse_yaml(text: str) -> tuple[Any, str | None]:
-    """The document, or why it is not YAML (with the line)."""
+    """The document, or why it is not YAML or not YAML the portal takes (with the line)."""
     if not text.strip():
         return None, "Paste a sandbox manifest: name and spec."
     try:
-        return yaml.safe_load(text), None
+        return untrusted_yaml.load(text), None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""
+        if isinstance(error, untrusted_yaml.RefusedYaml):
+            return None, f"This YAML is refused{where}: {error.problem}."
         return None, f"This is not valid YAML{where}."
 
 

@@ -104,6 +104,21 @@ async def authenticate_agent(
     )
 
 
+async def token_is_live(tx: Tx, token_id: int) -> bool:
+    """Whether cluster token `token_id` still opens the agent API: neither revoked nor
+    expired (by a rotation's grace) as of `tx.now`. Records nothing."""
+    row = (
+        await tx.conn.execute(
+            sa.select(cluster_tokens.c.expires_at, cluster_tokens.c.revoked_at).where(
+                cluster_tokens.c.id == token_id
+            )
+        )
+    ).first()
+    if row is None or row.revoked_at is not None:
+        return False
+    return row.expires_at is None or row.expires_at > tx.now
+
+
 class Clusters(Scoped):
     def _select(self) -> sa.Select[Any]:
         return sa.select(clusters).where(clusters.c.org_id == self.org_id)

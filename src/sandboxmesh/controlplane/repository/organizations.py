@@ -7,7 +7,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from sandboxmesh.controlplane import errors
-from sandboxmesh.controlplane.domain import secrets
+from sandboxmesh.controlplane.domain import plans, secrets
 from sandboxmesh.controlplane.domain.plans import Plan
 from sandboxmesh.controlplane.domain.roles import Role
 from sandboxmesh.controlplane.repository import audit
@@ -110,16 +110,48 @@ async def bootstrap(
     return organization, token
 
 
+async def lift_limit(
+    tx: Tx, *, name: str, max_sandboxes: int | None, actor: str = "system:admin"
+) -> Organization:
+    """Set organisation `name`'s explicit limit to anything, its plan's included (None: the
+    plan's default): what the installation's owners do, beyond what its admins may."""
+    org_id = await tx.conn.scalar(
+        organizations.update()
+        .where(organizations.c.name == name)
+        .values(max_sandboxes=max_sandboxes)
+        .returning(organizations.c.id)
+    )
+    if org_id is None:
+        raise errors.NotFound("organization", name)
+    await audit.record(
+        tx,
+        org_id=org_id,
+        actor=actor,
+        action="quota.set",
+        target=f"organization/{name}",
+        details={"maxSandboxes": max_sandboxes},
+    )
+    row = (
+        await tx.conn.execute(sa.select(organizations).where(organizations.c.id == org_id))
+    ).one()
+    return organization_from(row._mapping)
+
+
 class OrganizationSettings(Scoped):
-    async def get(self) -> Organization:
-        row = (
-            await self.tx.conn.execute(
-                sa.select(organizations).where(organizations.c.id == self.org_id)
-            )
-        ).one()
+    async def get(self, *, for_update: bool = False) -> Organization:
+        query = sa.select(organizations).where(organizations.c.id == self.org_id)
+        if for_update:
+            query = query.with_for_update()
+        row = (await self.tx.conn.execute(query)).one()
         return organization_from(row._mapping)
 
     async def set_limit(self, max_sandboxes: int | None) -> Organization:
+        """The admins' limit: refused (422) above the plan's, unless it lowers one the
+        installation's owners lifted (`plans.limit_refusal`)."""
+        current = await self.get(for_update=True)
+        refusal = plans.limit_refusal(current.plan, max_sandboxes, current.max_sandboxes)
+        if refusal is not None:
+            raise errors.Invalid.field(["body", "maxSandboxes"], refusal)
         await self.tx.conn.execute(
             organizations.update()
             .where(organizations.c.id == self.org_id)
@@ -132,9 +164,16 @@ class OrganizationSettings(Scoped):
         return organization
 
     async def set_plan(self, plan: Plan) -> Organization:
+        current = await self.get(for_update=True)
+        kept = plans.limit_after_plan_change(current.plan, plan, current.max_sandboxes)
         await self.tx.conn.execute(
-            organizations.update().where(organizations.c.id == self.org_id).values(plan=plan.value)
+            organizations.update()
+            .where(organizations.c.id == self.org_id)
+            .values(plan=plan.value, max_sandboxes=kept)
         )
         organization = await self.get()
-        await self._audit("plan.set", f"organization/{organization.name}", {"plan": plan.value})
+        details: dict[str, object] = {"plan": plan.value}
+        if kept != current.max_sandboxes:
+            details["maxSandboxes"] = kept
+        await self._audit("plan.set", f"organization/{organization.name}", details)
         return organization

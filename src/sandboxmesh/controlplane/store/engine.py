@@ -9,6 +9,9 @@ PostgreSQL: asyncpg, a connection pool, READ COMMITTED.
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
+import stat
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -19,6 +22,8 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
 
@@ -42,7 +47,7 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     target = async_url(url)
     if target.get_backend_name() == "sqlite":
         if target.database and target.database != ":memory:":
-            Path(target.database).parent.mkdir(parents=True, exist_ok=True)
+            _private_database_file(Path(target.database))
         engine = create_async_engine(
             target,
             connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS},
@@ -59,6 +64,29 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         pool_timeout=60,
         pool_pre_ping=False,
     )
+
+
+def _private_database_file(path: Path) -> None:
+    """Create the SQLite file readable by its owner only (0600), if it does not exist yet.
+
+    It holds every organisation's data and the digests of every token. SQLite would create it
+    0644 (less the umask); it creates the -wal and -shm files with the database file's own
+    mode, so they follow. An existing file keeps its mode, with a warning when others may
+    read it (its owner chose it, or an older version created it: `chmod 600` it).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & 0o077:
+            log.warning(
+                "the SQLite database %s can be read by others (mode %o): chmod 600 it",
+                path,
+                mode,
+            )
+        return
+    os.close(descriptor)
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

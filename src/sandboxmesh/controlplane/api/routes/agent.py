@@ -1,7 +1,7 @@
 """The agent protocol (docs/agent-protocol.md): long-poll for assignments, report status.
 
 The long-poll holds no database connection while it waits: it reads, waits on the revision
-hub, then reads again in a fresh transaction.
+hub, then, in a fresh transaction, checks that its token still opens the API and reads again.
 """
 
 from __future__ import annotations
@@ -10,8 +10,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
+from sandboxmesh.controlplane import errors
 from sandboxmesh.controlplane.api.deps import AgentScope, RuntimeDep, agent_from_request
 from sandboxmesh.controlplane.api.schemas.base import ERROR_RESPONSES
+from sandboxmesh.controlplane.repository import clusters
 from sandboxmesh.controlplane.repository.assignments import Changes, ClusterScope
 from sandboxmesh.controlplane.repository.records import Sandbox
 from sandboxmesh.spec.crd import SandboxResourceSpec
@@ -66,9 +68,13 @@ async def assignments(
     timeout = min(wait, runtime.settings.agent.long_poll_max_seconds)
     with runtime.metrics.long_polls.track_inprogress():
         changed = await runtime.hub.wait_beyond(agent.cluster_id, since, timeout)
-    if not changed:
-        return _batch(changes)
     async with runtime.unit_of_work() as tx:
+        # The token may have been revoked, or its rotation's grace have run out, while the
+        # poll waited: what it learnt before the wait was fine to tell, nothing after it is.
+        if not await clusters.token_is_live(tx, agent.token_id):
+            raise errors.Unauthorized("invalid, expired or revoked cluster token")
+        if not changed:
+            return _batch(changes)
         return _batch(await ClusterScope(tx, agent).changes_since(since))
 
 

@@ -1,8 +1,9 @@
-"""Liveness, readiness and Prometheus metrics (unauthenticated, no tenant data)."""
+"""Liveness and readiness (unauthenticated, no tenant data) and Prometheus metrics (see
+`metrics_access`: open in development, behind a token or closed in production)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
@@ -35,5 +36,8 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse:
 
 
 @router.get("/metrics", response_class=Response)
-async def metrics(runtime: RuntimeDep) -> Response:
+async def metrics(request: Request, runtime: RuntimeDep) -> Response:
+    """Prometheus metrics: for anyone in development, else with the bearer token of
+    `SANDBOXMESH_METRICS__TOKEN_FILE` (403 when none is configured)."""
+    runtime.metrics_gate.check(request.headers.get("authorization"))
     return Response(runtime.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)

@@ -16,7 +16,11 @@ class ApiModel(BaseModel):
 
 
 class ApiRequest(ApiModel):
-    """A body a client sends: checked for NUL, which responses (built from stored rows) skip."""
+    """A body a client sends: checked for NUL, which responses (built from stored rows) skip.
+
+    Its numbers and booleans are declared strict (`StrictInt`, `StrictBool`): `"5"` is not 5
+    and `true` is not 1 (a test walks every request body of the OpenAPI document for it).
+    """
 
     @field_validator("*", mode="after")
     @classmethod

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from pydantic import Field
+from pydantic import Field, StrictInt
 
 from sandboxmesh.controlplane.api.schemas.base import ApiModel, ApiRequest
 from sandboxmesh.controlplane.domain.connection import ConnectionState, connection_state
@@ -71,7 +71,7 @@ class ClusterRegistered(ApiModel):
 
 class TokenRotate(ApiRequest):
     #: How long the current tokens keep working; the server's default when omitted.
-    grace_seconds: int | None = Field(default=None, ge=0, le=30 * 86400)
+    grace_seconds: StrictInt | None = Field(default=None, ge=0, le=30 * 86400)
 
 
 class TokenRotated(ApiModel):

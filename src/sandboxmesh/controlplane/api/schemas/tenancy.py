@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, StrictInt
 
 from sandboxmesh.controlplane.api.schemas.base import ApiModel, ApiRequest
 from sandboxmesh.controlplane.domain import plans
@@ -15,7 +15,7 @@ from sandboxmesh.controlplane.repository import records
 from sandboxmesh.spec import names
 
 Email = Annotated[str, Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
-Limit = Annotated[int | None, Field(ge=0, le=1_000_000)]
+Limit = Annotated[StrictInt | None, Field(ge=0, le=1_000_000)]
 
 
 class WhoAmI(ApiModel):
@@ -30,6 +30,8 @@ class OrganizationPublic(ApiModel):
     #: The explicit limit, or null when the plan's default applies.
     max_sandboxes: int | None
     effective_max_sandboxes: int
+    #: The plan's limit: the default, and the most the organisation's admins may set.
+    plan_max_sandboxes: int
     active_sandboxes: int
     created_at: datetime
 
@@ -40,13 +42,15 @@ class OrganizationPublic(ApiModel):
             plan=org.plan,
             max_sandboxes=org.max_sandboxes,
             effective_max_sandboxes=plans.organization_limit(org.plan, org.max_sandboxes),
+            plan_max_sandboxes=plans.DEFAULT_ORG_LIMIT[org.plan],
             active_sandboxes=org.active_sandboxes,
             created_at=org.created_at,
         )
 
 
 class QuotaUpdate(ApiRequest):
-    #: Maximum concurrent sandboxes; null removes the explicit limit.
+    #: Maximum concurrent sandboxes; null removes the explicit limit. For the organisation, at
+    #: most its plan's (`planMaxSandboxes`), or lower than a limit the installation lifted.
     max_sandboxes: Limit
 
 
@@ -120,7 +124,7 @@ class MemberList(ApiModel):
 
 class TokenCreate(ApiRequest):
     name: names.DnsLabel
-    expires_in_days: int | None = Field(default=None, ge=1, le=3650)
+    expires_in_days: StrictInt | None = Field(default=None, ge=1, le=3650)
 
 
 class TokenPublic(ApiModel):

@@ -70,8 +70,17 @@ async def set_organization_limit(request: Request, member: SignedIn) -> Response
             problems={"organization": problems},
             values={"organization": data.get("max_sandboxes", "")},
         )
-    async with member.org() as org:
-        await org.organization.set_limit(form.max_sandboxes)
+    try:
+        async with member.org() as org:
+            await org.organization.set_limit(form.max_sandboxes)
+    except errors.Invalid as refused:  # above the plan's limit
+        problem = forms.sentence(forms.from_api_error(refused)["__all__"])
+        return await _quotas_page(
+            member,
+            status=422,
+            problems={"organization": {"max_sandboxes": problem}},
+            values={"organization": data.get("max_sandboxes", "")},
+        )
     return redirects.with_notice(member, "/quotas", "Organisation limit saved.")
 
 
