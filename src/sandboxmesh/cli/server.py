@@ -73,14 +73,14 @@ def server(
         MetricsGate.from_settings(settings.metrics, settings.environment)
     except UnusableTokenFile as error:
         raise CliError(str(error)) from error
-    # Idle connections are kept longer than the 60 s idle timeout of common load balancers, so
-    # that the proxy, not the server, closes them (no request lost to a closing connection).
+    # uvicorn's own limits; it has no header read timeout (see HttpSettings).
     options: dict[str, Any] = {
         "host": host,
         "port": port,
         "log_config": None,
         "access_log": False,
-        "timeout_keep_alive": 65,
+        "timeout_keep_alive": settings.http.keep_alive_seconds,
+        "limit_concurrency": settings.http.max_concurrency,
         "proxy_headers": True,
         "forwarded_allow_ips": forwarded_allow_ips,
     }

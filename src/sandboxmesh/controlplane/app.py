@@ -89,7 +89,11 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     portal.install(app)
     # Outermost first: observe everything, including requests refused for their size.
     app.add_middleware(RefuseNul)
-    app.add_middleware(BodyLimit, max_bytes=settings.http.max_body_bytes)
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=settings.http.max_body_bytes,
+        timeout_seconds=settings.http.body_timeout_seconds,
+    )
     app.add_middleware(Observe, metrics=runtime.metrics)
     return app
 

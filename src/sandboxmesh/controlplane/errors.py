@@ -5,6 +5,7 @@
      ├── Unauthorized          401 unauthorized
      ├── Forbidden             403 forbidden
      ├── NotFound              404 not_found
+     ├── RequestTimeout        408 request_timeout
      ├── Conflict              409 conflict
      │    └── QuotaExceeded    409 quota_exceeded
      ├── PayloadTooLarge       413 payload_too_large
@@ -58,6 +59,11 @@ class NotFound(ApiError):
 
     def __init__(self, kind: str, name: str) -> None:
         super().__init__(f"{kind} {name!r} not found", details={"kind": kind, "name": name})
+
+
+class RequestTimeout(ApiError):
+    status = 408
+    code = "request_timeout"
 
 
 class Conflict(ApiError):

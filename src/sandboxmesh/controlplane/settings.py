@@ -42,10 +42,23 @@ class DatabaseSettings(BaseModel):
 
 
 class HttpSettings(BaseModel):
+    """How the server meets its clients. uvicorn bounds neither how long a client may take to
+    send its request headers nor their size (with httptools): a reverse proxy must
+    (docs/controlplane.md)."""
+
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     #: Requests with a larger body get 413 before anything is parsed.
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    #: A body not all received this long after the app asks for it gets 408.
+    body_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    #: An idle connection is closed after this long. Longer than the 60 s idle timeout of
+    #: common load balancers, so that the proxy, not the server, closes it (no request lost
+    #: to a closing connection).
+    keep_alive_seconds: int = Field(default=65, ge=1, le=3600)
+    #: Connections and requests in progress a server process holds at once (uvicorn's
+    #: limit_concurrency); beyond, requests get 503. Each waiting agent long-poll is one.
+    max_concurrency: int = Field(default=4096, ge=1, le=1_000_000)
 
 
 class AgentSettings(BaseModel):

@@ -1,8 +1,9 @@
-"""Pure ASGI middleware: a body size limit, NUL refused in URLs, and access logs plus metrics
-per request."""
+"""Pure ASGI middleware: a body size and time limit, NUL refused in URLs, and access logs plus
+metrics per request."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -20,11 +21,15 @@ _LONG_POLL_ROUTES = {"/api/v1/agent/assignments"}
 
 
 class BodyLimit:
-    """413 for a body over `max_bytes`: early from Content-Length, else while it streams."""
+    """413 for a body over `max_bytes`: early from Content-Length, else while it streams.
+    408 for a body not all in `timeout_seconds` after the app first asks for it (a client
+    trickling it in would otherwise hold its connection and its request as long as it likes);
+    the connection is closed after that answer."""
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_bytes: int, timeout_seconds: float) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout_seconds = timeout_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -35,19 +40,37 @@ class BodyLimit:
             await _send_error(send, self._too_large())
             return
         received = 0
+        deadline: float | None = None
+        complete = False
 
         async def limited() -> Message:
-            nonlocal received
-            message = await receive()
+            nonlocal received, deadline, complete
+            if complete:  # what follows the body (a disconnect) may come whenever it does
+                return await receive()
+            if deadline is None:
+                deadline = asyncio.get_running_loop().time() + self.timeout_seconds
+            try:
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
+            except TimeoutError:
+                # An HTTPException passes through FastAPI's body parsing untouched and
+                # reaches the JSON error handler (as the 413 below does).
+                raise HTTPException(
+                    408, detail=self._too_slow().message, headers={"Connection": "close"}
+                ) from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    # An HTTPException passes through FastAPI's body parsing untouched and
-                    # reaches the JSON error handler.
                     raise HTTPException(413, detail=self._too_large().message)
+                complete = not message.get("more_body", False)
             return message
 
         await self.app(scope, limited, send)
+
+    def _too_slow(self) -> errors.RequestTimeout:
+        return errors.RequestTimeout(
+            f"the request body did not arrive within {self.timeout_seconds:g} s"
+        )
 
     def _too_large(self) -> errors.PayloadTooLarge:
         return errors.PayloadTooLarge(

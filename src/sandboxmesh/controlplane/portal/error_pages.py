@@ -29,6 +29,7 @@ _TITLES = {
     403: "Not allowed",
     404: "Not found",
     405: "Not allowed",
+    408: "Too slow",
     409: "That could not be done",
     413: "Too large",
     422: "That request was not understood",
@@ -84,7 +85,9 @@ async def _http_error(request: Request, error: Exception) -> Response:
     detail = error.detail if isinstance(error.detail, str) else ""
     if error.status_code == 404:
         detail = "There is no page at this address."
-    return error_page(error.status_code, detail)
+    page = error_page(error.status_code, detail)
+    page.headers.update(error.headers or {})  # Connection: close after a 408
+    return page
 
 
 async def _integrity_error(request: Request, error: Exception) -> Response:

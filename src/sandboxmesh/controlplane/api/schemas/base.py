@@ -43,6 +43,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         401: "Missing or invalid token",
         403: "Not allowed for this role",
         404: "Not found in your organization",
+        408: "Body not received in time",
         409: "Conflict (exists, in use, quota exceeded)",
         413: "Body too large",
         422: "Invalid fields",
