@@ -63,6 +63,11 @@ def server(
 
     from sandboxmesh import logs
     from sandboxmesh.controlplane import create_app
+    from sandboxmesh.controlplane.http_protocol import (
+        HEADER_BYTES_ENV,
+        HEADER_TIMEOUT_ENV,
+        HeaderDeadlineProtocol,
+    )
     from sandboxmesh.controlplane.metrics import MULTIPROCESS_DIR_ENV
     from sandboxmesh.controlplane.metrics_access import MetricsGate, UnusableTokenFile
     from sandboxmesh.controlplane.store.engine import UnsupportedDatabase
@@ -73,8 +78,12 @@ def server(
         MetricsGate.from_settings(settings.metrics, settings.environment)
     except UnusableTokenFile as error:
         raise CliError(str(error)) from error
-    # uvicorn's own limits; it has no header read timeout (see HttpSettings).
+    # uvicorn's own limits, and ours on request headers (http_protocol, which every worker
+    # reads from the environment).
+    os.environ[HEADER_TIMEOUT_ENV] = str(settings.http.header_timeout_seconds)
+    os.environ[HEADER_BYTES_ENV] = str(settings.http.max_header_bytes)
     options: dict[str, Any] = {
+        "http": HeaderDeadlineProtocol,
         "host": host,
         "port": port,
         "log_config": None,

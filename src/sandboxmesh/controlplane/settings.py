@@ -42,14 +42,17 @@ class DatabaseSettings(BaseModel):
 
 
 class HttpSettings(BaseModel):
-    """How the server meets its clients. uvicorn bounds neither how long a client may take to
-    send its request headers nor their size (with httptools): a reverse proxy must
-    (docs/controlplane.md)."""
+    """How the server meets its clients (`sandboxmesh server`; docs/controlplane.md says what a
+    reverse proxy in front adds)."""
 
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     #: Requests with a larger body get 413 before anything is parsed.
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    #: Request headers not all received this long after their first byte get 408.
+    header_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
+    #: A request line and headers larger than this get 431.
+    max_header_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
     #: A body not all received this long after the app asks for it gets 408.
     body_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
     #: An idle connection is closed after this long. Longer than the 60 s idle timeout of

@@ -1,6 +1,6 @@
-"""Slow clients against a real `sandboxmesh server` process over real TCP: a body trickled in
-gets 408; what uvicorn bounds for slow headers (connections, idle keep-alive) holds; what it
-does not bound (how long headers may take) is recorded as an expected failure.
+"""Slow clients against a real `sandboxmesh server` process over real TCP: headers or a body
+trickled in get 408, headers too large 431, an idle connection is closed, and connections
+beyond the concurrency limit are refused.
 
 Each test paces its client (a byte, then a short wait for an answer): the pacing is the
 behaviour under test, not a wait for the server, which every test bounds by a deadline.
@@ -8,6 +8,7 @@ behaviour under test, not a wait for the server, which every test bounds by a de
 
 from __future__ import annotations
 
+import contextlib
 import json
 import select
 import socket
@@ -23,6 +24,8 @@ from tests.support.controlplane_server import server_process
 from tests.support.eventually import eventually
 
 BODY_TIMEOUT_SECONDS = 1
+HEADER_TIMEOUT_SECONDS = 1
+MAX_HEADER_BYTES = 8192
 KEEP_ALIVE_SECONDS = 1
 MAX_CONCURRENCY = 4
 #: The most any test waits for the server to do something.
@@ -37,16 +40,31 @@ HEADERS = (
 )
 
 
-@pytest.fixture(scope="module")
-def url(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Iterator[str]:
+def _server(
+    tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path, header_timeout: float
+) -> contextlib.AbstractContextManager[str]:
     home = tmp_path_factory.mktemp("slow-clients")
     database = databases.copy_sqlite(sqlite_template, home / "controlplane.db")
     env = {
         "SANDBOXMESH_HTTP__BODY_TIMEOUT_SECONDS": str(BODY_TIMEOUT_SECONDS),
+        "SANDBOXMESH_HTTP__HEADER_TIMEOUT_SECONDS": str(header_timeout),
+        "SANDBOXMESH_HTTP__MAX_HEADER_BYTES": str(MAX_HEADER_BYTES),
         "SANDBOXMESH_HTTP__KEEP_ALIVE_SECONDS": str(KEEP_ALIVE_SECONDS),
         "SANDBOXMESH_HTTP__MAX_CONCURRENCY": str(MAX_CONCURRENCY),
     }
-    with server_process(database, home, env=env) as started:
+    return server_process(database, home, env=env)
+
+
+@pytest.fixture(scope="module")
+def url(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Iterator[str]:
+    with _server(tmp_path_factory, sqlite_template, HEADER_TIMEOUT_SECONDS) as started:
+        yield started
+
+
+@pytest.fixture(scope="module")
+def patient_url(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Iterator[str]:
+    """A server whose header deadline outlasts the test: the concurrency limit is what holds."""
+    with _server(tmp_path_factory, sqlite_template, DEADLINE_SECONDS * 2) as started:
         yield started
 
 
@@ -71,6 +89,23 @@ def _read_until_closed(connection: socket.socket) -> bytes:
             return received
         received += chunk
     raise AssertionError(f"the server kept the connection open; it sent {received[:300]!r}")
+
+
+def _one_response(connection: socket.socket) -> bytes:
+    """One whole response (its head and the Content-Length of body), the connection kept."""
+    received = b""
+    deadline = time.monotonic() + DEADLINE_SECONDS
+    while time.monotonic() < deadline and _readable(connection, deadline - time.monotonic()):
+        received += connection.recv(65536)
+        head, found, body = received.partition(b"\r\n\r\n")
+        length = next(
+            (int(line.split(b":")[1]) for line in head.lower().split(b"\r\n")
+             if line.startswith(b"content-length:")),
+            0,
+        )  # fmt: skip
+        if found and len(body) >= length:
+            return received
+    raise AssertionError(f"no whole response within the deadline: {received[:300]!r}")
 
 
 def _answered(url: str) -> int:
@@ -115,8 +150,9 @@ def test_an_idle_connection_is_closed_after_the_keep_alive(url: str) -> None:
 
 
 def test_connections_stuck_in_their_headers_are_bounded_by_the_concurrency_limit(
-    url: str,
+    patient_url: str,
 ) -> None:
+    url = patient_url
     with ExitStack() as stack:
         stuck = [stack.enter_context(_connect(url)) for _ in range(MAX_CONCURRENCY)]
         for connection in stuck:
@@ -126,14 +162,53 @@ def test_connections_stuck_in_their_headers_are_bounded_by_the_concurrency_limit
     eventually(lambda: _answered(url) == 200, timeout=DEADLINE_SECONDS, what="200 again")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="uvicorn 0.54 has no header read timeout (keep-alive and the body deadline start "
-    "only once headers are complete): a reverse proxy must bound it (docs/controlplane.md)",
-)
-def test_a_connection_that_never_finishes_its_headers_is_closed(url: str) -> None:
+def _refusal(answer: bytes) -> tuple[bytes, dict[str, object]]:
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert b"connection: close" in head.lower(), head
+    return head.split(b"\r\n", 1)[0], json.loads(body)
+
+
+def test_headers_trickled_in_get_408_and_the_connection_closes(url: str) -> None:
     with _connect(url) as connection:
-        connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: controlplane\r\n")
-        # Far beyond every timeout the server has: it should have let go by then.
-        assert _readable(connection, 2 * (BODY_TIMEOUT_SECONDS + KEEP_ALIVE_SECONDS))
-        assert connection.recv(1) == b""
+        connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: controlplane\r\nX-Slow: ")
+        sent = 0
+        # One byte of a header every 0.1 s, for ever: the server has to cut it off.
+        while not _readable(connection, 0.1):
+            connection.sendall(b"a")
+            sent += 1
+            assert sent < DEADLINE_SECONDS * 10, "no answer while the headers trickled in"
+        status, error = _refusal(_read_until_closed(connection))
+    assert status.startswith(b"HTTP/1.1 408 "), status
+    assert error["code"] == "request_timeout"
+    assert error["message"] == (
+        f"the request headers did not arrive within {HEADER_TIMEOUT_SECONDS:g} s"
+    )
+
+
+def test_a_connection_that_sends_nothing_is_closed(url: str) -> None:
+    with _connect(url) as connection:
+        status, _ = _refusal(_read_until_closed(connection))
+    assert status.startswith(b"HTTP/1.1 408 "), status
+
+
+def test_a_second_request_on_a_connection_has_a_deadline_of_its_own(url: str) -> None:
+    with _connect(url) as connection:
+        connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: controlplane\r\n\r\n")
+        assert _one_response(connection).startswith(b"HTTP/1.1 200 ")
+        connection.sendall(b"GET /healthz HTTP/1.1\r\n")  # and never the rest
+        status, _ = _refusal(_read_until_closed(connection))
+    assert status.startswith(b"HTTP/1.1 408 "), status
+
+
+def test_headers_too_large_get_431(url: str) -> None:
+    with _connect(url) as connection:
+        connection.sendall(
+            b"GET /healthz HTTP/1.1\r\nHost: controlplane\r\nX-Big: "
+            + b"a" * MAX_HEADER_BYTES
+            + b"\r\n\r\n"
+        )
+        status, error = _refusal(_read_until_closed(connection))
+    assert status.startswith(b"HTTP/1.1 431 "), status
+    assert error["code"] == "headers_too_large"
+    # Headers within the limit are answered as ever.
+    assert httpx.get(f"{url}/healthz", headers={"X-Fits": "a" * 4000}, timeout=5).status_code == 200
