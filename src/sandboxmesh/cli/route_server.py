@@ -72,7 +72,9 @@ def run(
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    # lightkube's requests log through httpx2's logger, one INFO line per request.
+    for noisy in ("httpx", "httpx2"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         headers = matching.KeyHeaders.with_extra(routing_key_header)
         overrides = upstreams.load_address_map(address_map) if address_map else {}
@@ -100,8 +102,9 @@ def run(
         mesh=tuple("auto" if m == "auto" else MeshKind(m) for m in sorted(meshes)),
     )
     try:
-        asyncio.run(server.serve_until_signalled(settings))
+        code = asyncio.run(server.serve_until_signalled(settings))
     except ConfigError as error:
         raise CliError(f"no usable Kubernetes configuration: {error}") from error
     except OSError as error:
         raise CliError(f"cannot listen: {error}") from error
+    raise typer.Exit(code)
