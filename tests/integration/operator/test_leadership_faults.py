@@ -223,7 +223,7 @@ def test_lease_writes_refused_for_a_while_never_make_two_leaders_nor_orphans(
             after = factory.create([{"forkOf": baseline}])
             factory.wait_phase(after, "Ready")
             eventually(
-                lambda: _gone(kube_client, doomed),
+                lambda: factory.gone(doomed),
                 timeout=60,
                 what="the sandbox deleted during the fault to lose its finalizer",
             )
@@ -236,11 +236,3 @@ def test_lease_writes_refused_for_a_while_never_make_two_leaders_nor_orphans(
     for leaders, holder in samples.samples:
         assert len(leaders) <= 1, f"two leaders at once: {sorted(leaders)}"
         assert leaders <= {holder}, f"{sorted(leaders)} says it leads; the Lease names {holder}"
-
-
-def _gone(client: Client, name: str) -> bool:
-    try:
-        client.get(SandboxResource, name)
-    except ApiError as error:
-        return error.status.code == 404
-    return False
