@@ -5,7 +5,8 @@
 
 It sits below the operator, the agent, the route server and the local node, and knows none
 of them (an import-linter contract in pyproject.toml keeps it so). Inside the project, import
-the modules (`from sandboxmesh.kube import errors`), so a call reads `errors.translated()`.
+the package (`from sandboxmesh import kube`), so a call reads `kube.list_then_watch(...)` or
+`kube.errors.wrap(error)`.
 """
 
 from sandboxmesh.kube.errors import (
