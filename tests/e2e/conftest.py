@@ -24,7 +24,14 @@ from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Namespace
 from tests.support import databases
 from tests.support.kube import apply_baseline, purge_sandboxes, service_account_kubeconfig
-from tests.support.system import Process, bootstrap, start_agent, start_operator, start_server
+from tests.support.system import (
+    Process,
+    bootstrap,
+    start_agent,
+    start_operator,
+    start_route_server,
+    start_server,
+)
 
 from sandboxmesh.localcluster import Binaries
 from sandboxmesh.localcluster.pytest_plugin import KubeTarget
@@ -82,10 +89,16 @@ class System:
         self.processes.append(process)
         return process
 
-    def start_operator(self) -> Process:
+    def start_operator(self, lease_duration: int = 2) -> Process:
         process = start_operator(
-            self.operator_kubeconfig, self.home, f"--lease-namespace={self.namespace}"
-        )
+            self.operator_kubeconfig, self.home, f"--lease-namespace={self.namespace}",
+            lease_duration=lease_duration,
+        )  # fmt: skip
+        self.processes.append(process)
+        return process
+
+    def start_route_server(self) -> Process:
+        process = start_route_server(self.kube_target.kubeconfig, self.home)
         self.processes.append(process)
         return process
 

@@ -34,8 +34,14 @@ class OperatorFactory:
     tmp_path: Path
     started: list[Process] = field(default_factory=list)
 
-    def start(self, *args: str, wait_ready: bool = True) -> Process:
-        process = start_operator(self.kube_target.kubeconfig, self.tmp_path, *args, wait=wait_ready)
+    def start(self, *args: str, wait_ready: bool = True, lease_duration: int = 2) -> Process:
+        process = start_operator(
+            self.kube_target.kubeconfig,
+            self.tmp_path,
+            *args,
+            wait=wait_ready,
+            lease_duration=lease_duration,
+        )
         self.started.append(process)
         return process
 

@@ -1,4 +1,5 @@
-"""SandboxMesh's own processes for system tests: operator, agent, control plane, each real.
+"""SandboxMesh's own processes for system tests: operator, agent, route server, control plane,
+each real.
 
 Each runs as `python -m sandboxmesh ...` with its log in the test's tmp_path, so a failing
 test shows what the process said.
@@ -95,14 +96,18 @@ def start(
     return Process(name, popen, log_path, port)
 
 
-def start_operator(kubeconfig: Path, workdir: Path, *args: str, wait: bool = True) -> Process:
+def start_operator(
+    kubeconfig: Path, workdir: Path, *args: str, wait: bool = True, lease_duration: int = 2
+) -> Process:
+    """An operator; its short lease (2 s: renew deadline 1.3 s) makes take-overs quick, and a
+    longer one lets it ride out an outage of the API server."""
     port = free_port()
     process = start(
         "operator",
         [
             "operator", f"--kubeconfig={kubeconfig}", f"--probe-port={port}",
-            "--probe-host=127.0.0.1", "--lease-duration=2", "--drain=0.5", "--log-format=text",
-            *args,
+            "--probe-host=127.0.0.1", f"--lease-duration={lease_duration}", "--drain=0.5",
+            "--log-format=text", *args,
         ],
         workdir,
         port=port,
@@ -127,6 +132,22 @@ def start_agent(
     )  # fmt: skip
     if wait:
         process.wait_ready()
+    return process
+
+
+def start_route_server(kubeconfig: Path, workdir: Path, *args: str) -> Process:
+    """A route server watching the cluster; `port` is its HTTP API (/readyz, /v1/routes)."""
+    port = free_port()
+    process = start(
+        "route-server",
+        [
+            "route-server", f"--kubeconfig={kubeconfig}", "--xds-host=127.0.0.1", "--xds-port=0",
+            f"--http-port={port}", *args,
+        ],
+        workdir,
+        port=port,
+    )  # fmt: skip
+    process.wait_ready()
     return process
 
 

@@ -12,8 +12,8 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from sandboxmesh.agent.backoff import Backoff
 from sandboxmesh.agent.metrics import AgentMetrics
+from sandboxmesh.backoff import Backoff
 from sandboxmesh.client import errors
 from sandboxmesh.spec.protocol import (
     MAX_BATCH,

@@ -11,7 +11,6 @@ import httpx
 from lightkube import AsyncClient, KubeConfig
 
 from sandboxmesh import __version__
-from sandboxmesh.agent.backoff import Backoff
 from sandboxmesh.agent.metrics import AgentMetrics
 from sandboxmesh.agent.reporter import StatusReporter
 from sandboxmesh.agent.session import ControlPlaneSession
@@ -19,6 +18,7 @@ from sandboxmesh.agent.settings import AgentSettings
 from sandboxmesh.agent.store import SandboxStore
 from sandboxmesh.agent.sync import AssignmentPoller, StatusWatcher
 from sandboxmesh.agent.tokens import TokenUnavailable, token_source
+from sandboxmesh.backoff import Backoff
 from sandboxmesh.client import endpoints
 from sandboxmesh.probes import ProbeServer
 

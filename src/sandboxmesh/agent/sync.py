@@ -14,24 +14,20 @@ import asyncio
 import logging
 from typing import Any
 
-import httpx2
-from lightkube import ApiError
-
-from sandboxmesh.agent.backoff import Backoff
+from sandboxmesh import kube
 from sandboxmesh.agent.metrics import AgentMetrics
 from sandboxmesh.agent.objects import sandbox_object, status_report, to_prune
 from sandboxmesh.agent.reporter import StatusReporter
 from sandboxmesh.agent.session import ControlPlaneSession
 from sandboxmesh.agent.store import SandboxStore
+from sandboxmesh.backoff import Backoff
 from sandboxmesh.client import endpoints, errors
 from sandboxmesh.spec.protocol import AssignmentBatch, SandboxStatusReport
 
 log = logging.getLogger(__name__)
 
-#: Failures of the cluster API that a retry may cure (lightkube raises httpx2's errors).
-KUBE_ERRORS: tuple[type[Exception], ...] = (ApiError, OSError, httpx2.HTTPError)
-_POLL_ERRORS: tuple[type[Exception], ...] = (errors.ClientError, *KUBE_ERRORS)
-_WATCH_ERRORS: tuple[type[Exception], ...] = (*KUBE_ERRORS, ValueError)
+_POLL_ERRORS: tuple[type[Exception], ...] = (errors.ClientError, *kube.CLIENT_ERRORS)
+_WATCH_ERRORS: tuple[type[Exception], ...] = (*kube.CLIENT_ERRORS, ValueError)
 
 
 class AssignmentPoller:

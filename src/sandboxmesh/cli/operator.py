@@ -23,7 +23,9 @@ def run(
     ),
     leader_elect: bool = typer.Option(True, help="Run only while holding the leader lease."),
     lease_namespace: str = typer.Option(
-        "sandboxmesh-system", envvar="POD_NAMESPACE", help="Namespace of the leader Lease."
+        "sandboxmesh-system",
+        envvar="POD_NAMESPACE",
+        help="Namespace of the leader Lease; it must exist (until it does, the operator waits).",
     ),
     lease_duration: int = typer.Option(
         15, min=1, help="Seconds before an unrenewed lease may be taken."

@@ -97,8 +97,9 @@ def run(
         mesh=tuple("auto" if m == "auto" else MeshKind(m) for m in sorted(meshes)),
     )
     try:
-        asyncio.run(server.serve_until_signalled(settings))
+        code = asyncio.run(server.serve_until_signalled(settings))
     except ConfigError as error:
         raise CliError(f"no usable Kubernetes configuration: {error}") from error
     except OSError as error:
         raise CliError(f"cannot listen: {error}") from error
+    raise typer.Exit(code)

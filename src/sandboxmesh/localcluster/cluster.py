@@ -280,7 +280,28 @@ class LocalCluster:
                     waiting,
                     lambda name=name: kube.crd_established(client, name),  # type: ignore[misc]
                 )
-        self.state().workdir.joinpath(STATE_FILE).write_text(self.state().to_json())
+        self._write_state()
+
+    def restart_apiserver(self) -> None:
+        """Stop kube-apiserver (SIGTERM, as a rolling restart does) and start it again on the
+        same port over the same etcd data; return once it answers /readyz.
+
+        Every client's connections drop, watches included; the other components and the
+        cluster's objects stay as they were. A fault for tests of the API's clients.
+        """
+        (apiserver,) = (p for p in self.processes if p.name == "kube-apiserver")
+        # It stops listening at once but then lingers in its shutdown for over 10 s (seen
+        # here); its state is all in etcd, so a short grace before SIGKILL loses nothing.
+        apiserver.stop(timeout=2.0)
+        apiserver.start()
+        deadline = time.monotonic() + self.config.start_timeout
+        self._wait(
+            "kube-apiserver /readyz after a restart", deadline, apiserver, self._apiserver_ready
+        )
+        self._write_state()  # its pid changed: `dev cluster down` must find the new one
+
+    def _write_state(self) -> None:
+        self.workdir.joinpath(STATE_FILE).write_text(self.state().to_json())
 
     def _spawn(self, name: str, argv: list[str]) -> ManagedProcess:
         process = ManagedProcess(

@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 from lightkube import ALL_NS, ApiError, AsyncClient
 from lightkube.resources.core_v1 import Pod, Service
 from lightkube.types import PatchType
 
+from sandboxmesh import kube
 from sandboxmesh.localpods import endpoints, node, podspec, podstatus
 from sandboxmesh.localpods.endpoints import ServiceNetwork, ServicePort, ServingPod
 from sandboxmesh.localpods.processes import ContainerProcess, ProcessSettings, rfc3339
@@ -190,7 +190,7 @@ class PodWorker:
             if error.status.code == 404:
                 return  # deleted meanwhile: the watch brings the news
             self._retry_report(error)
-        except httpx.HTTPError as error:
+        except kube.CLIENT_ERRORS as error:
             self._retry_report(error)
         else:
             self._reported = states
@@ -220,12 +220,17 @@ class Kubelet:
         """Register the node, list Services, then watch; return once Pods can land here."""
         self.settings.workdir.mkdir(parents=True, exist_ok=True)
         await node.register(self.client, self.settings.name)
-        services = self.client.list(Service, namespace=ALL_NS)
-        async for service in services:
-            raw = service.to_dict()
-            self.services[(raw["metadata"]["namespace"], raw["metadata"]["name"])] = raw
-        self._spawn(self._watch_services(services.resourceVersion))
-        self._spawn(self._watch_pods())
+        # Services first: a Pod's processes get the Service links of its namespace.
+        services_listed = asyncio.Event()
+
+        def on_services(objects: list[Json]) -> None:
+            self._relist_services(objects)
+            services_listed.set()
+
+        self._spawn(self._follow(Service, None, self._on_service, on_services))
+        await services_listed.wait()
+        pods_here = {"spec.nodeName": self.settings.name}
+        self._spawn(self._follow(Pod, pods_here, self._on_pod, self._relist_pods))
         self._spawn(node.renew_forever(self.client, self.settings.name))
         await node.wait_schedulable(self.client, self.settings.name)
         log.info("local pods: node %s is up", self.settings.name)
@@ -243,7 +248,7 @@ class Kubelet:
         for key in list(self._served):
             self._serve(key, None)
         if self.settings.delete_node:
-            with contextlib.suppress(ApiError, httpx.HTTPError, TimeoutError):
+            with contextlib.suppress(*kube.CLIENT_ERRORS, TimeoutError):
                 await asyncio.wait_for(node.unregister(self.client, self.settings.name), 10)
 
     # -- what the workers call -------------------------------------------------------------
@@ -283,7 +288,7 @@ class Kubelet:
                 if error.status.code != 404:
                     log.warning("local pods: removing %s: %s", where, error)
                 return
-            except httpx.HTTPError as error:
+            except kube.CLIENT_ERRORS as error:
                 log.warning("local pods: removing %s: %s; retrying", where, error)
                 await asyncio.sleep(RETRY_SECONDS)
             else:
@@ -312,15 +317,12 @@ class Kubelet:
         self._workers.add(task)
         task.add_done_callback(self._workers.discard)
 
-    async def _watch_pods(self) -> None:
-        fields = {"spec.nodeName": self.settings.name}
-        await self._list_and_watch(Pod, fields, self._on_pod, self._relist_pods)
-
-    def _relist_pods(self, listed: dict[str, Json]) -> None:
+    def _relist_pods(self, listed: list[Json]) -> None:
+        uids = {_uid(pod) for pod in listed}
         for uid, worker in list(self.workers.items()):
-            if uid not in listed:
+            if uid not in uids:
                 worker.vanish()
-        for pod in listed.values():
+        for pod in listed:
             self._on_pod("ADDED", pod)
 
     def _on_service(self, event: str, service: Json) -> None:
@@ -331,44 +333,23 @@ class Kubelet:
             self.services[key] = service
         self.sync_network()
 
-    def _relist_services(self, listed: dict[str, Json]) -> None:
-        self.services = {
-            (s["metadata"]["namespace"], s["metadata"]["name"]): s for s in listed.values()
-        }
+    def _relist_services(self, listed: list[Json]) -> None:
+        self.services = {(s["metadata"]["namespace"], s["metadata"]["name"]): s for s in listed}
         self.sync_network()
 
-    async def _watch_services(self, resource_version: str | None) -> None:
-        await self._list_and_watch(
-            Service, None, self._on_service, self._relist_services, resource_version
-        )
-
-    async def _list_and_watch(
+    async def _follow(
         self,
         resource: type[Pod] | type[Service],
         fields: dict[str, Any] | None,
         on_event: Callable[[str, Json], None],
-        on_list: Callable[[dict[str, Json]], None],
-        resource_version: str | None = None,
+        on_list: Callable[[list[Json]], None],
     ) -> None:
-        """Watch (listing first unless given where to start) until cancelled; after an
-        error, list again so that nothing missed meanwhile is kept."""
-        while True:
-            try:
-                if resource_version is None:
-                    listing = self.client.list(resource, namespace=ALL_NS, fields=fields)
-                    listed = {}
-                    async for obj in listing:
-                        raw = obj.to_dict()
-                        listed[_uid(raw)] = raw
-                    on_list(listed)
-                    resource_version = listing.resourceVersion
-                async for event, obj in self.client.watch(
-                    resource, namespace=ALL_NS, fields=fields, resource_version=resource_version
-                ):
-                    on_event(event, obj.to_dict())
-            except (ApiError, httpx.HTTPError) as error:
-                log.warning(
-                    "local pods: %s watch failed (%s); listing again", resource.__name__, error
-                )
-                await asyncio.sleep(RETRY_SECONDS)
-            resource_version = None
+        """Watch until cancelled (the shared loop: after an error it lists again, so that
+        nothing missed meanwhile is kept)."""
+        await kube.list_then_watch(
+            self.client,
+            kube.Selection(resource, namespace=ALL_NS, fields=fields),
+            on_list,
+            on_event,
+            settings=kube.ListWatchSettings(retry_max_seconds=RETRY_SECONDS),
+        )

@@ -15,12 +15,12 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 from lightkube import ApiError, AsyncClient, codecs
 from lightkube.resources.coordination_v1 import Lease
 from lightkube.resources.core_v1 import Node
 from lightkube.types import PatchType
 
+from sandboxmesh import kube
 from sandboxmesh.localpods.processes import rfc3339
 
 log = logging.getLogger(__name__)
@@ -131,7 +131,7 @@ async def renew_forever(client: AsyncClient, name: str) -> None:
                 namespace=LEASE_NAMESPACE,
                 patch_type=PatchType.MERGE,
             )
-        except (ApiError, httpx.HTTPError) as error:
+        except kube.CLIENT_ERRORS as error:
             log.warning("local pods: renewing the lease of node %s failed: %s", name, error)
 
 

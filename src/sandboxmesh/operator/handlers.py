@@ -19,7 +19,8 @@ from typing import Any, cast
 
 import kopf
 
-from sandboxmesh.operator.reconcile import TRANSIENT_ERRORS, Reconciler
+from sandboxmesh import kube
+from sandboxmesh.operator.reconcile import Reconciler
 from sandboxmesh.operator.settings import ForkingSettings
 from sandboxmesh.spec.crd import GROUP, LABEL_MANAGED_BY, LABEL_SANDBOX, MANAGED_BY, PLURAL, VERSION
 
@@ -35,13 +36,13 @@ def build_registry(reconciler: Reconciler, settings: ForkingSettings) -> kopf.Op
     async def reconcile_or_retry(name: str) -> None:
         try:
             await reconciler.trigger(name, full=True)
-        except TRANSIENT_ERRORS as error:
+        except kube.CLIENT_ERRORS as error:
             raise kopf.TemporaryError(f"reconcile failed: {error}", delay=_RETRY_DELAY) from error
 
     async def reconcile_quietly(name: str, *, full: bool = False) -> None:
         # Event handlers are not retried by kopf; the next event or the resync retries
         # (the reconciler has logged and counted the failure).
-        with contextlib.suppress(*TRANSIENT_ERRORS):
+        with contextlib.suppress(*kube.CLIENT_ERRORS):
             await reconciler.trigger(name, full=full)
 
     @kopf.on.login(id="login", registry=registry)
@@ -75,7 +76,7 @@ def build_registry(reconciler: Reconciler, settings: ForkingSettings) -> kopf.Op
                     "routes withdrawn; draining", delay=settings.drain_seconds
                 )
             remaining = await reconciler.delete_generated(name)
-        except TRANSIENT_ERRORS as error:
+        except kube.CLIENT_ERRORS as error:
             raise kopf.TemporaryError(f"deletion failed: {error}", delay=_RETRY_DELAY) from error
         if remaining:
             raise kopf.TemporaryError(
@@ -111,7 +112,7 @@ def build_registry(reconciler: Reconciler, settings: ForkingSettings) -> kopf.Op
         registry=registry,
     )
     async def fork_deployment_event(labels: kopf.Labels, body: kopf.Body, **_: Any) -> None:
-        with contextlib.suppress(*TRANSIENT_ERRORS):
+        with contextlib.suppress(*kube.CLIENT_ERRORS):
             await reconciler.rollout_changed(labels[LABEL_SANDBOX], dict(body))
 
     @kopf.on.event(

@@ -2,8 +2,18 @@
 
 Only the replica holding the lease runs the handlers. Expiry is judged by local observation
 (how long the lease record has not changed, measured on our monotonic clock), never by
-comparing clocks across machines. A leader that cannot renew before its deadline reports the
-loss, and the runner exits so the replica restarts as a candidate.
+comparing clocks across machines.
+
+- `acquire()` returns only once this replica holds the lease. A failed call (the namespace
+  missing, the API refusing the write, the API server unreachable) is retried with backoff,
+  and every new reason for waiting is logged once and handed to `on_waiting` (readiness).
+- `hold()` renews every retry period. A renewal that fails is retried until the renew
+  deadline after the last successful renewal, each attempt bounded by that deadline, so a
+  hung request cannot stretch it; past it, or once another holder is seen, leadership is
+  lost: `hold()` logs one line with the reason and returns it, and the runner exits.
+
+Safety rests on renew_deadline < lease_duration: a leader gives up before any other replica,
+which waits lease_duration from the last change it saw, can take the lease over.
 """
 
 from __future__ import annotations
@@ -11,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -19,6 +30,8 @@ from lightkube.models.coordination_v1 import LeaseSpec
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.coordination_v1 import Lease
 
+from sandboxmesh import kube
+from sandboxmesh.backoff import Backoff
 from sandboxmesh.operator.settings import LeaderElectionSettings
 
 log = logging.getLogger(__name__)
@@ -31,48 +44,102 @@ class _Record:
     transitions: int
 
 
+def _ignore(reason: str) -> None:
+    pass
+
+
 class LeaderElector:
-    def __init__(self, client: AsyncClient, settings: LeaderElectionSettings) -> None:
+    def __init__(
+        self,
+        client: AsyncClient,
+        settings: LeaderElectionSettings,
+        *,
+        on_waiting: Callable[[str], None] = _ignore,
+    ) -> None:
         self.client = client
         self.settings = settings
+        self.on_waiting = on_waiting
         self._observed: _Record | None = None
         self._observed_at = 0.0
-        self._last_renewal = 0.0
+        #: When the last successful write of the lease was sent; None until one succeeds.
+        self._last_renewal: float | None = None
 
     @property
     def identity(self) -> str:
         return self.settings.identity
 
-    async def acquire(self) -> None:
-        """Return once this replica holds the lease."""
-        logged = False
-        while not await self._try_acquire_or_renew():
-            if not logged:
-                holder = self._observed.holder if self._observed else None
-                log.info("waiting for the leader lease (held by %s)", holder)
-                logged = True
-            await asyncio.sleep(self.settings.retry_period_seconds)
-        log.info(
-            "acquired the leader lease %s/%s as %s",
-            self.settings.namespace,
-            self.settings.lease_name,
-            self.identity,
-        )
+    @property
+    def _lease(self) -> str:
+        return f"{self.settings.namespace}/{self.settings.lease_name}"
 
-    async def hold(self) -> None:
-        """Renew until renewal fails past the deadline; then return (leadership is lost)."""
+    async def acquire(self) -> None:
+        """Return once this replica holds the lease (see the module's doc)."""
+        log.info("candidate for the leader lease %s as %s", self._lease, self.identity)
+        # Never back off longer than a lease lasts: once the cause is gone, take it promptly.
+        backoff = Backoff(self.settings.retry_period_seconds, self.settings.lease_duration_seconds)
+        reason = ""
         while True:
-            await asyncio.sleep(self.settings.retry_period_seconds)
             try:
-                renewed = await self._try_acquire_or_renew()
-            except (ApiError, OSError) as error:
-                log.warning("renewing the leader lease failed: %s", error)
-                renewed = False
-            if not renewed:
+                if await self._try_acquire_or_renew():
+                    break
+            except kube.CLIENT_ERRORS as error:
+                waiting, level = self._cannot_acquire(kube.errors.wrap(error)), logging.WARNING
+                delay = backoff.next_delay()
+            else:
+                holder = self._observed.holder if self._observed else None
+                waiting, level = f"waiting for the leader lease (held by {holder})", logging.INFO
+                delay = self.settings.retry_period_seconds
+                backoff.reset()
+            if waiting != reason:
+                log.log(level, "%s", waiting)
+                self.on_waiting(f"standby: {waiting}")
+                reason = waiting
+            await asyncio.sleep(delay)
+        log.info("acquired the leader lease %s as %s", self._lease, self.identity)
+
+    def _cannot_acquire(self, error: kube.KubeError) -> str:
+        if isinstance(error, kube.KubeApiError) and error.code == 404:
+            # The Lease itself missing is no error (it is created): its namespace is.
+            return (
+                f"cannot take the leader lease {self._lease}: namespace "
+                f"{self.settings.namespace} does not exist (create it, or pass "
+                f"--lease-namespace); retrying"
+            )
+        return f"cannot take the leader lease {self._lease} ({error}); retrying"
+
+    async def hold(self) -> str:
+        """Renew until leadership is lost; then log it in one line and return the reason."""
+        if self._last_renewal is None:
+            raise RuntimeError("hold() before acquire(): this replica never held the lease")
+        last_error = "none"
+        while True:
+            deadline = self._last_renewal + self.settings.renew_deadline_seconds
+            # After a failure the next try waits no longer than the deadline: the loss is
+            # declared when it happens, not a retry period later.
+            pause = min(self.settings.retry_period_seconds, deadline - time.monotonic())
+            await asyncio.sleep(max(0.0, pause))
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
                 overdue = time.monotonic() - self._last_renewal
-                if overdue > self.settings.renew_deadline_seconds:
-                    log.error("lost the leader lease: not renewed for %.1fs", overdue)
-                    return
+                return self._lost(f"not renewed for {overdue:.1f}s (last error: {last_error})")
+            try:
+                async with asyncio.timeout(remaining):
+                    renewed = await self._try_acquire_or_renew()
+            except TimeoutError:
+                last_error = "the renewal did not finish within the renew deadline"
+                continue
+            except kube.CLIENT_ERRORS as error:
+                last_error = str(kube.errors.wrap(error))
+                log.warning("renewing the leader lease failed (%s); retrying", last_error)
+                continue
+            holder = self._observed.holder if self._observed else None
+            if not renewed and holder not in (None, self.identity):
+                return self._lost(f"the lease is now held by {holder}")
+            # Not renewed otherwise: a conflicting write; read it again within the deadline.
+
+    def _lost(self, reason: str) -> str:
+        log.error("lost the leader lease %s: %s", self._lease, reason)
+        return reason
 
     async def release(self) -> None:
         """Give the lease up on a clean stop, so a successor need not wait for it to expire."""
@@ -80,7 +147,7 @@ class LeaderElector:
             lease = await self.client.get(
                 Lease, self.settings.lease_name, namespace=self.settings.namespace
             )
-        except ApiError:
+        except kube.CLIENT_ERRORS:
             return
         if lease.spec is None or lease.spec.holderIdentity != self.identity:
             return
@@ -89,10 +156,13 @@ class LeaderElector:
         try:
             await self.client.replace(lease)
             log.info("released the leader lease")
-        except ApiError as error:
-            log.warning("could not release the leader lease: %s", error)
+        except kube.CLIENT_ERRORS as error:
+            log.warning("could not release the leader lease: %s", kube.errors.wrap(error))
 
     async def _try_acquire_or_renew(self) -> bool:
+        # Taken before the request: the write lands after it, so a deadline counted from
+        # here ends no later than one counted from when the API server stored it.
+        sent = time.monotonic()
         now = datetime.now(UTC)
         name, namespace = self.settings.lease_name, self.settings.namespace
         try:
@@ -100,7 +170,7 @@ class LeaderElector:
         except ApiError as error:
             if error.status.code != 404:
                 raise
-            return await self._create(now)
+            return await self._create(now, sent)
         spec = lease.spec or LeaseSpec()
         record = _Record(spec.holderIdentity, spec.renewTime, spec.leaseTransitions or 0)
         if record != self._observed:
@@ -124,10 +194,10 @@ class LeaderElector:
             if error.status.code == 409:
                 return False
             raise
-        self._last_renewal = time.monotonic()
+        self._last_renewal = sent
         return True
 
-    async def _create(self, now: datetime) -> bool:
+    async def _create(self, now: datetime, sent: float) -> bool:
         lease = Lease(
             metadata=ObjectMeta(name=self.settings.lease_name, namespace=self.settings.namespace),
             spec=LeaseSpec(
@@ -144,5 +214,5 @@ class LeaderElector:
             if error.status.code == 409:
                 return False
             raise
-        self._last_renewal = time.monotonic()
+        self._last_renewal = sent
         return True

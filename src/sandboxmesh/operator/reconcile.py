@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx2
 from lightkube import ApiError, AsyncClient
 from lightkube.generic_resource import create_global_resource
 from lightkube.resources.apps_v1 import Deployment
@@ -24,6 +23,7 @@ from lightkube.resources.core_v1 import Service
 from lightkube.types import PatchType
 from pydantic import ValidationError
 
+from sandboxmesh import kube
 from sandboxmesh.operator import naming
 from sandboxmesh.operator.forks import (
     ForkError,
@@ -60,10 +60,6 @@ Sandbox = create_global_resource(GROUP, VERSION, KIND, PLURAL)
 
 #: Posts a Kubernetes Event about a Sandbox: (sandbox body, type, reason, message).
 EventPoster = Callable[[dict[str, Any], str, str, str], None]
-
-#: Failures of a call to the API server that a retry may cure: refusals (ApiError) and
-#: transport errors (lightkube's HTTP client raises httpx2's).
-TRANSIENT_ERRORS: tuple[type[Exception], ...] = (ApiError, OSError, httpx2.HTTPError)
 
 
 @dataclass
@@ -131,7 +127,7 @@ class Reconciler:
         started = time.monotonic()
         try:
             status = await work
-        except TRANSIENT_ERRORS as error:
+        except kube.CLIENT_ERRORS as error:
             self.metrics.reconciles.labels(result="error").inc()
             self.metrics.errors.labels(reason=Reason.API_ERROR).inc()
             log.warning("reconciling a sandbox failed: %s", error)

@@ -1,5 +1,10 @@
 """Runs the operator: probes, leader election, then kopf with our handlers until stopped.
 
+No handler runs before this replica holds the leader lease: kopf starts only once
+`LeaderElector.acquire()` has returned, and is stopped as soon as `hold()` reports the lease
+lost. While it waits, /readyz answers 503 with the reason (held by another replica, its
+namespace missing, the API refusing the write...).
+
 Exit codes: 0 after SIGTERM/SIGINT, 1 when leadership was lost (the replica restarts and
 becomes a candidate again, as controller-runtime does).
 """
@@ -17,6 +22,7 @@ import kopf
 from lightkube import ApiError, AsyncClient, KubeConfig
 from lightkube.resources.core_v1 import Namespace
 
+from sandboxmesh import kube
 from sandboxmesh.operator import naming
 from sandboxmesh.operator.handlers import build_registry, post_event
 from sandboxmesh.operator.leadership import LeaderElector
@@ -40,11 +46,11 @@ async def _warn_about_missing_namespaces(
         try:
             await client.get(Namespace, name)
         except ApiError as error:
-            if error.status.code == 403:
-                return  # not allowed to read namespaces: nothing to check with
             if error.status.code != 404:
-                raise
+                return  # e.g. not allowed to read namespaces: nothing to check with
             log.warning("namespace %s does not exist (yet): it is watched once it does", name)
+        except kube.CLIENT_ERRORS:
+            return  # a warning only: not worth failing the start for
 
 
 def _kopf_settings() -> kopf.OperatorSettings:
@@ -78,16 +84,25 @@ async def run_operator(settings: OperatorSettings) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    elector = LeaderElector(client, settings.leader_election)
+
+    def standby(reason: str) -> None:
+        probes.not_ready_reason = reason
+
+    elector = LeaderElector(client, settings.leader_election, on_waiting=standby)
     try:
         if settings.leader_election.enabled:
             acquired = asyncio.ensure_future(elector.acquire())
             stopped = asyncio.ensure_future(stop.wait())
             await asyncio.wait({acquired, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            stopped.cancel()
             if not acquired.done():
                 acquired.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await acquired
                 return EXIT_OK
-            stopped.cancel()
+            # acquire() returns only holding the lease; anything it raises is a bug, and
+            # ends the process here, before any handler could act.
+            acquired.result()
             metrics.leader.set(1)
         return await _run_kopf(settings, client, metrics, probes, elector, stop)
     finally:
@@ -124,19 +139,28 @@ async def _run_kopf(
         )
     )
     ready.add_done_callback(lambda _: probes.ready.set())
-    watchers: dict[asyncio.Future[Any], int] = {asyncio.ensure_future(stop.wait()): EXIT_OK}
+    stopped = asyncio.ensure_future(stop.wait())
+    holding: asyncio.Future[str] | None = None
     if settings.leader_election.enabled:
-        watchers[asyncio.ensure_future(elector.hold())] = EXIT_LEADERSHIP_LOST
+        holding = asyncio.ensure_future(elector.hold())
+    watchers: list[asyncio.Future[Any]] = [stopped] if holding is None else [stopped, holding]
     done, _ = await asyncio.wait({operator, *watchers}, return_when=asyncio.FIRST_COMPLETED)
     code = EXIT_OK
-    for task in done:
-        code = max(code, watchers.get(task, EXIT_OK))
-    if operator in done:
-        operator.result()  # kopf ending by itself is an error worth its traceback
-    for task in watchers:
-        task.cancel()
-    if not kopf_stop.done():
-        kopf_stop.set_result(None)
-    with contextlib.suppress(asyncio.CancelledError):
-        await operator
+    try:
+        if holding is not None and holding in done:
+            # hold() has logged why in one line (it raising is a bug: its traceback follows).
+            reason = holding.result()
+            probes.ready.clear()
+            probes.not_ready_reason = f"lost the leader lease: {reason}"
+            metrics.leader.set(0)
+            code = EXIT_LEADERSHIP_LOST
+        if operator in done:
+            operator.result()  # kopf ending by itself is an error worth its traceback
+    finally:
+        for task in watchers:
+            task.cancel()
+        if not kopf_stop.done():
+            kopf_stop.set_result(None)
+        with contextlib.suppress(asyncio.CancelledError):
+            await operator
     return code

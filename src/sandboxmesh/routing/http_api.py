@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sandboxmesh.routing.metrics import RouteServerMetrics
 from sandboxmesh.routing.state import RouteState
+from sandboxmesh.routing.supervisor import Supervisor
 from sandboxmesh.routing.table import ServiceRef
 from sandboxmesh.routing.xds_server import AggregatedDiscoveryService
 
@@ -28,8 +29,12 @@ def _error(status: int, code: str, message: str, details: Any = None) -> JSONRes
 
 
 def create_app(
-    state: RouteState, ads: AggregatedDiscoveryService, metrics: RouteServerMetrics
+    state: RouteState,
+    ads: AggregatedDiscoveryService,
+    metrics: RouteServerMetrics,
+    supervisor: Supervisor | None = None,
 ) -> FastAPI:
+    """The API over `state`; /readyz also fails once a task of `supervisor` has failed."""
     app = FastAPI(title="SandboxMesh route server", docs_url=None, redoc_url=None)
 
     @app.exception_handler(StarletteHTTPException)
@@ -47,6 +52,8 @@ def create_app(
 
     @app.get("/readyz")
     async def readyz() -> JSONResponse:
+        if supervisor is not None and supervisor.failure is not None:
+            return _error(503, "failed", supervisor.failure)
         if not state.synced:
             return _error(503, "not_synced", "the Sandbox objects have not been listed yet")
         return JSONResponse({"status": "ok", "generation": state.generation})

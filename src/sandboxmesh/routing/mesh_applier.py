@@ -14,12 +14,12 @@ import logging
 from enum import StrEnum
 from typing import Any
 
-import httpx
 from lightkube import ALL_NS, ApiError, AsyncClient, codecs, operators
 from lightkube.generic_resource import create_namespaced_resource
 from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
 from lightkube.resources.core_v1 import Service
 
+from sandboxmesh import kube
 from sandboxmesh.routing import gateway_api, istio, mesh
 from sandboxmesh.routing.state import RouteState
 from sandboxmesh.routing.table import RouteTable
@@ -78,7 +78,8 @@ class MeshApplier:
         self.cluster_domain = cluster_domain
 
     async def run(self) -> None:
-        """Follow the route state until cancelled."""
+        """Follow the route state until cancelled; failed calls to the API are retried, an
+        error of its own (a bug) ends it with that error."""
         generation = -1
         while True:
             generation = await self.state.wait_changed(generation)
@@ -86,8 +87,8 @@ class MeshApplier:
                 continue  # an empty table before the first list would delete every route
             try:
                 await self.sync(self.state.table)
-            except (ApiError, httpx.HTTPError) as error:
-                log.warning("mesh: sync failed (%s); retrying", error)
+            except kube.CLIENT_ERRORS as error:
+                log.warning("mesh: sync failed (%s); retrying", kube.errors.wrap(error))
                 await asyncio.sleep(RETRY_SECONDS)
                 generation -= 1  # try this generation again
 

@@ -18,7 +18,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 from lightkube import ALL_NS, ApiError, AsyncClient, codecs, operators
 from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.core_v1 import ConfigMap, Service
@@ -26,6 +25,7 @@ from lightkube.resources.discovery_v1 import EndpointSlice
 from lightkube.resources.policy_v1 import PodDisruptionBudget
 from lightkube.types import PatchType
 
+from sandboxmesh import kube
 from sandboxmesh.routing import routers
 from sandboxmesh.routing.routers import Refused, RouterSettings, Stage
 
@@ -56,7 +56,7 @@ class RouterController:
         self._removing: set[Key] = set()
 
     async def run(self) -> None:
-        """Watch until cancelled."""
+        """Watch until cancelled; an error of its own (a bug) ends it with that error."""
         await asyncio.gather(
             self._watch(Service, {}, self._on_service),
             self._watch(Deployment, {routers.LABEL_ROUTER: operators.exists()}, self._on_router),
@@ -66,21 +66,17 @@ class RouterController:
     async def _watch(
         self, resource: Any, labels: dict[str, Any], handle: Callable[[dict[str, Any]], None]
     ) -> None:
-        while True:
-            try:
-                listing = self.client.list(resource, namespace=ALL_NS, labels=labels)
-                async for obj in listing:
-                    handle(_to_dict(obj))
-                async for _event, obj in self.client.watch(
-                    resource,
-                    namespace=ALL_NS,
-                    labels=labels,
-                    resource_version=listing.resourceVersion,
-                ):
-                    handle(_to_dict(obj))
-            except (ApiError, httpx.HTTPError) as error:
-                log.warning("routers: watch of %s failed (%s); again", resource.__name__, error)
-                await asyncio.sleep(RETRY_SECONDS)
+        # Every listed object is handled as an event would be: the reconcile is level-based.
+        def listed(objects: list[dict[str, Any]]) -> None:
+            for obj in objects:
+                handle(obj)
+
+        await kube.list_then_watch(
+            self.client,
+            kube.Selection(resource, namespace=ALL_NS, labels=labels),
+            listed,
+            lambda _event, obj: handle(obj),
+        )
 
     def _on_service(self, service: dict[str, Any]) -> None:
         meta = service["metadata"]
@@ -115,8 +111,8 @@ class RouterController:
                 self._dirty.discard(key)
                 try:
                     await self.reconcile(*key)
-                except (ApiError, httpx.HTTPError) as error:
-                    log.warning("routers: %s/%s: %s; retrying", *key, error)
+                except kube.CLIENT_ERRORS as error:
+                    log.warning("routers: %s/%s: %s; retrying", *key, kube.errors.wrap(error))
                     await asyncio.sleep(RETRY_SECONDS)
                     self._dirty.add(key)
                 if key not in self._dirty:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Literal, TypeVar
 
 import grpc
 import msgspec
@@ -29,6 +29,7 @@ from sandboxmesh.routing.mesh_applier import MeshApplier, MeshKind, installed_me
 from sandboxmesh.routing.metrics import RouteServerMetrics
 from sandboxmesh.routing.router_controller import RouterController, RouterControllerSettings
 from sandboxmesh.routing.state import RouteState
+from sandboxmesh.routing.supervisor import Supervisor
 from sandboxmesh.routing.table import RouteTable
 from sandboxmesh.routing.upstreams import ServiceAddresses
 from sandboxmesh.routing.watcher import SandboxWatcher
@@ -36,6 +37,10 @@ from sandboxmesh.routing.xds_server import AggregatedDiscoveryService, start_xds
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+EXIT_OK = 0
+#: A long-running task ended by itself (the supervisor logged why): restart the process.
+EXIT_FAILED = 1
 
 
 @dataclass(frozen=True)
@@ -81,22 +86,31 @@ def _bind(listen: Listen) -> socket.socket:
 
 
 class RouteServer:
-    def __init__(self, settings: RouteServerSettings) -> None:
+    """Start with `start()`, stop with `stop()`. `supervisor.failed` is set when one of its
+    long-running tasks ended by itself; /readyz then answers 503 with the reason.
+
+    `kube_client` replaces the client built from the settings (tests give one whose
+    transport they control); the server closes it on `stop()`.
+    """
+
+    def __init__(
+        self, settings: RouteServerSettings, *, kube_client: AsyncClient | None = None
+    ) -> None:
         self.settings = settings
         self.metrics = RouteServerMetrics()
         self.state = RouteState(settings.headers, settings.addresses)
         # Without a watch the caller owns the table, complete from the start.
         self.state.synced = not settings.watch
         self.ads = AggregatedDiscoveryService(self.state, self.metrics)
+        self.supervisor = Supervisor()
         self.xds_port = 0
         self.http_port = 0
         self._grpc: grpc.aio.Server | None = None
-        self._tasks: list[asyncio.Task[Any]] = []
-        self._kube: AsyncClient | None = None
+        self._kube = kube_client
         self._uvicorn: _UvicornServer | None = None
 
     async def start(self) -> None:
-        if self.settings.watch:
+        if self.settings.watch and self._kube is None:
             # Configuration errors surface before anything listens.
             kubeconfig = self.settings.kubeconfig
             kube = KubeConfig.from_file(kubeconfig) if kubeconfig else KubeConfig.from_env()
@@ -106,17 +120,17 @@ class RouteServer:
         )
         sock = _bind(self.settings.http)
         self.http_port = sock.getsockname()[1]
-        app = http_api.create_app(self.state, self.ads, self.metrics)
+        app = http_api.create_app(self.state, self.ads, self.metrics, self.supervisor)
         self._uvicorn = _UvicornServer(
             uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
         )
-        self._tasks.append(asyncio.create_task(self._uvicorn.serve(sockets=[sock])))
-        if self._kube is not None:
+        self.supervisor.spawn("HTTP server", self._uvicorn.serve(sockets=[sock]))
+        if self.settings.watch and self._kube is not None:
             watcher = SandboxWatcher(self._kube, self.state, self.metrics)
-            self._tasks.append(asyncio.create_task(watcher.run()))
+            self.supervisor.spawn("Sandbox watch", watcher.run())
             if self.settings.routers is not None:
                 controller = RouterController(self._kube, self.settings.routers)
-                self._tasks.append(asyncio.create_task(controller.run()))
+                self.supervisor.spawn("router controller", controller.run())
             kinds = {k for k in self.settings.mesh if k != "auto"}
             if "auto" in self.settings.mesh:
                 kinds |= await installed_meshes(self._kube)
@@ -127,36 +141,42 @@ class RouteServer:
                     frozenset(MeshKind(k) for k in kinds),
                     self.settings.addresses.cluster_domain,
                 )
-                self._tasks.append(asyncio.create_task(applier.run()))
+                self.supervisor.spawn("mesh applier", applier.run())
                 log.info("route server: writing routes as %s objects", ", ".join(sorted(kinds)))
         log.info("route server: xDS on port %d, HTTP on port %d", self.xds_port, self.http_port)
 
     async def stop(self) -> None:
+        self.supervisor.begin_stop()
         if self._uvicorn is not None:
             self._uvicorn.should_exit = True
         if self._grpc is not None:
             await self._grpc.stop(grace=1)
-        for task in self._tasks:
-            if not task.done() and task is not None:
-                task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.supervisor.stop()
         if self._kube is not None:
             await self._kube.close()
 
 
-async def serve_until_signalled(settings: RouteServerSettings) -> None:
-    """Run a route server until SIGINT or SIGTERM, then stop it cleanly."""
+async def serve_until_signalled(
+    settings: RouteServerSettings, *, kube_client: AsyncClient | None = None
+) -> int:
+    """Run a route server until SIGINT or SIGTERM (EXIT_OK), or until one of its tasks ends
+    by itself (EXIT_FAILED, the reason logged in one line); stop it cleanly either way."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    server = RouteServer(settings)
+    server = RouteServer(settings, kube_client=kube_client)
     await server.start()
+    stopped = asyncio.ensure_future(stop.wait())
+    failed = asyncio.ensure_future(server.supervisor.failed.wait())
     try:
-        await stop.wait()
+        await asyncio.wait({stopped, failed}, return_when=asyncio.FIRST_COMPLETED)
     finally:
+        stopped.cancel()
+        failed.cancel()
         log.info("route server: stopping")
         await server.stop()
+    return EXIT_FAILED if server.supervisor.failure is not None else EXIT_OK
 
 
 def warm_kube_decoders() -> None:
@@ -192,8 +212,10 @@ def warm_kube_decoders() -> None:
 class RouteServerThread:
     """A RouteServer on its own loop in a daemon thread; its methods are thread-safe."""
 
-    def __init__(self, settings: RouteServerSettings) -> None:
-        self.server = RouteServer(settings)
+    def __init__(
+        self, settings: RouteServerSettings, *, kube_client: AsyncClient | None = None
+    ) -> None:
+        self.server = RouteServer(settings, kube_client=kube_client)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True, name="routes")
 

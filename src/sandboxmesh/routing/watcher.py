@@ -1,19 +1,20 @@
 """Keeps the route table current from a watch of Sandbox objects (list, then watch; no polling).
 
-After any error (an expired resourceVersion, a dropped connection, the API server restarting)
+The loop is the shared `kube.list_then_watch`: after any failure of the API (an expired
+resourceVersion, a dropped connection, the API server restarting) and at each periodic resync
 it lists again and replaces the whole table, so deletions missed while away are not kept.
+An error of its own (a bug) ends `run` with that error, for the route server's supervisor.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from typing import Any
+from typing import Any, NoReturn
 
-import httpx
-from lightkube import ApiError, AsyncClient
+from lightkube import AsyncClient
 from lightkube.generic_resource import create_global_resource
 
+from sandboxmesh import kube
 from sandboxmesh.routing import table
 from sandboxmesh.routing.metrics import RouteServerMetrics
 from sandboxmesh.routing.state import RouteState
@@ -22,15 +23,6 @@ from sandboxmesh.spec import crd
 log = logging.getLogger(__name__)
 
 Sandbox = create_global_resource(crd.GROUP, crd.VERSION, crd.KIND, crd.PLURAL)
-
-RETRY_MIN_SECONDS = 0.2
-RETRY_MAX_SECONDS = 10.0
-
-
-def _named(obj: Any) -> tuple[str, dict[str, Any]]:
-    """A watched object as (name, the JSON dict the API server sent)."""
-    raw: dict[str, Any] = obj.to_dict()
-    return str(raw["metadata"]["name"]), raw
 
 
 class SandboxWatcher:
@@ -60,40 +52,28 @@ class SandboxWatcher:
             self.metrics.route_conflicts.set(len(new.conflicts))
             self.state.set_table(new, synced=True)
 
-    async def run(self) -> None:
+    async def run(self) -> NoReturn:
         """Watch until cancelled."""
-        delay = RETRY_MIN_SECONDS
-        while True:
-            try:
-                await self._list_and_watch()
-            except (ApiError, httpx.HTTPError) as error:
-                self.metrics.watch_restarts.inc()
-                log.warning(
-                    "routes: Sandbox watch failed (%s); listing again in %.1fs", error, delay
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, RETRY_MAX_SECONDS)
-            else:
-                delay = RETRY_MIN_SECONDS
+        await kube.list_then_watch(
+            self.client,
+            kube.Selection(Sandbox),
+            self._listed,
+            self._changed,
+            on_failure=lambda _: self.metrics.watch_restarts.inc(),
+        )
 
-    async def _list_and_watch(self) -> None:
-        listing = self.client.list(Sandbox)
-        objects = {}
-        async for obj in listing:
-            name, raw = _named(obj)
-            objects[name] = raw
-        self._objects = objects
+    def _listed(self, objects: list[dict[str, Any]]) -> None:
+        self._objects = {str(raw["metadata"]["name"]): raw for raw in objects}
         self._publish()
         log.info("routes: listed %d Sandbox objects", len(objects))
-        async for event, obj in self.client.watch(
-            Sandbox, resource_version=listing.resourceVersion
-        ):
-            self.metrics.watch_events.labels(event.lower()).inc()
-            name, raw = _named(obj)
-            if event == "DELETED":
-                self._objects.pop(name, None)
-            elif event in ("ADDED", "MODIFIED"):
-                self._objects[name] = raw
-            else:
-                continue
-            self._publish()
+
+    def _changed(self, event: str, raw: dict[str, Any]) -> None:
+        self.metrics.watch_events.labels(event.lower()).inc()
+        name = str(raw["metadata"]["name"])
+        if event == "DELETED":
+            self._objects.pop(name, None)
+        elif event in ("ADDED", "MODIFIED"):
+            self._objects[name] = raw
+        else:
+            return
+        self._publish()

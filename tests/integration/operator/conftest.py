@@ -76,15 +76,15 @@ class SandboxFactory:
         if wait:
             for name in self.names:
                 eventually(
-                    lambda name=name: _gone(self.client, name),
+                    lambda name=name: self.gone(name),
                     timeout=60,
                     what=f"sandbox {name} deleted",
                 )
 
-
-def _gone(client: Client, name: str) -> bool:
-    try:
-        client.get(SandboxResource, name)
-    except ApiError as error:
-        return error.status.code == 404
-    return False
+    def gone(self, name: str) -> bool:
+        """The Sandbox is no longer there (its finalizers done)."""
+        try:
+            self.client.get(SandboxResource, name)
+        except ApiError as error:
+            return error.status.code == 404
+        return False

@@ -1,0 +1,28 @@
+"""The shared Kubernetes layer: what every component that talks to the API server needs.
+
+- `errors`: our error types over the client library's, and the one tuple of its errors;
+- `list_watch`: the one list-then-watch loop (backoff, periodic resync, restart on failure).
+
+It sits below the operator, the agent, the route server and the local node, and knows none
+of them (an import-linter contract in pyproject.toml keeps it so). Inside the project, import
+the package (`from sandboxmesh import kube`), so a call reads `kube.list_then_watch(...)` or
+`kube.errors.wrap(error)`.
+"""
+
+from sandboxmesh.kube.errors import (
+    CLIENT_ERRORS,
+    KubeApiError,
+    KubeConnectionError,
+    KubeError,
+)
+from sandboxmesh.kube.list_watch import ListWatchSettings, Selection, list_then_watch
+
+__all__ = [
+    "CLIENT_ERRORS",
+    "KubeApiError",
+    "KubeConnectionError",
+    "KubeError",
+    "ListWatchSettings",
+    "Selection",
+    "list_then_watch",
+]
