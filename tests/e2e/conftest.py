@@ -25,6 +25,7 @@ from lightkube.resources.core_v1 import Namespace
 from tests.support import databases
 from tests.support.kube import apply_baseline, purge_sandboxes, service_account_kubeconfig
 from tests.support.system import (
+    TEST_LEASE_SECONDS,
     Process,
     bootstrap,
     start_agent,
@@ -89,7 +90,7 @@ class System:
         self.processes.append(process)
         return process
 
-    def start_operator(self, lease_duration: int = 2) -> Process:
+    def start_operator(self, lease_duration: int = TEST_LEASE_SECONDS) -> Process:
         process = start_operator(
             self.operator_kubeconfig, self.home, f"--lease-namespace={self.namespace}",
             lease_duration=lease_duration,

@@ -17,7 +17,7 @@ from tests.support import databases
 from tests.support.controlplane import Clock
 from tests.support.eventually import eventually
 from tests.support.kube import apply_baseline
-from tests.support.system import Process, start_operator
+from tests.support.system import TEST_LEASE_SECONDS, Process, start_operator
 
 from sandboxmesh.controlplane.runtime import Runtime
 from sandboxmesh.demo.mail_catcher import MailCatcher
@@ -34,7 +34,9 @@ class OperatorFactory:
     tmp_path: Path
     started: list[Process] = field(default_factory=list)
 
-    def start(self, *args: str, wait_ready: bool = True, lease_duration: int = 2) -> Process:
+    def start(
+        self, *args: str, wait_ready: bool = True, lease_duration: int = TEST_LEASE_SECONDS
+    ) -> Process:
         process = start_operator(
             self.kube_target.kubeconfig,
             self.tmp_path,
