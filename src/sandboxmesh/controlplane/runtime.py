@@ -67,9 +67,14 @@ class Runtime:
 
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[Tx]:
-        """A transaction; the revisions it produced are published once it committed."""
+        """A transaction: what the block wrote is committed together once it ended normally,
+        nothing of it if it raised (repository/transaction.py says how, store by store). The
+        write held for the commit, if any, is sent last; after the commit, the revisions
+        produced are published and the `after_commit` callbacks run."""
         async with self.require_store().transaction() as connection:
             tx = Tx(conn=connection, now=self.clock(), creates=self.creates)
             yield tx
+            await tx.write_last()
         for cluster_id, revision in tx.changed_clusters.items():
             self.hub.publish(cluster_id, revision)
+        tx.committed()

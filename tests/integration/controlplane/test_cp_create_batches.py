@@ -29,6 +29,7 @@ from sandboxmesh.controlplane.repository.create_batches import (
     Outcome,
     Refused,
 )
+from sandboxmesh.controlplane.repository.records import StoredSandbox
 from sandboxmesh.controlplane.repository.scope import OrgScope
 from sandboxmesh.controlplane.runtime import Runtime
 from sandboxmesh.controlplane.store.tables import (
@@ -435,6 +436,7 @@ async def test_a_create_inside_a_transaction_is_part_of_it(
                 exists=False,
             )
             assert created
+            assert isinstance(sandbox, StoredSandbox)  # written at once, not held
             assert sandbox.revision == cluster.revision + 1
             raise RolledBack
 

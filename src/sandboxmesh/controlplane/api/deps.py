@@ -1,8 +1,14 @@
 """Dependency aliases: routes declare in their signature what they need.
 
-- `Db`: a transaction, committed after the route returns and before the response is sent.
+- `Db`: a unit of work (`Runtime.unit_of_work`), on both stores: what the request writes is
+  committed together once the route returned and its response was built (FastAPI serialises
+  it before a "function"-scoped dependency ends), before the response is sent; nothing of it
+  when the route or its response raised. On PostgreSQL a sandbox create that is the
+  request's one write is held for that moment and sent last, in one statement with the
+  organisation's other waiting creates (repository/transaction.py); its refusal (409) is the
+  answer then.
 - `OrgScope`: the repository bound to the authenticated caller's organisation (401 otherwise),
-  in a transaction like `Db`'s; `AdminScope` the same for admins and owners only (403
+  in a unit of work like `Db`'s; `AdminScope` the same for admins and owners only (403
   otherwise). `Principal`: the authenticated member.
 - `Caller`: the authenticated member, whose transaction is over before the route runs: for
   routes that run a use case with its own unit of work (and send mail after it committed).

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException
 
 from sandboxmesh.controlplane import errors
+from sandboxmesh.controlplane.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,11 @@ def _respond(error: errors.ApiError) -> JSONResponse:
 
 
 async def _api_error(request: Request, error: errors.ApiError) -> JSONResponse:
+    if isinstance(error, errors.QuotaExceeded):
+        # Counted here, where every refusal ends: a create held for the commit of its
+        # request's transaction is refused after its route returned.
+        metrics: Metrics = request.app.state.runtime.metrics
+        metrics.quota_rejections.labels(error.details.get("limit", "")).inc()
     return _respond(error)
 
 

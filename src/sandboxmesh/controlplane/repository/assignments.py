@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from sandboxmesh.controlplane.repository import audit
-from sandboxmesh.controlplane.repository.records import AgentIdentity, Sandbox
+from sandboxmesh.controlplane.repository.records import AgentIdentity, StoredSandbox
 from sandboxmesh.controlplane.repository.sandboxes import sandbox_from, select_sandboxes
 from sandboxmesh.controlplane.repository.transaction import Tx
 from sandboxmesh.controlplane.store.tables import clusters, sandboxes
@@ -19,7 +19,7 @@ from sandboxmesh.spec.protocol import IgnoredReport, StatusAck, StatusReportBatc
 class Changes:
     revision: int
     resync: bool
-    sandboxes: list[Sandbox]
+    sandboxes: list[StoredSandbox]
 
 
 class ClusterScope:
@@ -108,7 +108,7 @@ class ClusterScope:
             )
         return ack
 
-    async def _find(self, name: str) -> Sandbox | None:
+    async def _find(self, name: str) -> StoredSandbox | None:
         row = (
             (
                 await self.tx.conn.execute(

@@ -17,8 +17,11 @@ whole statement: the batch is then run again one create at a time, so that only 
 fails.
 
 `create(tx, ...)` is the one entry point: it queues when the process has a `CreateQueue` and
-the request's connection is not inside a transaction (then the create must be part of it, and
-runs inline, as a batch of one, on that connection).
+the request's connection is not inside a transaction; inside one, the create must be part of
+it, and runs inline, as a batch of one, on that connection. A queued create commits with its
+batch, apart from its request's transaction, so the repository queues only a create that is
+its unit of work's one write, held for the commit as its last statement (`Tx.write_at_commit`,
+repository/transaction.py): nothing of the request that can fail runs after it.
 """
 
 from __future__ import annotations

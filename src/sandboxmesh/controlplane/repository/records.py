@@ -113,7 +113,8 @@ class AgentIdentity:
 
 @dataclass(frozen=True)
 class Sandbox:
-    id: int
+    """A sandbox as callers see it: what the API and the agent are told of it."""
+
     name: str
     team: str
     cluster: str
@@ -125,11 +126,20 @@ class Sandbox:
     phase: str
     deleting: bool
     deletion_requested_at: datetime | None
-    revision: int
     created_by: str
     created_at: datetime
     updated_at: datetime
     expires_at: datetime | None
+
+
+@dataclass(frozen=True)
+class StoredSandbox(Sandbox):
+    """A sandbox read from the store (or written by the statement that returned it): with its
+    row's id and the cluster revision it last changed at. A create held for the commit of its
+    unit of work (repository/transaction.py) has neither yet, and is a plain `Sandbox`."""
+
+    id: int
+    revision: int
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ take the organisation's row lock no team or cluster row before it, so none waits
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,7 +23,7 @@ from sandboxmesh.controlplane.domain.quota import Limit, LimitScope
 from sandboxmesh.controlplane.repository import audit, create_batches
 from sandboxmesh.controlplane.repository import sandbox_statements as statements
 from sandboxmesh.controlplane.repository.clusters import bump_revision
-from sandboxmesh.controlplane.repository.records import Cluster, Sandbox, Team
+from sandboxmesh.controlplane.repository.records import Cluster, Sandbox, StoredSandbox, Team
 from sandboxmesh.controlplane.repository.scoped import Scoped
 from sandboxmesh.controlplane.repository.transaction import Tx
 from sandboxmesh.controlplane.store.tables import (
@@ -53,8 +54,8 @@ _FIND = select_sandboxes().where(
 _FIND_FOR_UPDATE = _FIND.with_for_update(of=sandboxes)
 
 
-def sandbox_from(row: sa.RowMapping) -> Sandbox:
-    return Sandbox(
+def sandbox_from(row: sa.RowMapping) -> StoredSandbox:
+    return StoredSandbox(
         id=row["id"],
         name=row["name"],
         team=row["team_name"],
@@ -75,7 +76,9 @@ def sandbox_from(row: sa.RowMapping) -> Sandbox:
     )
 
 
-async def mark_deleting(tx: Tx, sandbox: Sandbox, *, org_id: int, actor: str, why: str) -> bool:
+async def mark_deleting(
+    tx: Tx, sandbox: StoredSandbox, *, org_id: int, actor: str, why: str
+) -> bool:
     """Flag `sandbox` for deletion (once): frees its quota, stops metering, tells the agent."""
     marked = await tx.conn.execute(
         sandboxes.update()
@@ -129,7 +132,7 @@ class Sandboxes(Scoped):
         phase: str | None = None,
         after: str | None = None,
         limit: int = 100,
-    ) -> list[Sandbox]:
+    ) -> list[StoredSandbox]:
         query = select_sandboxes().where(sandboxes.c.org_id == self.org_id)
         if team is not None:
             query = query.where(teams.c.name == team)
@@ -150,7 +153,7 @@ class Sandboxes(Scoped):
         query = query.order_by(sandboxes.c.name).limit(min(limit, MAX_PAGE))
         return [sandbox_from(row) for row in (await self.tx.conn.execute(query)).mappings()]
 
-    async def find(self, name: str, *, for_update: bool = False) -> Sandbox | None:
+    async def find(self, name: str, *, for_update: bool = False) -> StoredSandbox | None:
         query = _FIND_FOR_UPDATE if for_update else _FIND
         found = await self.tx.conn.execute(query, {"org": self.org_id, "sandbox": name})
         row = found.mappings().first()
@@ -172,7 +175,7 @@ class Sandboxes(Scoped):
         assert row is not None  # one row whatever matches (see the statement)
         return statements.target_from(row)
 
-    async def get(self, name: str) -> Sandbox:
+    async def get(self, name: str) -> StoredSandbox:
         sandbox = await self.find(name)
         if sandbox is None:
             raise errors.NotFound("sandbox", name)
@@ -190,6 +193,12 @@ class Sandboxes(Scoped):
 
         `exists` False (from `target`) skips looking for the sandbox: a create racing
         another of the same name then fails on the unique name, as it would anyway.
+
+        On PostgreSQL a create made while the unit of work has written nothing is held for
+        its commit (repository/transaction.py): it is then the unit of work's last statement,
+        what refuses it (a quota, its team or cluster gone, its name taken meanwhile) is
+        raised when the unit of work ends, and the sandbox returned has no id or revision yet.
+        Otherwise the create is written now, in the transaction.
         """
         spec = manifest.spec.model_copy(update={"team": team.name})
         document = spec.model_dump(mode="json", by_alias=True, exclude_none=True)
@@ -247,32 +256,42 @@ class Sandboxes(Scoped):
         routing_key = issued_secrets.routing_key()
         expires_at = expiry.expires_at(spec, created_at=self.tx.now, updated_at=self.tx.now)
         audit_details = {"team": team.name, "cluster": cluster.name}
+        # The sandbox as it is once written, but for its id and revision (the write's).
+        created = Sandbox(
+            name=name,
+            team=team.name,
+            cluster=cluster.name,
+            spec=document,
+            generation=1,
+            routing_key=routing_key,
+            status=None,
+            observed_generation=None,
+            phase=Phase.PENDING.value,
+            deleting=False,
+            deletion_requested_at=None,
+            created_by=self.actor,
+            created_at=self.tx.now,
+            updated_at=self.tx.now,
+            expires_at=expires_at,
+        )
         if self.tx.is_postgres:
-            outcome = await create_batches.create(
-                self.tx,
-                self.org_id,
-                create_batches.NewSandbox(
-                    name=name,
-                    team_id=team.id,
-                    team_name=team.name,
-                    cluster_id=cluster.id,
-                    spec=document,
-                    routing_key=routing_key,
-                    actor=self.actor,
-                    at=self.tx.now,
-                    expires_at=expires_at,
-                    labels=dict(spec.labels),
-                    audit_details=audit_details,
-                ),
+            new = create_batches.NewSandbox(
+                name=name,
+                team_id=team.id,
+                team_name=team.name,
+                cluster_id=cluster.id,
+                spec=document,
+                routing_key=routing_key,
+                actor=self.actor,
+                at=self.tx.now,
+                expires_at=expires_at,
+                labels=dict(spec.labels),
+                audit_details=audit_details,
             )
-            if outcome is create_batches.Refused.ORGANIZATION_FULL:
-                raise await self._organization_refusal()
-            if outcome is create_batches.Refused.TEAM_FULL:
-                raise await self._team_refusal(team)
-            if outcome is create_batches.Refused.TARGET_GONE:
-                raise errors.Conflict(f"the team or cluster of sandbox {name!r} is gone")
-            sandbox_id, revision = outcome.sandbox_id, outcome.revision
-            self.tx.changed(cluster.id, revision)
+            write = functools.partial(self._write_new, new, team)
+            if await self.tx.write_at_commit(write):
+                return created
+            sandbox_id, revision = await write()
         else:
             row = {
                 "org_id": self.org_id,
@@ -292,25 +311,19 @@ class Sandboxes(Scoped):
             sandbox_id, revision = await self._create_step_by_step(
                 row, team=team, labels=spec.labels, audit_details=audit_details
             )
-        return Sandbox(
-            id=sandbox_id,
-            name=name,
-            team=team.name,
-            cluster=cluster.name,
-            spec=document,
-            generation=1,
-            routing_key=routing_key,
-            status=None,
-            observed_generation=None,
-            phase=Phase.PENDING.value,
-            deleting=False,
-            deletion_requested_at=None,
-            revision=revision,
-            created_by=self.actor,
-            created_at=self.tx.now,
-            updated_at=self.tx.now,
-            expires_at=expires_at,
-        )
+        return StoredSandbox(**vars(created), id=sandbox_id, revision=revision)
+
+    async def _write_new(self, new: create_batches.NewSandbox, team: Team) -> tuple[int, int]:
+        """The create as one statement (PostgreSQL): returns the sandbox id and revision."""
+        outcome = await create_batches.create(self.tx, self.org_id, new)
+        if outcome is create_batches.Refused.ORGANIZATION_FULL:
+            raise await self._organization_refusal()
+        if outcome is create_batches.Refused.TEAM_FULL:
+            raise await self._team_refusal(team)
+        if outcome is create_batches.Refused.TARGET_GONE:
+            raise errors.Conflict(f"the team or cluster of sandbox {new.name!r} is gone")
+        self.tx.changed(new.cluster_id, outcome.revision)
+        return outcome.sandbox_id, outcome.revision
 
     async def _create_step_by_step(
         self,
@@ -375,7 +388,7 @@ class Sandboxes(Scoped):
         )
         await self._insert_labels(sandbox_id, labels)
 
-    async def delete(self, name: str) -> Sandbox:
+    async def delete(self, name: str) -> StoredSandbox:
         """Mark the sandbox for deletion; it is gone once its agent confirms the removal."""
         sandbox = await self.find(name, for_update=True)
         if sandbox is None:

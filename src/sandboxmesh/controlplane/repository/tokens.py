@@ -55,8 +55,9 @@ _AUTHENTICATE = Prepared(
     .where(api_tokens.c.token_hash == sa.bindparam("digest"))
 )
 # Re-checked in SQL: of concurrent requests only the first writes (and row-locks) it.
-# Parameters: token, cutoff, used_at.
-_TOUCH = Prepared(
+# Parameters: token, cutoff, used_at. Through SQLAlchemy, as every write, so it is part of
+# the request's transaction (at most once a minute per token: its cost does not matter).
+_TOUCH = (
     api_tokens.update()
     .where(
         api_tokens.c.id == sa.bindparam("token"),
@@ -78,7 +79,9 @@ async def authenticate(tx: Tx, token: str) -> Principal | None:
         return None
     cutoff = tx.now - _LAST_USED_RESOLUTION
     if row["last_used_at"] is None or row["last_used_at"] < cutoff:
-        await tx.run(_TOUCH, {"token": row["token_id"], "cutoff": cutoff, "used_at": tx.now})
+        await tx.conn.execute(
+            _TOUCH, {"token": row["token_id"], "cutoff": cutoff, "used_at": tx.now}
+        )
     return Principal(
         member_id=row["member_id"],
         email=row["email"],

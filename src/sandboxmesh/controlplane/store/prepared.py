@@ -9,7 +9,9 @@ compiled once for asyncpg, its values converted by the bind processors of its ow
 processors. Nothing is written twice: SQL and types come from the Core objects.
 
 It runs on the connection SQLAlchemy holds (`Tx` hands it over), so it sees the same
-transaction whenever SQLAlchemy began one, and is a transaction of its own otherwise.
+transaction whenever SQLAlchemy began one, and is a transaction of its own otherwise: `Tx`
+therefore runs only reads this way (`writes` says which is which), and a writing statement
+(the batch of creates) only where its caller says what transaction it is in.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from typing import Any
 import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
+from sqlalchemy.sql import visitors
+from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.sql.expression import ReturnsRows
 
 # The dialect as `store.engine.create_engine` configures it (default JSON serializers): the
@@ -36,6 +40,8 @@ class Prepared:
 
     def __init__(self, statement: Statement) -> None:
         self.statement = statement
+        #: Whether it changes rows: an INSERT, UPDATE or DELETE, or one inside a WITH.
+        self.writes = any(isinstance(part, UpdateBase) for part in visitors.iterate(statement))
         compiled = statement.compile(dialect=DIALECT)
         order = compiled.positiontup or []
         required = {key for key in order if compiled.binds[key].required}

@@ -40,6 +40,8 @@ async def apply_sandbox(
     """Create the sandbox `name`, or update its spec (201 when created, 200 otherwise).
 
     The body is the manifest users write (DESIGN.md §2); its `name` must equal the path's.
+    On PostgreSQL the create itself may be sent only as the request's transaction ends (see
+    `Sandboxes.apply`): its refusal (a quota: 409) is then raised there, after this returned.
     """
     if manifest.name != name:
         raise errors.Invalid.field(["body", "name"], f"must equal the name in the path ({name})")
@@ -67,16 +69,12 @@ async def apply_sandbox(
         raise errors.Invalid.field(
             ["body", "spec", "cluster"], f"no cluster {manifest.spec.cluster!r} is registered"
         )
-    try:
-        sandbox, created = await org.sandboxes.apply(
-            manifest, team=target.team, cluster=target.cluster, exists=target.exists
-        )
-    except errors.QuotaExceeded as refused:
-        runtime.metrics.quota_rejections.labels(refused.details.get("limit", "")).inc()
-        raise
+    sandbox, created = await org.sandboxes.apply(
+        manifest, team=target.team, cluster=target.cluster, exists=target.exists
+    )
     if created:
         response.status_code = status.HTTP_201_CREATED
-        runtime.metrics.sandboxes_created.inc()
+        org.tx.after_commit(runtime.metrics.sandboxes_created.inc)
     return SandboxPublic.of(sandbox)
 
 
