@@ -3,6 +3,8 @@ courtesy, the refusal is the check. And tenancy: nothing of another organisation
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from tests.integration.portal.portal_client import (
     Portal,
@@ -128,3 +130,21 @@ async def test_nothing_of_another_organisation_is_reachable(owner: Portal, sandb
     assert "owner@acme.example" not in (await stranger.get("/teams")).text
     assert "pr-7" not in (await stranger.get("/usage")).text
     assert (await owner.get(f"/sandboxes/{sandbox}")).status_code == 200
+
+
+async def test_an_admin_cannot_revoke_an_owners_token_in_the_portal(owner: Portal) -> None:
+    created = await owner.submit("/tokens", "/tokens", {"name": "ci", "expires_in_days": "1"})
+    assert created.status_code == 303
+    found = re.search(r"/tokens/(smu_[0-9a-f]+)/revoke", (await owner.get("/tokens")).text)
+    assert found is not None
+    prefix = found[1]
+    admin = await _member(owner, "admin", "adm@acme.example")
+    await admin.submit("/tokens", "/tokens", {"name": "mine", "expires_in_days": "1"})
+    listed = (await admin.get("/tokens")).text
+    assert f"<code>{prefix}…</code>" in listed  # admins see everyone's tokens...
+    assert f"/tokens/{prefix}/revoke" not in listed  # ...but get no button for an owner's
+    assert listed.count("/revoke") == 1  # their own
+    refused = await admin.submit("/tokens", f"/tokens/{prefix}/revoke", {})
+    assert refused.status_code == 403
+    assert "only owners may change owner@acme.example" in text(refused.text)
+    assert "revoked" not in text((await owner.get("/tokens")).text).lower()
