@@ -102,6 +102,9 @@ def test_at_least_one_fork() -> None:
         ({"container": "app", "name": "X", "value": "1", "operation": "delete"}, False),
         ({"container": "app", "name": "1X=", "value": "1"}, False),
         ({"container": "app", "name": "X", "value": "1", "operation": "merge"}, False),
+        # The container may be left out (the operator takes the Pod's only one).
+        ({"name": "X", "value": "1"}, True),
+        ({"container": "App_1", "name": "X", "value": "1"}, False),
     ],
 )
 def test_env_customizations(env: dict[str, Any], ok: bool) -> None:

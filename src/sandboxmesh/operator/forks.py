@@ -171,19 +171,32 @@ def _fork_pod_labels(
 
 def _customize(pod_spec: dict[str, Any], fork: Fork, sandbox: SandboxIdentity) -> None:
     containers = {c["name"]: c for c in pod_spec.get("containers", [])}
-    wanted = [i.container for i in fork.customizations.images]
-    wanted += [e.container for e in fork.customizations.env]
-    for name in wanted:
-        if name not in containers:
+
+    def container_of(named: str | None) -> dict[str, Any]:
+        if named is None:
+            # Left out: the Pod's only container, as `kubectl set image` users expect.
+            if len(containers) == 1:
+                return next(iter(containers.values()))
+            raise ForkError(
+                Reason.CONTAINER_NOT_NAMED,
+                f"{fork.fork_of}: a customization names no container, and the Pod has "
+                f"{', '.join(sorted(containers)) or 'none'}; name one with `container`",
+            )
+        if named not in containers:
             raise ForkError(
                 Reason.CONTAINER_NOT_FOUND,
-                f"{fork.fork_of}: a customization names container {name!r}, but the Pod has "
+                f"{fork.fork_of}: a customization names container {named!r}, but the Pod has "
                 f"{', '.join(sorted(containers)) or 'no containers'}",
             )
-    for image in fork.customizations.images:
-        containers[image.container]["image"] = image.image
-    for change in fork.customizations.env:
-        env = containers[change.container].setdefault("env", [])
+        return containers[named]
+
+    # Every name resolved before any change: an error leaves the template untouched.
+    images = [(container_of(i.container), i) for i in fork.customizations.images]
+    changes = [(container_of(e.container), e) for e in fork.customizations.env]
+    for container, image in images:
+        container["image"] = image.image
+    for container, change in changes:
+        env = container.setdefault("env", [])
         env[:] = [e for e in env if e.get("name") != change.name]
         if change.operation is EnvOperation.UPSERT:
             env.append({"name": change.name, "value": change.value})

@@ -25,7 +25,12 @@ from sandboxmesh.spec import (
 #: Errors that need the user to change the spec (or the operator's settings): Failed.
 #: BaselineNotFound is not among them: it heals by itself when the baseline appears.
 PERMANENT = frozenset(
-    {Reason.UNSUPPORTED_KIND, Reason.CONTAINER_NOT_FOUND, Reason.NAMESPACE_NOT_ALLOWED}
+    {
+        Reason.UNSUPPORTED_KIND,
+        Reason.CONTAINER_NOT_FOUND,
+        Reason.CONTAINER_NOT_NAMED,
+        Reason.NAMESPACE_NOT_ALLOWED,
+    }
 )
 
 

@@ -53,7 +53,8 @@ class ForkRef(SpecModel):
 
 
 class ImageCustomization(SpecModel):
-    container: names.DnsLabel
+    #: May be left out when the workload's Pod has exactly one container.
+    container: names.DnsLabel | None = None
     image: str = Field(min_length=1, max_length=512, pattern=r"^\S+$")
 
 
@@ -63,7 +64,8 @@ class EnvOperation(StrEnum):
 
 
 class EnvCustomization(SpecModel):
-    container: names.DnsLabel
+    #: May be left out when the workload's Pod has exactly one container.
+    container: names.DnsLabel | None = None
     name: names.EnvName
     value: str | None = Field(default=None, max_length=32768)
     operation: EnvOperation = EnvOperation.UPSERT

@@ -50,6 +50,8 @@ class Reason(StrEnum):
     UNSUPPORTED_KIND = "UnsupportedKind"
     #: A customization names a container the Pod template does not have.
     CONTAINER_NOT_FOUND = "ContainerNotFound"
+    #: A customization names no container, and the Pod template has several.
+    CONTAINER_NOT_NAMED = "ContainerNotNamed"
     #: A fork targets a namespace the operator may not fork in.
     NAMESPACE_NOT_ALLOWED = "NamespaceNotAllowed"
     #: The Sandbox object does not satisfy the spec models (written around the API).

@@ -196,6 +196,26 @@ def test_a_customization_naming_a_missing_container_is_an_error() -> None:
     assert "app, proxy" in caught.value.message
 
 
+def test_a_customization_may_leave_out_the_container_of_a_one_container_pod() -> None:
+    baseline = _baseline()
+    containers = baseline["spec"]["template"]["spec"]["containers"]
+    containers[:] = containers[:1]
+    fork = _fork(images=[{"image": "checkout:pr-9"}], env=[{"name": "X", "value": "1"}])
+    deployment = desired_fork(SANDBOX, fork, baseline, []).deployment
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == "checkout:pr-9"
+    assert {"name": "X", "value": "1"} in container["env"]
+
+
+def test_leaving_out_the_container_of_a_pod_with_several_names_them() -> None:
+    fork = _fork(images=[{"image": "checkout:pr-9"}])
+    with pytest.raises(ForkError) as caught:
+        desired_fork(SANDBOX, fork, _baseline(), [])
+    assert caught.value.reason is Reason.CONTAINER_NOT_NAMED
+    assert "app, proxy" in caught.value.message
+    assert "name one with `container`" in caught.value.message
+
+
 def test_unsupported_kind_and_namespace_not_allowed() -> None:
     stateful = Fork.model_validate(
         {"forkOf": {"kind": "StatefulSet", "namespace": "shop", "name": "db"}}
