@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Builds the local cluster's binaries from the Go module proxy into a cache outside the checkout:
-#   $SANDBOXMESH_CACHE/k8s/<version>/bin/{kube-apiserver,kube-controller-manager,kube-scheduler,kubectl}
+#   $SANDBOXMESH_CACHE/k8s/<version>/bin/{kube-apiserver,kube-controller-manager,kube-scheduler,kubectl,
+#                                         kubelet,kube-proxy}
 #   $SANDBOXMESH_CACHE/etcd/<version>/bin/etcd
 #   $SANDBOXMESH_CACHE/kwok/<version>/bin/kwok and .../stages/*.yaml (the release's default stages)
 #   $SANDBOXMESH_CACHE/helm/<version>/bin/helm
+#   $SANDBOXMESH_CACHE/coredns/<version>/bin/coredns
+#   $SANDBOXMESH_CACHE/critools/<version>/bin/crictl
+#   $SANDBOXMESH_CACHE/pause/<version>/bin/pause
 # Versions come from the wrapper modules in hack/gobuild/*/go.mod. A component already built
 # is skipped; a build goes to a temporary directory and is renamed into place only when whole.
 set -euo pipefail
@@ -66,10 +70,11 @@ k8s_ldflags+=" -X $version_pkg.gitTreeState=clean -X $version_pkg.buildDate=1970
 k8s_ldflags+=" -X k8s.io/client-go/pkg/version.gitVersion=$k8s"
 k8s_ldflags+=" -X k8s.io/client-go/pkg/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMinor=$minor"
 
-build k8s "$k8s" kube-apiserver kube-controller-manager kube-scheduler kubectl -- \
+build k8s "$k8s" kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy -- \
   -ldflags "$k8s_ldflags" \
   k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
-  k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
+  k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl \
+  k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-proxy
 
 etcd=$(module_version "$here/gobuild/etcd" go.etcd.io/etcd/server/v3)
 # etcd's server module carries replace lines of its own, so it is built through a wrapper
@@ -90,3 +95,17 @@ for pkg in helm.sh/helm/v3/pkg/lint/rules helm.sh/helm/v3/pkg/chartutil; do
   helm_ldflags+=" -X $pkg.k8sVersionMajor=1 -X $pkg.k8sVersionMinor=$helm_k8s_minor"
 done
 build helm "$helm" helm -- -ldflags "$helm_ldflags" helm.sh/helm/v3/cmd/helm
+
+coredns=$(module_version "$here/gobuild/coredns" github.com/coredns/coredns)
+# The real node's cluster DNS (svc.ns.svc.cluster.local in Pods), run as a host process; built
+# through a wrapper main package with only the plugins it uses (hack/gobuild/coredns/main.go).
+build coredns "$coredns" coredns -- -ldflags "-s -w" .
+
+critools=$(module_version "$here/gobuild/critools" sigs.k8s.io/cri-tools)
+# crictl: `dev cluster down` stops the real node's Pods through the CRI before containerd stops.
+build critools "$critools" crictl -- -ldflags "-s -w" sigs.k8s.io/cri-tools/cmd/crictl
+
+# The Pod sandbox ("pause") program of the real node's sandbox image. Its version is
+# PAUSE_VERSION in src/sandboxmesh/localcluster/binaries.py: bump both when main.go changes.
+pause=v1
+build pause "$pause" pause -- -ldflags "-s -w" .

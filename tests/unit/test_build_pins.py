@@ -22,6 +22,13 @@ def test_versions_match_the_wrapper_modules() -> None:
     assert _required("etcd", "go.etcd.io/etcd/server/v3") == binaries.ETCD_VERSION
     assert _required("kwok", "sigs.k8s.io/kwok") == binaries.KWOK_VERSION
     assert _required("helm", "helm.sh/helm/v3") == binaries.HELM_VERSION
+    assert _required("coredns", "github.com/coredns/coredns") == binaries.COREDNS_VERSION
+    assert _required("critools", "sigs.k8s.io/cri-tools") == binaries.CRI_TOOLS_VERSION
+
+
+def test_the_pause_version_is_the_one_the_build_script_builds() -> None:
+    script = (GOBUILD.parent / "build-bins.sh").read_text()
+    assert f"\npause={binaries.PAUSE_VERSION}\n" in script
 
 
 def test_every_staging_module_is_replaced_at_the_matching_version() -> None:

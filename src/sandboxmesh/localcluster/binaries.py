@@ -14,16 +14,29 @@ KUBERNETES_VERSION = "v1.36.3"
 ETCD_VERSION = "v3.6.16"
 KWOK_VERSION = "v0.8.0"
 HELM_VERSION = "v3.22.0"
+COREDNS_VERSION = "v1.15.0"
+CRI_TOOLS_VERSION = "v1.37.0"
+PAUSE_VERSION = "v1"  # hack/gobuild/pause/main.go; bump with it (and in hack/build-bins.sh)
 
 #: component directory under the cache -> (version, binaries it holds)
 COMPONENTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "k8s": (
         KUBERNETES_VERSION,
-        ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl"),
+        (
+            "kube-apiserver",
+            "kube-controller-manager",
+            "kube-scheduler",
+            "kubectl",
+            "kubelet",
+            "kube-proxy",
+        ),
     ),
     "etcd": (ETCD_VERSION, ("etcd",)),
     "kwok": (KWOK_VERSION, ("kwok",)),
     "helm": (HELM_VERSION, ("helm",)),
+    "coredns": (COREDNS_VERSION, ("coredns",)),
+    "critools": (CRI_TOOLS_VERSION, ("crictl",)),
+    "pause": (PAUSE_VERSION, ("pause",)),
 }
 
 
@@ -44,6 +57,11 @@ class Binaries:
     etcd: Path
     kwok: Path
     helm: Path
+    kubelet: Path
+    kube_proxy: Path
+    coredns: Path
+    crictl: Path
+    pause: Path
 
     @classmethod
     def locate(cls, root: Path | None = None) -> Binaries:

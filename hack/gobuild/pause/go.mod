@@ -1,0 +1,3 @@
+module sandboxmesh.local/pause
+
+go 1.26.0
