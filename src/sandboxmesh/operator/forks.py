@@ -170,7 +170,7 @@ def _fork_pod_labels(
 
 
 def _customize(pod_spec: dict[str, Any], fork: Fork, sandbox: SandboxIdentity) -> None:
-    containers = {c["name"]: c for c in pod_spec.get("containers", [])}
+    containers: dict[str, dict[str, Any]] = {c["name"]: c for c in pod_spec.get("containers", [])}
 
     def container_of(named: str | None) -> dict[str, Any]:
         if named is None:
