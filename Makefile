@@ -19,12 +19,13 @@ export SANDBOXMESH_CACHE := $(CACHE)
 unexport PYTHONDONTWRITEBYTECODE
 PYTEST_ARGS ?=
 
-.PHONY: help demo test check lint typecheck imports k8s-bin crds venv clean chromium
+.PHONY: help demo test check lint typecheck imports k8s-bin crds venv clean chromium node-deps images
 
 help:
 	@echo "make demo     the whole system on this machine (see docs/demo.md), until Ctrl-C"
 	@echo "make test     install what the tests need, then lint, type-check and run every test"
-	@echo "make k8s-bin  build etcd, Kubernetes and KWOK from their Go modules (cached)"
+	@echo "make k8s-bin  build etcd, Kubernetes, KWOK, Helm, CoreDNS, crictl from their Go modules (cached)"
+	@echo "make images   build the project's images with buildah over an mmdebstrap base (cached)"
 	@echo "make crds     regenerate deploy/crds from the models in sandboxmesh.spec"
 
 $(UV):
@@ -64,8 +65,22 @@ chromium:
 		echo "installing Debian's chromium for the browser tests (apt-get)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
+# The real node of the local cluster runs Debian's containerd, runc and CNI plugins; the images
+# are built by buildah over a base that mmdebstrap makes. Installed only where missing, as root.
+NODE_PACKAGES := containerd runc containernetworking-plugins iptables iproute2 conntrack buildah mmdebstrap
+node-deps:
+	@missing=$$(for p in $(NODE_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" != 0 ]; then echo "the real node needs Debian's $$missing (install them as root)"; exit 1; fi; \
+		echo "installing $$missing for the real node and the images (apt-get)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+images: venv k8s-bin node-deps
+	UV=$(UV) $(BIN)/sandboxmesh dev images build --no-load
+
 # hack/postgres.sh starts a throwaway PostgreSQL for the control-plane suite and stops it after.
-test: venv k8s-bin chromium check
+test: venv k8s-bin chromium node-deps images check
 	hack/postgres.sh run -- $(BIN)/pytest $(PYTEST_ARGS)
 
 demo: venv k8s-bin

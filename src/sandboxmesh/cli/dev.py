@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import typer
@@ -18,6 +19,10 @@ from sandboxmesh.localcluster import (
     stop_detached,
 )
 from sandboxmesh.localcluster.cluster import STATE_FILE, cluster_is_running
+from sandboxmesh.localcluster.images.buildah import ImageBuildFailed
+from sandboxmesh.localcluster.node import archives as archives_module
+from sandboxmesh.localcluster.node.configs import NODE_IP, NODE_NAME, NodeLayout
+from sandboxmesh.localcluster.node.host import HostUnfit, NodeAlreadyUp
 from sandboxmesh.spec.crd import crd_manifest
 
 app = typer.Typer(
@@ -29,6 +34,12 @@ cluster_app = typer.Typer(
     help="A local Kubernetes cluster (real, KWOK nodes).",
 )
 app.add_typer(cluster_app, name="cluster")
+images_app = typer.Typer(
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    help="The project's images, built without Docker (buildah over an mmdebstrap base).",
+)
+app.add_typer(images_app, name="images")
 
 
 def _workdir() -> Path:
@@ -42,8 +53,18 @@ def _state() -> ClusterState | None:
 
 @cluster_app.command("up")
 def cluster_up(
-    nodes: int = typer.Option(3, min=1, max=100, help="Number of simulated (KWOK) nodes."),
-    timeout: float = typer.Option(60.0, min=5, help="Seconds to wait for the cluster."),
+    kwok_nodes: int | None = typer.Option(
+        None,
+        "--kwok-nodes",
+        min=0,
+        max=1000,
+        help="Simulated (KWOK) nodes beside the real one, tainted as KWOK's docs do (default: "
+        "none; 3 with --kwok-only).",
+    ),
+    kwok_only: bool = typer.Option(
+        False, "--kwok-only", help="No real node: for hosts that cannot run containers."
+    ),
+    timeout: float = typer.Option(180.0, min=5, help="Seconds to wait for the cluster."),
 ) -> None:
     """Start the cluster in the background; returns once it is healthy."""
     state = _state()
@@ -53,27 +74,75 @@ def cluster_up(
         return
     if state is not None:
         stop_detached(state)  # leftovers of a cluster whose processes died
+    nodes = kwok_nodes if kwok_nodes is not None else (3 if kwok_only else 0)
+    if kwok_only and nodes == 0:
+        raise CliError("--kwok-only needs at least one node: pass --kwok-nodes N (N >= 1)")
     config = ClusterConfig(
         nodes=nodes,
+        real_node=not kwok_only,
         workdir=_workdir(),
         crds=[crd_manifest()],
         start_timeout=timeout,
         die_with_starter=False,  # it runs on in the background after `up` returns
     )
     cluster = LocalCluster(config)
-    typer.echo(
-        f"starting etcd, kube-apiserver, controllers, scheduler and KWOK ({nodes} nodes)...",
-        err=True,
-    )
+    parts = ["etcd, kube-apiserver, controllers, scheduler"]
+    if not kwok_only:
+        parts.append("a real node (containerd, kubelet, kube-proxy, CoreDNS)")
+    if nodes:
+        parts.append(f"KWOK ({nodes} nodes)")
+    typer.echo(f"starting {', '.join(parts)}...", err=True)
+    started = time.monotonic()
     try:
         cluster.start()
-    except (BinariesMissing, ClusterStartTimeout, ProcessFailed) as error:
+    except (
+        BinariesMissing,
+        ClusterStartTimeout,
+        ProcessFailed,
+        HostUnfit,
+        NodeAlreadyUp,
+        ImageBuildFailed,
+    ) as error:
         raise CliError(str(error)) from error
     typer.echo(
-        f"cluster up at {cluster.server}; stop it with `sandboxmesh dev cluster down`", err=True
+        f"cluster up at {cluster.server} in {time.monotonic() - started:.1f}s; "
+        "stop it with `sandboxmesh dev cluster down`",
+        err=True,
     )
+    if not kwok_only:
+        typer.echo(
+            f"node {NODE_NAME} at {NODE_IP}: Pods reach this host there; "
+            f"load images with `sandboxmesh dev cluster load-image ARCHIVE...`",
+            err=True,
+        )
     typer.echo(f"export KUBECONFIG={cluster.kubeconfig}", err=True)
     typer.echo(cluster.kubeconfig)
+
+
+@cluster_app.command("load-image")
+def cluster_load_image(
+    archives: list[Path] = typer.Argument(..., help="OCI or docker image archives (tar)."),
+) -> None:
+    """Import image archives into the real node (Pods find them with IfNotPresent)."""
+    socket = _running_node_socket()
+    try:
+        names = archives_module.load(list(archives), socket)
+    except archives_module.NotAnImageArchive as error:
+        raise CliError(f"{error}; nothing imported") from error
+    except RuntimeError as error:
+        raise CliError(str(error)) from error
+    for name in names:
+        typer.echo(name)
+    typer.echo(f"loaded {len(archives)} archive(s) into {NODE_NAME}", err=True)
+
+
+def _running_node_socket() -> Path:
+    state = _state()
+    if state is None or not cluster_is_running(state):
+        raise CliError("no dev cluster is up: start one with `sandboxmesh dev cluster up`")
+    if not state.real_node:
+        raise CliError("the dev cluster has no real node (it was started with --kwok-only)")
+    return NodeLayout(state.workdir / "node").containerd_socket
 
 
 @cluster_app.command("down")
@@ -88,6 +157,36 @@ def cluster_down() -> None:
         f"stopped {', '.join(stopped) or 'nothing (already gone)'}; removed {state.workdir}",
         err=True,
     )
+
+
+@images_app.command("build")
+def images_build(
+    load: bool = typer.Option(
+        True, "--load/--no-load", help="Load them into the running dev cluster's node."
+    ),
+) -> None:
+    """Build every image (cached by content) and load them into the dev cluster's node."""
+    from sandboxmesh.localcluster.images import catalog
+
+    try:
+        builder = catalog.builder()
+        built = []
+        for spec in catalog.IMAGES:
+            typer.echo(f"building {spec.reference}...", err=True)
+            started = time.monotonic()
+            archive = builder.build(spec)
+            typer.echo(f"  {archive} ({time.monotonic() - started:.1f}s)", err=True)
+            built.append(archive)
+    except (catalog.CheckoutMissing, ImageBuildFailed) as error:
+        raise CliError(str(error)) from error
+    state = _state()
+    if load and state is not None and state.real_node and cluster_is_running(state):
+        names = archives_module.load(built, _running_node_socket())
+        typer.echo(f"loaded into {NODE_NAME}: {', '.join(names)}", err=True)
+    elif load:
+        typer.echo("no dev cluster with a real node is up: built, not loaded", err=True)
+    for archive in built:
+        typer.echo(archive)
 
 
 @app.command("mail")

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import typer
 
-from sandboxmesh import logs
+from sandboxmesh import __version__, logs
 from sandboxmesh.cli.errors import CliError
 
 #: The default image of routers; repeated here so parsing options imports nothing heavy
 #: (a unit test checks it matches routing.routers.RouterSettings.image).
-DEFAULT_ROUTER_IMAGE = "envoyproxy/envoy:v1.40.0"
+DEFAULT_ROUTER_IMAGE = f"ghcr.io/sandboxmesh/router:{__version__}"
 
 
 def run(

@@ -6,7 +6,8 @@ Configured by its environment, as a container is:
   (comma-separated), each reached through its Service link `{SVC}_SERVICE_HOST`/`_PORT`;
 - DEMO_MESSAGE: shown in its hop when set (the demo's sandbox sets one on its fork);
 - SANDBOXMESH_SANDBOX_NAME: set by the operator on forks; the hop's version, `baseline`
-  without it; HOSTNAME: the Pod; PORT: where to listen (8080 by default).
+  without it; HOSTNAME: the Pod; PORT: where to listen (8080 by default); LISTEN_HOST: the
+  address (127.0.0.1 by default, for runs on this host; its image sets 0.0.0.0).
 
 `GET /healthz` answers 200 and calls nothing (readiness). Any other GET answers
 `{"service", "version", "pod", "hops": [...]}`, where `hops` holds this service's hop then
@@ -147,7 +148,7 @@ class DemoServer(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(self, port: int, env: Mapping[str, str]) -> None:
-        super().__init__(("127.0.0.1", port), DemoHandler)
+        super().__init__((env.get("LISTEN_HOST", "127.0.0.1"), port), DemoHandler)
         self.env = dict(env)
         self._active = 0
         self._lock = threading.Condition()

@@ -1,9 +1,11 @@
 """A real Kubernetes control plane as local processes: etcd, kube-apiserver,
-kube-controller-manager, kube-scheduler and KWOK with simulated nodes.
+kube-controller-manager, kube-scheduler and KWOK with simulated nodes, and with `real_node`
+a real node on this host (sandboxmesh.localcluster.node) where Pods run as containers.
 
-Start-up order: etcd, then the API server; then the controller manager, the scheduler and
-KWOK together; then the fake nodes; the cluster counts as up once the nodes are Ready, the
-default ServiceAccount exists (the controllers run) and the CRDs are established.
+Start-up order: the real node's network (the API server listens on its address), etcd, then
+the API server; then the controller manager, the scheduler and KWOK together; then the fake
+nodes and the real node; the cluster counts as up once the nodes are Ready, the default
+ServiceAccount exists (the controllers run) and the CRDs are established.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ import yaml
 
 from sandboxmesh.localcluster import kube, pki
 from sandboxmesh.localcluster.binaries import Binaries
+from sandboxmesh.localcluster.node import configs as node_configs
+from sandboxmesh.localcluster.node import host as node_host
+from sandboxmesh.localcluster.node.node import NodeCredentials, RealNode, stop_node
 from sandboxmesh.localcluster.processes import (
     ManagedProcess,
     ProcessFailed,
@@ -40,6 +45,9 @@ SERVICE_IP = "10.96.0.1"
 POD_CIDR = "10.244.0.0/16"
 KWOK_POD_CIDR = "10.244.0.1/16"  # KWOK's flag wants the first address, not the network
 NODE_ANNOTATION = "kwok.x-k8s.io/node"
+#: KWOK's own taint for its nodes (its docs' node manifest): beside a real node, only Pods that
+#: tolerate it land on fake nodes.
+KWOK_TAINT = {"key": NODE_ANNOTATION, "value": "fake", "effect": "NoSchedule"}
 STATE_FILE = "cluster.json"
 
 
@@ -49,7 +57,10 @@ class ClusterStartTimeout(RuntimeError):
 
 @dataclass(frozen=True)
 class ClusterConfig:
+    #: Simulated (KWOK) nodes.
     nodes: int = 3
+    #: A real node on this host (kubelet, containerd, CNI, kube-proxy, CoreDNS); one per host.
+    real_node: bool = False
     #: Where certificates, data and logs go; a fresh temporary directory when None.
     workdir: Path | None = None
     #: CRD manifests (dicts) to install and wait for.
@@ -69,6 +80,7 @@ class ClusterState:
     kubeconfig: Path
     server: str
     pids: dict[str, int] = field(default_factory=dict)
+    real_node: bool = False
 
     def to_json(self) -> str:
         return json.dumps(
@@ -77,6 +89,7 @@ class ClusterState:
                 "kubeconfig": str(self.kubeconfig),
                 "server": self.server,
                 "pids": self.pids,
+                "realNode": self.real_node,
             },
             indent=2,
         )
@@ -84,7 +97,13 @@ class ClusterState:
     @classmethod
     def from_json(cls, text: str) -> ClusterState:
         data = json.loads(text)
-        return cls(Path(data["workdir"]), Path(data["kubeconfig"]), data["server"], data["pids"])
+        return cls(
+            Path(data["workdir"]),
+            Path(data["kubeconfig"]),
+            data["server"],
+            data["pids"],
+            bool(data.get("realNode")),
+        )
 
 
 class LocalCluster:
@@ -99,10 +118,17 @@ class LocalCluster:
         self.apiserver_port = 0
         self._ca_pem = b""
         self._tls: ssl.SSLContext | None = None
+        self.node: RealNode | None = None
+
+    @property
+    def api_host(self) -> str:
+        # Beside a real node the API server listens on the node's address, where Pods reach
+        # it (the `kubernetes` Service's endpoint) as well as this host.
+        return node_configs.NODE_IP if self.config.real_node else "127.0.0.1"
 
     @property
     def server(self) -> str:
-        return f"https://127.0.0.1:{self.apiserver_port}"
+        return f"https://{self.api_host}:{self.apiserver_port}"
 
     def __enter__(self) -> LocalCluster:
         self.start()
@@ -119,6 +145,8 @@ class LocalCluster:
     # -- start -------------------------------------------------------------------------------
 
     def start(self) -> None:
+        if self.config.real_node:
+            node_host.check_fit()  # before all else: what the host lacks, in one line
         binaries = self.config.binaries or Binaries.locate()
         started = time.monotonic()
         deadline = started + self.config.start_timeout
@@ -136,7 +164,25 @@ class LocalCluster:
             "system:kube-controller-manager": None,
             "system:kube-scheduler": None,
         }
-        cluster_pki = pki.generate(SERVICE_IP, users)
+        servers: dict[str, tuple[str, str]] = {}
+        if self.config.real_node:
+            from sandboxmesh.localcluster.images.catalog import pause_archive
+
+            self.node = RealNode(self.workdir, binaries, lambda: pause_archive(binaries))
+            self.node.claim()
+            self.node.prepare_host()
+            users |= {
+                f"system:node:{node_configs.NODE_NAME}": "system:nodes",
+                "system:kube-proxy": None,
+                "kube-apiserver-kubelet-client": "system:masters",
+            }
+            servers["kubelet"] = (node_configs.NODE_NAME, node_configs.NODE_IP)
+        cluster_pki = pki.generate(
+            SERVICE_IP,
+            users,
+            apiserver_ips=(node_configs.NODE_IP,) if self.config.real_node else (),
+            servers=servers,
+        )
         files = cluster_pki.write(self.workdir / "pki")
         self._ca_pem = cluster_pki.ca.cert_pem
         etcd_port, etcd_peer = free_port(), free_port()
@@ -182,8 +228,8 @@ class LocalCluster:
             [
                 str(binaries.kube_apiserver),
                 f"--etcd-servers=http://127.0.0.1:{etcd_port}",
-                "--bind-address=127.0.0.1",
-                "--advertise-address=127.0.0.1",
+                f"--bind-address={self.api_host}",
+                f"--advertise-address={self.api_host}",
                 f"--secure-port={self.apiserver_port}",
                 f"--tls-cert-file={files.apiserver_crt}",
                 f"--tls-private-key-file={files.apiserver_key}",
@@ -199,10 +245,9 @@ class LocalCluster:
                 f"--service-account-signing-key-file={files.sa_key}",
                 "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
                 f"--service-cluster-ip-range={SERVICE_CIDR}",
-                "--authorization-mode=RBAC",
                 "--allow-privileged=true",
-                "--endpoint-reconciler-type=none",
                 "--v=0",
+                *self._node_flags(files),
             ],
         )
         self._wait("kube-apiserver /readyz", deadline, apiserver, self._apiserver_ready)
@@ -254,17 +299,38 @@ class LocalCluster:
                 "--node-lease-duration-seconds=40",
             ],
         )
+        waiting = [controller_manager, scheduler, kwok]
+        if self.node is not None:
+            node_kubeconfigs = {
+                name: self._write_kubeconfig(
+                    self.workdir / f"{name}.kubeconfig", user, cluster_pki.clients[user]
+                )
+                for name, user in (
+                    ("kubelet", f"system:node:{node_configs.NODE_NAME}"),
+                    ("kube-proxy", "system:kube-proxy"),
+                )
+            }
+            credentials = NodeCredentials(
+                ca=files.ca_crt,
+                kubelet_kubeconfig=node_kubeconfigs["kubelet"],
+                kubelet_serving=files.server("kubelet"),
+                proxy_kubeconfig=node_kubeconfigs["kube-proxy"],
+                dns_kubeconfig=kubeconfigs["admin"],
+            )
+            self.node.start(credentials, self._spawn, self._wait, deadline)
+            waiting += self.node.processes
         with kube.admin_client(self.kubeconfig) as client:
+            taints = [KWOK_TAINT] if self.node is not None else []
             for index in range(self.config.nodes):
-                kube.create_fake_node(client, f"kwok-node-{index}", NODE_ANNOTATION)
+                kube.create_fake_node(client, f"kwok-node-{index}", NODE_ANNOTATION, taints)
             for crd in self.config.crds:
                 kube.apply_manifest(client, crd)
-            waiting = [controller_manager, scheduler, kwok]
+            expected = self.config.nodes + (self.node is not None)
             self._wait(
-                f"{self.config.nodes} Ready nodes",
+                f"{expected} Ready nodes",
                 deadline,
                 waiting,
-                lambda: kube.ready_node_count(client) >= self.config.nodes,
+                lambda: kube.ready_node_count(client) >= expected,
             )
             self._wait(
                 "the default ServiceAccount (controllers running)",
@@ -281,6 +347,21 @@ class LocalCluster:
                     lambda name=name: kube.crd_established(client, name),  # type: ignore[misc]
                 )
         self._write_state()
+
+    def _node_flags(self, files: pki.PkiFiles) -> list[str]:
+        if not self.config.real_node:
+            # No node reaches the API through the `kubernetes` Service: no endpoint to keep.
+            return ["--authorization-mode=RBAC", "--endpoint-reconciler-type=none"]
+        cert, key = files.client("kube-apiserver-kubelet-client")
+        return [
+            # The Node authorizer lets the kubelet read only what its own Pods need.
+            "--authorization-mode=Node,RBAC",
+            f"--kubelet-client-certificate={cert}",
+            f"--kubelet-client-key={key}",
+            f"--kubelet-certificate-authority={files.ca_crt}",
+            # By its address: the node's name is in no DNS of this machine (exec, logs).
+            "--kubelet-preferred-address-types=InternalIP",
+        ]
 
     def restart_apiserver(self) -> None:
         """Stop kube-apiserver (SIGTERM, as a rolling restart does) and start it again on the
@@ -394,13 +475,23 @@ class LocalCluster:
             self.kubeconfig,
             self.server,
             {p.name: p.pid for p in self.processes if p.popen is not None},
+            real_node=self.config.real_node,
         )
 
     def stop(self) -> None:
+        node, self.node = self.node, None
+        if node is not None:
+            node_processes = set(map(id, node.processes))
+            self.processes = [p for p in self.processes if id(p) not in node_processes]
+            node.stop()
         # Reverse order: clients first, etcd last, so nothing logs a storm of lost connections.
         for process in reversed(self.processes):
             process.stop()
         self.processes.clear()
+        if node is not None:
+            left = node.sweep()
+            if left:
+                log.info("removed the real node's %s", ", ".join(left))
         if self._owns_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
@@ -408,10 +499,29 @@ class LocalCluster:
 def stop_detached(state: ClusterState) -> list[str]:
     """Stop a cluster that another process started; returns the names of what was stopped."""
     stopped = []
-    for name, pid in reversed(list(state.pids.items())):
+    pids = dict(state.pids)
+    if state.real_node:
+        node_pids = {
+            name: pids.pop(name)
+            for name in list(pids)
+            if name in ("containerd", "kubelet", "kube-proxy", "coredns")
+            and _is_ours(pids[name], state.workdir)
+        }
+        try:
+            binaries: Binaries | None = Binaries.locate()
+        except RuntimeError:
+            binaries = None
+        stop_node(state.workdir, binaries, node_pids)
+        stopped += list(node_pids)
+    for name, pid in reversed(list(pids.items())):
         if _is_ours(pid, state.workdir):
             terminate_group(pid)
             stopped.append(name)
+    if state.real_node:
+        # Last: the sweep kills whatever still names the work directory.
+        record = node_host.HostRecord.load()
+        if record is None or record.workdir == str(state.workdir):
+            node_host.sweep(record or node_host.HostRecord(workdir=str(state.workdir)))
     shutil.rmtree(state.workdir, ignore_errors=True)
     return stopped
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 from lightkube import ApiError, Client, KubeConfig, codecs
-from lightkube.models.core_v1 import NodeSpec
+from lightkube.models.core_v1 import NodeSpec, Taint
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
 from lightkube.resources.core_v1 import Node, ServiceAccount
@@ -41,8 +41,11 @@ def apiserver_ready(server: str, context: ssl.SSLContext) -> bool:
     return response.status_code == 200
 
 
-def create_fake_node(client: Client, name: str, annotation: str) -> None:
-    """A Node that KWOK manages (selected by annotation) and the scheduler can place Pods on."""
+def create_fake_node(
+    client: Client, name: str, annotation: str, taints: list[dict[str, str]] | None = None
+) -> None:
+    """A Node that KWOK manages (selected by annotation) and the scheduler can place Pods on,
+    labelled as KWOK's docs do; `taints` keep Pods that do not tolerate them away."""
     node = Node(
         metadata=ObjectMeta(
             name=name,
@@ -51,10 +54,14 @@ def create_fake_node(client: Client, name: str, annotation: str) -> None:
                 "kubernetes.io/hostname": name,
                 "kubernetes.io/os": "linux",
                 "kubernetes.io/arch": "amd64",
+                "kubernetes.io/role": "agent",
+                "node-role.kubernetes.io/agent": "",
                 "type": "kwok",
             },
         ),
-        spec=NodeSpec(),
+        spec=NodeSpec(
+            taints=[Taint(key=t["key"], value=t["value"], effect=t["effect"]) for t in taints or []]
+        ),
     )
     try:
         client.create(node)

@@ -32,6 +32,8 @@ class ClusterPki:
     clients: dict[str, KeyPair]
     service_account_key_pem: bytes
     service_account_pub_pem: bytes
+    #: Serving certificates of other servers (the real node's kubelet), by name.
+    servers: dict[str, KeyPair]
 
     def write(self, directory: Path) -> PkiFiles:
         directory.mkdir(parents=True, exist_ok=True)
@@ -44,6 +46,10 @@ class ClusterPki:
         _write(files.sa_pub, self.service_account_pub_pem)
         for user, pair in self.clients.items():
             cert, key = files.client(user)
+            _write(cert, pair.cert_pem)
+            _write(key, pair.key_pem)
+        for name, pair in self.servers.items():
+            cert, key = files.server(name)
             _write(cert, pair.cert_pem)
             _write(key, pair.key_pem)
         return files
@@ -81,6 +87,10 @@ class PkiFiles:
         """Certificate and key files of a client user."""
         stem = user.replace(":", "-")
         return self.directory / f"{stem}.crt", self.directory / f"{stem}.key"
+
+    def server(self, name: str) -> tuple[Path, Path]:
+        """Serving certificate and key files of another server (see `ClusterPki.servers`)."""
+        return self.directory / f"{name}-serving.crt", self.directory / f"{name}-serving.key"
 
 
 def _write(path: Path, data: bytes) -> None:
@@ -168,8 +178,16 @@ def _issue(
     return KeyPair(cert.public_bytes(serialization.Encoding.PEM), _key_pem(key))
 
 
-def generate(service_ip: str, clients: dict[str, str | None]) -> ClusterPki:
-    """A fresh PKI; `clients` maps each user name to its group (O), or None."""
+def generate(
+    service_ip: str,
+    clients: dict[str, str | None],
+    apiserver_ips: tuple[str, ...] = (),
+    servers: dict[str, tuple[str, str]] | None = None,
+) -> ClusterPki:
+    """A fresh PKI; `clients` maps each user name to its group (O), or None.
+
+    `apiserver_ips` are further addresses the API server is reached at (the real node's);
+    `servers` maps a server's name to the (DNS name, IP address) its certificate names."""
     ca, ca_key, ca_cert = _make_ca()
     sans: list[x509.GeneralName] = [
         x509.DNSName(name)
@@ -185,6 +203,7 @@ def generate(service_ip: str, clients: dict[str, str | None]) -> ClusterPki:
         x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
         x509.IPAddress(ipaddress.ip_address(service_ip)),
     ]
+    sans += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in apiserver_ips]
     apiserver = _issue(
         ca_key, ca_cert, _name("kube-apiserver"), ExtendedKeyUsageOID.SERVER_AUTH, sans
     )
@@ -197,4 +216,14 @@ def generate(service_ip: str, clients: dict[str, str | None]) -> ClusterPki:
     sa_pub = sa_key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    return ClusterPki(ca, apiserver, issued, _key_pem(sa_key), sa_pub)
+    served = {
+        name: _issue(
+            ca_key,
+            ca_cert,
+            _name(dns_name),
+            ExtendedKeyUsageOID.SERVER_AUTH,
+            [x509.DNSName(dns_name), x509.IPAddress(ipaddress.ip_address(ip))],
+        )
+        for name, (dns_name, ip) in (servers or {}).items()
+    }
+    return ClusterPki(ca, apiserver, issued, _key_pem(sa_key), sa_pub, served)

@@ -47,8 +47,10 @@ class ManagedProcess:
 
     def check_alive(self) -> None:
         if self.popen is not None and self.popen.poll() is not None:
+            tail = self.log_tail()
             raise ProcessFailed(
-                f"{self.name} exited with {self.popen.returncode}:\n{self.log_tail()}"
+                f"{self.name} exited with {self.popen.returncode}: {_last_error(tail)} "
+                f"(its log: {self.log_path})\n{tail}"
             )
 
     def log_tail(self, lines: int = 25) -> str:
@@ -65,6 +67,17 @@ class ManagedProcess:
         # Reap it so no zombie stays in the process table.
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.popen.wait(timeout=1.0)
+
+
+def _last_error(tail: str) -> str:
+    """The line of a log tail that most likely says why (klog's E lines, an error level),
+    shortened: the first line of an error message is what a CLI prints."""
+    lines = [line.strip() for line in tail.splitlines() if line.strip()]
+    for line in reversed(lines):
+        lowered = line.lower()
+        if (line[:1] in "EF" and line[1:2].isdigit()) or "error" in lowered or "fatal" in lowered:
+            return line[:300]
+    return lines[-1][:300] if lines else "(its log is empty)"
 
 
 def terminate_with_parent() -> None:

@@ -3,6 +3,10 @@
 `kube_target` is session-scoped: one cluster for the whole run. When
 `SANDBOXMESH_TEST_KUBECONFIG` names a kubeconfig (kind, k3d, a real cluster), the suite uses
 that cluster instead of starting its own and installs the Sandbox CRD there.
+
+`real_node_target` is a cluster with a real node on this host (Pods run as containers), one
+per run as one per host: started at its first use, stopped at the end or by a test that needs
+the host to itself (`real_node_host_free`).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from lightkube.resources.core_v1 import Namespace
 
 from sandboxmesh.localcluster import kube
 from sandboxmesh.localcluster.cluster import ClusterConfig, LocalCluster
+from sandboxmesh.localcluster.node import host as node_host
 from sandboxmesh.spec.crd import CRD_NAME, crd_manifest
 
 EXTERNAL_KUBECONFIG_ENV = "SANDBOXMESH_TEST_KUBECONFIG"
@@ -49,6 +54,50 @@ def kube_target() -> Iterator[KubeTarget]:
         return
     with LocalCluster(ClusterConfig(nodes=3, crds=[crd_manifest()])) as cluster:
         yield KubeTarget(cluster.kubeconfig, cluster)
+
+
+class RealNodeCluster:
+    """The run's cluster with a real node, started when first asked for."""
+
+    def __init__(self) -> None:
+        self.cluster: LocalCluster | None = None
+
+    def target(self) -> KubeTarget:
+        if self.cluster is None:
+            lacks = node_host.missing()
+            if lacks:
+                pytest.skip(f"THIS HOST CANNOT RUN THE REAL NODE: no {'; no '.join(lacks)}")
+            cluster = LocalCluster(
+                ClusterConfig(nodes=1, real_node=True, crds=[crd_manifest()], start_timeout=180)
+            )
+            cluster.start()
+            self.cluster = cluster
+        return KubeTarget(self.cluster.kubeconfig, self.cluster)
+
+    def stop(self) -> None:
+        if self.cluster is not None:
+            self.cluster.stop()
+            self.cluster = None
+
+
+@pytest.fixture(scope="session")
+def real_node_cluster() -> Iterator[RealNodeCluster]:
+    holder = RealNodeCluster()
+    try:
+        yield holder
+    finally:
+        holder.stop()
+
+
+@pytest.fixture
+def real_node_target(real_node_cluster: RealNodeCluster) -> KubeTarget:
+    return real_node_cluster.target()
+
+
+@pytest.fixture
+def real_node_host_free(real_node_cluster: RealNodeCluster) -> None:
+    """For a test that starts a real node of its own: the run's one is stopped first."""
+    real_node_cluster.stop()
 
 
 def _wait_established(client: Client) -> None:

