@@ -15,6 +15,7 @@ from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Namespace
 
 from sandboxmesh.localcluster import Binaries
+from sandboxmesh.localcluster.images import catalog
 from sandboxmesh.localcluster.pytest_plugin import KubeTarget
 
 pytestmark = pytest.mark.cluster
@@ -72,7 +73,7 @@ def test_rendered_objects_pass_a_server_side_dry_run(
     kinds = sorted({d["kind"] for d in documents})
     assert kinds == sorted({
         "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "Deployment", "Role",
-        "RoleBinding", "ServiceAccount",
+        "RoleBinding", "Service", "ServiceAccount",
     })  # fmt: skip
     result = kubectl(
         kube_target, "apply", "--server-side", "--dry-run=server", "--field-manager=helm-test",
@@ -145,6 +146,50 @@ def test_service_accounts_can_do_their_job_and_nothing_more(
         assert not can(operator, "create", "sandboxes.sandboxmesh.io")
         assert not can(operator, "get", "secrets", "-n", "shop")
         assert not can(operator, "delete", "pods", "-n", "shop")
+        assert can(operator, "list", "customresourcedefinitions")  # kopf scans them
+        assert not can(operator, "create", "customresourcedefinitions")
+
+        routes = f"system:serviceaccount:{release_namespace}:{release}-route-server"
+        assert can(routes, "watch", "sandboxes.sandboxmesh.io")
+        assert not can(routes, "patch", "sandboxes.sandboxmesh.io")
+        # Routers: it puts them in front of annotated Services, in any namespace.
+        assert can(routes, "patch", "services", "-n", "shop")
+        assert can(routes, "create", "deployments", "-n", "shop")
+        assert can(routes, "delete", "poddisruptionbudgets", "-n", "shop")
+        assert can(routes, "list", "endpointslices.discovery.k8s.io", "-n", "shop")
+        assert not can(routes, "get", "secrets", "-n", "shop")
+        assert not can(routes, "delete", "pods", "-n", "shop")
+        assert not can(routes, "create", "sandboxes.sandboxmesh.io")
     finally:
         kubectl(kube_target, "delete", "-f", "-", "--ignore-not-found",
                 stdin=yaml.safe_dump_all(documents))  # fmt: skip
+
+
+def test_the_route_server_manages_routers_from_the_router_image_built_here() -> None:
+    documents = render("sandboxmesh", "sandboxmesh-system")
+    (route_server,) = [
+        d for d in documents
+        if d["kind"] == "Deployment" and d["metadata"]["name"] == "sandboxmesh-route-server"
+    ]  # fmt: skip
+    (container,) = route_server["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == catalog.SANDBOXMESH_IMAGE
+    assert "--manage-routers" in container["args"]
+    assert f"--router-image={catalog.ROUTER_IMAGE}" in container["args"]
+    xds = "sandboxmesh-route-server.sandboxmesh-system.svc.cluster.local:18000"
+    assert f"--router-xds-address={xds}" in container["args"]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert not [d for d in documents if d["kind"] == "PodDisruptionBudget"]  # one replica each
+
+
+def test_components_with_several_replicas_get_disruption_budgets() -> None:
+    documents = render("sandboxmesh", "sandboxmesh-system",
+                       "routeServer.replicas=2", "operator.replicas=2")  # fmt: skip
+    budgets = {d["metadata"]["name"]: d for d in documents if d["kind"] == "PodDisruptionBudget"}
+    assert set(budgets) == {"sandboxmesh-route-server", "sandboxmesh-operator"}
+    assert all(b["spec"]["minAvailable"] == 1 for b in budgets.values())
+    (operator,) = [
+        d for d in documents
+        if d["kind"] == "Deployment" and d["metadata"]["name"] == "sandboxmesh-operator"
+    ]  # fmt: skip
+    # Only the leader is Ready by its /readyz: no readiness gate, or rollouts would stall.
+    assert "readinessProbe" not in operator["spec"]["template"]["spec"]["containers"][0]
