@@ -103,7 +103,16 @@ class Buildah:
                 self.run("removing the base's working container", "rm", container)
         finally:
             shutil.rmtree(work, ignore_errors=True)
+        self._remove_other_bases(reference)
         return reference
+
+    def _remove_other_bases(self, reference: str) -> None:
+        listed = self.run(
+            "listing bases", "images", "--format", "{{.Name}}:{{.Tag}}", reference.split(":")[0]
+        )
+        for other in listed.split():
+            if other != reference:
+                subprocess.run(self._argv("rmi", other), capture_output=True)
 
     # -- images ----------------------------------------------------------------------------
 
@@ -131,6 +140,10 @@ class Buildah:
         )  # fmt: skip
         os.replace(partial, archive)  # whole or not at all: the archive is the cache key
 
+    def prune(self) -> None:
+        """Remove the storage's untagged images (what earlier builds of a tag left)."""
+        subprocess.run(self._argv("rmi", "--prune"), capture_output=True)
+
     def _scratch(self) -> Path:
         path = self.cache / "buildah" / "tmp"
         path.mkdir(parents=True, exist_ok=True)
@@ -147,10 +160,17 @@ def _digest(parts: list[str]) -> str:
 
 
 def tree_digest(*roots: Path) -> str:
-    """A digest of the files under `roots`: their relative paths, modes and contents."""
+    """A digest of the files under `roots`: their relative paths, modes and contents
+    (bytecode caches left out: any run of the code writes them)."""
     digest = hashlib.sha256()
     for root in roots:
-        paths = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+        paths = (
+            [root]
+            if root.is_file()
+            else sorted(
+                p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts
+            )
+        )
         for path in paths:
             relative = path.name if path == root else str(path.relative_to(root))
             digest.update(f"{relative}\0{path.stat().st_mode & 0o777}\0".encode())

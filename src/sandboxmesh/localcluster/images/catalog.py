@@ -57,6 +57,10 @@ class ImageSpec:
     fill_context: Callable[[Path, Builder], None]
     #: Whether the Containerfile takes the Debian base as its BASE argument.
     on_base: bool = True
+    #: What the context is made from, when the context itself varies from build to build
+    #: (a wheel installed from a temporary path records it): the key is their digest then,
+    #: and a cached image skips making the context at all.
+    inputs: Callable[[Builder], list[Path]] | None = None
 
 
 @dataclass
@@ -74,25 +78,46 @@ class Builder:
 
     def build(self, spec: ImageSpec) -> Path:
         """The image's archive, built when no archive of the same inputs exists."""
+        containerfile = self.root / "deploy" / "images" / spec.name / "Containerfile"
+        base = self.buildah.base_reference() if spec.on_base else ""
+        tag = spec.reference.rsplit(":", 1)[1]
+
+        def archive_for(key: str) -> Path:
+            return self.archive_dir() / f"{spec.name}-{tag}-{base[-12:]}{key}.tar"
+
+        if spec.inputs is not None:
+            archive = archive_for(tree_digest(containerfile, *spec.inputs(self)))
+            if archive.exists():
+                log.info("%s: already built (%s)", spec.reference, archive.name)
+                return archive
         contexts = self.cache / "images" / "contexts"
         contexts.mkdir(parents=True, exist_ok=True)
         context = Path(tempfile.mkdtemp(prefix=f"{spec.name}-", dir=contexts))
         try:
             spec.fill_context(context, self)
-            containerfile = self.root / "deploy" / "images" / spec.name / "Containerfile"
-            base = self.buildah.base_reference() if spec.on_base else ""
-            key = tree_digest(containerfile, context)
-            tag = spec.reference.rsplit(":", 1)[1]
-            archive = self.archive_dir() / f"{spec.name}-{tag}-{base[-12:]}{key}.tar"
-            if archive.exists():
-                log.info("%s: already built (%s)", spec.reference, archive.name)
-                return archive
+            if spec.inputs is None:
+                archive = archive_for(tree_digest(containerfile, context))
+                if archive.exists():
+                    log.info("%s: already built (%s)", spec.reference, archive.name)
+                    return archive
             if spec.on_base:
                 self.buildah.ensure_base()
             self.buildah.build(spec.reference, containerfile, context, base or None, archive)
+            self._prune(spec, keep=archive)
             return archive
         finally:
             shutil.rmtree(context, ignore_errors=True)
+
+    def _prune(self, spec: ImageSpec, keep: Path) -> None:
+        """Every source change makes a new archive of a few hundred MiB: keep the newest
+        two of an image, and no untagged image in buildah's storage."""
+        older = sorted(
+            (p for p in self.archive_dir().glob(f"{spec.name}-*.tar") if p != keep),
+            key=lambda p: p.stat().st_mtime,
+        )
+        for stale in older[:-1]:
+            stale.unlink(missing_ok=True)
+        self.buildah.prune()
 
     # -- what goes into contexts -----------------------------------------------------------
 
@@ -207,7 +232,12 @@ def _pause_context(context: Path, builder: Builder) -> None:
 
 PAUSE = ImageSpec("pause", PAUSE_IMAGE, _pause_context, on_base=False)
 IMAGES = (
-    ImageSpec("sandboxmesh", SANDBOXMESH_IMAGE, _sandboxmesh_context),
+    ImageSpec(
+        "sandboxmesh",
+        SANDBOXMESH_IMAGE,
+        _sandboxmesh_context,
+        inputs=lambda b: [b.root / "uv.lock", b.root / "pyproject.toml", b.root / "src"],
+    ),
     ImageSpec("router", ROUTER_IMAGE, _router_context),
     ImageSpec("demo-app", DEMO_APP_IMAGE, _demo_app_context),
 )
