@@ -167,9 +167,7 @@ def tree_digest(*roots: Path) -> str:
         paths = (
             [root]
             if root.is_file()
-            else sorted(
-                p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts
-            )
+            else sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
         )
         for path in paths:
             relative = path.name if path == root else str(path.relative_to(root))
