@@ -10,6 +10,11 @@ request), or the server answers 408; and its request line and headers must fit i
 
 Both reach the workers of `sandboxmesh server --workers N` through the environment (uvicorn
 pickles this class by name into each worker); the command sets them from the settings.
+
+Every close is a lingering one (as nginx's `lingering_close`): the server half-closes, then
+reads and drops what the client still sends, for at most `LINGER_SECONDS`. Closing a socket
+with unread bytes makes the kernel send a reset, which can destroy the answer before the
+client reads it: a client trickling a body in got "connection reset" instead of its 408.
 """
 
 from __future__ import annotations
@@ -24,6 +29,42 @@ HEADER_TIMEOUT_ENV = "SANDBOXMESH_HTTP__HEADER_TIMEOUT_SECONDS"
 HEADER_BYTES_ENV = "SANDBOXMESH_HTTP__MAX_HEADER_BYTES"
 DEFAULT_HEADER_TIMEOUT_SECONDS = 10.0
 DEFAULT_MAX_HEADER_BYTES = 64 * 1024
+LINGER_SECONDS = 2.0
+
+
+class _LingeringTransport:
+    """The connection's transport, but `close()` half-closes and lingers (see above)."""
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self.lingering = False
+        self._timer: asyncio.TimerHandle | None = None
+
+    def close(self) -> None:
+        if self.lingering or self._transport.is_closing():
+            return
+        self.lingering = True
+        try:
+            self._transport.write_eof()  # after what is buffered: the answer goes first
+            self._transport.resume_reading()
+        except (OSError, RuntimeError, NotImplementedError):
+            self._transport.close()
+            return
+        self._timer = self._loop.call_later(LINGER_SECONDS, self._transport.close)
+
+    def finish(self) -> None:
+        """The client closed too, or the connection is gone: close now."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._transport.close()
+
+    def is_closing(self) -> bool:
+        return self.lingering or self._transport.is_closing()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
 
 
 class _HeadersTooLarge(Exception):
@@ -50,8 +91,18 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
         self._too_large = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+        self._lingering = _LingeringTransport(transport, self.loop)
+        super().connection_made(self._lingering)  # type: ignore[arg-type]
         self._arm_header_deadline()
+
+    def data_received(self, data: bytes) -> None:
+        if self._lingering.lingering:
+            return  # what a client sends after the answer: read, and dropped
+        super().data_received(data)
+
+    def eof_received(self) -> None:
+        if self._lingering.lingering:
+            self._lingering.finish()
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -94,6 +145,7 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm_header_deadline()
+        self._lingering.finish()
         super().connection_lost(exc)
 
     def _arm_header_deadline(self) -> None:

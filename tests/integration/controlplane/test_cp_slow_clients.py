@@ -131,6 +131,21 @@ def test_a_body_trickled_in_gets_408_and_the_connection_closes(url: str) -> None
     assert sent < 4096
 
 
+def test_a_client_still_sending_after_its_408_reads_the_answer(url: str) -> None:
+    # The client does not look for an answer while it sends: bytes keep arriving after the
+    # server has answered. A server that then just closes makes its kernel reset the
+    # connection, and the reset can destroy the 408 before the client reads it (seen on CI).
+    # The server half-closes, drains and drops what still comes, then closes.
+    with _connect(url) as connection:
+        connection.sendall(HEADERS + b"{")
+        until = time.monotonic() + BODY_TIMEOUT_SECONDS + 1.0
+        while time.monotonic() < until:
+            connection.sendall(b" ")
+            time.sleep(0.02)  # the pacing of a slow client: the behaviour under test
+        answer = _read_until_closed(connection)
+    assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
+
+
 def test_a_body_sent_at_once_is_not_held_to_the_deadline(url: str) -> None:
     # The same request with its body: answered on its merits (401, no token), not 408.
     with _connect(url) as connection:
