@@ -4,6 +4,8 @@ What triggers a sandbox's reconcile:
 - the Sandbox itself: resume (operator start), create, a spec update, a periodic resync;
 - its fork Deployments: every event, so status follows the Pods turning ready (a watch,
   not a poll);
+- its fork Pods, when one cannot pull its image or keeps crashing (their Deployment's status
+  stays as it was while the kubelet retries);
 - the baselines it forks: a baseline Deployment appearing, disappearing or changing its
   generation, and any baseline Service change in a namespace it forks in (indexes map
   both back to the sandboxes).
@@ -22,6 +24,7 @@ import kopf
 from sandboxmesh import kube
 from sandboxmesh.operator.reconcile import Reconciler
 from sandboxmesh.operator.settings import ForkingSettings
+from sandboxmesh.operator.status import pod_trouble
 from sandboxmesh.spec.crd import GROUP, LABEL_MANAGED_BY, LABEL_SANDBOX, MANAGED_BY, PLURAL, VERSION
 
 log = logging.getLogger(__name__)
@@ -114,6 +117,19 @@ def build_registry(reconciler: Reconciler, settings: ForkingSettings) -> kopf.Op
     async def fork_deployment_event(labels: kopf.Labels, body: kopf.Body, **_: Any) -> None:
         with contextlib.suppress(*kube.CLIENT_ERRORS):
             await reconciler.rollout_changed(labels[LABEL_SANDBOX], dict(body))
+
+    @kopf.on.event(
+        "",
+        "v1",
+        "pods",
+        id="fork-pods",
+        labels={LABEL_MANAGED_BY: MANAGED_BY, LABEL_SANDBOX: kopf.PRESENT},
+        registry=registry,
+    )
+    async def fork_pod_event(labels: kopf.Labels, body: kopf.Body, **_: Any) -> None:
+        if pod_trouble([dict(body)]) is not None:
+            with contextlib.suppress(*kube.CLIENT_ERRORS):
+                await reconciler.pods_in_trouble(labels[LABEL_SANDBOX])
 
     @kopf.on.event(
         "apps",

@@ -19,7 +19,7 @@ from typing import Any
 from lightkube import ApiError, AsyncClient
 from lightkube.generic_resource import create_global_resource
 from lightkube.resources.apps_v1 import Deployment
-from lightkube.resources.core_v1 import Service
+from lightkube.resources.core_v1 import Pod, Service
 from lightkube.types import PatchType
 from pydantic import ValidationError
 
@@ -39,6 +39,7 @@ from sandboxmesh.operator.status import (
     ForkObservation,
     fork_deployment_name,
     fork_status,
+    rollout_complete,
     sandbox_status,
     terminating_status,
     with_rollout,
@@ -86,6 +87,11 @@ class Reconciler:
         between applying objects and writing status).
         """
         await self._enqueue(name, _Request(reconcile=True, full=full))
+
+    async def pods_in_trouble(self, sandbox: str) -> None:
+        """A fork's Pod cannot pull its image or keeps crashing: reconcile, so the status
+        says so (its Deployment's status does not change while the kubelet retries)."""
+        await self.trigger(sandbox)
 
     async def rollout_changed(self, sandbox: str, deployment: Manifest) -> None:
         """A fork Deployment's status changed: refresh the sandbox's readiness from it.
@@ -173,7 +179,8 @@ class Reconciler:
             for service in desired.services:
                 await self.objects.apply(Service, service)
             keep.update((r.kind, r.namespace, r.name) for r in desired.object_refs())
-            observations.append(ForkObservation(fork, desired=desired, deployment=live))
+            pods = await self._pods_while_rolling_out(live)
+            observations.append(ForkObservation(fork, desired=desired, deployment=live, pods=pods))
 
         if full or previous is None or previous.observed_generation != generation:
             await self.objects.prune(name, keep)
@@ -202,7 +209,11 @@ class Reconciler:
         if previous is None or previous.observed_generation != generation:
             return await self._reconcile(name, full=False)
         forks = [
-            with_rollout(fork, deployments[deployment])
+            with_rollout(
+                fork,
+                deployments[deployment],
+                await self._pods_while_rolling_out(deployments[deployment]),
+            )
             if (deployment := fork_deployment_name(fork)) in deployments
             else fork
             for fork in previous.forks
@@ -216,6 +227,20 @@ class Reconciler:
         )
         await self._write_status(body, previous, status)
         return status
+
+    async def _pods_while_rolling_out(self, deployment: Manifest | None) -> list[Manifest]:
+        """A fork Deployment's Pods while it is not rolled out (their container states say
+        why: an image that cannot be pulled, a crash); none once it is, at no API cost."""
+        if deployment is None or rollout_complete(deployment)[1]:
+            return []
+        meta = deployment["metadata"]
+        labels = ((deployment.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+        if not labels:
+            return []
+        return [
+            pod.to_dict()
+            async for pod in self.client.list(Pod, namespace=meta["namespace"], labels=labels)
+        ]
 
     async def _baseline(self, namespace: str, name: str) -> Manifest:
         try:

@@ -34,14 +34,62 @@ PERMANENT = frozenset(
 )
 
 
+#: A fork still rolling out, possibly held up by its Pods (it may heal: not Failed).
+ROLLING_OUT = frozenset({Reason.FORKS_PROGRESSING, Reason.IMAGE_PULL_FAILED, Reason.FORK_CRASHING})
+#: The kubelet's reasons for a container that waits on its image...
+_PULL_REASONS = frozenset({"ErrImagePull", "ImagePullBackOff", "InvalidImageName"})
+#: ... and for one that cannot start or keeps exiting.
+_CRASH_REASONS = frozenset(
+    {"CrashLoopBackOff", "RunContainerError", "CreateContainerError", "CreateContainerConfigError"}
+)
+
+
 @dataclass(frozen=True)
 class ForkObservation:
-    """One fork as the reconciler found it: an error, or its desired and live Deployment."""
+    """One fork as the reconciler found it: an error, or its desired and live Deployment
+    (and, while it rolls out, its Pods)."""
 
     fork: Fork
     error: ForkError | None = None
     desired: DesiredFork | None = None
     deployment: dict[str, Any] | None = None
+    pods: Sequence[dict[str, Any]] = ()
+
+
+def pod_trouble(pods: Sequence[dict[str, Any]]) -> tuple[Reason, str] | None:
+    """What holds a fork's Pods up that a person must act on, in the kubelet's words: an
+    image that cannot be pulled, or a container that keeps exiting. None when nothing does
+    (they may simply be starting)."""
+    for pod in pods:
+        status = pod.get("status") or {}
+        for container in [
+            *(status.get("initContainerStatuses") or []),
+            *(status.get("containerStatuses") or []),
+        ]:
+            name = container.get("name", "?")
+            waiting = (container.get("state") or {}).get("waiting") or {}
+            reason, detail = waiting.get("reason", ""), waiting.get("message", "")
+            if reason in _PULL_REASONS:
+                image = container.get("image", "")
+                return Reason.IMAGE_PULL_FAILED, _words(
+                    f"container {name} cannot pull image {image} ({reason})", detail
+                )
+            exited = (container.get("lastState") or {}).get("terminated") or {}
+            restarts = int(container.get("restartCount") or 0)
+            if reason in _CRASH_REASONS or (exited and restarts and not container.get("ready")):
+                how = (
+                    f"exited with {exited.get('exitCode')} ({exited.get('reason') or 'Error'})"
+                    if exited
+                    else f"cannot start ({reason})"
+                )
+                return Reason.FORK_CRASHING, _words(
+                    f"container {name} {how}, restarted {restarts} times", detail
+                )
+    return None
+
+
+def _words(summary: str, detail: str) -> str:
+    return f"{summary}: {detail[:300]}" if detail else summary
 
 
 def rollout_complete(deployment: dict[str, Any] | None) -> tuple[int, bool]:
@@ -80,7 +128,7 @@ def fork_status(observation: ForkObservation) -> ForkStatus:
         baseline=observation.desired.snapshot,
         objects=observation.desired.object_refs(),
     )
-    return with_rollout(created, observation.deployment)
+    return with_rollout(created, observation.deployment, observation.pods)
 
 
 def fork_deployment_name(fork: ForkStatus) -> str | None:
@@ -88,16 +136,26 @@ def fork_deployment_name(fork: ForkStatus) -> str | None:
     return next((o.name for o in fork.objects if o.kind == "Deployment"), None)
 
 
-def with_rollout(fork: ForkStatus, deployment: dict[str, Any] | None) -> ForkStatus:
-    """A fork's status with the readiness of its live Deployment."""
+def with_rollout(
+    fork: ForkStatus, deployment: dict[str, Any] | None, pods: Sequence[dict[str, Any]] = ()
+) -> ForkStatus:
+    """A fork's status with the readiness of its live Deployment, and what holds its Pods
+    up while it is not ready."""
     ready_replicas, complete = rollout_complete(deployment)
     where = f"Deployment {fork.fork_of.namespace}/{fork_deployment_name(fork)}"
+    reason, message = Reason.FORKS_AVAILABLE, ""
+    if not complete:
+        reason, message = Reason.FORKS_PROGRESSING, f"{ready_replicas}/1 ready, rolling out"
+        trouble = pod_trouble(pods)
+        if trouble is not None:
+            reason, message = trouble
+        message = f"{where}: {message}"
     return fork.model_copy(
         update={
             "ready_replicas": ready_replicas,
             "ready": complete,
-            "reason": Reason.FORKS_AVAILABLE if complete else Reason.FORKS_PROGRESSING,
-            "message": "" if complete else f"{where}: {ready_replicas}/1 ready, rolling out",
+            "reason": reason,
+            "message": message,
         }
     )
 
@@ -112,9 +170,9 @@ def sandbox_status(
 ) -> SandboxStatus:
     """The whole status from each fork's status; conditions keep their transition times."""
     errors = [
-        f for f in forks if f.reason not in (Reason.FORKS_AVAILABLE, Reason.FORKS_PROGRESSING)
+        f for f in forks if f.reason != Reason.FORKS_AVAILABLE and f.reason not in ROLLING_OUT
     ]
-    progressing = [f for f in forks if f.reason == Reason.FORKS_PROGRESSING]
+    progressing = [f for f in forks if f.reason in ROLLING_OUT]
     current = list(previous.conditions) if previous else []
 
     def mark(type_: ConditionType, ok: bool, reason: str, message: str) -> None:
@@ -131,8 +189,11 @@ def sandbox_status(
         mark(ConditionType.BASELINE_RESOLVED, True, Reason.BASELINE_FOUND, "")
         if progressing:
             message = _join(progressing)
-            mark(ConditionType.FORKS_READY, False, Reason.FORKS_PROGRESSING, message)
-            mark(ConditionType.READY, False, Reason.FORKS_PROGRESSING, message)
+            # A fork held up by its Pods names why; otherwise they are simply on their way.
+            held = [f.reason for f in progressing if f.reason != Reason.FORKS_PROGRESSING]
+            reason = held[0] if held else Reason.FORKS_PROGRESSING
+            mark(ConditionType.FORKS_READY, False, reason, message)
+            mark(ConditionType.READY, False, reason, message)
         else:
             mark(ConditionType.FORKS_READY, True, Reason.FORKS_AVAILABLE, "")
             mark(ConditionType.READY, True, Reason.READY, "")

@@ -58,6 +58,10 @@ class Reason(StrEnum):
     INVALID_SPEC = "InvalidSpec"
     #: Fork objects exist and wait for their Pods.
     FORKS_PROGRESSING = "ForksProgressing"
+    #: A fork's Pod cannot pull its image (the kubelet retries: pushing the image heals it).
+    IMAGE_PULL_FAILED = "ImagePullFailed"
+    #: A fork's container keeps exiting, or cannot be started (CrashLoopBackOff and kin).
+    FORK_CRASHING = "ForkCrashing"
     #: Every fork has its ready replica.
     FORKS_AVAILABLE = "ForksAvailable"
     #: The sandbox is ready.

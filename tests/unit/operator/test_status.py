@@ -9,6 +9,7 @@ from sandboxmesh.operator.forks import DesiredFork, ForkError, SandboxIdentity, 
 from sandboxmesh.operator.status import (
     ForkObservation,
     fork_status,
+    pod_trouble,
     rollout_complete,
     sandbox_status,
     terminating_status,
@@ -137,3 +138,58 @@ def test_a_rollout_refresh_changes_readiness_and_nothing_else() -> None:
     full = _status(ForkObservation(FORK, desired=_desired(), deployment=_deployment()),
                    previous=progressing, now=T0 + timedelta(seconds=3))  # fmt: skip
     assert ready == full
+
+
+def _pod(*containers: dict[str, Any]) -> dict[str, Any]:
+    return {"status": {"containerStatuses": list(containers)}}
+
+
+PULL_BACKOFF = {
+    "name": "app", "image": "registry.example.com/nope:1", "ready": False, "restartCount": 0,
+    "state": {"waiting": {"reason": "ImagePullBackOff",
+                          "message": 'Back-off pulling image "registry.example.com/nope:1"'}},
+}  # fmt: skip
+CRASHING = {
+    "name": "app", "image": "checkout:1", "ready": False, "restartCount": 3,
+    "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 40s restarting"}},
+    "lastState": {"terminated": {"exitCode": 1, "reason": "Error"}},
+}  # fmt: skip
+STARTING = {"name": "app", "image": "checkout:1", "ready": False, "restartCount": 0,
+            "state": {"waiting": {"reason": "ContainerCreating"}}}  # fmt: skip
+
+
+def test_a_fork_whose_image_cannot_be_pulled_says_so_and_stays_provisioning() -> None:
+    observation = ForkObservation(
+        FORK, desired=_desired(), deployment=_deployment(ready=0), pods=[_pod(PULL_BACKOFF)]
+    )
+    status = _status(observation)
+    assert status.phase is Phase.PROVISIONING  # a push of the image heals it
+    assert status.reason == Reason.IMAGE_PULL_FAILED
+    assert "cannot pull image registry.example.com/nope:1 (ImagePullBackOff)" in status.message
+    (fork,) = status.forks
+    assert fork.reason == Reason.IMAGE_PULL_FAILED
+    ready = next(c for c in status.conditions if c.type == "Ready")
+    assert (ready.status, ready.reason) == ("False", Reason.IMAGE_PULL_FAILED)
+
+
+def test_a_fork_that_keeps_crashing_says_how_it_exits() -> None:
+    observation = ForkObservation(
+        FORK, desired=_desired(), deployment=_deployment(ready=0), pods=[_pod(CRASHING)]
+    )
+    status = _status(observation)
+    assert status.reason == Reason.FORK_CRASHING
+    assert "container app exited with 1 (Error), restarted 3 times" in status.message
+
+
+def test_pods_that_are_only_starting_are_no_trouble() -> None:
+    assert pod_trouble([_pod(STARTING)]) is None
+    assert pod_trouble([{"status": {}}]) is None
+    observation = ForkObservation(
+        FORK, desired=_desired(), deployment=_deployment(ready=0), pods=[_pod(STARTING)]
+    )
+    assert _status(observation).reason == Reason.FORKS_PROGRESSING
+    # A rolled-out fork is available whatever an old Pod says.
+    rolled_out = ForkObservation(
+        FORK, desired=_desired(), deployment=_deployment(), pods=[_pod(CRASHING)]
+    )
+    assert _status(rolled_out).phase is Phase.READY
