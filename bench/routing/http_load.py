@@ -75,8 +75,8 @@ def request_bytes(headers: dict[str, str]) -> bytes:
 
 
 class Connection:
-    def __init__(self, port: int) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port))
+    def __init__(self, port: int, host: str = "127.0.0.1") -> None:
+        self.sock = socket.create_connection((host, port))
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.file = self.sock.makefile("rb")
 
@@ -93,8 +93,10 @@ class Connection:
         self.sock.close()
 
 
-def latency(port: int, headers: dict[str, str], count: int) -> dict[str, Any]:
-    connection = Connection(port)
+def latency(
+    port: int, headers: dict[str, str], count: int, host: str = "127.0.0.1"
+) -> dict[str, Any]:
+    connection = Connection(port, host)
     request = request_bytes(headers)
     for _ in range(200):  # warm up
         connection.get(request)
@@ -113,9 +115,9 @@ def latency(port: int, headers: dict[str, str], count: int) -> dict[str, Any]:
     }
 
 
-def _load(port: int, request: bytes, connections: int, seconds: float, out: Any) -> None:
+def _load(port: int, request: bytes, connections: int, seconds: float, out: Any, host: str) -> None:
     async def worker(deadline: float) -> int:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        reader, writer = await asyncio.open_connection(host, port)
         done = 0
         while time.monotonic() < deadline:
             writer.write(request)
@@ -135,11 +137,13 @@ def _load(port: int, request: bytes, connections: int, seconds: float, out: Any)
     out.put(asyncio.run(main()))
 
 
-def throughput(port: int, headers: dict[str, str], connections: int, seconds: float) -> float:
+def throughput(
+    port: int, headers: dict[str, str], connections: int, seconds: float, host: str = "127.0.0.1"
+) -> float:
     context = multiprocessing.get_context("spawn")
     out = context.Queue()
     process = context.Process(
-        target=_load, args=(port, request_bytes(headers), connections, seconds, out)
+        target=_load, args=(port, request_bytes(headers), connections, seconds, out, host)
     )
     process.start()
     total = out.get(timeout=seconds + 60)

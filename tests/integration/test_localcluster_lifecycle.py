@@ -67,7 +67,7 @@ def test_dev_cluster_up_and_down_from_the_cli(tmp_path: Path) -> None:
     env = {**os.environ, "SANDBOXMESH_HOME": str(tmp_path)}
     command = [sys.executable, "-m", "sandboxmesh", "dev", "cluster"]
     up = subprocess.run(
-        [*command, "up", "--nodes", "1"],
+        [*command, "up", "--kwok-only", "--kwok-nodes", "1"],
         env=env,
         capture_output=True,
         text=True,
