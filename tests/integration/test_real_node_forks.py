@@ -14,7 +14,7 @@ from lightkube import ApiError, Client
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Namespace, Pod
 from tests.support.eventually import eventually
-from tests.support.kube import SandboxResource, apply_baseline
+from tests.support.kube import SandboxResource, apply_baseline, sandbox_gone
 from tests.support.system import start_operator
 
 from sandboxmesh.localcluster.images import catalog
@@ -55,18 +55,12 @@ def shop(real_node_target: KubeTarget, tmp_path: Path) -> Iterator[tuple[Client,
                 names.append(sandbox.metadata.name)
                 client.delete(SandboxResource, sandbox.metadata.name)
         for name in names:
-            eventually(lambda name=name: _gone(client, name), timeout=60, what=f"{name} deleted")
+            eventually(
+                lambda name=name: sandbox_gone(client, name), timeout=60, what=f"{name} deleted"
+            )
         operator.stop()
         client.delete(Namespace, namespace)
         client.close()
-
-
-def _gone(client: Client, name: str) -> bool:
-    try:
-        client.get(SandboxResource, name)
-    except ApiError as error:
-        return error.status.code == 404
-    return False
 
 
 def _sandbox(client: Client, namespace: str, suffix: str, customizations: dict[str, Any]) -> str:

@@ -110,3 +110,12 @@ def purge_sandboxes(client: Client, labels: dict[str, str]) -> None:
         with contextlib.suppress(ApiError):
             client.patch(SandboxResource, name, {"metadata": {"finalizers": None}},
                          patch_type=PatchType.MERGE)  # fmt: skip
+
+
+def sandbox_gone(client: Client, name: str) -> bool:
+    """The Sandbox is no longer there (its finalizers done)."""
+    try:
+        client.get(SandboxResource, name)
+    except ApiError as error:
+        return error.status.code == 404
+    return False

@@ -11,7 +11,7 @@ import pytest
 from lightkube import ApiError, Client
 from lightkube.models.meta_v1 import ObjectMeta
 from tests.support.eventually import eventually
-from tests.support.kube import SandboxResource
+from tests.support.kube import SandboxResource, sandbox_gone
 from tests.support.system import Process
 
 
@@ -83,8 +83,4 @@ class SandboxFactory:
 
     def gone(self, name: str) -> bool:
         """The Sandbox is no longer there (its finalizers done)."""
-        try:
-            self.client.get(SandboxResource, name)
-        except ApiError as error:
-            return error.status.code == 404
-        return False
+        return sandbox_gone(self.client, name)
