@@ -248,8 +248,7 @@ def _memory(client: Client, kubeconfig: Path, url: str, agent_token: str) -> dic
         if (
             ref["namespace"] == system
             or "router" in ref["name"]
-            or (ref["name"].startswith("checkout-")
-            and ref["name"].count("-") == 2)
+            or (ref["name"].startswith("checkout-") and ref["name"].count("-") == 2)
         ):
             working = pod.get("memory", {}).get("workingSetBytes", 0)
             memory[f"{ref['namespace']}/{ref['name'].rsplit('-', 2)[0]}"] = round(
