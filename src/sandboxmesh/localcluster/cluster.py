@@ -30,6 +30,7 @@ from sandboxmesh.localcluster import kube, pki
 from sandboxmesh.localcluster.binaries import Binaries
 from sandboxmesh.localcluster.node import configs as node_configs
 from sandboxmesh.localcluster.node import host as node_host
+from sandboxmesh.localcluster.node.node import COMPONENTS as node_components
 from sandboxmesh.localcluster.node.node import NodeCredentials, RealNode, stop_node
 from sandboxmesh.localcluster.processes import (
     ManagedProcess,
@@ -504,8 +505,7 @@ def stop_detached(state: ClusterState) -> list[str]:
         node_pids = {
             name: pids.pop(name)
             for name in list(pids)
-            if name in ("containerd", "kubelet", "kube-proxy", "coredns")
-            and _is_ours(pids[name], state.workdir)
+            if name in node_components and _is_ours(pids[name], state.workdir)
         }
         try:
             binaries: Binaries | None = Binaries.locate()

@@ -25,7 +25,8 @@ from sandboxmesh.localcluster.processes import ManagedProcess, free_port, termin
 
 log = logging.getLogger(__name__)
 
-#: Start order; `stop` runs the kubelet down first so it recreates nothing while the Pods go.
+#: The node's processes, in start order (`stop_node` stops the kubelet first, so it recreates
+#: nothing while the Pods go).
 COMPONENTS = ("containerd", "kubelet", "kube-proxy", "coredns")
 
 Spawn = Callable[[str, list[str]], ManagedProcess]
@@ -59,7 +60,7 @@ class RealNode:
     # -- before the control plane --------------------------------------------------------------
 
     def claim(self) -> None:
-        host.check_fit()
+        """Take the host (LocalCluster.start has checked it is fit first)."""
         self.record = host.claim(self.workdir)
 
     def prepare_host(self) -> None:
@@ -113,9 +114,6 @@ class RealNode:
             ),
         )
         self._save_record()
-
-    def wait_ready(self, ready: Callable[[], bool], wait: Wait, deadline: float) -> None:
-        wait(f"node {configs.NODE_NAME} Ready", deadline, self.processes, ready)
 
     def _spawn(self, spawn: Spawn, name: str, argv: list[str]) -> ManagedProcess:
         process = spawn(name, argv)
