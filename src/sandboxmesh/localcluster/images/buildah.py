@@ -107,11 +107,12 @@ class Buildah:
         return reference
 
     def _remove_other_bases(self, reference: str) -> None:
-        listed = self.run(
-            "listing bases", "images", "--format", "{{.Name}}:{{.Tag}}", reference.split(":")[0]
-        )
+        # All images, filtered here: `buildah images NAME` without a tag means NAME:latest
+        # and fails ("image not known") where only tagged bases exist.
+        listed = self.run("listing bases", "images", "--format", "{{.Name}}:{{.Tag}}")
+        repository = reference.rsplit(":", 1)[0]
         for other in listed.split():
-            if other != reference:
+            if other.rsplit(":", 1)[0] == repository and other != reference:
                 subprocess.run(self._argv("rmi", other), capture_output=True)
 
     # -- images ----------------------------------------------------------------------------
