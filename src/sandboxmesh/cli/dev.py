@@ -189,6 +189,25 @@ def images_build(
         typer.echo(archive)
 
 
+@images_app.command("context")
+def images_context(
+    name: str = typer.Argument(..., help="The image: sandboxmesh, router or demo-app."),
+    directory: Path = typer.Argument(..., help="A new or empty directory for the context."),
+) -> None:
+    """Write an image's build context, for `docker build` elsewhere (the release workflow):
+    docker build -f deploy/images/NAME/Containerfile DIRECTORY."""
+    from sandboxmesh.localcluster.images import catalog
+
+    spec = catalog.PUBLISHED.get(name)
+    if spec is None:
+        raise CliError(f"no image {name!r}: choose one of {', '.join(catalog.PUBLISHED)}")
+    try:
+        catalog.builder().context(spec, directory)
+    except (catalog.CheckoutMissing, ImageBuildFailed) as error:
+        raise CliError(str(error)) from error
+    typer.echo(f"context of {spec.reference} in {directory}", err=True)
+
+
 @app.command("mail")
 def mail(
     port: int = typer.Option(8025, min=1, max=65535, help="The loopback port to listen on."),

@@ -108,6 +108,14 @@ class Builder:
         finally:
             shutil.rmtree(context, ignore_errors=True)
 
+    def context(self, spec: ImageSpec, directory: Path) -> None:
+        """Fill `directory` (new or empty) with the image's build context, for a build
+        elsewhere (`docker build -f deploy/images/NAME/Containerfile DIRECTORY`)."""
+        directory.mkdir(parents=True, exist_ok=True)
+        if any(directory.iterdir()):
+            raise ImageBuildFailed(f"{directory} is not empty: give a new or empty directory")
+        spec.fill_context(directory, self)
+
     def _prune(self, spec: ImageSpec, keep: Path) -> None:
         """Every source change makes a new archive of a few hundred MiB: keep the newest
         two of an image, and no untagged image in buildah's storage."""
@@ -241,6 +249,10 @@ IMAGES = (
     ImageSpec("router", ROUTER_IMAGE, _router_context),
     ImageSpec("demo-app", DEMO_APP_IMAGE, _demo_app_context),
 )
+
+
+#: What the release workflow publishes; the pause image is the dev node's own.
+PUBLISHED = {spec.name: spec for spec in IMAGES}
 
 
 def builder(binaries: Binaries | None = None) -> Builder:
