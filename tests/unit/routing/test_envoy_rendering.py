@@ -56,6 +56,11 @@ def test_routes_try_exact_headers_for_every_key_then_baggage_then_the_baseline()
     baggage = host.routes[4].match.headers[0].string_match.safe_regex.regex
     assert baggage == matching.baggage_pattern(KEY_1)
     assert host.routes[0].match.headers[0].string_match.exact == KEY_1
+    # Only a refused connection (nothing sent) is tried again, and only towards a fork.
+    for route in host.routes[:-1]:
+        assert route.route.retry_policy.retry_on == "connect-failure"
+        assert route.route.retry_policy.num_retries.value > 0
+    assert not host.routes[-1].route.HasField("retry_policy")
 
 
 def test_routes_skip_forks_whose_cluster_envoy_does_not_have() -> None:
