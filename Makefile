@@ -83,7 +83,8 @@ images: venv k8s-bin node-deps
 test: venv k8s-bin chromium node-deps images check
 	hack/postgres.sh run -- $(BIN)/pytest $(PYTEST_ARGS)
 
-demo: venv k8s-bin
+# The demo runs on the real node (Debian's containerd & co), from the project's images.
+demo: venv k8s-bin node-deps images
 	$(BIN)/sandboxmesh demo
 
 clean:

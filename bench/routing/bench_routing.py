@@ -13,8 +13,9 @@ In one run:
    the harness writes a Sandbox's status Ready to the first request routed to its fork
    (watch + table + xDS + Envoy);
 5. propagation with the real operator (unless --no-cluster or --no-operator;
-   `operator_propagation`): the demo app's two hops on a local node, from a Sandbox turning
-   Ready as a watch sees it to the first request whose second hop its fork serves.
+   `operator_propagation`): the demo app's two hops on the real node, behind router Pods,
+   from a Sandbox turning Ready as a watch sees it to the first request whose second hop
+   its fork serves.
 
 The backend is an asyncio server in its own process; the load comes from another process.
 Both paths share them, so the ratios compare like with like. Prints one JSON object.

@@ -1,8 +1,9 @@
 """Route propagation with the real operator: from a Sandbox turning Ready (as a watch sees
 it) to the first request whose second hop the fork serves.
 
-On a fresh local cluster: the real operator (a process), and the demo app on a local node
-behind the route server and Envoy (`sandboxmesh.demo.routed_app`, as `make demo` runs it).
+On a fresh local cluster with a real node: the chart's operator, route server and routers as
+Pods, and the demo app behind its routers (`sandboxmesh.demo.routed_app`, as `make demo` runs
+it); requests enter at the frontend's NodePort.
 Each round creates one Sandbox forking `checkout` (written directly, as the agent would),
 watches it until Ready while a prober sends requests with its key through the frontend, then
 deletes it. Reports, per round: create -> Ready, Ready -> routed (the issue's 1 s contract),
@@ -12,19 +13,18 @@ create -> routed.
 from __future__ import annotations
 
 import json
-import tempfile
 import threading
 import time
-from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from http_load import Connection, request_bytes
 from lightkube import ApiError, Client, KubeConfig
 from lightkube.generic_resource import create_global_resource
 from lightkube.models.meta_v1 import ObjectMeta
 
-from sandboxmesh.demo import components, manifests
-from sandboxmesh.demo.routed_app import key_headers, routed_app
+from sandboxmesh.demo import in_cluster, manifests, routed_app
+from sandboxmesh.demo.routed_app import key_headers
 from sandboxmesh.localcluster import ClusterConfig, LocalCluster
 from sandboxmesh.spec import crd
 
@@ -41,8 +41,10 @@ def _ready_at(client: Client, name: str, since: str, out: dict[str, float]) -> N
             return
 
 
-def _routed_at(port: int, name: str, key: str, timeout: float, out: dict[str, float]) -> None:
-    connection = Connection(port)
+def _routed_at(
+    host: str, port: int, name: str, key: str, timeout: float, out: dict[str, float]
+) -> None:
+    connection = Connection(port, host)
     request = request_bytes(key_headers(key))
     deadline = time.monotonic() + timeout
     try:
@@ -55,14 +57,14 @@ def _routed_at(port: int, name: str, key: str, timeout: float, out: dict[str, fl
         connection.close()
 
 
-def _round(client: Client, port: int, index: int) -> dict[str, float]:
+def _round(client: Client, host: str, port: int, index: int) -> dict[str, float]:
     name, key = f"hops-{index}", f"hopskey{index:08d}"
     listing = client.list(Sandbox, fields={"metadata.name": name})
     assert not list(listing), f"{name} exists already"
     times: dict[str, float] = {}
     threads = [
         threading.Thread(target=_ready_at, args=(client, name, listing.resourceVersion, times)),
-        threading.Thread(target=_routed_at, args=(port, name, key, 120, times)),
+        threading.Thread(target=_routed_at, args=(host, port, name, key, 120, times)),
     ]
     for thread in threads:
         thread.start()
@@ -93,25 +95,22 @@ def _summary(values_s: list[float]) -> dict[str, Any]:
 
 
 def run(rounds: int) -> dict[str, Any]:
-    with (
-        tempfile.TemporaryDirectory(prefix="bench-hops-") as tmp,
-        LocalCluster(ClusterConfig(nodes=1, crds=[crd.crd_manifest()])) as cluster,
-    ):
-        workdir = Path(tmp)
+    with LocalCluster(
+        ClusterConfig(nodes=1, real_node=True, crds=[crd.crd_manifest()], start_timeout=180)
+    ) as cluster:
+        in_cluster.load_images(cluster)
+        # No control plane here: Sandboxes are written directly, so no agent either.
+        in_cluster.Install(
+            cluster.kubeconfig, "http://unused.invalid", "unused",
+            values={"agent.enabled": "false", "operator.drainSeconds": "2"},
+        ).install()  # fmt: skip
+        app = routed_app.deploy(cluster.kubeconfig, NAMESPACE, timeout=240)
+        frontend = urlsplit(app.frontend_url)
+        assert frontend.hostname is not None
+        assert frontend.port is not None
         client = Client(config=KubeConfig.from_file(cluster.kubeconfig), field_manager="bench")
         try:
-            with routed_app(cluster.kubeconfig, workdir, namespace=NAMESPACE) as app:
-                operator = components.operator(
-                    cluster.kubeconfig, NAMESPACE, NAMESPACE, workdir / "operator.log"
-                )
-                try:
-                    operator.wait_ready(60)
-                    port = app.routing.port_of(
-                        NAMESPACE, manifests.FRONTEND, manifests.SERVICE_PORT
-                    )
-                    samples = [_round(client, port, i) for i in range(rounds)]
-                finally:
-                    operator.stop()
+            samples = [_round(client, frontend.hostname, frontend.port, i) for i in range(rounds)]
         finally:
             client.close()
     return {

@@ -31,9 +31,10 @@ class Process:
     log_path: Path
     #: The probe port (operator, agent) or the HTTP port (control plane).
     port: int
+    host: str = "127.0.0.1"
 
     def url(self, path: str = "") -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"http://{self.host}:{self.port}{path}"
 
     def get(self, path: str) -> httpx.Response | None:
         try:
@@ -80,7 +81,13 @@ class Process:
 
 
 def start(
-    name: str, args: list[str], workdir: Path, *, port: int, env: dict[str, str] | None = None
+    name: str,
+    args: list[str],
+    workdir: Path,
+    *,
+    port: int,
+    env: dict[str, str] | None = None,
+    host: str = "127.0.0.1",
 ) -> Process:
     """Start `python -m sandboxmesh ARGS` with its output in WORKDIR/NAME-N.log."""
     index = len(list(workdir.glob(f"{name}-*.log")))
@@ -93,7 +100,7 @@ def start(
             env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
             preexec_fn=terminate_with_parent,  # a killed test run leaves nothing behind
         )
-    return Process(name, popen, log_path, port)
+    return Process(name, popen, log_path, port, host)
 
 
 #: The test operators' lease: short, so take-overs are quick, yet its renew deadline (3.3 s)
@@ -161,14 +168,18 @@ def start_route_server(kubeconfig: Path, workdir: Path, *args: str) -> Process:
     return process
 
 
-def start_server(database_url: str, home: Path, *, port: int | None = None) -> Process:
+def start_server(
+    database_url: str, home: Path, *, port: int | None = None, host: str = "127.0.0.1"
+) -> Process:
+    """The control plane; `host` the node's address where Pods (the chart's agent) reach it."""
     port = port or free_port()
     process = start(
         "server",
-        ["server", "--database-url", database_url, "--port", str(port)],
+        ["server", "--database-url", database_url, "--host", host, "--port", str(port)],
         home,
         port=port,
         env={"SANDBOXMESH_HOME": str(home)},
+        host=host,
     )
     process.wait_ready()
     return process

@@ -11,10 +11,15 @@ import typer
 
 
 def demo(
-    nodes: int = typer.Option(3, min=1, max=100, help="Number of simulated (KWOK) nodes."),
+    nodes: int = typer.Option(
+        1, min=0, max=100, help="Simulated (KWOK) nodes beside the real one, for scale."
+    ),
     port: int = typer.Option(8080, min=1, max=65535, help="The control plane's port."),
     frontend_port: int = typer.Option(
-        8000, min=1, max=65535, help="Where the demo app's frontend answers (through Envoy)."
+        8000,
+        min=1,
+        max=65535,
+        help="The frontend's NodePort: it answers at http://10.123.0.1:PORT/ (the node's address).",
     ),
 ) -> None:
     """Start the whole system on this machine and keep it running until Ctrl-C."""

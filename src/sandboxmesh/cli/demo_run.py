@@ -1,11 +1,12 @@
 """What `sandboxmesh demo` runs: the whole system on one machine, in the foreground until Ctrl-C.
 
-Orchestration only; the parts live in `sandboxmesh.demo`. In order: the control plane (SQLite,
-a bootstrapped organisation, a registered cluster), the local cluster, the route server and
-Envoy in front of the demo app (whose Pods are local processes), the operator and the agent
-as processes of their own, then one sandbox created through the API and followed until its
-route is live. Everything is stopped in reverse order on Ctrl-C or SIGTERM, or when a step
-fails (which prints one line).
+Orchestration only; the parts live in `sandboxmesh.demo`. In order: the local cluster with a
+real node, the images loaded into it, the control plane on this host (SQLite, a bootstrapped
+organisation, a registered cluster; it stands for the hosted service, reached by Pods at the
+node's address), the chart (agent, operator, route server and its routers, as Pods), the demo
+app behind its routers, then one sandbox created through the API and followed until its route
+is live. Everything is stopped in reverse order on Ctrl-C or SIGTERM, or when a step fails
+(which prints one line).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from sandboxmesh import home
 from sandboxmesh.cli import demo_controlplane, session
 from sandboxmesh.cli.errors import CliError
 from sandboxmesh.client import ClientConfig, ControlPlaneClient, errors
-from sandboxmesh.demo import components, manifests, routed_app, sandboxes, summary
+from sandboxmesh.demo import in_cluster, manifests, routed_app, sandboxes, summary
 from sandboxmesh.localcluster import (
     Binaries,
     BinariesMissing,
@@ -36,24 +37,30 @@ from sandboxmesh.localcluster import (
     LocalCluster,
     ProcessFailed,
 )
-from sandboxmesh.routing.envoy_process import EnvoyFailed, EnvoyMissing
+from sandboxmesh.localcluster.images.buildah import ImageBuildFailed
+from sandboxmesh.localcluster.images.catalog import CheckoutMissing
+from sandboxmesh.localcluster.node import configs as node_configs
+from sandboxmesh.localcluster.node.host import HostUnfit, NodeAlreadyUp
 from sandboxmesh.spec.crd import crd_manifest
 
 DEMO_SANDBOX = "pr-42"
-LOCAL_NODE = "local-processes"
-OPERATOR_NAMESPACE = "sandboxmesh-system"
-COMPONENT_TIMEOUT = 60.0
+APP_TIMEOUT = 180.0
 SANDBOX_TIMEOUT = 180.0
 ROUTE_TIMEOUT = 30.0
+#: Short long-polls: a sandbox made through the API reaches the cluster at once anyway (the
+#: poll answers on a change), and a stopping control plane never waits long for one.
+CHART_VALUES = {"agent.pollWaitSeconds": "5"}
 #: What a failing step may raise; each becomes one `error:` line.
 STEP_ERRORS = (
     BinariesMissing,
     ClusterStartTimeout,
     ProcessFailed,
-    EnvoyMissing,
-    EnvoyFailed,
+    HostUnfit,
+    NodeAlreadyUp,
+    ImageBuildFailed,
+    CheckoutMissing,
+    in_cluster.ChartFailed,
     routed_app.AppNotReady,
-    components.ComponentFailed,
     sandboxes.SandboxNotReady,
     errors.ClientError,
     lightkube.ApiError,
@@ -64,8 +71,13 @@ STEP_ERRORS = (
 
 def run(nodes: int, port: int, frontend_port: int) -> None:
     """Start the whole system on this machine and keep it running until Ctrl-C."""
-    for wanted, option in ((port, "--port"), (frontend_port, "--frontend-port")):
-        _check_free(wanted, option)
+    # The front door is a NodePort (kube-proxy's rule, no socket): only the API's port can
+    # be taken by something on this host.
+    _check_free(port, "--port")
+    if frontend_port == port:
+        raise CliError(
+            f"--frontend-port {frontend_port} is the control plane's --port too: choose another"
+        )
     _stop_on_signals()
     sandboxmesh_home = home.sandboxmesh_home()
     workdir = sandboxmesh_home / "demo"
@@ -90,49 +102,56 @@ def _start(
     port: int,
     frontend_port: int,
 ) -> None:
-    _progress("starting the control plane (SQLite) with a demo organisation...")
-    plane = stack.enter_context(
-        demo_controlplane.control_plane(workdir, host="127.0.0.1", port=port)
+    _progress(
+        "starting the local cluster: etcd, kube-apiserver, controllers, scheduler, and a real "
+        f"node ({node_configs.NODE_NAME} at {node_configs.NODE_IP}: kubelet, containerd, CNI, "
+        "kube-proxy, CoreDNS)..."
     )
-
-    stack.callback(_progress, "stopping the control plane...")
-
-    _progress("starting the local cluster (etcd, kube-apiserver, controllers, scheduler, KWOK)...")
-    cluster = LocalCluster(ClusterConfig(nodes=nodes, crds=[crd_manifest()]))
+    cluster = LocalCluster(
+        ClusterConfig(
+            nodes=nodes,
+            real_node=True,
+            crds=[crd_manifest()],
+            start_timeout=180,
+            # The front door keeps its port: a NodePort, so the range must hold it.
+            node_port_range=f"{min(30000, frontend_port)}-{max(32767, frontend_port)}",
+        )
+    )
     cluster.start()
     stack.callback(cluster.stop)
-    stack.callback(_progress, "stopping the local cluster...")
+    stack.callback(_progress, "stopping the local cluster (every Pod, container and rule)...")
     kubeconfig = workdir / "kubeconfig"
     kubeconfig.unlink(missing_ok=True)
     kubeconfig.symlink_to(cluster.kubeconfig)
     stack.callback(kubeconfig.unlink, missing_ok=True)
 
-    _progress(
-        "starting the route server, Envoy, and the demo app (frontend -> checkout -> payments) "
-        "on a local node whose Pods are local processes..."
-    )
-    for previous_run in (workdir / "pods", workdir / "envoy"):
-        shutil.rmtree(previous_run, ignore_errors=True)
-    app = stack.enter_context(
-        routed_app.routed_app(
-            cluster.kubeconfig, workdir, frontend_port=frontend_port, node_name=LOCAL_NODE
-        )
-    )
-    stack.callback(_progress, "stopping the demo app's processes, Envoy and the route server...")
+    _progress("building the images (cached by content) and loading them into the node...")
+    in_cluster.load_images(cluster)
 
-    _progress("starting the operator and the agent...")
-    routed_app.ensure_namespace(cluster.kubeconfig, OPERATOR_NAMESPACE)
-    token_file = _secret_file(workdir / "agent-token", plane.cluster_token)
-    stack.callback(token_file.unlink, missing_ok=True)
-    operator = components.operator(
-        cluster.kubeconfig, manifests.NAMESPACE, OPERATOR_NAMESPACE, workdir / "operator.log"
+    _progress("starting the control plane (SQLite) with a demo organisation...")
+    plane = stack.enter_context(
+        demo_controlplane.control_plane(workdir, host=node_configs.NODE_IP, port=port)
     )
-    stack.callback(operator.stop)
-    agent = components.agent(plane.url, token_file, cluster.kubeconfig, workdir / "agent.log")
-    stack.callback(agent.stop)
-    stack.callback(_progress, "stopping the agent and the operator...")
-    for component in (operator, agent):
-        component.wait_ready(COMPONENT_TIMEOUT)
+    stack.callback(_progress, "stopping the control plane...")
+    # The cluster goes first (stop is idempotent): its agent's long-poll would hold the
+    # control plane's stop until the poll ends.
+    stack.callback(cluster.stop)
+
+    _progress(
+        "installing the chart (agent, operator, route server) with helm; the agent connects "
+        f"to {plane.url}..."
+    )
+    in_cluster.Install(
+        cluster.kubeconfig, plane.url, plane.cluster_token, values=CHART_VALUES
+    ).install()
+
+    _progress(
+        "deploying the demo app (frontend -> checkout -> payments) and waiting for its routers..."
+    )
+    app = routed_app.deploy(
+        cluster.kubeconfig, manifests.NAMESPACE, frontend_node_port=frontend_port,
+        timeout=APP_TIMEOUT,
+    )  # fmt: skip
 
     _progress(f"creating sandbox {DEMO_SANDBOX} (a fork of checkout) through the API...")
     client = stack.enter_context(ControlPlaneClient(ClientConfig(plane.url, plane.token)))

@@ -1,22 +1,24 @@
 """The demo app's Kubernetes objects, and the demo's sandbox.
 
 Three services in a chain, `frontend` -> `checkout` -> `payments`, each a Deployment of the
-image `DEMO_IMAGE` (whose program, on a local node, is `sandboxmesh.demo.app`) behind a
-Service on port 80. Their Pods ask for the local node (`placement`), and everything a fork
-copies from them (image, env, ports, probe, placement) keeps a fork runnable there too.
+demo app's image (deploy/images/demo-app, the program `sandboxmesh.demo.app`) behind a
+Service on port 80 that opts in to routing (`sandboxmesh.io/route: "true"`): the chart's
+route server puts routers in front of each, so every hop is routed at its destination. The
+frontend's Service may also be a NodePort, the demo's front door on this machine.
 """
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from typing import Any
 
-from sandboxmesh.localpods import Program, Programs
+from sandboxmesh import __version__
+from sandboxmesh.routing.routers import ANNOTATION_ROUTE
 from sandboxmesh.spec import SandboxManifest
 
 NAMESPACE = "demo"
-DEMO_IMAGE = "sandboxmesh/demo-app:0.1.0"
+#: Built by `sandboxmesh dev images build` (localcluster.images.catalog.DEMO_APP_IMAGE).
+DEMO_IMAGE = f"ghcr.io/sandboxmesh/demo-app:{__version__}"
 SERVICE_PORT = 80
 CONTAINER_PORT = 8080
 CONTAINER = "app"
@@ -42,37 +44,45 @@ SERVICES = (
 FRONTEND = SERVICES[0].name
 
 
-def programs() -> Programs:
-    """The local program of the demo's image: this interpreter running the demo app."""
-    program = Program(
-        argv=(sys.executable, "-m", "sandboxmesh.demo.app"), env={"PYTHONUNBUFFERED": "1"}
-    )
-    return Programs({DEMO_IMAGE: program})
-
-
-def service(namespace: str, demo: DemoService) -> Json:
+def service(namespace: str, demo: DemoService, node_port: int | None = None) -> Json:
+    """The Service, routed; a NodePort (0: any free one) when `node_port` is given."""
+    port: Json = {"name": "http", "port": SERVICE_PORT, "targetPort": "http"}
+    spec: Json = {"selector": {"app": demo.name}, "ports": [port]}
+    if node_port is not None:
+        spec["type"] = "NodePort"
+        if node_port:
+            port["nodePort"] = node_port
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": {"name": demo.name, "namespace": namespace, "labels": dict(PART_OF)},
-        "spec": {
-            "selector": {"app": demo.name},
-            "ports": [{"name": "http", "port": SERVICE_PORT, "targetPort": "http"}],
+        "metadata": {
+            "name": demo.name,
+            "namespace": namespace,
+            "labels": dict(PART_OF),
+            "annotations": {ANNOTATION_ROUTE: "true"},
         },
+        "spec": spec,
     }
 
 
-def deployment(namespace: str, demo: DemoService, placement: Json) -> Json:
+def deployment(namespace: str, demo: DemoService) -> Json:
     labels = {"app": demo.name, **PART_OF}
     container = {
         "name": CONTAINER,
         "image": DEMO_IMAGE,
+        "imagePullPolicy": "IfNotPresent",
         "ports": [{"name": "http", "containerPort": CONTAINER_PORT}],
         "env": [
             {"name": "DEMO_SERVICE", "value": demo.name},
             {"name": "DEMO_CALLS", "value": ",".join(demo.calls)},
         ],
         "readinessProbe": {"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 1},
+        "resources": {"requests": {"cpu": "10m", "memory": "24Mi"}, "limits": {"memory": "64Mi"}},
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
     }
     return {
         "apiVersion": "apps/v1",
@@ -84,8 +94,9 @@ def deployment(namespace: str, demo: DemoService, placement: Json) -> Json:
             "template": {
                 "metadata": {"labels": labels},
                 "spec": {
-                    **placement,
                     "terminationGracePeriodSeconds": 5,
+                    "automountServiceAccountToken": False,
+                    "securityContext": {"runAsNonRoot": True, "runAsUser": 65532},
                     "containers": [container],
                 },
             },
@@ -93,18 +104,29 @@ def deployment(namespace: str, demo: DemoService, placement: Json) -> Json:
     }
 
 
-def app_objects(namespace: str, placement: Json) -> list[Json]:
-    """Services first: Pods get the Service links of the Services that exist when they start."""
-    return [service(namespace, s) for s in SERVICES] + [
-        deployment(namespace, s, placement) for s in SERVICES
+def app_objects(namespace: str, frontend_node_port: int | None = None) -> list[Json]:
+    """Services first: Pods get the Service links of the Services that exist when they start.
+    The frontend's Service is a NodePort when `frontend_node_port` is given (0: any)."""
+    services = [
+        service(namespace, s, frontend_node_port if s.name == FRONTEND else None) for s in SERVICES
     ]
+    return services + [deployment(namespace, s) for s in SERVICES]
 
 
 def sandbox(
-    name: str, *, cluster: str, namespace: str = NAMESPACE, message: str = ""
+    name: str,
+    *,
+    cluster: str,
+    namespace: str = NAMESPACE,
+    message: str = "",
+    customizations: Json | None = None,
 ) -> SandboxManifest:
-    """A sandbox forking `checkout`, whose fork shows `message` in its hop."""
+    """A sandbox forking `checkout`, whose fork shows `message` in its hop (or makes the
+    `customizations` given instead)."""
     text = message or f"checkout as changed in sandbox {name}"
+    changes = customizations or {
+        "env": [{"container": CONTAINER, "name": FORK_MESSAGE_ENV, "value": text}]
+    }
     return SandboxManifest.model_validate(
         {
             "name": name,
@@ -119,11 +141,7 @@ def sandbox(
                             "namespace": namespace,
                             "name": "checkout",
                         },
-                        "customizations": {
-                            "env": [
-                                {"container": CONTAINER, "name": FORK_MESSAGE_ENV, "value": text}
-                            ]
-                        },
+                        "customizations": changes,
                     }
                 ],
             },

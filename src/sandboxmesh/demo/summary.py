@@ -67,7 +67,7 @@ def instructions(
         f"  control plane API  {info.api_url}",
         f"  portal             {info.portal_url} (log in as {info.portal_email}, "
         "password in demo.json)",
-        f"  frontend (Envoy)   {info.frontend_url}",
+        f"  frontend           {info.frontend_url} (a NodePort, through the routers)",
         f"  mail               {info.mail_dir / 'new'} (every mail the portal sends: "
         "sign-up links, invitations; a Maildir)",
     ]

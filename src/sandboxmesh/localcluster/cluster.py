@@ -67,6 +67,9 @@ class ClusterConfig:
     #: CRD manifests (dicts) to install and wait for.
     crds: Sequence[dict[str, Any]] = ()
     start_timeout: float = 60.0
+    #: The API server's NodePort range ("low-high"), where a fixed nodePort outside the
+    #: default 30000-32767 is wanted (the demo's front door on its usual port).
+    node_port_range: str | None = None
     binaries: Binaries | None = None
     #: Stop the cluster's processes when the process that started it dies (even by
     #: SIGKILL); False for a cluster meant to outlive its starter (`dev cluster up`).
@@ -249,6 +252,11 @@ class LocalCluster:
                 "--allow-privileged=true",
                 "--v=0",
                 *self._node_flags(files),
+                *(
+                    [f"--service-node-port-range={self.config.node_port_range}"]
+                    if self.config.node_port_range
+                    else []
+                ),
             ],
         )
         self._wait("kube-apiserver /readyz", deadline, apiserver, self._apiserver_ready)

@@ -11,10 +11,10 @@ from typer.testing import CliRunner
 from sandboxmesh.cli.app import app
 
 
-@pytest.mark.parametrize("option", ["--port", "--frontend-port"])
 def test_a_port_in_use_is_one_line_error_naming_the_option(
-    option: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    option = "--port"
     monkeypatch.setenv("SANDBOXMESH_HOME", str(tmp_path))
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -27,3 +27,17 @@ def test_a_port_in_use_is_one_line_error_naming_the_option(
     assert f"port {port}" in line
     assert option in line
     assert list(tmp_path.iterdir()) == []  # nothing was started or written
+
+
+def test_one_port_for_the_api_and_the_front_door_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The front door is a NodePort on the node's address, where the control plane listens."""
+    monkeypatch.setenv("SANDBOXMESH_HOME", str(tmp_path))
+    result = CliRunner().invoke(app, ["demo", "--port", "18123", "--frontend-port", "18123"])
+    assert result.exit_code != 0
+    (line,) = result.output.strip().splitlines()
+    assert line == (
+        "error: --frontend-port 18123 is the control plane's --port too: choose another"
+    )
+    assert list(tmp_path.iterdir()) == []

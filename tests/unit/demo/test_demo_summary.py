@@ -7,6 +7,7 @@ import stat
 from pathlib import Path
 
 from sandboxmesh.demo import manifests, summary
+from sandboxmesh.localcluster.images import catalog
 from sandboxmesh.spec import SandboxManifest
 
 INFO = summary.DemoInfo(
@@ -56,16 +57,23 @@ def test_the_lines_to_try_carry_the_key_in_both_headers() -> None:
     assert "generated-per-run" not in text  # the password stays in demo.json
 
 
-def test_the_app_declares_services_before_the_deployments_that_link_to_them() -> None:
-    placement = {"nodeSelector": {"kubernetes.io/hostname": "n"}, "tolerations": []}
-    objects = manifests.app_objects("demo", placement)
+def test_the_app_declares_routed_services_before_the_deployments_that_link_to_them() -> None:
+    objects = manifests.app_objects("demo", frontend_node_port=8000)
     kinds = [o["kind"] for o in objects]
     assert kinds == ["Service"] * 3 + ["Deployment"] * 3
+    for service in objects[:3]:
+        assert service["metadata"]["annotations"] == {"sandboxmesh.io/route": "true"}
+    frontend, checkout = objects[0]["spec"], objects[1]["spec"]
+    assert (frontend["type"], frontend["ports"][0]["nodePort"]) == ("NodePort", 8000)
+    assert "type" not in checkout  # only the front door leaves the cluster
     for deployment in objects[3:]:
-        spec = deployment["spec"]["template"]["spec"]
-        assert spec["nodeSelector"] == placement["nodeSelector"]
-        assert spec["containers"][0]["image"] == manifests.DEMO_IMAGE
-    assert manifests.programs().for_image(manifests.DEMO_IMAGE) is not None
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        assert container["image"] == manifests.DEMO_IMAGE == catalog.DEMO_APP_IMAGE
+        assert container["imagePullPolicy"] == "IfNotPresent"
+        assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    any_port = manifests.app_objects("demo", frontend_node_port=0)[0]["spec"]
+    assert any_port["type"] == "NodePort"
+    assert "nodePort" not in any_port["ports"][0]
 
 
 def test_the_demo_sandbox_forks_checkout_with_a_visible_change() -> None:

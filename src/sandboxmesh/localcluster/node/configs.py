@@ -254,6 +254,10 @@ def kube_proxy_config(kubeconfig: Path, ports: NodePorts) -> str:
         "metricsBindAddress": f"127.0.0.1:{ports.proxy_metrics}",
         # NodePorts answer on the node's address only, never on the machine's others.
         "nodePortAddresses": [f"{NODE_IP}/32"],
+        # A one-node cluster of a few dozen Services: program each endpoint change at once
+        # rather than at most once a second (the default, for large clusters). A new fork's
+        # Service answers sooner after its Pod is Ready (docs/localcluster.md).
+        "iptables": {"minSyncPeriod": "0s"},
         # Leave the host's conntrack table as it is.
         "conntrack": {
             "maxPerCore": 0,
