@@ -20,10 +20,10 @@ from lightkube.resources.core_v1 import Namespace, Pod, Secret
 from tests.support.eventually import eventually
 from tests.support.system import bootstrap, start
 
+from sandboxmesh.demo import in_cluster
 from sandboxmesh.localcluster import Binaries
 from sandboxmesh.localcluster.images import catalog
-from sandboxmesh.localcluster.node import archives
-from sandboxmesh.localcluster.node.configs import NODE_IP, NODE_NAME, NodeLayout
+from sandboxmesh.localcluster.node.configs import NODE_IP, NODE_NAME
 from sandboxmesh.localcluster.processes import free_port
 from sandboxmesh.localcluster.pytest_plugin import KubeTarget
 
@@ -45,13 +45,7 @@ def test_helm_install_runs_every_component_and_the_cluster_connects(
     real_node_target: KubeTarget, tmp_path: Path
 ) -> None:
     assert real_node_target.local is not None
-    socket = NodeLayout(real_node_target.local.workdir / "node").containerd_socket
-    builder = catalog.builder()
-    present = archives.list_images(socket)
-    archives.load(
-        [builder.build(spec) for spec in catalog.IMAGES[:2] if spec.reference not in present],
-        socket,
-    )
+    in_cluster.load_images(real_node_target.local, catalog.IMAGES[:2])
 
     # The control plane on this host, where Pods reach it: the node's address.
     database = f"sqlite+aiosqlite:///{tmp_path / 'cp.db'}"
