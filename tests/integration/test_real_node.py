@@ -192,6 +192,37 @@ def test_cluster_dns_answers_cluster_names_and_forwards_nothing(
     assert second.startswith("unresolved")
 
 
+UNALLOCATED_CLUSTER_IP = "10.96.255.254"  # in the Service range; no Service takes it here
+
+
+def test_a_cluster_ip_without_a_service_stays_on_this_machine(
+    node: tuple[KubeTarget, Client], ns: str, demo_image: str
+) -> None:
+    """What kube-proxy has not translated (yet) never leaves the machine, where something may
+    answer: from this host it goes to the node's bridge and fails there; from a Pod it is
+    refused at once (a router retries a refused connect sooner than a hanging one)."""
+    target, client = node
+    route = subprocess.run(["ip", "route", "get", UNALLOCATED_CLUSTER_IP],
+                           capture_output=True, text=True, check=True).stdout  # fmt: skip
+    assert " dev smesh0 " in route, route
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"http://{UNALLOCATED_CLUSTER_IP}/", timeout=5)
+    _web(client, ns, demo_image)
+    pod = _ready_pod(client, ns)
+    assert pod.metadata is not None
+    out = _exec(
+        target, ns, pod.metadata.name,
+        "import socket\n"
+        "try:\n"
+        f"    socket.create_connection(('{UNALLOCATED_CLUSTER_IP}', 80), timeout=5)\n"
+        "    print('connected')\n"
+        "except OSError as error:\n"
+        "    print('failed', type(error).__name__)\n",
+    )  # fmt: skip
+    assert out.startswith("failed"), out
+    assert "timeout" not in out, out
+
+
 def test_an_image_that_was_never_loaded_fails_at_once_on_this_machine(
     node: tuple[KubeTarget, Client], ns: str
 ) -> None:

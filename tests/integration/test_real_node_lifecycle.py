@@ -123,3 +123,27 @@ def test_up_on_a_host_that_cannot_run_containers_says_what_is_missing(tmp_path: 
     assert "cannot run the real node: no root" in lines[-1]
     assert "--kwok-only" in lines[-1]
     assert not host.HOST_STATE.exists() or host.HostRecord.load() is None
+
+
+def test_the_sweep_alone_removes_what_a_killed_run_left(tmp_path: Path) -> None:
+    """What `up` does first after a crash, without kube-proxy's own cleanup to help: every
+    process, mount, namespace, cgroup, jump rule and chain, the bridge and its routes."""
+    up = _cli(tmp_path, "up")
+    assert up.returncode == 0, up.stderr
+    state = ClusterState.from_json((tmp_path / "dev-cluster" / "cluster.json").read_text())
+    workdir = str(state.workdir)
+    try:
+        _run_a_pod(tmp_path, up.stdout.strip())
+        for pid in state.pids.values():
+            os.kill(pid, signal.SIGKILL)
+        left = host.leftovers(workdir)
+        assert any(item.startswith("chain filter/KUBE-") for item in left), left
+        record = host.HostRecord.load()
+        assert record is not None
+        host.sweep(record)
+        assert host.leftovers(workdir) == []
+        rules = subprocess.run(["iptables-save"], capture_output=True, text=True).stdout
+        assert "KUBE-" not in rules
+        assert "CNI-" not in rules
+    finally:
+        _cli(tmp_path, "down")

@@ -174,7 +174,7 @@ class LocalCluster:
 
             self.node = RealNode(self.workdir, binaries, lambda: pause_archive(binaries))
             self.node.claim()
-            self.node.prepare_host()
+            self.node.prepare_host(SERVICE_CIDR)
             users |= {
                 f"system:node:{node_configs.NODE_NAME}": "system:nodes",
                 "system:kube-proxy": None,

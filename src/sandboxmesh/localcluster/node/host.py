@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -39,6 +40,9 @@ LIB_DIR = Path("/var/lib/sandboxmesh/node")
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 CGROUP_NAME = "sandboxmesh"  # the kubelet's cgroupRoot (configs.kubelet_config)
 NETNS_DIR = Path("/run/netns")
+#: The priority of the node's one routing rule (`ip rule`): Pods' packets to a ClusterIP that
+#: kube-proxy has not translated are refused. Before the main table (32766).
+SERVICE_RULE_PREF = 32000
 SHIM_SOCKETS = Path("/run/containerd/s")
 #: Sysctls that the node or its components (kubelet, kube-proxy, the CNI bridge) may set; their
 #: values before `up` are restored by `down`.
@@ -145,19 +149,46 @@ def claim(workdir: Path) -> HostRecord:
     return record
 
 
-def prepare() -> None:
-    """The node's cgroup root and network: its bridge carrying its address, forwarding on,
-    bridged traffic through iptables (kube-proxy's rules must see Pod-to-Service packets
-    between two Pods)."""
+def prepare(service_cidr: str) -> None:
+    """The node's cgroup root and network: its bridge carrying its address and the route to
+    the Service range, forwarding on, bridged traffic through iptables (kube-proxy's rules
+    must see Pod-to-Service packets between two Pods)."""
     _make_cgroup_root()
     _run("ip", "link", "add", BRIDGE, "type", "bridge")
     _run("ip", "addr", "add", f"{NODE_IP}/{NODE_PREFIX}", "dev", BRIDGE)
     _run("ip", "link", "set", BRIDGE, "up")
+    # A ClusterIP that kube-proxy has not programmed yet (a new Service, or between its
+    # filter and nat tables' updates) is not translated: its packets took the machine's
+    # default route, off the machine, where something answered (seen here: a proxy's 404,
+    # kept by keep-alive clients and routers after the Service was ready). From Pods they are
+    # refused at once (a router retries a refused connect: a hang until its connect timeout
+    # would hold the request); from this host they go to the bridge and fail there. Packets
+    # kube-proxy translated are routed again after DNAT, so neither touches them. The route
+    # goes with the bridge; the rule is removed by `sweep`.
+    _run("ip", "route", "add", service_cidr, "dev", BRIDGE, "src", NODE_IP)
+    _run("ip", "rule", "add", *_service_rule(service_cidr))
     if not Path("/proc/sys/net/bridge").exists():
         subprocess.run(["modprobe", "br_netfilter"], check=False, capture_output=True)
     _write_sysctl("net.ipv4.ip_forward", "1")
     if Path("/proc/sys/net/bridge").exists():
         _write_sysctl("net.bridge.bridge-nf-call-iptables", "1")
+
+
+def _service_rule(service_cidr: str) -> tuple[str, ...]:
+    return ("pref", str(SERVICE_RULE_PREF), "iif", BRIDGE, "to", service_cidr, "prohibit")
+
+
+def _service_rules() -> list[str]:
+    """`ip rule` lines of the node's own (they outlive the bridge they name)."""
+    shown = subprocess.run(["ip", "rule", "show"], capture_output=True, text=True).stdout
+    return [line for line in shown.splitlines() if line.startswith(f"{SERVICE_RULE_PREF}:")]
+
+
+def _delete_service_rules() -> int:
+    rules = _service_rules()
+    for _ in rules:
+        subprocess.run(["ip", "rule", "del", "pref", str(SERVICE_RULE_PREF)], capture_output=True)
+    return len(rules)
 
 
 def _make_cgroup_root() -> None:
@@ -202,6 +233,9 @@ def sweep(record: HostRecord) -> list[str]:
     if _bridge_exists():
         _run("ip", "link", "del", BRIDGE)
         found.append(f"bridge {BRIDGE}")
+    rules = _delete_service_rules()
+    if rules:
+        found.append(f"{rules} routing rules")
     for name, value in record.sysctls.items():
         with contextlib.suppress(OSError):
             _write_sysctl(name, value)
@@ -227,6 +261,7 @@ def leftovers(workdir: str) -> list[str]:
     left += [f"netns {n}" for n in _pod_namespaces()]
     left += [f"cgroup {c}" for c in _cgroup_dirs()]
     left += [f"chain {table}/{chain}" for table, chain in _our_chains()]
+    left += [f"rule {rule}" for rule in _service_rules()]
     if HOST_STATE.exists():
         left.append(str(HOST_STATE))
     if SHIM_SOCKETS.is_dir() and not any(SHIM_SOCKETS.iterdir()):
@@ -402,7 +437,8 @@ def _delete_chains() -> int:
     for table in {table for table, _ in chains}:
         result = subprocess.run(["iptables-save", "-t", table], capture_output=True, text=True)
         for line in result.stdout.splitlines():
-            parts = line.split()
+            # As iptables-save quotes them: kube-proxy's rules carry comments with spaces.
+            parts = shlex.split(line)
             if (
                 line.startswith("-A ")
                 and not parts[1].startswith(CHAIN_PREFIXES)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import signal
 import subprocess
 import time
 from collections.abc import Callable
@@ -63,8 +65,8 @@ class RealNode:
         """Take the host (LocalCluster.start has checked it is fit first)."""
         self.record = host.claim(self.workdir)
 
-    def prepare_host(self) -> None:
-        host.prepare()
+    def prepare_host(self, service_cidr: str) -> None:
+        host.prepare(service_cidr)
 
     # -- start ---------------------------------------------------------------------------------
 
@@ -148,6 +150,17 @@ class RealNode:
         layout.corefile.write_text(configs.corefile(cred.dns_kubeconfig, ports))
         layout.crictl_config.write_text(configs.crictl_config(layout))
 
+    def _cri_answers(self) -> bool:
+        try:
+            result = subprocess.run(
+                [str(self.binaries.crictl), "--config", str(self.layout.crictl_config), "info"],
+                capture_output=True,
+                timeout=5,
+            )
+        except subprocess.TimeoutExpired:
+            return False
+        return result.returncode == 0
+
     def _containerd_answers(self) -> bool:
         try:
             result = subprocess.run(
@@ -158,6 +171,38 @@ class RealNode:
         except subprocess.TimeoutExpired:
             return False
         return result.returncode == 0
+
+    # -- faults --------------------------------------------------------------------------------
+
+    def crash(self, name: str) -> None:
+        """SIGKILL one of the node's processes, alone, as a crash does: containerd's shims, the
+        Pods' containers and the other components live on. A fault for tests."""
+        process = self._component(name)
+        assert process.popen is not None
+        os.kill(process.popen.pid, signal.SIGKILL)
+        process.popen.wait(timeout=10)
+
+    def start_again(self, name: str, timeout: float = 60.0) -> None:
+        """Start a crashed component again with the arguments it had (containerd reconnects
+        to its shims, the kubelet resyncs its Pods from the CRI and the API); containerd
+        counts as started once its CRI answers (a kubelet started before would exit, as a
+        kubelet under systemd does before its restart)."""
+        process = self._component(name)
+        assert process.popen is not None
+        assert process.popen.poll() is not None, f"{name} is running"
+        process.start()
+        self._save_record()  # its pid changed: a later sweep must know the new one
+        if name == "containerd":
+            deadline = time.monotonic() + timeout
+            while not self._cri_answers():
+                process.check_alive()
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"containerd's CRI did not answer within {timeout:g}s")
+                time.sleep(0.1)
+
+    def _component(self, name: str) -> ManagedProcess:
+        (process,) = (p for p in self.processes if p.name == name)
+        return process
 
     # -- stop ----------------------------------------------------------------------------------
 
