@@ -4,6 +4,8 @@ whose image cannot be pulled, or that crashes, says so in the Sandbox's status."
 from __future__ import annotations
 
 import contextlib
+import json
+import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,13 +14,16 @@ from typing import Any
 import pytest
 from lightkube import ApiError, Client
 from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.core_v1 import Namespace, Pod
+from lightkube.types import PatchType
 from tests.support.eventually import eventually
 from tests.support.kube import SandboxResource, apply_baseline, sandbox_gone
 from tests.support.system import start_operator
 
+from sandboxmesh.demo import in_cluster
+from sandboxmesh.localcluster import Binaries, LocalCluster
 from sandboxmesh.localcluster.images import catalog
-from sandboxmesh.localcluster.node import archives
 from sandboxmesh.localcluster.node.configs import NODE_NAME, NodeLayout
 from sandboxmesh.localcluster.pytest_plugin import KubeTarget
 from sandboxmesh.spec.crd import LABEL_SANDBOX
@@ -32,9 +37,7 @@ LEASES = "sandboxmesh-system"
 def shop(real_node_target: KubeTarget, tmp_path: Path) -> Iterator[tuple[Client, str]]:
     """A baseline `checkout` of the demo app's image on the real node, and an operator."""
     assert real_node_target.local is not None
-    socket = NodeLayout(real_node_target.local.workdir / "node").containerd_socket
-    if catalog.DEMO_APP_IMAGE not in archives.list_images(socket):
-        archives.load([catalog.builder().build(catalog.IMAGES[2])], socket)
+    in_cluster.load_images(real_node_target.local, (catalog.IMAGES[2],))
     client = real_node_target.client()
     namespace = f"forks-{uuid.uuid4().hex[:6]}"
     for name in (namespace, LEASES):
@@ -112,3 +115,101 @@ def test_a_fork_runs_as_a_container_and_broken_forks_say_why(shop: tuple[Client,
     assert "container app exited with 1" in crashed["message"]
     ready = next(c for c in crashed["conditions"] if c["type"] == "Ready")
     assert (ready["status"], ready["reason"]) == ("False", "ForkCrashing")
+
+
+def _cri(cluster: LocalCluster, *args: str) -> list[dict[str, Any]]:
+    """`crictl ... -o json` on the node: its Pod sandboxes (`pods`) or containers (`ps`)."""
+    layout = NodeLayout(cluster.workdir / "node")
+    shown = subprocess.run(
+        [str(Binaries.locate().crictl), "--config", str(layout.crictl_config), *args, "-o", "json"],
+        capture_output=True, text=True, check=True, timeout=30,
+    )  # fmt: skip
+    key = "items" if args[0] == "pods" else "containers"
+    items: list[dict[str, Any]] = json.loads(shown.stdout)[key]
+    return items
+
+
+def _fork_pods(client: Client, namespace: str, name: str) -> list[Pod]:
+    return list(client.list(Pod, namespace=namespace, labels={LABEL_SANDBOX: name}))
+
+
+def _settled(client: Client, namespace: str, name: str, value: str) -> bool:
+    """Ready at its latest generation, with exactly one fork Pod, running `value`."""
+    sandbox = client.get(SandboxResource, name).to_dict()
+    status = sandbox.get("status") or {}
+    if status.get("phase") != "Ready":
+        return False
+    if status.get("observedGeneration") != sandbox["metadata"]["generation"]:
+        return False
+    pods = _fork_pods(client, namespace, name)
+    if len(pods) != 1 or pods[0].metadata is None or pods[0].metadata.deletionTimestamp:
+        return False
+    assert pods[0].spec is not None
+    env = {e.name: e.value for e in pods[0].spec.containers[0].env or []}
+    return env.get("DEMO_MESSAGE") == value
+
+
+def test_the_kubelet_and_containerd_crashing_mid_life_leave_one_ready_fork_and_no_orphan(
+    shop: tuple[Client, str], real_node_target: KubeTarget
+) -> None:
+    """Both crash (SIGKILL) while one sandbox is updated and another created; started again,
+    each sandbox ends Ready at its latest generation with one fork Pod, and the CRI holds
+    exactly the Pods the API server knows: nothing duplicated, nothing orphaned."""
+    client, namespace = shop
+    cluster = real_node_target.local
+    assert cluster is not None
+    assert cluster.node is not None
+    node = cluster.node
+    older = _sandbox(client, namespace, "older", {"env": [{"name": "DEMO_MESSAGE", "value": "v1"}]})
+    eventually(lambda: _settled(client, namespace, older, "v1"), timeout=90, what="older Ready")
+
+    crashed: list[str] = []
+    try:
+        for component in ("kubelet", "containerd"):
+            node.crash(component)
+            crashed.append(component)
+        client.patch(SandboxResource, older, {"spec": {"forks": [
+            {"forkOf": {"namespace": namespace, "name": "checkout"},
+             "customizations": {"env": [{"name": "DEMO_MESSAGE", "value": "v2"}]}}]}},
+            patch_type=PatchType.MERGE)  # fmt: skip
+        newer = _sandbox(
+            client, namespace, "newer", {"env": [{"name": "DEMO_MESSAGE", "value": "n"}]}
+        )
+        # The control plane goes on without the node: the rollout's new Pod is made and bound
+        # to the node, where nothing can start it yet.
+        eventually(lambda: len(_fork_pods(client, namespace, older)) == 2, timeout=60,
+                   what="the update's new Pod, made while the node is down")  # fmt: skip
+        eventually(lambda: _fork_pods(client, namespace, newer), timeout=60,
+                   what="the new sandbox's Pod, made while the node is down")  # fmt: skip
+        assert _status(client, newer).get("phase") != "Ready"
+    finally:
+        for component in ("containerd", "kubelet"):
+            if component in crashed:
+                node.start_again(component)
+
+    eventually(lambda: _settled(client, namespace, older, "v2"), timeout=180,
+               what="older Ready at its update, with one Pod")  # fmt: skip
+    eventually(lambda: _settled(client, namespace, newer, "n"), timeout=180,
+               what="newer Ready, with one Pod")  # fmt: skip
+
+    def cri_matches_api() -> bool:
+        known = {
+            pod.metadata.uid
+            for pod in client.list(Pod, namespace="*")
+            if pod.metadata is not None and pod.spec is not None
+            and pod.spec.nodeName == NODE_NAME
+        }  # fmt: skip
+        ready = [p for p in _cri(cluster, "pods") if p["state"] == "SANDBOX_READY"]
+        running = [c for c in _cri(cluster, "ps") if c["state"] == "CONTAINER_RUNNING"]
+        uids = [p["metadata"]["uid"] for p in ready]
+        sandboxes = {p["id"] for p in ready}
+        return (
+            len(uids) == len(set(uids))  # one sandbox per Pod
+            and set(uids) == known  # none the API server does not know, none missing
+            and all(c["podSandboxId"] in sandboxes for c in running)
+        )
+
+    eventually(cri_matches_api, timeout=60, what="the CRI's Pods to be exactly the API's")
+    for name in (older, newer):
+        forks = client.list(Deployment, namespace=namespace, labels={LABEL_SANDBOX: name})
+        assert len(list(forks)) == 1, f"{name}: one fork Deployment"
