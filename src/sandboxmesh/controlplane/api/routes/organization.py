@@ -24,9 +24,8 @@ from sandboxmesh.controlplane.api.schemas.usage import (
     UsageStatement,
 )
 from sandboxmesh.controlplane.domain import metering
-from sandboxmesh.controlplane.domain.roles import Role
 from sandboxmesh.controlplane.repository.scope import OrgScope as Scope
-from sandboxmesh.controlplane.usecases import authorization
+from sandboxmesh.controlplane.usecases import organization
 from sandboxmesh.spec import names
 
 router = APIRouter(prefix="/api/v1", tags=["organization"], responses=ERROR_RESPONSES)
@@ -44,13 +43,12 @@ async def get_organization(org: OrgScope) -> OrganizationPublic:
 
 @router.put("/organization/quota")
 async def set_organization_quota(body: QuotaUpdate, org: AdminScope) -> OrganizationPublic:
-    return OrganizationPublic.of(await org.organization.set_limit(body.max_sandboxes))
+    return OrganizationPublic.of(await organization.set_organization_limit(org, body.max_sandboxes))
 
 
 @router.put("/organization/plan")
 async def set_plan(body: PlanUpdate, org: OrgScope) -> OrganizationPublic:
-    authorization.require(org.principal, Role.OWNER)
-    return OrganizationPublic.of(await org.organization.set_plan(body.plan))
+    return OrganizationPublic.of(await organization.set_plan(org, body.plan))
 
 
 @router.get("/audit")
@@ -64,7 +62,7 @@ async def audit_log(
         since = since.astimezone(UTC) if since is not None else None
     except OverflowError as error:
         raise errors.Invalid.field(["query", "since"], "out of range") from error
-    events = await org.audit.events(since=since, action=action, limit=limit)
+    events = await organization.audit_events(org, since=since, action=action, limit=limit)
     return AuditList(items=[AuditEventPublic.of(event) for event in events])
 
 

@@ -11,11 +11,10 @@ from starlette.responses import Response
 from sandboxmesh.controlplane import errors
 from sandboxmesh.controlplane.api.schemas.usage import AuditEventPublic, UsageStatement
 from sandboxmesh.controlplane.domain import metering
-from sandboxmesh.controlplane.domain.roles import Role
 from sandboxmesh.controlplane.portal import charts
 from sandboxmesh.controlplane.portal.context import SignedIn
 from sandboxmesh.controlplane.portal.rendering import page
-from sandboxmesh.controlplane.usecases import authorization
+from sandboxmesh.controlplane.usecases import organization
 
 router = APIRouter()
 
@@ -91,9 +90,8 @@ async def audit_page(
     action: Annotated[str, Query(max_length=64)] = "",
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> Response:
-    authorization.require(member.principal, Role.ADMIN)
     async with member.org() as org:
-        events = await org.audit.events(action=action or None, limit=limit)
+        events = await organization.audit_events(org, action=action or None, limit=limit)
     return page(
         member,
         "audit.html",
