@@ -13,11 +13,6 @@ def manages(principal: Principal) -> bool:
     return roles.manages_organization(principal.role)
 
 
-def require(principal: Principal, needed: Role) -> None:
-    if not roles.at_least(principal.role, needed):
-        raise _needs(principal, needed)
-
-
 def require_manage(principal: Principal) -> None:
     """Teams, members, quotas, clusters and the audit log (`roles.manages_organization`)."""
     if not roles.manages_organization(principal.role):
