@@ -24,8 +24,7 @@ from sandboxmesh.controlplane.api.schemas.usage import (
     UsageStatement,
 )
 from sandboxmesh.controlplane.domain import metering
-from sandboxmesh.controlplane.repository.scope import OrgScope as Scope
-from sandboxmesh.controlplane.usecases import organization
+from sandboxmesh.controlplane.usecases import billing, organization
 from sandboxmesh.spec import names
 
 router = APIRouter(prefix="/api/v1", tags=["organization"], responses=ERROR_RESPONSES)
@@ -80,7 +79,7 @@ async def usage(
     format: Literal["json", "csv"] = "json",
 ) -> UsageStatement | Response:
     """Sandbox-hours per team for one month (UTC), by default the current one."""
-    chosen = _month(month, org)
+    chosen = billing.chosen_month(month, now=org.tx.now)
     statement = await org.usage.statement(month=chosen, team=team)
     # A deleted team keeps its history: only refuse a name that is neither a team nor metered.
     if team is not None and not statement.lines and await org.teams.find(team) is None:
@@ -99,18 +98,8 @@ async def daily_usage(
     ] = None,
 ) -> DailyUsage:
     """Sandbox-hours per team and UTC day for one month, by default the current one."""
-    chosen = _month(month, org)
+    chosen = billing.chosen_month(month, now=org.tx.now)
     usage = await org.usage.daily(month=chosen, team=team)
     if team is not None and not usage.teams and await org.teams.find(team) is None:
         raise errors.NotFound("team", team)
     return DailyUsage.of(org.principal.org_name, usage)
-
-
-def _month(month: str | None, org: Scope) -> str:
-    """The month asked for (the current one by default), refused when out of range (0000-01)."""
-    chosen = month or metering.month_of(org.tx.now)
-    try:
-        metering.month_bounds(chosen)
-    except ValueError as error:
-        raise errors.Invalid.field(["query", "month"], "out of range") from error
-    return chosen

@@ -8,13 +8,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from starlette.responses import Response
 
-from sandboxmesh.controlplane import errors
 from sandboxmesh.controlplane.api.schemas.usage import AuditEventPublic, UsageStatement
 from sandboxmesh.controlplane.domain import metering
 from sandboxmesh.controlplane.portal import charts
 from sandboxmesh.controlplane.portal.context import SignedIn
 from sandboxmesh.controlplane.portal.rendering import page
-from sandboxmesh.controlplane.usecases import organization
+from sandboxmesh.controlplane.usecases import billing, organization
 
 router = APIRouter()
 
@@ -33,12 +32,7 @@ def _next(month: str) -> str:
 
 
 def _checked(month: str | None, member: SignedIn) -> str:
-    chosen = month or metering.month_of(member.visitor.runtime.clock())
-    try:
-        metering.month_bounds(chosen)
-    except ValueError as error:
-        raise errors.Invalid.field(["query", "month"], "out of range") from error
-    return chosen
+    return billing.chosen_month(month, now=member.visitor.runtime.clock())
 
 
 @router.get("/usage")
