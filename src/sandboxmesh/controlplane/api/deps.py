@@ -29,7 +29,6 @@ from fastapi import Depends, Request
 
 from sandboxmesh.controlplane import errors
 from sandboxmesh.controlplane.api.paths import TeamName
-from sandboxmesh.controlplane.domain.roles import Role
 from sandboxmesh.controlplane.repository import clusters, records, scope, tokens
 from sandboxmesh.controlplane.repository.assignments import ClusterScope
 from sandboxmesh.controlplane.repository.transaction import Tx
@@ -85,7 +84,7 @@ Principal = Annotated[records.Principal, Depends(_principal)]
 
 
 async def _admin_scope(org: OrgScope) -> scope.OrgScope:
-    authorization.require(org.principal, Role.ADMIN)
+    authorization.require_manage(org.principal)
     return org
 
 

@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException
 
 from sandboxmesh.controlplane import errors
 from sandboxmesh.controlplane.metrics import Metrics
+from sandboxmesh.controlplane.usecases import sandboxes
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ async def _api_error(request: Request, error: errors.ApiError) -> JSONResponse:
         # Counted here, where every refusal ends: a create held for the commit of its
         # request's transaction is refused after its route returned.
         metrics: Metrics = request.app.state.runtime.metrics
-        metrics.quota_rejections.labels(error.details.get("limit", "")).inc()
+        sandboxes.count_quota_refusal(metrics, error)
     return _respond(error)
 
 

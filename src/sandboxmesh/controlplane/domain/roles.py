@@ -19,14 +19,30 @@ def at_least(role: Role, needed: Role) -> bool:
     return _RANK[role] >= _RANK[needed]
 
 
+#: The least role that manages teams, members, quotas, clusters and the audit log.
+MANAGES = Role.ADMIN
+#: The least role that chooses the organisation's plan (what it pays for).
+CHANGES_PLAN = Role.OWNER
+
+
 def manages_organization(role: Role) -> bool:
     """Teams, members, quotas, clusters and the audit log: admins and owners."""
-    return at_least(role, Role.ADMIN)
+    return at_least(role, MANAGES)
+
+
+def may_change_plan(role: Role) -> bool:
+    """The organisation's plan: owners only."""
+    return at_least(role, CHANGES_PLAN)
 
 
 def may_write_sandboxes(role: Role, *, in_team: bool) -> bool:
     """Members write the sandboxes of their own teams; admins and owners write every team's."""
     return manages_organization(role) or (role is Role.MEMBER and in_team)
+
+
+def may_create_sandboxes(role: Role, *, has_team: bool) -> bool:
+    """In some team at all: admins and owners (every team), members who belong to one."""
+    return may_write_sandboxes(role, in_team=has_team)
 
 
 def may_grant(granter: Role, role: Role) -> bool:

@@ -1,7 +1,8 @@
 """What the signed-in member may do, for the pages to show only what a role can use.
 
-The same rules as `domain.roles`, which the server enforces on every request anyway: a page
-that hides a button is a courtesy, never the check.
+Every answer here is a predicate of `domain.roles`, the same the use cases enforce on every
+request (through `usecases.authorization`): a page that hides a button is a courtesy, never
+the check.
 """
 
 from __future__ import annotations
@@ -24,11 +25,13 @@ class Abilities:
 
     @property
     def owner(self) -> bool:
-        return self.role is Role.OWNER
+        """Choose the organisation's plan."""
+        return roles.may_change_plan(self.role)
 
     @property
     def create_sandboxes(self) -> bool:
-        return self.manage or (self.role is Role.MEMBER and bool(self.team_names))
+        """In some team: the portal offers the form only then."""
+        return roles.may_create_sandboxes(self.role, has_team=bool(self.team_names))
 
     def write_sandboxes(self, team: str) -> bool:
         return roles.may_write_sandboxes(self.role, in_team=team in self.team_names)

@@ -13,12 +13,22 @@ def manages(principal: Principal) -> bool:
     return roles.manages_organization(principal.role)
 
 
-def require(principal: Principal, needed: Role) -> None:
-    if not roles.at_least(principal.role, needed):
-        raise errors.Forbidden(
-            f"this needs the {needed.value} role; you are {principal.role.value}",
-            details={"needed": needed.value, "role": principal.role.value},
-        )
+def require_manage(principal: Principal) -> None:
+    """Teams, members, quotas, clusters and the audit log (`roles.manages_organization`)."""
+    if not roles.manages_organization(principal.role):
+        raise _needs(principal, roles.MANAGES)
+
+
+def require_plan_change(principal: Principal) -> None:
+    if not roles.may_change_plan(principal.role):
+        raise _needs(principal, roles.CHANGES_PLAN)
+
+
+def _needs(principal: Principal, needed: Role) -> errors.Forbidden:
+    return errors.Forbidden(
+        f"this needs the {needed.value} role; you are {principal.role.value}",
+        details={"needed": needed.value, "role": principal.role.value},
+    )
 
 
 def require_sandbox_write(principal: Principal, team: Team) -> None:
@@ -33,7 +43,7 @@ def require_change_member(principal: Principal, role: Role, email: str) -> None:
     """May change, remove, or revoke the tokens of the member `email`, who has `role`."""
     if roles.may_change_member(principal.role, role):
         return
-    require(principal, Role.ADMIN)
+    require_manage(principal)
     raise errors.Forbidden(
         f"only owners may change {email}, who is an owner",
         details={"needed": Role.OWNER.value, "role": principal.role.value},

@@ -1,8 +1,8 @@
-"""Members: inviting one by address, changing and removing one, revoking an API token.
+"""Members: inviting one (by address or by an open link), changing and removing one.
 
 The API and the portal both call these, so each rule is written once: admins and owners
 manage members, only owners grant the owner role, and only owners touch owners (their role,
-their teams, their removal, their tokens).
+their teams, their removal, and their tokens: usecases.tokens).
 
 A member added by address is pending until the person accepts the invitation mailed to it,
 having proven the address (usecases.accounts): adding someone grants nothing by itself, and
@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sandboxmesh.controlplane import errors, links, mail_texts
+from sandboxmesh.controlplane.domain import secrets
 from sandboxmesh.controlplane.domain.roles import Role
-from sandboxmesh.controlplane.repository.records import ApiToken, Invitation, Member, Principal
+from sandboxmesh.controlplane.repository.records import Invitation, Member, Principal
 from sandboxmesh.controlplane.repository.scope import OrgScope
 from sandboxmesh.controlplane.runtime import Runtime
 from sandboxmesh.controlplane.usecases import authorization
@@ -41,7 +42,7 @@ async def invite_member(
     """Add `email` as a pending member with `role` and `teams`, and mail the invitation.
 
     Runs its own unit of work and mails after it committed: call it outside a transaction."""
-    authorization.require(principal, Role.ADMIN)
+    authorization.require_manage(principal)
     authorization.require_grant(principal, role)
     if runtime.mailer is not None:
         runtime.throttle.mail_to(email)
@@ -70,9 +71,26 @@ async def invite_member(
     return Invited(member, invitation, link=None, mailed=True)
 
 
+async def invite_by_link(
+    org: OrgScope, *, role: Role, team: str | None, ttl: timedelta
+) -> tuple[Invitation, secrets.IssuedToken]:
+    """An open invitation link (bound to no address), valid for `ttl`, to join as `role`
+    (and into `team`: 404 when there is none): whoever opens it and proves their address
+    joins. Its plaintext is shown this once."""
+    authorization.require_manage(org.principal)
+    authorization.require_grant(org.principal, role)
+    return await org.invitations.create(role=role, team=team, ttl=ttl)
+
+
+async def revoke_invitation(org: OrgScope, prefix: str) -> Invitation:
+    authorization.require_manage(org.principal)
+    return await org.invitations.revoke(prefix)
+
+
 async def change_member(
     org: OrgScope, email: str, *, role: Role | None, teams: Sequence[str] | None
 ) -> Member:
+    authorization.require_manage(org.principal)  # before the member is looked up (404)
     current = await org.members.get(email)
     authorization.require_change_member(org.principal, current.role, email)
     if role is not None:
@@ -81,19 +99,7 @@ async def change_member(
 
 
 async def remove_member(org: OrgScope, email: str) -> None:
+    authorization.require_manage(org.principal)  # before the member is looked up (404)
     current = await org.members.get(email)
     authorization.require_change_member(org.principal, current.role, email)
     await org.members.remove(email)
-
-
-async def revoke_token(org: OrgScope, prefix: str) -> ApiToken:
-    """Revoke a token: one's own, or (admins) another member's whom one may change. The
-    tokens of others are not even found for those who may not manage members."""
-    token = await org.tokens.find(prefix)
-    if token is None:
-        raise errors.NotFound("token", prefix)
-    if token.member_email != org.principal.email:
-        if not authorization.manages(org.principal):
-            raise errors.NotFound("token", prefix)
-        authorization.require_change_member(org.principal, token.member_role, token.member_email)
-    return await org.tokens.revoke(prefix)

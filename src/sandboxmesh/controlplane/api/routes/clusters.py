@@ -22,6 +22,7 @@ from sandboxmesh.controlplane.api.schemas.clusters import (
 )
 from sandboxmesh.controlplane.repository import records
 from sandboxmesh.controlplane.runtime import Runtime
+from sandboxmesh.controlplane.usecases import clusters
 
 router = APIRouter(prefix="/api/v1/clusters", tags=["clusters"], responses=ERROR_RESPONSES)
 
@@ -44,8 +45,10 @@ async def register_cluster(
     body: ClusterCreate, org: AdminScope, runtime: RuntimeDep
 ) -> ClusterRegistered:
     """Register a cluster; the answer carries its agent's token, shown this once."""
-    cluster, issued = await org.clusters.register(body.name)
-    return ClusterRegistered(cluster=_public(cluster, runtime), token=issued.plaintext)
+    registered = await clusters.register_cluster(org, body.name)
+    return ClusterRegistered(
+        cluster=_public(registered.cluster, runtime), token=registered.token.plaintext
+    )
 
 
 @router.get("/{cluster}")
@@ -55,12 +58,12 @@ async def get_cluster(cluster: ClusterName, org: OrgScope, runtime: RuntimeDep) 
 
 @router.delete("/{cluster}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_cluster(cluster: ClusterName, org: AdminScope) -> None:
-    await org.clusters.delete(cluster)
+    await clusters.delete_cluster(org, cluster)
 
 
 @router.get("/{cluster}/tokens")
 async def list_cluster_tokens(cluster: ClusterName, org: AdminScope) -> ClusterTokenList:
-    tokens = await org.clusters.tokens(cluster)
+    tokens = await clusters.cluster_tokens(org, cluster)
     return ClusterTokenList(items=[ClusterTokenPublic.of(t) for t in tokens])
 
 
@@ -69,14 +72,12 @@ async def rotate_cluster_token(
     cluster: ClusterName, body: TokenRotate, org: AdminScope, runtime: RuntimeDep
 ) -> TokenRotated:
     """A new token; the current ones keep working for the grace period, then are refused."""
-    grace = timedelta(
-        seconds=body.grace_seconds
-        if body.grace_seconds is not None
-        else runtime.settings.agent.rotation_grace_seconds
-    )
-    issued = await org.clusters.rotate(cluster, grace=grace)
+    grace = timedelta(seconds=body.grace_seconds) if body.grace_seconds is not None else None
+    rotated = await clusters.rotate_token(org, cluster, agent=runtime.settings.agent, grace=grace)
     return TokenRotated(
-        token=issued.plaintext, prefix=issued.prefix, previous_valid_until=org.tx.now + grace
+        token=rotated.token.plaintext,
+        prefix=rotated.token.prefix,
+        previous_valid_until=rotated.previous_valid_until,
     )
 
 
@@ -85,5 +86,5 @@ async def revoke_cluster_tokens(
     cluster: ClusterName, body: TokenRevoke, org: AdminScope
 ) -> ClusterTokenList:
     """Revoke one token (by prefix) or all: refused from the next request on."""
-    tokens = await org.clusters.revoke(cluster, prefix=body.prefix)
+    tokens = await clusters.revoke_tokens(org, cluster, prefix=body.prefix)
     return ClusterTokenList(items=[ClusterTokenPublic.of(t) for t in tokens])

@@ -21,8 +21,7 @@ from sandboxmesh.controlplane.api.schemas.tenancy import (
     TokenList,
     TokenPublic,
 )
-from sandboxmesh.controlplane.domain.roles import Role
-from sandboxmesh.controlplane.usecases import authorization, members
+from sandboxmesh.controlplane.usecases import members, tokens
 
 router = APIRouter(prefix="/api/v1", tags=["members"], responses=ERROR_RESPONSES)
 
@@ -71,19 +70,14 @@ async def remove_member(email: EmailPath, org: AdminScope) -> None:
 @router.get("/tokens")
 async def list_tokens(org: OrgScope, all: bool = False) -> TokenList:
     """Your own tokens; with `all=true` (admins) everyone's in the organisation."""
-    if all:
-        authorization.require(org.principal, Role.ADMIN)
-    tokens = await org.tokens.all(member_id=None if all else org.principal.member_id)
-    return TokenList(items=[TokenPublic.of(t) for t in tokens])
+    return TokenList(items=[TokenPublic.of(t) for t in await tokens.list_tokens(org, everyone=all)])
 
 
 @router.post("/tokens", status_code=status.HTTP_201_CREATED)
 async def create_token(body: TokenCreate, org: OrgScope, runtime: RuntimeDep) -> TokenCreated:
     """A new token for yourself; the answer is the only time its secret is shown."""
     days = body.expires_in_days or runtime.settings.tokens.default_ttl_days
-    token, issued = await org.tokens.create(
-        member_id=org.principal.member_id, name=body.name, ttl=timedelta(days=days)
-    )
+    token, issued = await tokens.create_token(org, body.name, ttl=timedelta(days=days))
     return TokenCreated(token=TokenPublic.of(token), secret=issued.plaintext)
 
 
@@ -91,4 +85,4 @@ async def create_token(body: TokenCreate, org: OrgScope, runtime: RuntimeDep) ->
 async def revoke_token(prefix: PrefixPath, org: OrgScope) -> TokenPublic:
     """Revoke a token: refused from the next request on. Admins may revoke those of members
     they may change (only owners touch owners)."""
-    return TokenPublic.of(await members.revoke_token(org, prefix))
+    return TokenPublic.of(await tokens.revoke_token(org, prefix))

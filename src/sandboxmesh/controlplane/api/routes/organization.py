@@ -24,9 +24,7 @@ from sandboxmesh.controlplane.api.schemas.usage import (
     UsageStatement,
 )
 from sandboxmesh.controlplane.domain import metering
-from sandboxmesh.controlplane.domain.roles import Role
-from sandboxmesh.controlplane.repository.scope import OrgScope as Scope
-from sandboxmesh.controlplane.usecases import authorization
+from sandboxmesh.controlplane.usecases import billing, organization
 from sandboxmesh.spec import names
 
 router = APIRouter(prefix="/api/v1", tags=["organization"], responses=ERROR_RESPONSES)
@@ -44,13 +42,12 @@ async def get_organization(org: OrgScope) -> OrganizationPublic:
 
 @router.put("/organization/quota")
 async def set_organization_quota(body: QuotaUpdate, org: AdminScope) -> OrganizationPublic:
-    return OrganizationPublic.of(await org.organization.set_limit(body.max_sandboxes))
+    return OrganizationPublic.of(await organization.set_organization_limit(org, body.max_sandboxes))
 
 
 @router.put("/organization/plan")
 async def set_plan(body: PlanUpdate, org: OrgScope) -> OrganizationPublic:
-    authorization.require(org.principal, Role.OWNER)
-    return OrganizationPublic.of(await org.organization.set_plan(body.plan))
+    return OrganizationPublic.of(await organization.set_plan(org, body.plan))
 
 
 @router.get("/audit")
@@ -64,7 +61,7 @@ async def audit_log(
         since = since.astimezone(UTC) if since is not None else None
     except OverflowError as error:
         raise errors.Invalid.field(["query", "since"], "out of range") from error
-    events = await org.audit.events(since=since, action=action, limit=limit)
+    events = await organization.audit_events(org, since=since, action=action, limit=limit)
     return AuditList(items=[AuditEventPublic.of(event) for event in events])
 
 
@@ -82,7 +79,7 @@ async def usage(
     format: Literal["json", "csv"] = "json",
 ) -> UsageStatement | Response:
     """Sandbox-hours per team for one month (UTC), by default the current one."""
-    chosen = _month(month, org)
+    chosen = billing.chosen_month(month, now=org.tx.now)
     statement = await org.usage.statement(month=chosen, team=team)
     # A deleted team keeps its history: only refuse a name that is neither a team nor metered.
     if team is not None and not statement.lines and await org.teams.find(team) is None:
@@ -101,18 +98,8 @@ async def daily_usage(
     ] = None,
 ) -> DailyUsage:
     """Sandbox-hours per team and UTC day for one month, by default the current one."""
-    chosen = _month(month, org)
+    chosen = billing.chosen_month(month, now=org.tx.now)
     usage = await org.usage.daily(month=chosen, team=team)
     if team is not None and not usage.teams and await org.teams.find(team) is None:
         raise errors.NotFound("team", team)
     return DailyUsage.of(org.principal.org_name, usage)
-
-
-def _month(month: str | None, org: Scope) -> str:
-    """The month asked for (the current one by default), refused when out of range (0000-01)."""
-    chosen = month or metering.month_of(org.tx.now)
-    try:
-        metering.month_bounds(chosen)
-    except ValueError as error:
-        raise errors.Invalid.field(["query", "month"], "out of range") from error
-    return chosen

@@ -11,7 +11,7 @@ from sandboxmesh.controlplane.api.deps import OrgScope, RuntimeDep
 from sandboxmesh.controlplane.api.paths import SandboxName
 from sandboxmesh.controlplane.api.schemas.base import ERROR_RESPONSES
 from sandboxmesh.controlplane.api.schemas.sandboxes import SandboxList, SandboxPublic
-from sandboxmesh.controlplane.usecases import authorization
+from sandboxmesh.controlplane.usecases import sandboxes
 from sandboxmesh.spec import Phase, SandboxManifest, names
 
 router = APIRouter(prefix="/api/v1/sandboxes", tags=["sandboxes"], responses=ERROR_RESPONSES)
@@ -40,42 +40,16 @@ async def apply_sandbox(
     """Create the sandbox `name`, or update its spec (201 when created, 200 otherwise).
 
     The body is the manifest users write (DESIGN.md §2); its `name` must equal the path's.
-    On PostgreSQL the create itself may be sent only as the request's transaction ends (see
-    `Sandboxes.apply`): its refusal (a quota: 409) is then raised there, after this returned.
+    The rules are `usecases.sandboxes.apply_sandbox`'s. On PostgreSQL the create itself may
+    be sent only as the request's transaction ends: its refusal (a quota: 409) is then raised
+    there, after this returned.
     """
     if manifest.name != name:
         raise errors.Invalid.field(["body", "name"], f"must equal the name in the path ({name})")
-    requested_team = manifest.spec.team
-    if requested_team is None and org.principal.default_team_id is None:
-        raise errors.Invalid.field(
-            ["body", "spec", "team"], "you have no default team: name one in spec.team"
-        )
-    # Team, cluster and whether the name is taken: one round trip, checked in this order.
-    target = await org.sandboxes.target(
-        name,
-        team=requested_team,
-        default_team_id=org.principal.default_team_id,
-        cluster=manifest.spec.cluster,
-    )
-    if target.team is None:
-        raise errors.Invalid.field(
-            ["body", "spec", "team"],
-            f"no team {requested_team!r}"
-            if requested_team is not None
-            else "you have no default team: name one in spec.team",
-        )
-    authorization.require_sandbox_write(org.principal, target.team)
-    if target.cluster is None:
-        raise errors.Invalid.field(
-            ["body", "spec", "cluster"], f"no cluster {manifest.spec.cluster!r} is registered"
-        )
-    sandbox, created = await org.sandboxes.apply(
-        manifest, team=target.team, cluster=target.cluster, exists=target.exists
-    )
-    if created:
+    applied = await sandboxes.apply_sandbox(org, manifest, metrics=runtime.metrics)
+    if applied.created:
         response.status_code = status.HTTP_201_CREATED
-        org.tx.after_commit(runtime.metrics.sandboxes_created.inc)
-    return SandboxPublic.of(sandbox)
+    return SandboxPublic.of(applied.sandbox)
 
 
 @router.get("")
@@ -112,7 +86,4 @@ async def get_sandbox(name: SandboxName, org: OrgScope) -> SandboxPublic:
 @router.delete("/{name}", status_code=status.HTTP_202_ACCEPTED)
 async def delete_sandbox(name: SandboxName, org: OrgScope) -> SandboxPublic:
     """Request deletion: the sandbox stays `deleting` until its agent confirms it is gone."""
-    sandbox = await org.sandboxes.get(name)
-    team = await org.teams.get(sandbox.team)
-    authorization.require_sandbox_write(org.principal, team)
-    return SandboxPublic.of(await org.sandboxes.delete(name))
+    return SandboxPublic.of(await sandboxes.delete_sandbox(org, name))

@@ -12,8 +12,7 @@ from sandboxmesh.controlplane.api.schemas.tenancy import (
     TeamList,
     TeamPublic,
 )
-from sandboxmesh.controlplane.domain.roles import Role
-from sandboxmesh.controlplane.usecases.authorization import require
+from sandboxmesh.controlplane.usecases import teams
 
 router = APIRouter(prefix="/api/v1/teams", tags=["teams"], responses=ERROR_RESPONSES)
 
@@ -25,7 +24,7 @@ async def list_teams(org: OrgScope) -> TeamList:
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 async def create_team(body: TeamCreate, org: AdminScope) -> TeamPublic:
-    return TeamPublic.of(await org.teams.create(body.name, max_sandboxes=body.max_sandboxes))
+    return TeamPublic.of(await teams.create_team(org, body.name, max_sandboxes=body.max_sandboxes))
 
 
 @router.get("/{team}")
@@ -35,11 +34,10 @@ async def get_team(scoped: TeamScope) -> TeamPublic:
 
 @router.delete("/{team}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_team(scoped: TeamScope) -> None:
-    require(scoped.org.principal, Role.ADMIN)
-    await scoped.org.teams.delete(scoped.team.name)
+    await teams.delete_team(scoped.org, scoped.team.name)
 
 
 @router.put("/{team}/quota")
 async def set_team_quota(body: QuotaUpdate, scoped: TeamScope) -> TeamPublic:
-    require(scoped.org.principal, Role.ADMIN)
-    return TeamPublic.of(await scoped.org.teams.set_limit(scoped.team.name, body.max_sandboxes))
+    team = await teams.set_team_limit(scoped.org, scoped.team.name, body.max_sandboxes)
+    return TeamPublic.of(team)

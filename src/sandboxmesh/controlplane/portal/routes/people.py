@@ -16,7 +16,7 @@ from sandboxmesh.controlplane.portal import forms
 from sandboxmesh.controlplane.portal.context import Member, SignedIn
 from sandboxmesh.controlplane.portal.rendering import page
 from sandboxmesh.controlplane.portal.routes import redirects
-from sandboxmesh.controlplane.usecases import authorization, members
+from sandboxmesh.controlplane.usecases import authorization, members, teams
 from sandboxmesh.spec import names
 
 router = APIRouter()
@@ -41,16 +41,16 @@ async def _teams_page(
     problems: forms.Errors | None = None,
 ) -> Response:
     async with member.org() as org:
-        teams = await org.teams.all()
-        members = await org.members.all()
+        all_teams = await org.teams.all()
+        all_members = await org.members.all()
         invitations = await org.invitations.open() if member.can.manage else []
     return page(
         member,
         "teams.html",
         section="teams",
         status=status,
-        teams=teams,
-        members=members,
+        teams=all_teams,
+        members=all_members,
         invitations=invitations,
         values=values or {},
         errors=problems or {},
@@ -65,14 +65,15 @@ async def teams_page(member: SignedIn) -> Response:
 
 @router.post("/teams")
 async def create_team(request: Request, member: SignedIn) -> Response:
-    authorization.require(member.principal, Role.ADMIN)
+    # Refused before the form is read, as the API's AdminScope refuses before the body.
+    authorization.require_manage(member.principal)
     data = await forms.fields(request)
     form, problems = forms.validate(TeamForm, data)
     if form is None:
         return await _teams_page(member, status=422, values=data, problems=problems)
     try:
         async with member.org() as org:
-            await org.teams.create(form.name)
+            await teams.create_team(org, form.name)
     except errors.Conflict:
         problems = {"name": f"There is already a team named {form.name}."}
         return await _teams_page(member, status=409, values=data, problems=problems)
@@ -81,10 +82,9 @@ async def create_team(request: Request, member: SignedIn) -> Response:
 
 @router.post("/teams/{team}/delete")
 async def delete_team(team: TeamName, member: SignedIn) -> Response:
-    authorization.require(member.principal, Role.ADMIN)
     try:
         async with member.org() as org:
-            await org.teams.delete(team)
+            await teams.delete_team(org, team)
     except errors.Conflict as conflict:
         return redirects.with_notice(member, "/teams", forms.sentence(conflict.message))
     return redirects.with_notice(member, "/teams", f"Team {team} deleted.")
@@ -92,7 +92,7 @@ async def delete_team(team: TeamName, member: SignedIn) -> Response:
 
 @router.post("/members/{email}/role")
 async def change_role(email: EmailPath, request: Request, member: SignedIn) -> Response:
-    authorization.require(member.principal, Role.ADMIN)
+    authorization.require_manage(member.principal)  # before the form is read
     data = await forms.fields(request)
     try:
         role = Role(data.get("role", ""))
@@ -108,7 +108,6 @@ async def change_role(email: EmailPath, request: Request, member: SignedIn) -> R
 
 @router.post("/members/{email}/remove")
 async def remove_member(email: EmailPath, member: SignedIn) -> Response:
-    authorization.require(member.principal, Role.ADMIN)
     try:
         async with member.org() as org:
             await members.remove_member(org, email)
@@ -119,7 +118,7 @@ async def remove_member(email: EmailPath, member: SignedIn) -> Response:
 
 @router.post("/invitations")
 async def invite(request: Request, member: SignedIn) -> Response:
-    authorization.require(member.principal, Role.ADMIN)
+    authorization.require_manage(member.principal)  # before the form is read
     data = await forms.fields(request)
     form, problems = forms.validate(
         InvitationForm,
@@ -131,15 +130,14 @@ async def invite(request: Request, member: SignedIn) -> Response:
     )
     if form is None:
         return await _teams_page(member, status=422, values=data, problems=problems)
-    authorization.require_grant(member.principal, form.role)
     runtime = member.visitor.runtime
     hours = runtime.settings.portal.invitation_ttl_hours
     if form.email is not None:
         return await _invite_by_address(member, form, data)
     try:
         async with member.org() as org:
-            invitation, issued = await org.invitations.create(
-                role=form.role, team=form.team, ttl=timedelta(hours=hours)
+            invitation, issued = await members.invite_by_link(
+                org, role=form.role, team=form.team, ttl=timedelta(hours=hours)
             )
     except errors.NotFound:
         return await _teams_page(
@@ -193,7 +191,6 @@ async def _invite_by_address(
 
 @router.post("/invitations/{prefix}/revoke")
 async def revoke_invitation(prefix: PrefixPath, member: SignedIn) -> Response:
-    authorization.require(member.principal, Role.ADMIN)
     async with member.org() as org:
-        await org.invitations.revoke(prefix)
+        await members.revoke_invitation(org, prefix)
     return redirects.with_notice(member, "/teams", f"Invitation {prefix} revoked.")

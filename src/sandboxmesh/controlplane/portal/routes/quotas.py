@@ -10,12 +10,11 @@ from sandboxmesh.controlplane import errors
 from sandboxmesh.controlplane.api.paths import TeamName
 from sandboxmesh.controlplane.api.schemas.tenancy import OrganizationPublic
 from sandboxmesh.controlplane.domain.plans import Plan
-from sandboxmesh.controlplane.domain.roles import Role
 from sandboxmesh.controlplane.portal import forms
 from sandboxmesh.controlplane.portal.context import Member, SignedIn
 from sandboxmesh.controlplane.portal.rendering import page
 from sandboxmesh.controlplane.portal.routes import redirects
-from sandboxmesh.controlplane.usecases import authorization
+from sandboxmesh.controlplane.usecases import authorization, organization, teams
 
 router = APIRouter(prefix="/quotas")
 
@@ -38,15 +37,15 @@ async def _quotas_page(
     values: dict[str, str] | None = None,
 ) -> Response:
     async with member.org() as org:
-        organization = OrganizationPublic.of(await org.organization.get())
-        teams = await org.teams.all()
+        shown = OrganizationPublic.of(await org.organization.get())
+        all_teams = await org.teams.all()
     return page(
         member,
         "quotas.html",
         section="quotas",
         status=status,
-        organization=organization,
-        teams=teams,
+        organization=shown,
+        teams=all_teams,
         plans=list(Plan),
         problems=problems or {},
         values=values or {},
@@ -60,7 +59,8 @@ async def quotas_page(member: SignedIn) -> Response:
 
 @router.post("/organization")
 async def set_organization_limit(request: Request, member: SignedIn) -> Response:
-    authorization.require(member.principal, Role.ADMIN)
+    # Refused before the form is read, as the API's AdminScope refuses before the body.
+    authorization.require_manage(member.principal)
     data = await forms.fields(request)
     form, problems = _limit(data)
     if form is None:
@@ -72,7 +72,7 @@ async def set_organization_limit(request: Request, member: SignedIn) -> Response
         )
     try:
         async with member.org() as org:
-            await org.organization.set_limit(form.max_sandboxes)
+            await organization.set_organization_limit(org, form.max_sandboxes)
     except errors.Invalid as refused:  # above the plan's limit
         problem = forms.sentence(forms.from_api_error(refused)["__all__"])
         return await _quotas_page(
@@ -86,20 +86,20 @@ async def set_organization_limit(request: Request, member: SignedIn) -> Response
 
 @router.post("/plan")
 async def set_plan(request: Request, member: SignedIn) -> Response:
-    authorization.require(member.principal, Role.OWNER)
+    authorization.require_plan_change(member.principal)  # before the form is read
     data = await forms.fields(request)
     try:
         plan = Plan(data.get("plan", ""))
     except ValueError as invalid:
         raise errors.Invalid.field(["form", "plan"], "choose a plan") from invalid
     async with member.org() as org:
-        await org.organization.set_plan(plan)
+        await organization.set_plan(org, plan)
     return redirects.with_notice(member, "/quotas", f"Plan changed to {plan.value}.")
 
 
 @router.post("/teams/{team}")
 async def set_team_limit(team: TeamName, request: Request, member: SignedIn) -> Response:
-    authorization.require(member.principal, Role.ADMIN)
+    authorization.require_manage(member.principal)  # before the form is read
     data = await forms.fields(request)
     form, problems = _limit(data)
     if form is None:
@@ -110,5 +110,5 @@ async def set_team_limit(team: TeamName, request: Request, member: SignedIn) -> 
             values={team: data.get("max_sandboxes", "")},
         )
     async with member.org() as org:
-        await org.teams.set_limit(team, form.max_sandboxes)
+        await teams.set_team_limit(org, team, form.max_sandboxes)
     return redirects.with_notice(member, "/quotas", f"Limit of team {team} saved.")

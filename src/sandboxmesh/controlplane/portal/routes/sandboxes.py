@@ -16,9 +16,7 @@ from sandboxmesh.controlplane.portal import forms, sandbox_forms
 from sandboxmesh.controlplane.portal.context import Member, SignedIn
 from sandboxmesh.controlplane.portal.rendering import fragment, page
 from sandboxmesh.controlplane.portal.routes import redirects
-from sandboxmesh.controlplane.repository import records
-from sandboxmesh.controlplane.repository.scope import OrgScope
-from sandboxmesh.controlplane.usecases import authorization
+from sandboxmesh.controlplane.usecases import sandboxes
 from sandboxmesh.spec import Phase, SandboxManifest
 
 # Pages that are not one sandbox live outside /sandboxes/{name} (or under a name with "_",
@@ -148,41 +146,13 @@ async def new_sandbox_page(member: SignedIn) -> Response:
     return await _new_page(member)
 
 
-async def _team_for(org: OrgScope, requested: str | None) -> records.Team:
-    # The same resolution as PUT /api/v1/sandboxes/{name}.
-    if requested is not None:
-        team = await org.teams.find(requested)
-        if team is None:
-            raise errors.Invalid.field(["body", "spec", "team"], f"no team {requested!r}")
-        return team
-    if org.principal.default_team_id is None:
-        raise errors.Invalid.field(["body", "spec", "team"], "you have no default team: choose one")
-    return await org.teams.get_by_id(org.principal.default_team_id)
-
-
 async def _apply(
     member: Member, manifest: SandboxManifest, *, create_only: bool
-) -> tuple[records.Sandbox, bool]:
-    """Create (or, from YAML, update) a sandbox with exactly the API's checks."""
-    runtime = member.visitor.runtime
-    async with member.org() as org:
-        team = await _team_for(org, manifest.spec.team)
-        authorization.require_sandbox_write(org.principal, team)
-        cluster = await org.clusters.find(manifest.spec.cluster)
-        if cluster is None:
-            raise errors.Invalid.field(
-                ["body", "spec", "cluster"], f"no cluster {manifest.spec.cluster!r} is registered"
-            )
-        if create_only and await org.sandboxes.find(manifest.name) is not None:
-            raise errors.Conflict(f"a sandbox named {manifest.name!r} already exists")
-        try:
-            sandbox, created = await org.sandboxes.apply(manifest, team=team, cluster=cluster)
-        except errors.QuotaExceeded as refused:
-            runtime.metrics.quota_rejections.labels(refused.details.get("limit", "")).inc()
-            raise
-    if created:
-        runtime.metrics.sandboxes_created.inc()
-    return sandbox, created
+) -> sandboxes.Applied:
+    """Create (or, from YAML, update) a sandbox by the API's rules."""
+    return await sandboxes.apply_sandbox_alone(
+        member.visitor.runtime, member.principal, manifest, create_only=create_only
+    )
 
 
 def _refusal(error: errors.ApiError) -> forms.Errors:
@@ -208,13 +178,12 @@ async def create_sandbox(request: Request, member: SignedIn) -> Response:
     if manifest is None:
         return await _new_page(member, status=422, values=data, problems=problems)
     try:
-        sandbox, _ = await _apply(member, manifest, create_only=True)
+        applied = await _apply(member, manifest, create_only=True)
     except errors.ApiError as refused:
         status = refused.status if refused.status != 404 else 422
         return await _new_page(member, status=status, values=data, problems=_refusal(refused))
-    return redirects.with_notice(
-        member, f"/sandboxes/{sandbox.name}", f"Sandbox {sandbox.name} created."
-    )
+    name = applied.sandbox.name
+    return redirects.with_notice(member, f"/sandboxes/{name}", f"Sandbox {name} created.")
 
 
 @router.post("/new/sandbox/yaml")
@@ -235,7 +204,7 @@ async def apply_yaml(request: Request, member: SignedIn) -> Response:
         ]
         return await _new_page(member, status=422, yaml_errors=listed, yaml_text=text, mode="yaml")
     try:
-        sandbox, created = await _apply(member, manifest, create_only=False)
+        applied = await _apply(member, manifest, create_only=False)
     except errors.ApiError as refused:
         return await _new_page(
             member,
@@ -244,10 +213,8 @@ async def apply_yaml(request: Request, member: SignedIn) -> Response:
             yaml_text=text,
             mode="yaml",
         )
-    verb = "created" if created else "updated"
-    return redirects.with_notice(
-        member, f"/sandboxes/{sandbox.name}", f"Sandbox {sandbox.name} {verb}."
-    )
+    name, verb = applied.sandbox.name, "created" if applied.created else "updated"
+    return redirects.with_notice(member, f"/sandboxes/{name}", f"Sandbox {name} {verb}.")
 
 
 def _detail_context(sandbox: SandboxPublic) -> dict[str, Any]:
@@ -297,10 +264,7 @@ async def sandbox_status(name: SandboxName, member: SignedIn, v: Filter = "") ->
 
 async def _deletable(member: Member, name: str) -> SandboxPublic:
     async with member.org() as org:
-        sandbox = await org.sandboxes.get(name)
-        team = await org.teams.get(sandbox.team)
-        authorization.require_sandbox_write(org.principal, team)
-    return SandboxPublic.of(sandbox)
+        return SandboxPublic.of(await sandboxes.deletable_sandbox(org, name))
 
 
 @router.get("/sandboxes/{name}/delete")
@@ -312,10 +276,7 @@ async def confirm_delete(name: SandboxName, member: SignedIn) -> Response:
 @router.post("/sandboxes/{name}/delete")
 async def delete_sandbox(name: SandboxName, member: SignedIn) -> Response:
     async with member.org() as org:
-        sandbox = await org.sandboxes.get(name)
-        team = await org.teams.get(sandbox.team)
-        authorization.require_sandbox_write(org.principal, team)
-        await org.sandboxes.delete(name)
+        await sandboxes.delete_sandbox(org, name)
     return redirects.with_notice(
         member, "/sandboxes", f"Deletion of {name} requested: it goes once its cluster confirms."
     )

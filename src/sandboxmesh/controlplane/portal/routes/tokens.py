@@ -9,12 +9,11 @@ from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from sandboxmesh.controlplane.api.paths import PrefixPath
-from sandboxmesh.controlplane.domain import roles
 from sandboxmesh.controlplane.portal import forms
 from sandboxmesh.controlplane.portal.context import Member, SignedIn
 from sandboxmesh.controlplane.portal.rendering import page
 from sandboxmesh.controlplane.portal.routes import redirects
-from sandboxmesh.controlplane.usecases import members
+from sandboxmesh.controlplane.usecases import tokens
 from sandboxmesh.spec import names
 
 router = APIRouter(prefix="/tokens")
@@ -32,16 +31,16 @@ async def _tokens_page(
     values: dict[str, str] | None = None,
     problems: forms.Errors | None = None,
 ) -> Response:
-    everyone = roles.manages_organization(member.principal.role)
+    everyone = member.can.manage
     async with member.org() as org:
-        tokens = await org.tokens.all(member_id=None if everyone else member.principal.member_id)
+        listed = await tokens.list_tokens(org, everyone=everyone)
     default_days = member.visitor.runtime.settings.tokens.default_ttl_days
     return page(
         member,
         "tokens.html",
         section="tokens",
         status=status,
-        tokens=tokens,
+        tokens=listed,
         everyone=everyone,
         values=values or {"expires_in_days": str(default_days)},
         errors=problems or {},
@@ -60,10 +59,8 @@ async def create_token(request: Request, member: SignedIn) -> Response:
     if form is None:
         return await _tokens_page(member, status=422, values=data, problems=problems)
     async with member.org() as org:
-        token, issued = await org.tokens.create(
-            member_id=member.principal.member_id,
-            name=form.name,
-            ttl=timedelta(days=form.expires_in_days),
+        token, issued = await tokens.create_token(
+            org, form.name, ttl=timedelta(days=form.expires_in_days)
         )
     return redirects.with_secret(
         member,
@@ -76,5 +73,5 @@ async def create_token(request: Request, member: SignedIn) -> Response:
 @router.post("/{prefix}/revoke")
 async def revoke_token(prefix: PrefixPath, member: SignedIn) -> Response:
     async with member.org() as org:
-        await members.revoke_token(org, prefix)
+        await tokens.revoke_token(org, prefix)
     return redirects.with_notice(member, "/tokens", f"Token {prefix} revoked.")

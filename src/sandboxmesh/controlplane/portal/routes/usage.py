@@ -8,14 +8,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from starlette.responses import Response
 
-from sandboxmesh.controlplane import errors
 from sandboxmesh.controlplane.api.schemas.usage import AuditEventPublic, UsageStatement
 from sandboxmesh.controlplane.domain import metering
-from sandboxmesh.controlplane.domain.roles import Role
 from sandboxmesh.controlplane.portal import charts
 from sandboxmesh.controlplane.portal.context import SignedIn
 from sandboxmesh.controlplane.portal.rendering import page
-from sandboxmesh.controlplane.usecases import authorization
+from sandboxmesh.controlplane.usecases import billing, organization
 
 router = APIRouter()
 
@@ -34,12 +32,7 @@ def _next(month: str) -> str:
 
 
 def _checked(month: str | None, member: SignedIn) -> str:
-    chosen = month or metering.month_of(member.visitor.runtime.clock())
-    try:
-        metering.month_bounds(chosen)
-    except ValueError as error:
-        raise errors.Invalid.field(["query", "month"], "out of range") from error
-    return chosen
+    return billing.chosen_month(month, now=member.visitor.runtime.clock())
 
 
 @router.get("/usage")
@@ -91,9 +84,8 @@ async def audit_page(
     action: Annotated[str, Query(max_length=64)] = "",
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> Response:
-    authorization.require(member.principal, Role.ADMIN)
     async with member.org() as org:
-        events = await org.audit.events(action=action or None, limit=limit)
+        events = await organization.audit_events(org, action=action or None, limit=limit)
     return page(
         member,
         "audit.html",
