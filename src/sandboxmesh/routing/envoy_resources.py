@@ -205,14 +205,16 @@ def route_configuration(
 def front_clusters(
     front: Front, table: RouteTable, addresses: ServiceAddresses
 ) -> dict[str, cluster_pb2.Cluster]:
-    """The clusters one front needs: its baseline and each fork routed from it that has an
-    address. An override of the baseline Service's own port (local runs, where the baseline
-    is a process that may restart elsewhere) takes the place of the front's baseline."""
+    """The clusters one front needs: its baseline and each fork routed from it, or about to
+    be (pending), that has an address. An override of the baseline Service's own port (local
+    runs, where the baseline is a process that may restart elsewhere) takes the place of the
+    front's baseline."""
     baseline = addresses.overrides.get((front.baseline, front.port)) or Address(
         front.baseline_host, front.baseline_port
     )
     clusters = {baseline_cluster_name(front): cluster(baseline_cluster_name(front), baseline)}
-    for fork_route in table.routes_for(front.baseline):
+    # Forks not ready yet too: their clusters are in place when their routes come.
+    for fork_route in (*table.routes_for(front.baseline), *table.pending_for(front.baseline)):
         name = fork_cluster_name(fork_route.fork, front.port)
         # The fork Service has the baseline Service's ports, so the front's port reaches it.
         address = addresses.address(fork_route.fork, front.port)

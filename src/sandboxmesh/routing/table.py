@@ -12,6 +12,10 @@ A fork's route exists only while:
   sandbox then would send its key's traffic to the baselines in mid-test, and flap. A fork
   becomes ready no later than its sandbox does, so a new sandbox's routes are live by the
   time the sandbox reports Ready.
+
+Forks that exist but are not ready yet are listed apart (`pending`): no request goes to them,
+but Envoy may get their clusters ahead, so that a fork turning ready waits only for its route
+(one round of xDS, not two).
 """
 
 from __future__ import annotations
@@ -78,9 +82,14 @@ class RouteTable:
 
     routes: Mapping[ServiceRef, tuple[ForkRoute, ...]] = field(default_factory=dict)
     conflicts: tuple[str, ...] = ()
+    #: Forks of live sandboxes that are not ready yet: never routed to (see module docstring).
+    pending: Mapping[ServiceRef, tuple[ForkRoute, ...]] = field(default_factory=dict)
 
     def routes_for(self, baseline: ServiceRef) -> tuple[ForkRoute, ...]:
         return self.routes.get(baseline, ())
+
+    def pending_for(self, baseline: ServiceRef) -> tuple[ForkRoute, ...]:
+        return self.pending.get(baseline, ())
 
     def baselines(self) -> list[ServiceRef]:
         return sorted(self.routes)
@@ -133,8 +142,9 @@ def sandbox_view(obj: Mapping[str, Any]) -> SandboxView:
     )
 
 
-def fork_routes(sandbox: SandboxView) -> list[tuple[ServiceRef, ForkRoute]]:
-    """The (baseline, route) pairs one sandbox contributes right now (see module docstring)."""
+def fork_routes(sandbox: SandboxView, *, ready: bool = True) -> list[tuple[ServiceRef, ForkRoute]]:
+    """The (baseline, route) pairs one sandbox contributes right now (see module docstring);
+    with `ready` False, those of its forks that exist but are not ready yet."""
     status = sandbox.status
     if sandbox.deleting or status is None or status.phase is Phase.TERMINATING:
         return []
@@ -146,7 +156,7 @@ def fork_routes(sandbox: SandboxView) -> list[tuple[ServiceRef, ForkRoute]]:
         return []
     pairs: list[tuple[ServiceRef, ForkRoute]] = []
     for fork in status.forks:
-        if not fork.ready:
+        if fork.ready is not ready:
             continue
         for obj in fork.objects:
             if obj.kind != SERVICE_KIND or obj.api_version != SERVICE_API_VERSION:
@@ -168,8 +178,11 @@ def route_table_for(sandboxes: Iterable[SandboxView]) -> RouteTable:
     (then fork name) keeps the route and the conflict is reported.
     """
     routes: dict[ServiceRef, list[ForkRoute]] = {}
+    pending: dict[ServiceRef, list[ForkRoute]] = {}
     conflicts: list[str] = []
     for sandbox in sorted(sandboxes, key=lambda s: s.name):
+        for baseline, route in fork_routes(sandbox, ready=False):
+            pending.setdefault(baseline, []).append(route)
         for baseline, route in sorted(fork_routes(sandbox), key=lambda p: (p[0], p[1].fork)):
             taken = routes.setdefault(baseline, [])
             clash = next((r for r in taken if r.key == route.key), None)
@@ -183,4 +196,7 @@ def route_table_for(sandboxes: Iterable[SandboxView]) -> RouteTable:
     return RouteTable(
         routes={baseline: tuple(r) for baseline, r in routes.items()},
         conflicts=tuple(conflicts),
+        pending={
+            baseline: tuple(sorted(r, key=lambda r: r.fork)) for baseline, r in pending.items()
+        },
     )

@@ -101,6 +101,11 @@ def test_a_fork_not_ready_has_no_route_but_its_ready_sibling_keeps_one() -> None
         )
     )
     assert result.baselines() == [ServiceRef("shop", "checkout")]
+    # Not routed, but known: its cluster can be made ahead of its route.
+    assert result.pending == {
+        ServiceRef("shop", "cart"): (ForkRoute(KEY_A, "pr-1", ServiceRef("shop", "cart-pr-1")),)
+    }
+    assert result.to_json()["baselines"][0]["service"] == "checkout"  # pending is not served
 
 
 @pytest.mark.parametrize(
@@ -118,6 +123,23 @@ def test_a_fork_not_ready_has_no_route_but_its_ready_sibling_keeps_one() -> None
 )
 def test_sandboxes_that_must_not_route(obj: dict[str, Any]) -> None:
     assert build(obj).routes == {}
+
+
+@pytest.mark.parametrize(
+    "obj",
+    [
+        sandbox("gone", KEY_A, [fork_status("checkout", "checkout-gone", ready=False)],
+                deleting=True),
+        sandbox("ending", KEY_A, [fork_status("checkout", "checkout-x", ready=False)],
+                phase="Terminating"),
+        sandbox("nokey", None, [fork_status("checkout", "checkout-nokey", ready=False)]),
+    ],
+    ids=["deleting", "terminating", "no-key"],
+)  # fmt: skip
+def test_forks_of_sandboxes_that_must_not_route_are_not_pending_either(
+    obj: dict[str, Any],
+) -> None:
+    assert build(obj).pending == {}
 
 
 def test_namespaces_keep_baselines_apart() -> None:

@@ -132,6 +132,19 @@ def test_a_new_fork_gets_its_cluster_acked_before_any_route_names_it() -> None:
     assert route_clusters(rds)[-1] == envoy_resources.baseline_cluster_name(FRONT)
 
 
+def test_a_fork_not_ready_yet_gets_its_cluster_so_readiness_needs_only_its_route() -> None:
+    driver = subscribed()
+    pending = RouteTable(pending={FRONT.baseline: (ForkRoute("abcdefghij12", "pr-1", FORK),)})
+    assert driver.settle(pending) == [CLUSTER_TYPE]  # the cluster, and no route to it
+    cds = driver.sent[-1]
+    assert FORK_CLUSTER in unpack_clusters(cds)
+    rds = next(r for r in reversed(driver.sent) if r.type_url == ROUTE_TYPE)
+    assert FORK_CLUSTER not in route_clusters(rds)
+    # Ready: its cluster is acknowledged already, so the route goes out at once, alone.
+    assert driver.settle(ROUTED) == [ROUTE_TYPE]
+    assert FORK_CLUSTER in route_clusters(driver.sent[-1])
+
+
 def test_a_removed_fork_loses_its_route_before_its_cluster() -> None:
     driver = subscribed()
     driver.settle(ROUTED)
