@@ -13,6 +13,7 @@ destination from the Sandbox objects.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import statistics
@@ -31,7 +32,7 @@ import httpx
 import pytest
 from lightkube import ApiError, Client
 from lightkube.resources.apps_v1 import Deployment
-from lightkube.resources.core_v1 import Namespace, Service
+from lightkube.resources.core_v1 import Namespace, Pod, Service
 from tests.support.eventually import eventually
 from tests.support.kube import SandboxResource
 from tests.support.system import Process, start_server
@@ -42,7 +43,7 @@ from sandboxmesh.controlplane.domain import plans
 from sandboxmesh.controlplane.passwords import hash_password
 from sandboxmesh.demo import in_cluster, manifests, routed_app, sandboxes
 from sandboxmesh.demo.routed_app import RoutedApp, key_headers, versions
-from sandboxmesh.localcluster.node.configs import NODE_IP
+from sandboxmesh.localcluster.node.configs import NODE_IP, NODE_NAME
 from sandboxmesh.localcluster.pytest_plugin import KubeTarget, RealNodeCluster
 from sandboxmesh.routing import ROUTING_KEY_HEADER
 from sandboxmesh.routing.routers import ANNOTATION_ROUTE, Stage, router_name, stage
@@ -461,6 +462,40 @@ def _portal_page(url: str, path: str) -> str:
         assert signed_in.status_code == 200, signed_in.text[-500:]
         assert signed_in.url.path == path
         return signed_in.text
+
+
+def test_sandbox_apply_wait_gives_a_fork_that_is_a_containerd_container(
+    two_hop: TwoHop, tmp_path: Path
+) -> None:
+    """The CLI as users run it: `sandbox apply -f FILE --wait` returns once Ready, and the fork
+    it made runs as a container on the real node and serves the sandbox's key."""
+    name = sandbox_name("cli")
+    manifest = manifests.sandbox(name, cluster=CLUSTER, namespace=two_hop.namespace)
+    path = tmp_path / "sandbox.json"
+    path.write_text(manifest.model_dump_json(by_alias=True, exclude_none=True))
+    applied = subprocess.run(
+        [sys.executable, "-m", "sandboxmesh", "sandbox", "apply", "-f", str(path), "--wait",
+         "--timeout", "3m", "-o", "json"],
+        capture_output=True, text=True, timeout=240,
+        env={**os.environ, "SANDBOXMESH_URL": two_hop.server.url(),
+             "SANDBOXMESH_TOKEN": two_hop.token, "SANDBOXMESH_HOME": str(tmp_path)},
+    )  # fmt: skip
+    try:
+        assert applied.returncode == 0, applied.stderr
+        shown = json.loads(applied.stdout)
+        assert shown["status"]["phase"] == "Ready"
+        (pod,) = two_hop.kube.list(Pod, namespace=two_hop.namespace, labels={LABEL_SANDBOX: name})
+        assert pod.spec is not None
+        assert pod.spec.nodeName == NODE_NAME
+        assert pod.status is not None
+        assert pod.status.containerStatuses
+        assert (pod.status.containerStatuses[0].containerID or "").startswith("containerd://")
+        key = shown["status"]["routingKey"]
+        sandboxes.wait_routed(two_hop.app, name, key, timeout=15)
+        assert two_hop.app.route(key) == {**BASELINE, "checkout": name}
+    finally:
+        two_hop.delete(name)
+        eventually(lambda: two_hop.gone(name), timeout=60, what=f"{name} gone")
 
 
 def test_a_fork_that_cannot_pull_or_that_crashes_says_so_in_the_cli_and_the_portal(
