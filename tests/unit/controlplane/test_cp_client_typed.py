@@ -3,6 +3,7 @@ an answer that is not that model is a client error naming it, never a KeyError l
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +23,8 @@ from tests.support.api_bodies import (
 )
 
 from sandboxmesh.client import ClientConfig, ControlPlaneClient, endpoints, errors
+from sandboxmesh.controlplane.app import create_app
+from sandboxmesh.controlplane.settings import Settings
 from sandboxmesh.spec.api import (
     AuditEventPublic,
     AuditList,
@@ -177,3 +180,25 @@ def test_times_keep_their_wire_text() -> None:
         decoded = client.send(endpoints.get_sandbox("pr-42"))
     assert wire(decoded)["createdAt"] == body["createdAt"] == "2026-12-07T12:30:15.250000Z"
     assert decoded.created_at == AT
+
+
+def _declared_answer(document: dict[str, Any], method: str, path: str) -> str:
+    """The schema the server's OpenAPI document names for the 2xx answer to `method path`."""
+    for template, operations in document["paths"].items():
+        if re.fullmatch(re.sub(r"\{[^}]+\}", "[^/]+", template), path):
+            responses = operations[method.lower()]["responses"]
+            ok = next(code for code in responses if code in ("200", "201", "202"))
+            ref: str = responses[ok]["content"]["application/json"]["schema"]["$ref"]
+            return ref.rsplit("/", 1)[1]
+    raise AssertionError(f"no route for {method} {path}")
+
+
+def test_each_call_decodes_into_the_model_the_server_declares() -> None:
+    document = create_app(Settings()).openapi()
+    for call, body in ANSWERS:
+        built = call()
+        declared = _declared_answer(document, built.method, built.path)
+        assert declared == type(body).__name__, built.path
+    # Every body keeps its own name: none is qualified by a module, as two classes of one
+    # name would be.
+    assert all("__" not in name for name in document["components"]["schemas"])
