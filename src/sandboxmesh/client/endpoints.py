@@ -1,9 +1,9 @@
 """Every call of the control plane API as data: method, path, parameters, and how to decode
 the answer. I/O-free and shared by the sync and async clients (httpx's habit).
 
-Every answer with a body decodes into its model: `sandboxmesh.spec.api`'s for management calls,
-`sandboxmesh.spec.protocol`'s for the agent's. A body that is not the model raises
-`errors.UnexpectedResponse`.
+Every answer with a body decodes into its model: `sandboxmesh.spec.api`'s for management calls
+(a body that is not the model raises `errors.UnexpectedResponse`), `sandboxmesh.spec.protocol`'s
+for the agent's (strict both ways, as docs/agent-protocol.md promises).
 """
 
 from __future__ import annotations
@@ -92,6 +92,16 @@ def _model(kind: type[Body]) -> Callable[[httpx.Response], Body]:
             raise errors.UnexpectedResponse.of(
                 kind.__name__, response.status_code, error
             ) from error
+
+    return decode
+
+
+def _protocol_model(kind: type[Body]) -> Callable[[httpx.Response], Body]:
+    """The agent protocol's decoding, strict both ways (docs/agent-protocol.md, Versioning):
+    an unknown field or a malformed answer raises pydantic's error, as the agent expects."""
+
+    def decode(response: httpx.Response) -> Body:
+        return kind.model_validate(check(response).json())
 
     return decode
 
@@ -309,7 +319,7 @@ def assignments(since: int, *, wait: float) -> Call[AssignmentBatch]:
     return Call(
         "GET",
         ASSIGNMENTS_PATH,
-        _model(AssignmentBatch),
+        _protocol_model(AssignmentBatch),
         params={"since": since, "wait": wait},
         timeout=wait + LONG_POLL_SLACK,
     )
@@ -317,5 +327,8 @@ def assignments(since: int, *, wait: float) -> Call[AssignmentBatch]:
 
 def report_status(batch: StatusReportBatch) -> Call[StatusAck]:
     return Call(
-        "POST", STATUS_PATH, _model(StatusAck), json=batch.model_dump(mode="json", by_alias=True)
+        "POST",
+        STATUS_PATH,
+        _protocol_model(StatusAck),
+        json=batch.model_dump(mode="json", by_alias=True),
     )

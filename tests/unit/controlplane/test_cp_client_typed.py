@@ -149,6 +149,13 @@ def test_fields_a_newer_server_added_are_ignored() -> None:
         assert client.send(endpoints.get_sandbox("pr-42")) == SANDBOX
 
 
+def test_the_agent_protocol_stays_strict() -> None:
+    """Unlike management answers, an assignment batch with an unknown field is refused."""
+    batch = {"revision": 3, "resync": True, "assignments": [], "newField": 1}
+    with _answering(200, json=batch) as client, pytest.raises(pydantic.ValidationError):
+        client.send(endpoints.assignments(0, wait=1))
+
+
 @pytest.mark.parametrize(
     ("content", "names"),
     [
