@@ -86,7 +86,7 @@ def _model(kind: type[Body]) -> Callable[[httpx.Response], Body]:
         check(response)
         try:
             # Fields this client does not know are a newer server's additions: ignored, so that
-            # an older client keeps working. The models refuse them only in what clients send.
+            # an older CLI keeps working (the server still refuses unknown fields in requests).
             return kind.model_validate_json(response.content, extra="ignore")
         except pydantic.ValidationError as error:
             raise errors.UnexpectedResponse.of(
