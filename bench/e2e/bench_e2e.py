@@ -118,7 +118,7 @@ async def main(count: int, database_url: str | None) -> dict[str, Any]:
             await client.send(endpoints.set_organization_quota(count + 10))
             registered = await client.send(endpoints.register_cluster("bench"))
             token_file = home / "cluster-token"
-            token_file.write_text(registered["token"])
+            token_file.write_text(registered.token)
             processes.append(_sandboxmesh(
                 home, "operator", f"--kubeconfig={cluster.kubeconfig}", "--probe-port=0",
                 "--log-level=WARNING", log=home / "operator.log",
@@ -171,14 +171,14 @@ async def _ready(url: str) -> bool:
 
 async def _connected(client: AsyncControlPlaneClient) -> bool:
     cluster = await client.send(endpoints.get_cluster("bench"))
-    return bool(cluster["connection"] == "connected")
+    return cluster.connection == "connected"
 
 
 async def _reported_ready(
     client: AsyncControlPlaneClient, name: str, reported: dict[str, float]
 ) -> bool:
     sandbox = await client.send(endpoints.get_sandbox(name))
-    if sandbox["status"].get("phase") == "Ready":
+    if sandbox.status.phase == "Ready":
         reported[name] = time.monotonic()
         return True
     return False

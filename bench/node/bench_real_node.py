@@ -296,7 +296,7 @@ def main(count: int, requests: int, seconds: float) -> dict[str, Any]:
             _until(lambda: httpx.get(f"{url}/readyz").status_code == 200, 60, "the control plane")
             plane = ControlPlaneClient(ClientConfig(url, json.loads(bootstrap.stdout)["token"]))
             plane.send(endpoints.set_organization_quota(count + 10))
-            token = plane.send(endpoints.register_cluster("bench"))["token"]
+            token = plane.send(endpoints.register_cluster("bench")).token
             token_file = home / "cluster-token"
             token_file.write_text(token)
             with (
@@ -306,7 +306,7 @@ def main(count: int, requests: int, seconds: float) -> dict[str, Any]:
                          f"--kubeconfig={cluster.kubeconfig}", "--probe-port=0",
                          "--log-level=WARNING"),
             ):  # fmt: skip
-                _until(lambda: plane.send(endpoints.get_cluster("bench"))["connection"]
+                _until(lambda: plane.send(endpoints.get_cluster("bench")).connection
                        == "connected", 60, "the agent")  # fmt: skip
                 forks = _forks(client, plane, count)
             routing = _routing(client, home, cluster.kubeconfig, requests, seconds)

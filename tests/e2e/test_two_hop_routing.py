@@ -47,6 +47,7 @@ from sandboxmesh.localcluster.node.configs import NODE_IP, NODE_NAME
 from sandboxmesh.localcluster.pytest_plugin import KubeTarget, RealNodeCluster
 from sandboxmesh.routing import ROUTING_KEY_HEADER
 from sandboxmesh.routing.routers import ANNOTATION_ROUTE, Stage, router_name, stage
+from sandboxmesh.spec import SandboxStatus
 from sandboxmesh.spec.crd import LABEL_SANDBOX
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(900)]
@@ -109,7 +110,7 @@ def two_hop(
     api = ControlPlaneClient(ClientConfig(server.url(), token))
     install: in_cluster.Install | None = None
     try:
-        cluster_token = api.send(endpoints.register_cluster(CLUSTER))["token"]
+        cluster_token = api.send(endpoints.register_cluster(CLUSTER)).token
         # Short long-polls; a drain long enough for routers to withdraw routes before forks go.
         install = in_cluster.Install(
             target.kubeconfig, server.url(), cluster_token,
@@ -510,13 +511,13 @@ def test_a_fork_that_cannot_pull_or_that_crashes_says_so_in_the_cli_and_the_port
             (crash, "ForkCrashing", "container app exited with 1"),
         ):
 
-            def reported(name: str = name, reason: str = reason) -> dict[str, Any] | None:
-                status = two_hop.api.send(endpoints.get_sandbox(name))["status"]
-                return status if status.get("reason") == reason else None
+            def reported(name: str = name, reason: str = reason) -> SandboxStatus | None:
+                status = two_hop.api.send(endpoints.get_sandbox(name)).status
+                return status if status.reason == reason else None
 
             status = eventually(reported, timeout=120, what=f"{name}: {reason} reported")
-            assert status["phase"] != "Ready"
-            assert words in status["message"]
+            assert status.phase != "Ready"
+            assert words in status.message
             shown = subprocess.run(
                 [sys.executable, "-m", "sandboxmesh", "sandbox", "get", name],
                 capture_output=True, text=True, timeout=60,

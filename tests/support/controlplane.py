@@ -62,9 +62,7 @@ def manifest(
 
 async def register_cluster(org: Org, name: str = "staging") -> str:
     """Register `name` for `org`; returns the agent's token."""
-    registered = await org.client.send(endpoints.register_cluster(name))
-    token: str = registered["token"]
-    return token
+    return (await org.client.send(endpoints.register_cluster(name))).token
 
 
 def mail_settings(catcher: MailCatcher) -> MailSettings:
@@ -81,7 +79,7 @@ async def accepted_member(
     their own (what the person would mint in the portal). The acceptance itself, proving the
     address by mail, is the portal suite's to test; here it is written to the store."""
     added = await org.client.send(endpoints.add_member(email, role=role, teams=teams))
-    assert added["member"]["status"] == "pending"
+    assert added.member.status == "pending"
     async with runtime.unit_of_work() as tx:
         org_id = await tx.conn.scalar(
             sa.select(organizations.c.id).where(organizations.c.name == org.name)

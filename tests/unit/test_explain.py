@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sandboxmesh.cli.explain import explain
+from sandboxmesh.spec.api import SandboxPublic
 
 NOT_FOUND = "Deployment/shop/checkout: the baseline Deployment does not exist"
+AT = "2026-01-01T00:00:00Z"
 
 
-def _sandbox(**status: object) -> dict[str, object]:
-    return {"name": "pr-42", "generation": 1, "deleting": False,
-            "status": {"observedGeneration": 1, **status}}  # fmt: skip
+def _sandbox(*, generation: int = 1, deleting: bool = False, **status: Any) -> SandboxPublic:
+    """The sandbox as the API answers it, with `status` as its cluster reported it."""
+    return SandboxPublic.model_validate({
+        "name": "pr-42", "team": "payments", "cluster": "staging",
+        "spec": {"cluster": "staging",
+                 "forks": [{"forkOf": {"namespace": "shop", "name": "checkout"}}]},
+        "generation": generation, "routingKey": "k0123456789", "deleting": deleting,
+        "deletionRequestedAt": None, "createdBy": "dev@example.com", "createdAt": AT,
+        "updatedAt": AT, "status": {"observedGeneration": 1, **status},
+    })  # fmt: skip
 
 
 def test_a_missing_baseline_is_named_with_its_reason() -> None:
@@ -17,9 +28,9 @@ def test_a_missing_baseline_is_named_with_its_reason() -> None:
         phase="Pending", ready=False, reason="BaselineNotFound", message=NOT_FOUND,
         conditions=[
             {"type": "BaselineResolved", "status": "False", "reason": "BaselineNotFound",
-             "message": NOT_FOUND},
+             "message": NOT_FOUND, "lastTransitionTime": AT},
             {"type": "Ready", "status": "False", "reason": "BaselineNotFound",
-             "message": NOT_FOUND},
+             "message": NOT_FOUND, "lastTransitionTime": AT},
         ],
         forks=[{"forkOf": {"kind": "Deployment", "namespace": "shop", "name": "checkout"},
                 "ready": False, "readyReplicas": 0, "reason": "BaselineNotFound",
@@ -37,9 +48,9 @@ def test_a_rolling_fork_names_its_deployment_and_objects() -> None:
         forks=[{"forkOf": {"namespace": "shop", "name": "checkout"}, "ready": False,
                 "readyReplicas": 0, "reason": "ForksProgressing",
                 "message": "Deployment shop/checkout-sbx-pr-42: 0/1 ready, rolling out",
-                "objects": [{"kind": "Deployment", "namespace": "shop",
-                             "name": "checkout-sbx-pr-42"},
-                            {"kind": "Service", "namespace": "shop",
+                "objects": [{"apiVersion": "apps/v1", "kind": "Deployment",
+                             "namespace": "shop", "name": "checkout-sbx-pr-42"},
+                            {"apiVersion": "v1", "kind": "Service", "namespace": "shop",
                              "name": "checkout-sbx-pr-42"}]}],
     ))  # fmt: skip
     assert "checkout-sbx-pr-42" in lines[0]
@@ -50,6 +61,6 @@ def test_a_rolling_fork_names_its_deployment_and_objects() -> None:
 def test_ready_and_a_lagging_cluster_are_said_plainly() -> None:
     ready = explain(_sandbox(phase="Ready", ready=True, reason="Ready"))
     assert ready[0] == "pr-42 is Ready: requests carrying its routing key reach its forks"
-    lagging = {**_sandbox(phase="Ready", ready=True), "generation": 2}
+    lagging = _sandbox(generation=2, phase="Ready", ready=True)
     assert "has not yet reported on generation 2 (last report: 1)" in explain(lagging)[1]
-    assert explain({**_sandbox(), "deleting": True})[0].startswith("pr-42 is being deleted")
+    assert explain(_sandbox(deleting=True))[0].startswith("pr-42 is being deleted")

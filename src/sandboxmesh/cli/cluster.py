@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from sandboxmesh.cli import session
-from sandboxmesh.cli.output import Format, OutputOption, emit, field
+from sandboxmesh.cli.output import Format, OutputOption, emit, field, wire
 from sandboxmesh.client import endpoints
 from sandboxmesh.spec.install import AGENT_NAMESPACE, AGENT_TOKEN_SECRET, install_command
 
@@ -42,9 +42,9 @@ def register(name: str, output: Format = OutputOption) -> None:
         return
     typer.echo(f"cluster {name} registered.")
     typer.echo("agent token (shown once, store it now):")
-    typer.echo(registered["token"])
+    typer.echo(registered.token)
     typer.echo("\ninstall the agent in the cluster:")
-    typer.echo(install_command(credentials.url, registered["token"]))
+    typer.echo(install_command(credentials.url, registered.token))
 
 
 @app.command("list")
@@ -87,9 +87,10 @@ def token_rotate(
         emit(rotated, output)
         return
     typer.echo(
-        f"new agent token (shown once); the old one works until {rotated['previousValidUntil']}:"
+        "new agent token (shown once); the old one works until "
+        f"{wire(rotated)['previousValidUntil']}:"
     )
-    typer.echo(rotated["token"])
+    typer.echo(rotated.token)
 
 
 @token_app.command("revoke")

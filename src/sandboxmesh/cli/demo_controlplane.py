@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 
 from sandboxmesh.cli.errors import CliError
+from sandboxmesh.client import ClientConfig, ControlPlaneClient, endpoints
 from sandboxmesh.demo.mail_catcher import MailCatcher
 from sandboxmesh.localcluster.processes import free_port
 
@@ -78,18 +79,13 @@ def control_plane(workdir: Path, *, host: str, port: int) -> Iterator[DemoContro
         )
         try:
             _wait_ready(url, process, log)
-            registered = httpx.post(
-                f"{url}/api/v1/clusters",
-                json={"name": DEMO_CLUSTER},
-                headers={"Authorization": f"Bearer {token}"},
-                timeout=10,
-            )
-            registered.raise_for_status()
+            with ControlPlaneClient(ClientConfig(url, token, timeout=10)) as client:
+                registered = client.send(endpoints.register_cluster(DEMO_CLUSTER))
             yield DemoControlPlane(
                 url=url,
                 token=token,
                 password=password,
-                cluster_token=registered.json()["token"],
+                cluster_token=registered.token,
                 log=log,
                 mail_dir=mail_dir,
             )

@@ -6,53 +6,45 @@ whatever reported its status, and a unit test can pin it.
 
 from __future__ import annotations
 
-from typing import Any
+from sandboxmesh.spec.api import SandboxPublic
 
 
-def explain(sandbox: dict[str, Any]) -> list[str]:
+def explain(sandbox: SandboxPublic) -> list[str]:
     """Lines telling the sandbox's state, its conditions, and each fork with its objects."""
-    status = sandbox.get("status") or {}
-    name = sandbox.get("name", "?")
-    phase, reason, message = status.get("phase"), status.get("reason"), status.get("message")
-    if sandbox.get("deleting"):
+    status, name = sandbox.status, sandbox.name
+    if sandbox.deleting:
         headline = f"{name} is being deleted: waiting for its cluster to remove it"
-    elif status.get("ready"):
+    elif status.ready:
         headline = f"{name} is Ready: requests carrying its routing key reach its forks"
     else:
-        headline = f"{name} is {phase or 'Pending'}, not Ready: {reason or 'no status yet'}"
-        if message:
-            headline += f": {message}"
-    generation, observed = sandbox.get("generation"), status.get("observedGeneration")
+        headline = f"{name} is {status.phase}, not Ready: {status.reason or 'no status yet'}"
+        if status.message:
+            headline += f": {status.message}"
     lines = [headline]
-    if generation is not None and observed != generation:
+    observed = status.observed_generation
+    if observed != sandbox.generation:
         lines.append(
-            f"  the cluster has not yet reported on generation {generation} "
+            f"  the cluster has not yet reported on generation {sandbox.generation} "
             f"(last report: {observed if observed is not None else 'none'})"
         )
-    conditions = status.get("conditions") or []
-    if conditions:
+    if status.conditions:
         lines.append("conditions:")
-        width = max(len(c.get("type", "")) for c in conditions)
-        for condition in conditions:
-            detail = condition.get("reason") or ""
-            if condition.get("message"):
-                detail += f": {condition['message']}"
-            lines.append(
-                f"  {condition.get('type', ''):<{width}}  {condition.get('status')}  {detail}"
-            )
-    forks = status.get("forks") or []
-    if forks:
+        width = max(len(c.type) for c in status.conditions)
+        for condition in status.conditions:
+            detail = condition.reason
+            if condition.message:
+                detail += f": {condition.message}"
+            lines.append(f"  {condition.type:<{width}}  {condition.status}  {detail}")
+    if status.forks:
         lines.append("forks:")
-    for fork in forks:
-        ref = fork.get("forkOf") or {}
-        target = f"{ref.get('kind', 'Deployment')}/{ref.get('namespace')}/{ref.get('name')}"
-        state = "ready" if fork.get("ready") else "not ready"
-        line = f"  {target}: {state} ({fork.get('readyReplicas', 0)}/1 replicas)"
-        if fork.get("reason") and not fork.get("ready"):
-            line += f", {fork['reason']}"
-            if fork.get("message"):
-                line += f": {fork['message']}"
+    for fork in status.forks:
+        state = "ready" if fork.ready else "not ready"
+        line = f"  {fork.fork_of}: {state} ({fork.ready_replicas}/1 replicas)"
+        if fork.reason and not fork.ready:
+            line += f", {fork.reason}"
+            if fork.message:
+                line += f": {fork.message}"
         lines.append(line)
-        for obj in fork.get("objects") or []:
-            lines.append(f"    {obj.get('kind')} {obj.get('namespace')}/{obj.get('name')}")
+        for obj in fork.objects:
+            lines.append(f"    {obj.kind} {obj.namespace}/{obj.name}")
     return lines

@@ -19,6 +19,6 @@ def login(
 
         with session.client(credentials) as client:
             me = client.send(endpoints.whoami())
-        typer.echo(f"logged in to {me['organization']} as {me['email']} ({me['role']})", err=True)
+        typer.echo(f"logged in to {me.organization} as {me.email} ({me.role})", err=True)
     path = session.save(credentials)
     typer.echo(f"credentials saved to {path}", err=True)

@@ -9,6 +9,7 @@ from typing import Any
 
 import typer
 import yaml
+from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
@@ -34,8 +35,21 @@ def field(*path: str) -> Callable[[dict[str, Any]], Any]:
     return get
 
 
-def emit(data: Any, fmt: Format, columns: Sequence[Column] | None = None) -> None:
-    """Print `data` (an API object, or a list under `items`) in the chosen format."""
+def wire(body: BaseModel) -> dict[str, Any]:
+    """`body` as the API's JSON has it (camelCase, times as text): what `-o json` prints."""
+    return body.model_dump(mode="json", by_alias=True)
+
+
+def emit(
+    data: BaseModel | dict[str, Any], fmt: Format, columns: Sequence[Column] | None = None
+) -> None:
+    """Print `data` (an API body, or a list under `items`) in the chosen format.
+
+    Bodies print as the API's JSON has them, and columns read that JSON: a table shows the
+    same text for a value as `-o json` does.
+    """
+    if isinstance(data, BaseModel):
+        data = wire(data)
     if fmt is Format.JSON:
         typer.echo(json.dumps(data, indent=2, sort_keys=False))
         return

@@ -14,9 +14,10 @@ from rich.console import Console
 from sandboxmesh.cli import session
 from sandboxmesh.cli.errors import CliError
 from sandboxmesh.cli.explain import explain
-from sandboxmesh.cli.output import Format, OutputOption, emit, field
+from sandboxmesh.cli.output import Format, OutputOption, emit, field, wire
 from sandboxmesh.client import ControlPlaneClient, endpoints, errors
 from sandboxmesh.spec import Phase, names
+from sandboxmesh.spec.api import SandboxPublic
 
 app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Sandboxes.")
 
@@ -72,8 +73,8 @@ def apply(
     with session.client() as client:
         applied = client.send(endpoints.apply_sandbox(document))
         typer.echo(
-            f"sandbox {applied['name']} applied (generation {applied['generation']}, "
-            f"routing key {applied['routingKey']})",
+            f"sandbox {applied.name} applied (generation {applied.generation}, "
+            f"routing key {applied.routing_key})",
             err=True,
         )
         if wait:
@@ -81,33 +82,27 @@ def apply(
     emit(applied, output, COLUMNS)
 
 
-def _wait_ready(
-    client: ControlPlaneClient, sandbox: dict[str, Any], limit: float
-) -> dict[str, Any]:
+def _wait_ready(client: ControlPlaneClient, sandbox: SandboxPublic, limit: float) -> SandboxPublic:
+    """Poll until the cluster reported on the sandbox's current generation: Ready returns it,
+    Failed, deletion or the deadline raise."""
     deadline = time.monotonic() + limit
     console = Console(stderr=True)
-    name, generation = sandbox["name"], sandbox["generation"]
+    name, generation = sandbox.name, sandbox.generation
     with console.status(f"waiting for {name} to be Ready...") as status:
         while True:
-            state = sandbox["status"]
-            current = state.get("observedGeneration") == generation
-            if current and state.get("phase") == Phase.READY and state.get("ready"):
+            state = sandbox.status
+            current = state.observed_generation == generation
+            if current and state.phase is Phase.READY and state.ready:
                 console.print(f"[green]{name} is Ready[/green]")
                 return sandbox
-            if current and state.get("phase") == Phase.FAILED:
-                raise CliError(
-                    f"sandbox {name} failed: {state.get('reason')}: {state.get('message')}"
-                )
-            if sandbox["deleting"]:
+            if current and state.phase is Phase.FAILED:
+                raise CliError(f"sandbox {name} failed: {state.reason}: {state.message}")
+            if sandbox.deleting:
                 raise CliError(f"sandbox {name} is being deleted")
-            status.update(
-                f"{name}: {state.get('phase')} ({state.get('reason') or '-'}) "
-                f"{state.get('message') or ''}".rstrip()
-            )
+            status.update(f"{name}: {state.phase} ({state.reason or '-'}) {state.message}".rstrip())
             if time.monotonic() > deadline:
                 raise CliError(
-                    f"timed out after {limit:g}s: {name} is {state.get('phase')} "
-                    f"({state.get('reason')})"
+                    f"timed out after {limit:g}s: {name} is {state.phase} ({state.reason})"
                 )
             time.sleep(POLL_SECONDS)
             sandbox = client.send(endpoints.get_sandbox(name))
@@ -127,7 +122,7 @@ def list_(
         if not sep:
             raise CliError(f"--label {selector!r} is not key=value")
         labels[key] = value
-    items: list[dict[str, Any]] = []
+    items: list[SandboxPublic] = []
     after = None
     with session.client() as client:
         while True:
@@ -140,11 +135,11 @@ def list_(
                     after=after,
                 )
             )
-            items += page["items"]
-            after = page["next"]
+            items += page.items
+            after = page.next
             if after is None:
                 break
-    emit({"items": items}, output, COLUMNS)
+    emit({"items": [wire(sandbox) for sandbox in items]}, output, COLUMNS)
 
 
 @app.command("get")

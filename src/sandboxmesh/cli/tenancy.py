@@ -6,8 +6,9 @@ import typer
 
 from sandboxmesh.cli import session
 from sandboxmesh.cli.errors import CliError
-from sandboxmesh.cli.output import Format, OutputOption, emit, field
+from sandboxmesh.cli.output import Format, OutputOption, emit, field, wire
 from sandboxmesh.client import endpoints
+from sandboxmesh.spec.api import OrganizationPublic, TeamPublic
 
 team_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Teams.")
 member_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Members.")
@@ -84,16 +85,18 @@ def member_add(
     with session.client() as client:
         added = client.send(endpoints.add_member(email, role=role, teams=team))
     if output is Format.TABLE:
-        emit(added["member"], output, MEMBER_COLUMNS)
-        invitation = added["invitation"]
-        if invitation["mailed"]:
-            typer.echo(f"invitation mailed to {email} (expires {invitation['expiresAt']})")
+        emit(added.member, output, MEMBER_COLUMNS)
+        invitation = added.invitation
+        # The time as the API writes it, as `-o json` would print it.
+        expires = wire(invitation)["expiresAt"]
+        if invitation.mailed:
+            typer.echo(f"invitation mailed to {email} (expires {expires})")
         else:
             typer.echo(
                 f"no mail was sent: pass this invitation link on to {email} (shown once; "
-                f"only that address can accept it, until {invitation['expiresAt']}):"
+                f"only that address can accept it, until {expires}):"
             )
-            typer.echo(invitation["link"])
+            typer.echo(invitation.link)
         return
     emit(added, output)
 
@@ -134,7 +137,7 @@ def token_create(
     with session.client() as client:
         created = client.send(endpoints.create_token(name, expires_in_days=expires_in_days))
     if output is Format.TABLE:
-        typer.echo(created["secret"])
+        typer.echo(created.secret)
         return
     emit(created, output)
 
@@ -163,13 +166,18 @@ QUOTA_COLUMNS = [
 ]
 
 
-def _quota_row(scope: str, found: dict[str, object]) -> dict[str, object]:
-    limit = found.get("effectiveMaxSandboxes", found.get("maxSandboxes"))
+def _quota_row(scope: str, found: OrganizationPublic | TeamPublic) -> dict[str, object]:
+    """An organisation shows the limit in force (its plan's when it set none); a team its own."""
+    limit = (
+        found.effective_max_sandboxes
+        if isinstance(found, OrganizationPublic)
+        else found.max_sandboxes
+    )
     return {
         "scope": scope,
-        "name": found["name"],
+        "name": found.name,
         "maxSandboxes": limit,
-        "activeSandboxes": found["activeSandboxes"],
+        "activeSandboxes": found.active_sandboxes,
     }
 
 

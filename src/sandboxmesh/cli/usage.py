@@ -7,7 +7,7 @@ from enum import StrEnum
 import typer
 
 from sandboxmesh.cli import session
-from sandboxmesh.cli.output import Format, emit, field
+from sandboxmesh.cli.output import Format, emit, field, wire
 from sandboxmesh.client import endpoints
 
 
@@ -40,10 +40,10 @@ def usage(
         statement = client.send(endpoints.usage(month=month, team=team))
     if output is UsageFormat.TABLE:
         typer.echo(
-            f"{statement['organization']} {statement['month']}: "
-            f"{statement['totalSandboxHours']} sandbox-hours",
+            f"{statement.organization} {statement.month}: "
+            f"{statement.total_sandbox_hours} sandbox-hours",
             err=True,
         )
-        emit({"items": statement["teams"]}, Format.TABLE, COLUMNS)
+        emit({"items": [wire(team) for team in statement.teams]}, Format.TABLE, COLUMNS)
         return
     emit(statement, Format(output.value))

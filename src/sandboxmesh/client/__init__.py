@@ -4,8 +4,8 @@
     with ControlPlaneClient(ClientConfig(url, token)) as client:
         client.send(endpoints.get_sandbox("pr-42"))
 
-Management calls answer JSON objects as the API documents them; agent-protocol calls answer
-the typed models of `sandboxmesh.spec.protocol`. Failures raise `sandboxmesh.client.errors`.
+Management calls answer the API's models, `sandboxmesh.spec.api` (the server's own); agent-protocol
+calls answer those of `sandboxmesh.spec.protocol`. Failures raise `sandboxmesh.client.errors`.
 """
 
 from sandboxmesh.client import endpoints, errors

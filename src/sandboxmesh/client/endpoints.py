@@ -1,5 +1,10 @@
 """Every call of the control plane API as data: method, path, parameters, and how to decode
-the answer. I/O-free and shared by the sync and async clients (httpx's habit)."""
+the answer. I/O-free and shared by the sync and async clients (httpx's habit).
+
+Every answer with a body decodes into its model: `sandboxmesh.spec.api`'s for management calls
+(a body that is not the model raises `errors.UnexpectedResponse`), `sandboxmesh.spec.protocol`'s
+for the agent's (strict both ways, as docs/agent-protocol.md promises).
+"""
 
 from __future__ import annotations
 
@@ -9,9 +14,31 @@ from typing import Any, Generic, TypeVar
 from urllib.parse import quote
 
 import httpx
+import pydantic
 
 from sandboxmesh.client import errors
 from sandboxmesh.spec import SandboxManifest
+from sandboxmesh.spec.api import (
+    AuditList,
+    ClusterList,
+    ClusterPublic,
+    ClusterRegistered,
+    ClusterTokenList,
+    MemberCreated,
+    MemberList,
+    MemberPublic,
+    OrganizationPublic,
+    SandboxList,
+    SandboxPublic,
+    TeamList,
+    TeamPublic,
+    TokenCreated,
+    TokenList,
+    TokenPublic,
+    TokenRotated,
+    UsageStatement,
+    WhoAmI,
+)
 from sandboxmesh.spec.protocol import (
     ASSIGNMENTS_PATH,
     STATUS_PATH,
@@ -21,6 +48,7 @@ from sandboxmesh.spec.protocol import (
 )
 
 T = TypeVar("T")
+Body = TypeVar("Body", bound=pydantic.BaseModel)
 Json = dict[str, Any]
 
 
@@ -45,12 +73,6 @@ def check(response: httpx.Response) -> httpx.Response:
     return response
 
 
-def _json(response: httpx.Response) -> Json:
-    body = check(response).json()
-    assert isinstance(body, dict)
-    return body
-
-
 def _nothing(response: httpx.Response) -> None:
     check(response)
 
@@ -59,9 +81,27 @@ def _text(response: httpx.Response) -> str:
     return check(response).text
 
 
-def _model(kind: type[T]) -> Callable[[httpx.Response], T]:
-    def decode(response: httpx.Response) -> T:
-        return kind.model_validate(check(response).json())  # type: ignore[attr-defined,no-any-return]
+def _model(kind: type[Body]) -> Callable[[httpx.Response], Body]:
+    def decode(response: httpx.Response) -> Body:
+        check(response)
+        try:
+            # Fields this client does not know are a newer server's additions: ignored, so that
+            # an older CLI keeps working (the server still refuses unknown fields in requests).
+            return kind.model_validate_json(response.content, extra="ignore")
+        except pydantic.ValidationError as error:
+            raise errors.UnexpectedResponse.of(
+                kind.__name__, response.status_code, error
+            ) from error
+
+    return decode
+
+
+def _protocol_model(kind: type[Body]) -> Callable[[httpx.Response], Body]:
+    """The agent protocol's decoding, strict both ways (docs/agent-protocol.md, Versioning):
+    an unknown field or a malformed answer raises pydantic's error, as the agent expects."""
+
+    def decode(response: httpx.Response) -> Body:
+        return kind.model_validate(check(response).json())
 
     return decode
 
@@ -77,30 +117,43 @@ def _drop_none(values: Mapping[str, Any]) -> dict[str, Any]:
 # Organisation, caller, audit, usage
 
 
-def whoami() -> Call[Json]:
-    return Call("GET", "/api/v1/whoami", _json)
+def whoami() -> Call[WhoAmI]:
+    return Call("GET", "/api/v1/whoami", _model(WhoAmI))
 
 
-def organization() -> Call[Json]:
-    return Call("GET", "/api/v1/organization", _json)
+def organization() -> Call[OrganizationPublic]:
+    return Call("GET", "/api/v1/organization", _model(OrganizationPublic))
 
 
-def set_organization_quota(max_sandboxes: int | None) -> Call[Json]:
-    return Call("PUT", "/api/v1/organization/quota", _json, json={"maxSandboxes": max_sandboxes})
-
-
-def set_plan(plan: str) -> Call[Json]:
-    return Call("PUT", "/api/v1/organization/plan", _json, json={"plan": plan})
-
-
-def audit(*, action: str | None = None, limit: int = 100) -> Call[Json]:
+def set_organization_quota(max_sandboxes: int | None) -> Call[OrganizationPublic]:
     return Call(
-        "GET", "/api/v1/audit", _json, params=_drop_none({"action": action, "limit": limit})
+        "PUT",
+        "/api/v1/organization/quota",
+        _model(OrganizationPublic),
+        json={"maxSandboxes": max_sandboxes},
     )
 
 
-def usage(*, month: str | None = None, team: str | None = None) -> Call[Json]:
-    return Call("GET", "/api/v1/usage", _json, params=_drop_none({"month": month, "team": team}))
+def set_plan(plan: str) -> Call[OrganizationPublic]:
+    return Call("PUT", "/api/v1/organization/plan", _model(OrganizationPublic), json={"plan": plan})
+
+
+def audit(*, action: str | None = None, limit: int = 100) -> Call[AuditList]:
+    return Call(
+        "GET",
+        "/api/v1/audit",
+        _model(AuditList),
+        params=_drop_none({"action": action, "limit": limit}),
+    )
+
+
+def usage(*, month: str | None = None, team: str | None = None) -> Call[UsageStatement]:
+    return Call(
+        "GET",
+        "/api/v1/usage",
+        _model(UsageStatement),
+        params=_drop_none({"month": month, "team": team}),
+    )
 
 
 def usage_csv(*, month: str | None = None, team: str | None = None) -> Call[str]:
@@ -111,113 +164,124 @@ def usage_csv(*, month: str | None = None, team: str | None = None) -> Call[str]
 # Teams
 
 
-def list_teams() -> Call[Json]:
-    return Call("GET", "/api/v1/teams", _json)
+def list_teams() -> Call[TeamList]:
+    return Call("GET", "/api/v1/teams", _model(TeamList))
 
 
-def create_team(name: str, *, max_sandboxes: int | None = None) -> Call[Json]:
+def create_team(name: str, *, max_sandboxes: int | None = None) -> Call[TeamPublic]:
     body = _drop_none({"name": name, "maxSandboxes": max_sandboxes})
-    return Call("POST", "/api/v1/teams", _json, json=body)
+    return Call("POST", "/api/v1/teams", _model(TeamPublic), json=body)
 
 
-def get_team(name: str) -> Call[Json]:
-    return Call("GET", f"/api/v1/teams/{_seg(name)}", _json)
+def get_team(name: str) -> Call[TeamPublic]:
+    return Call("GET", f"/api/v1/teams/{_seg(name)}", _model(TeamPublic))
 
 
 def delete_team(name: str) -> Call[None]:
     return Call("DELETE", f"/api/v1/teams/{_seg(name)}", _nothing)
 
 
-def set_team_quota(name: str, max_sandboxes: int | None) -> Call[Json]:
+def set_team_quota(name: str, max_sandboxes: int | None) -> Call[TeamPublic]:
     return Call(
-        "PUT", f"/api/v1/teams/{_seg(name)}/quota", _json, json={"maxSandboxes": max_sandboxes}
+        "PUT",
+        f"/api/v1/teams/{_seg(name)}/quota",
+        _model(TeamPublic),
+        json={"maxSandboxes": max_sandboxes},
     )
 
 
 # Members and tokens
 
 
-def list_members() -> Call[Json]:
-    return Call("GET", "/api/v1/members", _json)
+def list_members() -> Call[MemberList]:
+    return Call("GET", "/api/v1/members", _model(MemberList))
 
 
-def add_member(email: str, *, role: str = "member", teams: list[str] | None = None) -> Call[Json]:
+def add_member(
+    email: str, *, role: str = "member", teams: list[str] | None = None
+) -> Call[MemberCreated]:
     body = {"email": email, "role": role, "teams": teams or []}
-    return Call("POST", "/api/v1/members", _json, json=body)
+    return Call("POST", "/api/v1/members", _model(MemberCreated), json=body)
 
 
-def get_member(email: str) -> Call[Json]:
-    return Call("GET", f"/api/v1/members/{_seg(email)}", _json)
+def get_member(email: str) -> Call[MemberPublic]:
+    return Call("GET", f"/api/v1/members/{_seg(email)}", _model(MemberPublic))
 
 
 def update_member(
     email: str, *, role: str | None = None, teams: list[str] | None = None
-) -> Call[Json]:
+) -> Call[MemberPublic]:
     body = _drop_none({"role": role, "teams": teams})
-    return Call("PATCH", f"/api/v1/members/{_seg(email)}", _json, json=body)
+    return Call("PATCH", f"/api/v1/members/{_seg(email)}", _model(MemberPublic), json=body)
 
 
 def remove_member(email: str) -> Call[None]:
     return Call("DELETE", f"/api/v1/members/{_seg(email)}", _nothing)
 
 
-def list_tokens(*, everyone: bool = False) -> Call[Json]:
-    return Call("GET", "/api/v1/tokens", _json, params={"all": "true"} if everyone else {})
+def list_tokens(*, everyone: bool = False) -> Call[TokenList]:
+    return Call(
+        "GET", "/api/v1/tokens", _model(TokenList), params={"all": "true"} if everyone else {}
+    )
 
 
-def create_token(name: str, *, expires_in_days: int | None = None) -> Call[Json]:
+def create_token(name: str, *, expires_in_days: int | None = None) -> Call[TokenCreated]:
     body = _drop_none({"name": name, "expiresInDays": expires_in_days})
-    return Call("POST", "/api/v1/tokens", _json, json=body)
+    return Call("POST", "/api/v1/tokens", _model(TokenCreated), json=body)
 
 
-def revoke_token(prefix: str) -> Call[Json]:
-    return Call("DELETE", f"/api/v1/tokens/{_seg(prefix)}", _json)
+def revoke_token(prefix: str) -> Call[TokenPublic]:
+    return Call("DELETE", f"/api/v1/tokens/{_seg(prefix)}", _model(TokenPublic))
 
 
 # Clusters
 
 
-def list_clusters() -> Call[Json]:
-    return Call("GET", "/api/v1/clusters", _json)
+def list_clusters() -> Call[ClusterList]:
+    return Call("GET", "/api/v1/clusters", _model(ClusterList))
 
 
-def register_cluster(name: str) -> Call[Json]:
-    return Call("POST", "/api/v1/clusters", _json, json={"name": name})
+def register_cluster(name: str) -> Call[ClusterRegistered]:
+    return Call("POST", "/api/v1/clusters", _model(ClusterRegistered), json={"name": name})
 
 
-def get_cluster(name: str) -> Call[Json]:
-    return Call("GET", f"/api/v1/clusters/{_seg(name)}", _json)
+def get_cluster(name: str) -> Call[ClusterPublic]:
+    return Call("GET", f"/api/v1/clusters/{_seg(name)}", _model(ClusterPublic))
 
 
 def delete_cluster(name: str) -> Call[None]:
     return Call("DELETE", f"/api/v1/clusters/{_seg(name)}", _nothing)
 
 
-def list_cluster_tokens(name: str) -> Call[Json]:
-    return Call("GET", f"/api/v1/clusters/{_seg(name)}/tokens", _json)
+def list_cluster_tokens(name: str) -> Call[ClusterTokenList]:
+    return Call("GET", f"/api/v1/clusters/{_seg(name)}/tokens", _model(ClusterTokenList))
 
 
-def rotate_cluster_token(name: str, *, grace_seconds: int | None = None) -> Call[Json]:
+def rotate_cluster_token(name: str, *, grace_seconds: int | None = None) -> Call[TokenRotated]:
     body = _drop_none({"graceSeconds": grace_seconds})
-    return Call("POST", f"/api/v1/clusters/{_seg(name)}/tokens/rotate", _json, json=body)
+    return Call(
+        "POST", f"/api/v1/clusters/{_seg(name)}/tokens/rotate", _model(TokenRotated), json=body
+    )
 
 
-def revoke_cluster_tokens(name: str, *, prefix: str | None = None) -> Call[Json]:
+def revoke_cluster_tokens(name: str, *, prefix: str | None = None) -> Call[ClusterTokenList]:
     body = _drop_none({"prefix": prefix})
-    return Call("POST", f"/api/v1/clusters/{_seg(name)}/tokens/revoke", _json, json=body)
+    return Call(
+        "POST", f"/api/v1/clusters/{_seg(name)}/tokens/revoke", _model(ClusterTokenList), json=body
+    )
 
 
 # Sandboxes
 
 
-def apply_sandbox(manifest: SandboxManifest | Json) -> Call[Json]:
+def apply_sandbox(manifest: SandboxManifest | Json) -> Call[SandboxPublic]:
     document = (
         manifest.model_dump(mode="json", by_alias=True, exclude_none=True)
         if isinstance(manifest, SandboxManifest)
         else manifest
     )
     name = str(document.get("name", ""))
-    return Call("PUT", f"/api/v1/sandboxes/{_seg(name)}", _json, json=document)
+    return Call("PUT", f"/api/v1/sandboxes/{_seg(name)}", _model(SandboxPublic), json=document)
 
 
 def list_sandboxes(
@@ -228,21 +292,21 @@ def list_sandboxes(
     phase: str | None = None,
     after: str | None = None,
     limit: int | None = None,
-) -> Call[Json]:
+) -> Call[SandboxList]:
     params: dict[str, Any] = _drop_none(
         {"team": team, "cluster": cluster, "phase": phase, "after": after, "limit": limit}
     )
     if labels:
         params["label"] = [f"{k}={v}" for k, v in labels.items()]
-    return Call("GET", "/api/v1/sandboxes", _json, params=params)
+    return Call("GET", "/api/v1/sandboxes", _model(SandboxList), params=params)
 
 
-def get_sandbox(name: str) -> Call[Json]:
-    return Call("GET", f"/api/v1/sandboxes/{_seg(name)}", _json)
+def get_sandbox(name: str) -> Call[SandboxPublic]:
+    return Call("GET", f"/api/v1/sandboxes/{_seg(name)}", _model(SandboxPublic))
 
 
-def delete_sandbox(name: str) -> Call[Json]:
-    return Call("DELETE", f"/api/v1/sandboxes/{_seg(name)}", _json)
+def delete_sandbox(name: str) -> Call[SandboxPublic]:
+    return Call("DELETE", f"/api/v1/sandboxes/{_seg(name)}", _model(SandboxPublic))
 
 
 # The agent protocol (cluster token)
@@ -255,7 +319,7 @@ def assignments(since: int, *, wait: float) -> Call[AssignmentBatch]:
     return Call(
         "GET",
         ASSIGNMENTS_PATH,
-        _model(AssignmentBatch),
+        _protocol_model(AssignmentBatch),
         params={"since": since, "wait": wait},
         timeout=wait + LONG_POLL_SLACK,
     )
@@ -263,5 +327,8 @@ def assignments(since: int, *, wait: float) -> Call[AssignmentBatch]:
 
 def report_status(batch: StatusReportBatch) -> Call[StatusAck]:
     return Call(
-        "POST", STATUS_PATH, _model(StatusAck), json=batch.model_dump(mode="json", by_alias=True)
+        "POST",
+        STATUS_PATH,
+        _protocol_model(StatusAck),
+        json=batch.model_dump(mode="json", by_alias=True),
     )

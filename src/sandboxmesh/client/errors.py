@@ -2,6 +2,7 @@
 
 ClientError
  ├── ConnectionFailed      the server could not be reached or did not answer in time
+ ├── UnexpectedResponse    the server answered 2xx with a body that is not the call's model
  └── ApiError              the server answered 4xx/5xx; `.status`, `.code`, `.details`
       ├── Unauthorized     401
       ├── Forbidden        403
@@ -15,6 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pydantic
+
 
 class ClientError(Exception):
     """Anything the client could not do."""
@@ -22,6 +25,21 @@ class ClientError(Exception):
 
 class ConnectionFailed(ClientError):
     pass
+
+
+class UnexpectedResponse(ClientError):
+    """A successful answer this client cannot read: another server than the control plane
+    answered, or one whose API this client does not share. Chains pydantic's error."""
+
+    @classmethod
+    def of(cls, model: str, status: int, error: pydantic.ValidationError) -> UnexpectedResponse:
+        first = error.errors(include_url=False, include_input=False)[0]
+        where = ".".join(str(part) for part in first["loc"]) or "the body"
+        more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
+        return cls(
+            f"the control plane's answer (HTTP {status}) is not a {model}: "
+            f"{where}: {first['msg']}{more}"
+        )
 
 
 class ApiError(ClientError):

@@ -4,13 +4,12 @@ live through Envoy."""
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import httpx
 
 from sandboxmesh.client import ControlPlaneClient, endpoints, errors
 from sandboxmesh.demo.routed_app import RoutedApp
-from sandboxmesh.spec import SandboxManifest
+from sandboxmesh.spec import Phase, SandboxManifest, SandboxStatus
 
 
 class SandboxNotReady(RuntimeError):
@@ -19,27 +18,27 @@ class SandboxNotReady(RuntimeError):
 
 def create(client: ControlPlaneClient, manifest: SandboxManifest) -> str:
     """Create (or update) the sandbox; return its routing key."""
-    created = client.send(endpoints.apply_sandbox(manifest))
-    return str(created["routingKey"])
+    return client.send(endpoints.apply_sandbox(manifest)).routing_key
 
 
-def wait_ready(client: ControlPlaneClient, name: str, timeout: float) -> dict[str, Any]:
+def wait_ready(client: ControlPlaneClient, name: str, timeout: float) -> SandboxStatus:
     """Wait until the control plane reports the sandbox Ready (as its agent reported it)."""
     deadline = time.monotonic() + timeout
-    status: dict[str, Any] = {}
+    status: SandboxStatus | None = None
     while True:
         try:
-            status = client.send(endpoints.get_sandbox(name))["status"]
+            status = client.send(endpoints.get_sandbox(name)).status
         except errors.ClientError:
-            status = {}
-        if status.get("phase") == "Ready":
+            status = None
+        if status is not None and status.phase is Phase.READY:
             return status
-        if status.get("phase") == "Failed":
-            raise SandboxNotReady(f"sandbox {name} failed: {status.get('message', '')}")
+        if status is not None and status.phase is Phase.FAILED:
+            raise SandboxNotReady(f"sandbox {name} failed: {status.message}")
         if time.monotonic() > deadline:
+            phase = status.phase if status is not None else "unknown"
+            message = status.message if status is not None else ""
             raise SandboxNotReady(
-                f"sandbox {name} was not Ready within {timeout:g}s "
-                f"(phase {status.get('phase', 'unknown')}: {status.get('message', '')})"
+                f"sandbox {name} was not Ready within {timeout:g}s (phase {phase}: {message})"
             )
         time.sleep(0.2)
 

@@ -1,4 +1,6 @@
-"""Shared contract models: the sandbox spec and status, and the CRD generated from them.
+"""Shared contract models: the sandbox spec and status, and the CRD generated from them; the
+management API's bodies are in `sandboxmesh.spec.api`, the agent protocol's in
+`sandboxmesh.spec.protocol`.
 
 Free of SQL and Kubernetes client imports (an import-linter contract checks it), so every
 component can depend on it.

@@ -13,6 +13,7 @@ from tests.support.system import Process, bootstrap, start_agent, start_server
 
 from sandboxmesh.client import ClientConfig, ControlPlaneClient, endpoints, errors
 from sandboxmesh.localcluster.pytest_plugin import KubeTarget
+from sandboxmesh.spec.api import SandboxPublic
 
 CLUSTER = "local"
 
@@ -39,21 +40,19 @@ class ControlPlane:
         """The same server (same port, same database) back after an outage."""
         self.server = start_server(self.database_url, self.home, port=self.server.port)
 
-    def apply(self, name: str, forks: list[dict[str, Any]]) -> dict[str, Any]:
+    def apply(self, name: str, forks: list[dict[str, Any]]) -> SandboxPublic:
         document = {"name": name, "spec": {"cluster": CLUSTER, "forks": forks}}
-        result: dict[str, Any] = self.client.send(endpoints.apply_sandbox(document))
-        return result
+        return self.client.send(endpoints.apply_sandbox(document))
 
-    def sandbox(self, name: str) -> dict[str, Any] | None:
+    def sandbox(self, name: str) -> SandboxPublic | None:
         try:
-            result: dict[str, Any] = self.client.send(endpoints.get_sandbox(name))
+            return self.client.send(endpoints.get_sandbox(name))
         except errors.NotFound:
             return None
-        return result
 
     def phase(self, name: str) -> str | None:
         sandbox = self.sandbox(name)
-        return None if sandbox is None else (sandbox.get("status") or {}).get("phase")
+        return None if sandbox is None else sandbox.status.phase
 
 
 @pytest.fixture
@@ -86,9 +85,7 @@ class AgentRunner:
 
 @pytest.fixture
 def cluster_token(control_plane: ControlPlane) -> str:
-    registered = control_plane.client.send(endpoints.register_cluster(CLUSTER))
-    token: str = registered["token"]
-    return token
+    return control_plane.client.send(endpoints.register_cluster(CLUSTER)).token
 
 
 @pytest.fixture

@@ -62,7 +62,7 @@ def test_intent_becomes_a_sandbox_and_its_status_comes_back(
     agents.start()
     name = _name()
     created = control_plane.apply(name, [{"forkOf": baseline}])
-    routing_key = created["status"]["routingKey"]
+    routing_key = created.status.routing_key
 
     cr = eventually(lambda: _cr(kube_client, name), timeout=15, what="the Sandbox object")
     assert cr["spec"]["routingKey"] == routing_key
@@ -73,12 +73,12 @@ def test_intent_becomes_a_sandbox_and_its_status_comes_back(
     _wait_phase(control_plane, name, "Ready")
     sandbox = control_plane.sandbox(name)
     assert sandbox is not None
-    assert sandbox["status"]["ready"] is True
-    assert sandbox["status"]["forks"][0]["objects"]
+    assert sandbox.status.ready is True
+    assert sandbox.status.forks[0].objects
 
     cluster = control_plane.client.send(endpoints.get_cluster(CLUSTER))
-    assert cluster["connection"] == "connected"
-    assert cluster["agentVersion"]
+    assert cluster.connection == "connected"
+    assert cluster.agent_version
 
     control_plane.client.send(endpoints.delete_sandbox(name))
     eventually(lambda: _cr(kube_client, name) is None, timeout=30, what="the Sandbox object gone")
@@ -144,7 +144,9 @@ def test_an_outage_of_the_control_plane_loses_nothing(
     control_plane.start_again()
     # The status that changed during the outage arrives...
     _wait_phase(control_plane, first, "Pending")
-    assert control_plane.sandbox(first)["status"]["reason"] == "BaselineNotFound"  # type: ignore[index]
+    sandbox = control_plane.sandbox(first)
+    assert sandbox is not None
+    assert sandbox.status.reason == "BaselineNotFound"
     # ...and intents created after it do too.
     apply_baseline(kube_client, namespace, "checkout", replicas=1)
     second = _name()
@@ -175,7 +177,7 @@ def test_a_rotated_token_is_picked_up_from_its_secret_without_a_restart(
     eventually(lambda: _cr(kube_client, before), timeout=15, what="a sandbox with the first token")
 
     rotated = control_plane.client.send(endpoints.rotate_cluster_token(CLUSTER, grace_seconds=3600))
-    new_token = rotated["token"]
+    new_token = rotated.token
     write_secret(new_token)
     eventually(lambda: "using the new cluster token" in agent.log(), timeout=30,
                what="the agent to switch tokens")  # fmt: skip
@@ -207,7 +209,7 @@ def test_a_revoked_token_stops_the_agent_with_one_line_and_no_retry_storm(
     assert agent.alive()
 
     # A new token written where the agent reads it brings it back.
-    fresh = control_plane.client.send(endpoints.rotate_cluster_token(CLUSTER))["token"]
+    fresh = control_plane.client.send(endpoints.rotate_cluster_token(CLUSTER)).token
     agents.token_file.write_text(fresh)
     eventually(agent.is_ready, timeout=30, what="the agent to resume with the new token")
 
@@ -245,4 +247,4 @@ def test_the_agent_killed_and_restarted_loses_and_duplicates_nothing(
     }  # fmt: skip
     assert held == expected
     listed = control_plane.client.send(endpoints.list_sandboxes(cluster=CLUSTER))
-    assert sorted(item["name"] for item in listed["items"]) == sorted(expected)
+    assert sorted(item.name for item in listed.items) == sorted(expected)

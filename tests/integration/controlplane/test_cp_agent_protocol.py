@@ -38,7 +38,7 @@ async def test_resync_then_changes_since_a_revision(acme: Org, agent_client: Age
     assert first.generation == 1
     assert first.deleting is False
     assert isinstance(first.spec, SandboxResourceSpec)
-    assert first.spec.routing_key == created["routingKey"]
+    assert first.spec.routing_key == created.routing_key
     assert first.spec.team == "default"
     assert first.spec.forks[0].fork_of.name == "checkout"
 
@@ -135,11 +135,11 @@ async def test_status_reports_reach_the_api(acme: Org, agent_client: AgentFactor
         ("pr", "stale"),
     ]
     shown = await acme.client.send(endpoints.get_sandbox("pr"))
-    assert shown["status"]["phase"] == "Ready"
-    assert shown["status"]["ready"] is True
-    assert shown["status"]["observedGeneration"] == 1
-    assert shown["status"]["routingKey"] == shown["routingKey"]
-    assert (await acme.client.send(endpoints.list_sandboxes(phase="Ready")))["items"]
+    assert shown.status.phase == "Ready"
+    assert shown.status.ready is True
+    assert shown.status.observed_generation == 1
+    assert shown.status.routing_key == shown.routing_key
+    assert (await acme.client.send(endpoints.list_sandboxes(phase="Ready"))).items
 
 
 async def test_an_older_report_does_not_overwrite_a_newer_one(
@@ -165,7 +165,7 @@ async def test_an_older_report_does_not_overwrite_a_newer_one(
         )
     )
     assert [i.reason for i in ack.ignored] == ["stale"]
-    assert (await acme.client.send(endpoints.get_sandbox("pr")))["status"]["phase"] == "Ready"
+    assert (await acme.client.send(endpoints.get_sandbox("pr"))).status.phase == "Ready"
 
 
 async def test_an_agent_reaches_only_its_own_cluster(acme: Org, agent_client: AgentFactory) -> None:
@@ -191,16 +191,14 @@ async def test_an_agent_reaches_only_its_own_cluster(acme: Org, agent_client: Ag
     )
     assert ack.accepted == []
     assert ack.removed == []
-    assert (await acme.client.send(endpoints.get_sandbox("on-prod")))["deleting"] is True
+    assert (await acme.client.send(endpoints.get_sandbox("on-prod"))).deleting is True
 
 
 async def test_a_batch_over_the_limit_is_refused(acme: Org, agent_client: AgentFactory) -> None:
     agent = agent_client(await register_cluster(acme))
     body = {"reports": [], "gone": [{"name": f"s{i}"} for i in range(501)]}
-    from sandboxmesh.client.endpoints import Call, _json
-
     with pytest.raises(errors.Invalid):
-        await agent.send(Call("POST", "/api/v1/agent/status", _json, json=body))
+        await agent.send(endpoints.Call("POST", "/api/v1/agent/status", endpoints.check, json=body))
 
 
 @pytest.mark.parametrize(

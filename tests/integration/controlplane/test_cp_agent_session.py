@@ -19,7 +19,7 @@ from sandboxmesh.controlplane.runtime import Runtime
 
 async def _rotate(owner: Org, token_file: Path) -> None:
     rotated = await owner.client.send(endpoints.rotate_cluster_token("staging", grace_seconds=3600))
-    await asyncio.to_thread(token_file.write_text, rotated["token"])
+    await asyncio.to_thread(token_file.write_text, rotated.token)
 
 
 async def test_a_rotated_tokens_client_is_closed_when_its_last_call_returns(

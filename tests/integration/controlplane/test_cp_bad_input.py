@@ -196,15 +196,16 @@ async def test_a_viewer_writes_nothing(acme: Org, runtime: Runtime) -> None:
     try:
         from sandboxmesh.client import errors
 
-        for call in (
+        writes: list[endpoints.Call[Any]] = [
             endpoints.apply_sandbox(manifest("pr-1", team="default")),
             endpoints.create_team("t"),
             endpoints.register_cluster("c"),
             endpoints.set_organization_quota(1),
-        ):
+        ]
+        for call in writes:
             with pytest.raises(errors.Forbidden):
                 await viewer.send(call)
-        assert (await viewer.send(endpoints.list_sandboxes()))["items"] == []
+        assert (await viewer.send(endpoints.list_sandboxes())).items == []
     finally:
         await viewer.aclose()
     assert await snapshots.all_rows(runtime) == before

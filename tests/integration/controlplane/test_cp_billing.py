@@ -21,20 +21,20 @@ async def test_sandbox_hours_run_from_create_to_delete(acme: Org, clock: Clock) 
     clock.advance(hours=1)
     month = metering.month_of(clock())
     statement = await acme.client.send(endpoints.usage(month=month))
-    assert statement["organization"] == "acme"
-    by_team = {t["team"]: t for t in statement["teams"]}
+    assert statement.organization == "acme"
+    by_team = {t.team: t for t in statement.teams}
     # A month boundary in the three hours would split them; the test clock may straddle one.
     if metering.month_of(clock()) == metering.month_of(clock() - timedelta(hours=3)):
-        assert by_team["default"]["sandboxHours"] == pytest.approx(2, abs=0.01)
-        assert by_team["payments"]["sandboxHours"] == pytest.approx(3, abs=0.01)
-        assert statement["totalSandboxHours"] == pytest.approx(5, abs=0.02)
-    assert by_team["default"]["sandboxes"] == 1
-    lines = {line["sandbox"]: line for line in statement["lines"]}
-    assert lines["a"]["endedAt"] is not None
-    assert lines["b"]["endedAt"] is None
+        assert by_team["default"].sandbox_hours == pytest.approx(2, abs=0.01)
+        assert by_team["payments"].sandbox_hours == pytest.approx(3, abs=0.01)
+        assert statement.total_sandbox_hours == pytest.approx(5, abs=0.02)
+    assert by_team["default"].sandboxes == 1
+    lines = {line.sandbox: line for line in statement.lines}
+    assert lines["a"].ended_at is not None
+    assert lines["b"].ended_at is None
 
     only = await acme.client.send(endpoints.usage(month=month, team="payments"))
-    assert [t["team"] for t in only["teams"]] == ["payments"]
+    assert [t.team for t in only.teams] == ["payments"]
     csv = await acme.client.send(endpoints.usage_csv(month=month))
     rows = csv.strip().splitlines()
     assert rows[0] == "month,team,sandboxes,sandbox_hours"
@@ -56,7 +56,7 @@ async def test_usage_outlives_the_sandbox_and_its_team(
     await acme.client.send(endpoints.delete_team("temp"))
     month = metering.month_of(clock())
     statement = await acme.client.send(endpoints.usage(month=month, team="temp"))
-    assert statement["teams"][0]["team"] == "temp"
+    assert statement.teams[0].team == "temp"
 
 
 async def test_bad_months_and_teams_are_refused(acme: Org) -> None:
@@ -65,4 +65,4 @@ async def test_bad_months_and_teams_are_refused(acme: Org) -> None:
     with pytest.raises(errors.NotFound):
         await acme.client.send(endpoints.usage(team="nobody"))
     empty = await acme.client.send(endpoints.usage(month="1999-01"))
-    assert (empty["teams"], empty["totalSandboxHours"]) == ([], 0)
+    assert (empty.teams, empty.total_sandbox_hours) == ([], 0)

@@ -262,7 +262,7 @@ def test_sandbox_apply_wait_follows_the_agent_reports(
         )
         deleting.start()
         eventually(
-            lambda: owner.send(endpoints.get_sandbox("pr-42-checkout"))["deleting"],
+            lambda: owner.send(endpoints.get_sandbox("pr-42-checkout")).deleting,
             timeout=30,
             what="deletion to be requested",
         )

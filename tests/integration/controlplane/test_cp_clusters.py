@@ -19,11 +19,11 @@ async def test_register_shows_the_token_once_and_agents_authenticate(
     token = await register_cluster(acme, "staging")
     assert token.startswith("smc_")
     cluster = await acme.client.send(endpoints.get_cluster("staging"))
-    assert cluster["connection"] == "never-connected"
-    assert cluster["lastSeenAt"] is None
+    assert cluster.connection == "never-connected"
+    assert cluster.last_seen_at is None
     tokens = await acme.client.send(endpoints.list_cluster_tokens("staging"))
-    assert len(tokens["items"]) == 1
-    assert token.startswith(tokens["items"][0]["prefix"])
+    assert len(tokens.items) == 1
+    assert token.startswith(tokens.items[0].prefix)
     assert token not in str(tokens)
 
     agent = agent_client(token, "agent/1.2.3")
@@ -31,8 +31,8 @@ async def test_register_shows_the_token_once_and_agents_authenticate(
     assert batch.resync is True
     assert batch.assignments == []
     cluster = await acme.client.send(endpoints.get_cluster("staging"))
-    assert cluster["connection"] == "connected"
-    assert cluster["agentVersion"] == "agent/1.2.3"
+    assert cluster.connection == "connected"
+    assert cluster.agent_version == "agent/1.2.3"
     with pytest.raises(errors.Conflict):
         await register_cluster(acme, "staging")
 
@@ -43,7 +43,7 @@ async def test_connection_goes_stale(
     token = await register_cluster(acme)
     await agent_client(token).send(endpoints.assignments(0, wait=0))
     clock.advance(seconds=120)  # stale_after is 60s in the suite
-    assert (await acme.client.send(endpoints.get_cluster("staging")))["connection"] == "stale"
+    assert (await acme.client.send(endpoints.get_cluster("staging"))).connection == "stale"
 
 
 async def test_rotation_keeps_the_old_token_for_the_grace_period(
@@ -51,7 +51,7 @@ async def test_rotation_keeps_the_old_token_for_the_grace_period(
 ) -> None:
     old = await register_cluster(acme)
     rotated = await acme.client.send(endpoints.rotate_cluster_token("staging", grace_seconds=600))
-    new = rotated["token"]
+    new = rotated.token
     assert new != old
     await agent_client(old).send(endpoints.assignments(0, wait=0))
     await agent_client(new).send(endpoints.assignments(0, wait=0))
@@ -68,7 +68,7 @@ async def test_revoke_is_refused_from_the_next_call(
     agent = agent_client(token)
     await agent.send(endpoints.assignments(0, wait=0))
     tokens = await acme.client.send(endpoints.revoke_cluster_tokens("staging"))
-    assert all(t["revokedAt"] is not None for t in tokens["items"])
+    assert all(t.revoked_at is not None for t in tokens.items)
     with pytest.raises(errors.Unauthorized):
         await agent.send(endpoints.assignments(0, wait=0))
 
@@ -105,7 +105,7 @@ async def test_revoke_one_token_by_prefix(
     acme: Org, agent_client: Callable[..., AsyncControlPlaneClient]
 ) -> None:
     old = await register_cluster(acme)
-    new = (await acme.client.send(endpoints.rotate_cluster_token("staging")))["token"]
+    new = (await acme.client.send(endpoints.rotate_cluster_token("staging"))).token
     old_prefix = "_".join(old.split("_")[:2])
     await acme.client.send(endpoints.revoke_cluster_tokens("staging", prefix=old_prefix))
     with pytest.raises(errors.Unauthorized):

@@ -462,7 +462,7 @@ async def test_the_api_sends_creates_through_the_queue(acme: Org, runtime: Runti
         await acme.client.send(endpoints.apply_sandbox(manifest(f"api-{n}")))
     assert _batches(runtime) == before + 3
     listed = await acme.client.send(endpoints.list_sandboxes())
-    assert [item["name"] for item in listed["items"]] == ["api-0", "api-1", "api-2"]
+    assert [item.name for item in listed.items] == ["api-0", "api-1", "api-2"]
 
 
 async def test_a_batch_counts_what_another_process_committed_while_it_waited(

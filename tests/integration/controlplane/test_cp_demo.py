@@ -18,8 +18,8 @@ def test_the_demo_control_plane_starts_bootstrapped_and_stops(tmp_path: Path) ->
         with ControlPlaneClient(ClientConfig(url=plane.url, token=plane.token)) as client:
             me = client.send(endpoints.whoami())
             clusters = client.send(endpoints.list_clusters())
-        assert me == {"email": "demo@example.com", "role": "owner", "organization": "demo"}
-        assert [c["name"] for c in clusters["items"]] == ["local"]
+        assert (me.email, me.role, me.organization) == ("demo@example.com", "owner", "demo")
+        assert [c.name for c in clusters.items] == ["local"]
         assert plane.cluster_token.startswith("smc_")
         assert (workdir / "controlplane.db").exists()
         url = plane.url

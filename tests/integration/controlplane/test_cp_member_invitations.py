@@ -33,13 +33,13 @@ async def test_an_added_member_gets_the_invitation_by_mail(
     added = await acme.client.send(
         endpoints.add_member("dev@acme.example", role="viewer", teams=["default"])
     )
-    invitation = added["invitation"]
-    assert invitation["mailed"] is True
-    assert invitation["link"] is None  # it went to the address, not to whoever added them
+    invitation = added.invitation
+    assert invitation.mailed is True
+    assert invitation.link is None  # it went to the address, not to whoever added them
     mail = mail_catcher.wait_for("dev@acme.example")
     assert mail["Subject"] == "You are invited to acme on SandboxMesh"
     (link,) = [found for found in links_in(mail) if "/invitations/" in found]
-    assert link.startswith(f"https://cp.example.com/portal/invitations/{invitation['prefix']}_")
+    assert link.startswith(f"https://cp.example.com/portal/invitations/{invitation.prefix}_")
     assert "owner@acme.example invited dev@acme.example" in mail.get_content()
     assert "as viewer" in mail.get_content()
 
@@ -54,10 +54,11 @@ async def test_when_mail_cannot_be_sent_the_link_comes_back_to_pass_on(
     acme: Org, transport: httpx.ASGITransport
 ) -> None:
     added = await acme.client.send(endpoints.add_member("dev@acme.example"))
-    assert added["member"]["status"] == "pending"
-    invitation = added["invitation"]
-    assert invitation["mailed"] is False
-    assert invitation["link"].startswith("https://cp.example.com/portal/invitations/smi_")
+    assert added.member.status == "pending"
+    invitation = added.invitation
+    assert invitation.mailed is False
+    assert invitation.link is not None
+    assert invitation.link.startswith("https://cp.example.com/portal/invitations/smi_")
     async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as http:
         metrics = await http.get("/metrics")
     assert 'sandboxmesh_mails_total{outcome="failed"} 1.0' in metrics.text

@@ -87,7 +87,7 @@ async def test_fifty_concurrent_creates_against_five_leave_exactly_five(
     assert outcomes.count("created") == 5
     assert outcomes.count("refused") == 45
     listed = await acme.client.send(endpoints.list_sandboxes())
-    assert len(listed["items"]) == 5
+    assert len(listed.items) == 5
     async with runtime.require_store().engine.connect() as connection:
         rows = await connection.scalar(sa.select(sa.func.count()).select_from(sandboxes))
         org_active = await connection.scalar(
@@ -129,7 +129,7 @@ async def _create(runtime: Runtime, principal: Principal, target: Target, name: 
 async def _active(org: Org) -> tuple[int, int]:
     organization = await org.client.send(endpoints.organization())
     team = await org.client.send(endpoints.get_team("default"))
-    return organization["activeSandboxes"], team["activeSandboxes"]
+    return organization.active_sandboxes, team.active_sandboxes
 
 
 # A create whose target was read before something changed must leave no sandbox and no count
@@ -145,7 +145,7 @@ async def test_a_create_whose_cluster_is_deleted_meanwhile_counts_nothing(
     with pytest.raises((server_errors.Conflict, sa.exc.IntegrityError)):
         await _create(runtime, principal, target, "late")
     assert await _active(acme) == (0, 0)
-    assert (await acme.client.send(endpoints.list_sandboxes()))["items"] == []
+    assert (await acme.client.send(endpoints.list_sandboxes())).items == []
 
 
 async def test_a_create_that_lost_the_race_for_its_name_counts_nothing(
@@ -173,8 +173,8 @@ async def test_admins_set_the_organisation_limit_up_to_the_plans(
     assert f"the free plan allows at most {ceiling} sandboxes" in refused.value.message
     assert await snapshots.organization_rows(runtime, "tiny") == before
     shown = await free.client.send(endpoints.set_organization_quota(ceiling))
-    assert (shown["maxSandboxes"], shown["planMaxSandboxes"]) == (ceiling, ceiling)
-    assert (await free.client.send(endpoints.set_organization_quota(1)))["maxSandboxes"] == 1
+    assert (shown.max_sandboxes, shown.plan_max_sandboxes) == (ceiling, ceiling)
+    assert (await free.client.send(endpoints.set_organization_quota(1))).max_sandboxes == 1
 
 
 async def test_a_limit_the_installation_lifted_may_be_lowered_not_raised(
@@ -184,12 +184,12 @@ async def test_a_limit_the_installation_lifted_may_be_lowered_not_raised(
     async with runtime.unit_of_work() as tx:
         await lift_limit(tx, name="tiny", max_sandboxes=200)
     shown = await free.client.send(endpoints.organization())
-    assert (shown["maxSandboxes"], shown["effectiveMaxSandboxes"]) == (200, 200)
-    assert (await free.client.send(endpoints.set_organization_quota(100)))["maxSandboxes"] == 100
+    assert (shown.max_sandboxes, shown.effective_max_sandboxes) == (200, 200)
+    assert (await free.client.send(endpoints.set_organization_quota(100))).max_sandboxes == 100
     with pytest.raises(errors.Invalid):
         await free.client.send(endpoints.set_organization_quota(150))
     audit = await free.client.send(endpoints.audit(action="quota.set"))
-    assert [(e["actor"], e["details"]) for e in audit["items"]] == [
+    assert [(e.actor, e.details) for e in audit.items] == [
         ("member:owner@tiny.example", {"maxSandboxes": 100}),
         ("system:admin", {"maxSandboxes": 200}),
     ]
@@ -201,9 +201,9 @@ async def test_a_cheaper_plan_takes_back_a_limit_its_admins_set_within_the_deare
     big = await make_org("big", plan=Plan.ENTERPRISE)
     await big.client.send(endpoints.set_organization_quota(800))
     shown = await big.client.send(endpoints.set_plan("free"))
-    assert (shown["maxSandboxes"], shown["effectiveMaxSandboxes"]) == (None, 5)
+    assert (shown.max_sandboxes, shown.effective_max_sandboxes) == (None, 5)
     # One the installation lifted beyond every plan is the installation's to take back.
     async with runtime.unit_of_work() as tx:
         await lift_limit(tx, name="big", max_sandboxes=5000)
     shown = await big.client.send(endpoints.set_plan("team"))
-    assert shown["effectiveMaxSandboxes"] == 5000
+    assert shown.effective_max_sandboxes == 5000

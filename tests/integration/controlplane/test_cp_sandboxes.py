@@ -18,31 +18,29 @@ from sandboxmesh.spec.protocol import GoneConfirmation, StatusReportBatch
 async def test_apply_creates_then_updates_by_name(acme: Org) -> None:
     await register_cluster(acme)
     created = await acme.client.send(endpoints.apply_sandbox(manifest("pr-1", labels={"pr": "1"})))
-    assert created["generation"] == 1
-    assert created["team"] == "default"
-    assert created["status"]["phase"] == "Pending"
-    assert created["status"]["routingKey"] == created["routingKey"]
-    key = created["routingKey"]
+    assert created.generation == 1
+    assert created.team == "default"
+    assert created.status.phase == "Pending"
+    assert created.status.routing_key == created.routing_key
+    key = created.routing_key
     assert re.fullmatch(names.ROUTING_KEY_PATTERN, key)
     assert len(key) == 16
 
     same = await acme.client.send(endpoints.apply_sandbox(manifest("pr-1", labels={"pr": "1"})))
-    assert same["generation"] == 1, "an identical apply changes nothing"
+    assert same.generation == 1, "an identical apply changes nothing"
     changed = await acme.client.send(
         endpoints.apply_sandbox(manifest("pr-1", labels={"pr": "1"}, description="v2"))
     )
-    assert changed["generation"] == 2
-    assert changed["routingKey"] == key, "the routing key lives as long as the sandbox"
-    assert changed["spec"]["description"] == "v2"
+    assert changed.generation == 2
+    assert changed.routing_key == key, "the routing key lives as long as the sandbox"
+    assert changed.spec.description == "v2"
 
 
 async def test_routing_keys_are_unique(acme: Org) -> None:
     await register_cluster(acme)
     keys = set()
     for i in range(20):
-        keys.add(
-            (await acme.client.send(endpoints.apply_sandbox(manifest(f"pr-{i}"))))["routingKey"]
-        )
+        keys.add((await acme.client.send(endpoints.apply_sandbox(manifest(f"pr-{i}")))).routing_key)
     assert len(keys) == 20
 
 
@@ -61,7 +59,7 @@ async def test_list_filters(acme: Org) -> None:
 
     async def names_of(**filters: object) -> list[str]:
         found = await acme.client.send(endpoints.list_sandboxes(**filters))  # type: ignore[arg-type]
-        return [s["name"] for s in found["items"]]
+        return [s.name for s in found.items]
 
     assert await names_of() == ["a", "b", "c"]
     assert await names_of(team="payments") == ["b"]
@@ -71,11 +69,11 @@ async def test_list_filters(acme: Org) -> None:
     assert await names_of(phase="Terminating") == ["c"]
     assert await names_of(phase="Pending") == ["a", "b"]
     page = await acme.client.send(endpoints.list_sandboxes(limit=2))
-    assert [s["name"] for s in page["items"]] == ["a", "b"]
-    assert page["next"] == "b"
+    assert [s.name for s in page.items] == ["a", "b"]
+    assert page.next == "b"
     rest = await acme.client.send(endpoints.list_sandboxes(after="b"))
-    assert [s["name"] for s in rest["items"]] == ["c"]
-    assert rest["next"] is None
+    assert [s.name for s in rest.items] == ["c"]
+    assert rest.next is None
 
 
 async def test_delete_waits_for_the_agent(
@@ -84,10 +82,10 @@ async def test_delete_waits_for_the_agent(
     agent = agent_client(await register_cluster(acme))
     await acme.client.send(endpoints.apply_sandbox(manifest("pr-1")))
     deleting = await acme.client.send(endpoints.delete_sandbox("pr-1"))
-    assert deleting["deleting"] is True
-    assert deleting["status"]["phase"] == "Terminating"
+    assert deleting.deleting is True
+    assert deleting.status.phase == "Terminating"
     # Still there, and applying it again is refused until it is gone.
-    assert (await acme.client.send(endpoints.get_sandbox("pr-1")))["deleting"] is True
+    assert (await acme.client.send(endpoints.get_sandbox("pr-1"))).deleting is True
     with pytest.raises(errors.Conflict):
         await acme.client.send(endpoints.apply_sandbox(manifest("pr-1")))
     ack = await agent.send(
@@ -117,17 +115,17 @@ async def test_ttl_expiry_marks_for_deletion(acme: Org, runtime: Runtime, clock:
     ttl = {"duration": "1h", "offsetFrom": "createdAt"}
     created = await acme.client.send(endpoints.apply_sandbox(manifest("short", ttl=ttl)))
     await acme.client.send(endpoints.apply_sandbox(manifest("long")))
-    assert created["status"]["expiresAt"] is not None
+    assert created.status.expires_at is not None
     async with runtime.unit_of_work() as tx:
         assert await expire_due(tx) == []
     clock.advance(minutes=61)
     async with runtime.unit_of_work() as tx:
         assert await expire_due(tx) == ["short"]
     short = await acme.client.send(endpoints.get_sandbox("short"))
-    assert short["deleting"] is True
-    assert (await acme.client.send(endpoints.get_sandbox("long")))["deleting"] is False
-    events = (await acme.client.send(endpoints.audit(action="sandbox.delete")))["items"]
-    assert events[0]["actor"] == "system:ttl"
+    assert short.deleting is True
+    assert (await acme.client.send(endpoints.get_sandbox("long"))).deleting is False
+    events = (await acme.client.send(endpoints.audit(action="sandbox.delete"))).items
+    assert events[0].actor == "system:ttl"
 
 
 async def test_ttl_from_updated_at_moves_with_each_change(acme: Org) -> None:
@@ -137,7 +135,9 @@ async def test_ttl_from_updated_at_moves_with_each_change(acme: Org) -> None:
     second = await acme.client.send(
         endpoints.apply_sandbox(manifest("pr", ttl=ttl, description="changed"))
     )
-    assert second["status"]["expiresAt"] > first["status"]["expiresAt"]
+    assert first.status.expires_at is not None
+    assert second.status.expires_at is not None
+    assert second.status.expires_at > first.status.expires_at
 
 
 async def test_racing_creates_of_one_name_make_one_sandbox(acme: Org) -> None:
@@ -150,11 +150,11 @@ async def test_racing_creates_of_one_name_make_one_sandbox(acme: Org) -> None:
             applied = await acme.client.send(endpoints.apply_sandbox(manifest("same")))
         except errors.Conflict as conflict:
             return conflict.code
-        return str(applied["generation"])
+        return str(applied.generation)
 
     outcomes = await asyncio.gather(*(apply() for _ in range(10)))
     # Every answer is a success (created, or unchanged) or a 409 to retry; never a 5xx.
     assert set(outcomes) <= {"1", "conflict"}
     listed = await acme.client.send(endpoints.list_sandboxes())
-    assert [s["name"] for s in listed["items"]] == ["same"]
-    assert (await acme.client.send(endpoints.organization()))["activeSandboxes"] == 1
+    assert [s.name for s in listed.items] == ["same"]
+    assert (await acme.client.send(endpoints.organization())).active_sandboxes == 1

@@ -91,7 +91,7 @@ async def test_a_change_through_one_process_wakes_a_poll_on_the_other(
         AsyncControlPlaneClient(ClientConfig(url=first_url, token=token)) as first,
         AsyncControlPlaneClient(ClientConfig(url=second_url, token=token)) as second,
     ):
-        cluster_token = (await first.send(endpoints.register_cluster("staging")))["token"]
+        cluster_token = (await first.send(endpoints.register_cluster("staging"))).token
         async with AsyncControlPlaneClient(
             ClientConfig(url=first_url, token=cluster_token)
         ) as agent:
@@ -132,9 +132,9 @@ async def test_quotas_are_exact_across_processes(two_servers: tuple[str, str, st
         outcomes = await asyncio.gather(*(create(i) for i in range(50)))
         assert sum(outcomes) == 5
         listed = await second.send(endpoints.list_sandboxes())
-        assert len(listed["items"]) == 5
+        assert len(listed.items) == 5
         org = await first.send(endpoints.organization())
-        assert org["activeSandboxes"] == 5
+        assert org.active_sandboxes == 5
 
 
 def _command_line(pid: int) -> list[str]:

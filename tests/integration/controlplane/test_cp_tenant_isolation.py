@@ -171,10 +171,10 @@ async def test_a_foreign_token_never_reads_or_changes_anything(
     token = await a.client.send(endpoints.create_token("ci"))
     a_tokens = await a.client.send(endpoints.list_cluster_tokens("staging-a"))
     secrets_of_a = {
-        "token_prefix": token["token"]["prefix"],
-        "cluster_token_prefix": a_tokens["items"][0]["prefix"],
+        "token_prefix": token.token.prefix,
+        "cluster_token_prefix": a_tokens.items[0].prefix,
     }
-    routing_key = (await a.client.send(endpoints.get_sandbox("only-a")))["routingKey"]
+    routing_key = (await a.client.send(endpoints.get_sandbox("only-a"))).routing_key
     agent_b = await register_cluster(b, "staging-b")
     before = await snapshots.organization_rows(runtime, "org-a")
 

@@ -43,6 +43,6 @@ async def test_the_sweeper_marks_expired_sandboxes(swept_app: FastAPI, clock: Cl
         clock.advance(minutes=6)
 
         async def deleting() -> bool:
-            return bool((await client.send(endpoints.get_sandbox("brief")))["deleting"])
+            return bool((await client.send(endpoints.get_sandbox("brief"))).deleting)
 
         await eventually_async(deleting, timeout=10, what="the sweeper to expire the sandbox")

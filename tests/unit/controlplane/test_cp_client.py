@@ -6,6 +6,7 @@ import json
 
 import httpx
 import pytest
+from tests.support import api_bodies
 
 import sandboxmesh.client as client_package
 from sandboxmesh.client import ClientConfig, ControlPlaneClient, endpoints, errors
@@ -23,6 +24,8 @@ def test_requests_carry_the_token_path_query_and_body() -> None:
 
     def handle(request: httpx.Request) -> httpx.Response:
         seen.append(request)
+        if request.method == "PUT":
+            return httpx.Response(200, json=api_bodies.wire(api_bodies.SANDBOX))
         return httpx.Response(200, json={"items": [], "next": None})
 
     with _client(httpx.MockTransport(handle)) as client:

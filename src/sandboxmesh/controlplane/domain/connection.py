@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from enum import StrEnum
 
-
-class ConnectionState(StrEnum):
-    CONNECTED = "connected"
-    STALE = "stale"
-    NEVER_CONNECTED = "never-connected"
+# The states are the API's (the client reads them too); how one is derived is said here.
+from sandboxmesh.spec.api.clusters import ConnectionState as ConnectionState
 
 
 def connection_state(

@@ -7,14 +7,8 @@ the owners of the installation lift it beyond, straight in the store
 
 from __future__ import annotations
 
-from enum import StrEnum
-
-
-class Plan(StrEnum):
-    FREE = "free"
-    TEAM = "team"
-    ENTERPRISE = "enterprise"
-
+# The plan names are the API's (the client reads them too); what each gives is said here.
+from sandboxmesh.spec.api.tenancy import Plan as Plan
 
 #: Concurrent sandboxes an organisation may have, per plan, unless an explicit limit is set;
 #: also the highest explicit limit its admins may set.

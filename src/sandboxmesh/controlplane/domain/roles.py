@@ -2,15 +2,8 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
-
-
-class Role(StrEnum):
-    OWNER = "owner"
-    ADMIN = "admin"
-    MEMBER = "member"
-    VIEWER = "viewer"
-
+# The role names are the API's (the client reads them too); what each may do is said here.
+from sandboxmesh.spec.api.tenancy import Role as Role
 
 _RANK = {Role.VIEWER: 0, Role.MEMBER: 1, Role.ADMIN: 2, Role.OWNER: 3}
 

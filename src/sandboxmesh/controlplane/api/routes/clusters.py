@@ -15,10 +15,11 @@ from sandboxmesh.controlplane.api.schemas.clusters import (
     ClusterPublic,
     ClusterRegistered,
     ClusterTokenList,
-    ClusterTokenPublic,
     TokenRevoke,
     TokenRotate,
     TokenRotated,
+    cluster_public,
+    cluster_token_public,
 )
 from sandboxmesh.controlplane.repository import records
 from sandboxmesh.controlplane.runtime import Runtime
@@ -28,7 +29,7 @@ router = APIRouter(prefix="/api/v1/clusters", tags=["clusters"], responses=ERROR
 
 
 def _public(cluster: records.Cluster, runtime: Runtime) -> ClusterPublic:
-    return ClusterPublic.of(
+    return cluster_public(
         cluster,
         now=runtime.clock(),
         stale_after=timedelta(seconds=runtime.settings.agent.stale_after_seconds),
@@ -64,7 +65,7 @@ async def delete_cluster(cluster: ClusterName, org: AdminScope) -> None:
 @router.get("/{cluster}/tokens")
 async def list_cluster_tokens(cluster: ClusterName, org: AdminScope) -> ClusterTokenList:
     tokens = await clusters.cluster_tokens(org, cluster)
-    return ClusterTokenList(items=[ClusterTokenPublic.of(t) for t in tokens])
+    return ClusterTokenList(items=[cluster_token_public(t) for t in tokens])
 
 
 @router.post("/{cluster}/tokens/rotate")
@@ -87,4 +88,4 @@ async def revoke_cluster_tokens(
 ) -> ClusterTokenList:
     """Revoke one token (by prefix) or all: refused from the next request on."""
     tokens = await clusters.revoke_tokens(org, cluster, prefix=body.prefix)
-    return ClusterTokenList(items=[ClusterTokenPublic.of(t) for t in tokens])
+    return ClusterTokenList(items=[cluster_token_public(t) for t in tokens])

@@ -20,6 +20,8 @@ from sandboxmesh.controlplane.api.schemas.tenancy import (
     TokenCreated,
     TokenList,
     TokenPublic,
+    member_public,
+    token_public,
 )
 from sandboxmesh.controlplane.usecases import members, tokens
 
@@ -28,7 +30,7 @@ router = APIRouter(prefix="/api/v1", tags=["members"], responses=ERROR_RESPONSES
 
 @router.get("/members")
 async def list_members(org: OrgScope) -> MemberList:
-    return MemberList(items=[MemberPublic.of(m) for m in await org.members.all()])
+    return MemberList(items=[member_public(m) for m in await org.members.all()])
 
 
 @router.post("/members", status_code=status.HTTP_201_CREATED)
@@ -40,7 +42,7 @@ async def add_member(body: MemberCreate, caller: Caller, runtime: RuntimeDep) ->
         runtime, caller, email=body.email, role=body.role, teams=body.teams
     )
     return MemberCreated(
-        member=MemberPublic.of(invited.member),
+        member=member_public(invited.member),
         invitation=InvitationSent(
             prefix=invited.invitation.prefix,
             expires_at=invited.invitation.expires_at,
@@ -52,14 +54,12 @@ async def add_member(body: MemberCreate, caller: Caller, runtime: RuntimeDep) ->
 
 @router.get("/members/{email}")
 async def get_member(email: EmailPath, org: OrgScope) -> MemberPublic:
-    return MemberPublic.of(await org.members.get(email))
+    return member_public(await org.members.get(email))
 
 
 @router.patch("/members/{email}")
 async def update_member(email: EmailPath, body: MemberUpdate, org: AdminScope) -> MemberPublic:
-    return MemberPublic.of(
-        await members.change_member(org, email, role=body.role, teams=body.teams)
-    )
+    return member_public(await members.change_member(org, email, role=body.role, teams=body.teams))
 
 
 @router.delete("/members/{email}", status_code=status.HTTP_204_NO_CONTENT)
@@ -70,7 +70,7 @@ async def remove_member(email: EmailPath, org: AdminScope) -> None:
 @router.get("/tokens")
 async def list_tokens(org: OrgScope, all: bool = False) -> TokenList:
     """Your own tokens; with `all=true` (admins) everyone's in the organisation."""
-    return TokenList(items=[TokenPublic.of(t) for t in await tokens.list_tokens(org, everyone=all)])
+    return TokenList(items=[token_public(t) for t in await tokens.list_tokens(org, everyone=all)])
 
 
 @router.post("/tokens", status_code=status.HTTP_201_CREATED)
@@ -78,11 +78,11 @@ async def create_token(body: TokenCreate, org: OrgScope, runtime: RuntimeDep) ->
     """A new token for yourself; the answer is the only time its secret is shown."""
     days = body.expires_in_days or runtime.settings.tokens.default_ttl_days
     token, issued = await tokens.create_token(org, body.name, ttl=timedelta(days=days))
-    return TokenCreated(token=TokenPublic.of(token), secret=issued.plaintext)
+    return TokenCreated(token=token_public(token), secret=issued.plaintext)
 
 
 @router.delete("/tokens/{prefix}")
 async def revoke_token(prefix: PrefixPath, org: OrgScope) -> TokenPublic:
     """Revoke a token: refused from the next request on. Admins may revoke those of members
     they may change (only owners touch owners)."""
-    return TokenPublic.of(await tokens.revoke_token(org, prefix))
+    return token_public(await tokens.revoke_token(org, prefix))

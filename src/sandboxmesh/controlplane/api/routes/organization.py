@@ -10,19 +10,16 @@ from pydantic import AwareDatetime
 
 from sandboxmesh.controlplane import errors
 from sandboxmesh.controlplane.api.deps import AdminScope, OrgScope, Principal
+from sandboxmesh.controlplane.api.schemas import usage as usage_bodies
 from sandboxmesh.controlplane.api.schemas.base import ERROR_RESPONSES
 from sandboxmesh.controlplane.api.schemas.tenancy import (
     OrganizationPublic,
     PlanUpdate,
     QuotaUpdate,
     WhoAmI,
+    organization_public,
 )
-from sandboxmesh.controlplane.api.schemas.usage import (
-    AuditEventPublic,
-    AuditList,
-    DailyUsage,
-    UsageStatement,
-)
+from sandboxmesh.controlplane.api.schemas.usage import AuditList, DailyUsage, UsageStatement
 from sandboxmesh.controlplane.domain import metering
 from sandboxmesh.controlplane.usecases import billing, organization
 from sandboxmesh.spec import names
@@ -37,17 +34,17 @@ async def whoami(principal: Principal) -> WhoAmI:
 
 @router.get("/organization")
 async def get_organization(org: OrgScope) -> OrganizationPublic:
-    return OrganizationPublic.of(await org.organization.get())
+    return organization_public(await org.organization.get())
 
 
 @router.put("/organization/quota")
 async def set_organization_quota(body: QuotaUpdate, org: AdminScope) -> OrganizationPublic:
-    return OrganizationPublic.of(await organization.set_organization_limit(org, body.max_sandboxes))
+    return organization_public(await organization.set_organization_limit(org, body.max_sandboxes))
 
 
 @router.put("/organization/plan")
 async def set_plan(body: PlanUpdate, org: OrgScope) -> OrganizationPublic:
-    return OrganizationPublic.of(await organization.set_plan(org, body.plan))
+    return organization_public(await organization.set_plan(org, body.plan))
 
 
 @router.get("/audit")
@@ -62,7 +59,7 @@ async def audit_log(
     except OverflowError as error:
         raise errors.Invalid.field(["query", "since"], "out of range") from error
     events = await organization.audit_events(org, since=since, action=action, limit=limit)
-    return AuditList(items=[AuditEventPublic.of(event) for event in events])
+    return AuditList(items=[usage_bodies.audit_event_public(event) for event in events])
 
 
 @router.get(
@@ -86,7 +83,7 @@ async def usage(
         raise errors.NotFound("team", team)
     if format == "csv":
         return Response(metering.statement_csv(statement), media_type="text/csv")
-    return UsageStatement.of(org.principal.org_name, statement)
+    return usage_bodies.usage_statement(org.principal.org_name, statement)
 
 
 @router.get("/usage/daily")
@@ -102,4 +99,4 @@ async def daily_usage(
     usage = await org.usage.daily(month=chosen, team=team)
     if team is not None and not usage.teams and await org.teams.find(team) is None:
         raise errors.NotFound("team", team)
-    return DailyUsage.of(org.principal.org_name, usage)
+    return usage_bodies.daily_usage(org.principal.org_name, usage)

@@ -10,7 +10,11 @@ from sandboxmesh.controlplane import errors
 from sandboxmesh.controlplane.api.deps import OrgScope, RuntimeDep
 from sandboxmesh.controlplane.api.paths import SandboxName
 from sandboxmesh.controlplane.api.schemas.base import ERROR_RESPONSES
-from sandboxmesh.controlplane.api.schemas.sandboxes import SandboxList, SandboxPublic
+from sandboxmesh.controlplane.api.schemas.sandboxes import (
+    SandboxList,
+    SandboxPublic,
+    sandbox_public,
+)
 from sandboxmesh.controlplane.usecases import sandboxes
 from sandboxmesh.spec import Phase, SandboxManifest, names
 
@@ -49,7 +53,7 @@ async def apply_sandbox(
     applied = await sandboxes.apply_sandbox(org, manifest, metrics=runtime.metrics)
     if applied.created:
         response.status_code = status.HTTP_201_CREATED
-    return SandboxPublic.of(applied.sandbox)
+    return sandbox_public(applied.sandbox)
 
 
 @router.get("")
@@ -73,17 +77,17 @@ async def list_sandboxes(
     )
     page = found[:limit]
     return SandboxList(
-        items=[SandboxPublic.of(s) for s in page],
+        items=[sandbox_public(s) for s in page],
         next=page[-1].name if len(found) > limit else None,
     )
 
 
 @router.get("/{name}")
 async def get_sandbox(name: SandboxName, org: OrgScope) -> SandboxPublic:
-    return SandboxPublic.of(await org.sandboxes.get(name))
+    return sandbox_public(await org.sandboxes.get(name))
 
 
 @router.delete("/{name}", status_code=status.HTTP_202_ACCEPTED)
 async def delete_sandbox(name: SandboxName, org: OrgScope) -> SandboxPublic:
     """Request deletion: the sandbox stays `deleting` until its agent confirms it is gone."""
-    return SandboxPublic.of(await sandboxes.delete_sandbox(org, name))
+    return sandbox_public(await sandboxes.delete_sandbox(org, name))

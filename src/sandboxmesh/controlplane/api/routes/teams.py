@@ -11,6 +11,7 @@ from sandboxmesh.controlplane.api.schemas.tenancy import (
     TeamCreate,
     TeamList,
     TeamPublic,
+    team_public,
 )
 from sandboxmesh.controlplane.usecases import teams
 
@@ -19,17 +20,17 @@ router = APIRouter(prefix="/api/v1/teams", tags=["teams"], responses=ERROR_RESPO
 
 @router.get("")
 async def list_teams(org: OrgScope) -> TeamList:
-    return TeamList(items=[TeamPublic.of(team) for team in await org.teams.all()])
+    return TeamList(items=[team_public(team) for team in await org.teams.all()])
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 async def create_team(body: TeamCreate, org: AdminScope) -> TeamPublic:
-    return TeamPublic.of(await teams.create_team(org, body.name, max_sandboxes=body.max_sandboxes))
+    return team_public(await teams.create_team(org, body.name, max_sandboxes=body.max_sandboxes))
 
 
 @router.get("/{team}")
 async def get_team(scoped: TeamScope) -> TeamPublic:
-    return TeamPublic.of(scoped.team)
+    return team_public(scoped.team)
 
 
 @router.delete("/{team}", status_code=status.HTTP_204_NO_CONTENT)
@@ -40,4 +41,4 @@ async def delete_team(scoped: TeamScope) -> None:
 @router.put("/{team}/quota")
 async def set_team_quota(body: QuotaUpdate, scoped: TeamScope) -> TeamPublic:
     team = await teams.set_team_limit(scoped.org, scoped.team.name, body.max_sandboxes)
-    return TeamPublic.of(team)
+    return team_public(team)

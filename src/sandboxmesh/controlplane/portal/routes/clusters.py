@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from sandboxmesh.controlplane import errors
 from sandboxmesh.controlplane.api.paths import ClusterName
-from sandboxmesh.controlplane.api.schemas.clusters import ClusterPublic
+from sandboxmesh.controlplane.api.schemas.clusters import ClusterPublic, cluster_public
 from sandboxmesh.controlplane.portal import forms
 from sandboxmesh.controlplane.portal.context import Member, SignedIn
 from sandboxmesh.controlplane.portal.rendering import page
@@ -29,7 +29,7 @@ class ClusterForm(BaseModel):
 
 def _public(member: Member, cluster: records.Cluster) -> ClusterPublic:
     runtime = member.visitor.runtime
-    return ClusterPublic.of(
+    return cluster_public(
         cluster,
         now=runtime.clock(),
         stale_after=timedelta(seconds=runtime.settings.agent.stale_after_seconds),

@@ -8,7 +8,7 @@ from starlette.responses import Response
 
 from sandboxmesh.controlplane import errors
 from sandboxmesh.controlplane.api.paths import TeamName
-from sandboxmesh.controlplane.api.schemas.tenancy import OrganizationPublic
+from sandboxmesh.controlplane.api.schemas.tenancy import organization_public
 from sandboxmesh.controlplane.domain.plans import Plan
 from sandboxmesh.controlplane.portal import forms
 from sandboxmesh.controlplane.portal.context import Member, SignedIn
@@ -37,7 +37,7 @@ async def _quotas_page(
     values: dict[str, str] | None = None,
 ) -> Response:
     async with member.org() as org:
-        shown = OrganizationPublic.of(await org.organization.get())
+        shown = organization_public(await org.organization.get())
         all_teams = await org.teams.all()
     return page(
         member,

@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from sandboxmesh.controlplane import errors
 from sandboxmesh.controlplane.api.paths import SandboxName
-from sandboxmesh.controlplane.api.schemas.sandboxes import SandboxPublic
+from sandboxmesh.controlplane.api.schemas.sandboxes import SandboxPublic, sandbox_public
 from sandboxmesh.controlplane.portal import forms, sandbox_forms
 from sandboxmesh.controlplane.portal.context import Member, SignedIn
 from sandboxmesh.controlplane.portal.rendering import fragment, page
@@ -50,7 +50,7 @@ async def _search(
         found = await org.sandboxes.search(
             team=team or None, cluster=cluster or None, phase=chosen, limit=500
         )
-    return [SandboxPublic.of(s) for s in found if q.lower() in s.name]
+    return [sandbox_public(s) for s in found if q.lower() in s.name]
 
 
 @router.get("/sandboxes")
@@ -229,7 +229,7 @@ def _detail_context(sandbox: SandboxPublic) -> dict[str, Any]:
 @router.get("/sandboxes/{name}")
 async def sandbox_detail(name: SandboxName, member: SignedIn) -> Response:
     async with member.org() as org:
-        sandbox = SandboxPublic.of(await org.sandboxes.get(name))
+        sandbox = sandbox_public(await org.sandboxes.get(name))
     return page(
         member,
         "sandboxes/detail.html",
@@ -248,7 +248,7 @@ async def sandbox_status(name: SandboxName, member: SignedIn, v: Filter = "") ->
         return fragment(
             member, "sandboxes/_status.html", sandbox=None, name=name, poll=POLL, fingerprint="gone"
         )
-    sandbox = SandboxPublic.of(found)
+    sandbox = sandbox_public(found)
     fingerprint = _fingerprint([sandbox])
     if fingerprint == v:
         return Response(status_code=204)
@@ -264,7 +264,7 @@ async def sandbox_status(name: SandboxName, member: SignedIn, v: Filter = "") ->
 
 async def _deletable(member: Member, name: str) -> SandboxPublic:
     async with member.org() as org:
-        return SandboxPublic.of(await sandboxes.deletable_sandbox(org, name))
+        return sandbox_public(await sandboxes.deletable_sandbox(org, name))
 
 
 @router.get("/sandboxes/{name}/delete")

@@ -8,7 +8,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from starlette.responses import Response
 
-from sandboxmesh.controlplane.api.schemas.usage import AuditEventPublic, UsageStatement
+from sandboxmesh.controlplane.api.schemas.usage import (
+    audit_event_public,
+    usage_statement,
+)
 from sandboxmesh.controlplane.domain import metering
 from sandboxmesh.controlplane.portal import charts
 from sandboxmesh.controlplane.portal.context import SignedIn
@@ -72,7 +75,7 @@ async def statement_download(
     headers = {"Content-Disposition": f'attachment; filename="{name}"'}
     if extension == "csv":
         return Response(metering.statement_csv(statement), media_type="text/csv", headers=headers)
-    body = UsageStatement.of(member.principal.org_name, statement).model_dump(
+    body = usage_statement(member.principal.org_name, statement).model_dump(
         mode="json", by_alias=True
     )
     return Response(json.dumps(body, indent=2), media_type="application/json", headers=headers)
@@ -91,5 +94,5 @@ async def audit_page(
         "audit.html",
         section="audit",
         action=action,
-        events=[AuditEventPublic.of(e) for e in events],
+        events=[audit_event_public(e) for e in events],
     )
