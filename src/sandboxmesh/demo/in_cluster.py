@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -112,12 +113,18 @@ class Install:
         finally:
             client.close()
 
-    def uninstall(self) -> None:
-        """`helm uninstall --wait`, then the namespace (absent or gone already is fine)."""
+    def uninstall(self, timeout: float = 120.0) -> None:
+        """`helm uninstall --wait`, then the namespace (absent or gone already is fine); returns
+        once the namespace is gone, so that the next install may create it again."""
         self._helm("uninstall", RELEASE, "--wait", "--ignore-not-found", timeout=150)
         client = Client(config=KubeConfig.from_file(self.kubeconfig), field_manager=FIELD_MANAGER)
         try:
             client.delete(Namespace, self.namespace)
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                client.get(Namespace, self.namespace)
+                time.sleep(0.2)
+            raise ChartFailed(f"namespace {self.namespace} not gone within {timeout:g}s")
         except ApiError as error:
             if error.status.code != 404:
                 raise
