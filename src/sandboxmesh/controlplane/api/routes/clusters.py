@@ -21,24 +21,14 @@ from sandboxmesh.controlplane.api.schemas.clusters import (
     cluster_public,
     cluster_token_public,
 )
-from sandboxmesh.controlplane.repository import records
-from sandboxmesh.controlplane.runtime import Runtime
 from sandboxmesh.controlplane.usecases import clusters
 
 router = APIRouter(prefix="/api/v1/clusters", tags=["clusters"], responses=ERROR_RESPONSES)
 
 
-def _public(cluster: records.Cluster, runtime: Runtime) -> ClusterPublic:
-    return cluster_public(
-        cluster,
-        now=runtime.clock(),
-        stale_after=timedelta(seconds=runtime.settings.agent.stale_after_seconds),
-    )
-
-
 @router.get("")
 async def list_clusters(org: OrgScope, runtime: RuntimeDep) -> ClusterList:
-    return ClusterList(items=[_public(c, runtime) for c in await org.clusters.all()])
+    return ClusterList(items=[cluster_public(c, runtime) for c in await org.clusters.all()])
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
@@ -48,13 +38,13 @@ async def register_cluster(
     """Register a cluster; the answer carries its agent's token, shown this once."""
     registered = await clusters.register_cluster(org, body.name)
     return ClusterRegistered(
-        cluster=_public(registered.cluster, runtime), token=registered.token.plaintext
+        cluster=cluster_public(registered.cluster, runtime), token=registered.token.plaintext
     )
 
 
 @router.get("/{cluster}")
 async def get_cluster(cluster: ClusterName, org: OrgScope, runtime: RuntimeDep) -> ClusterPublic:
-    return _public(await org.clusters.get(cluster), runtime)
+    return cluster_public(await org.clusters.get(cluster), runtime)
 
 
 @router.delete("/{cluster}", status_code=status.HTTP_204_NO_CONTENT)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sandboxmesh.controlplane.domain.connection import connection_state
 from sandboxmesh.controlplane.repository import records
+from sandboxmesh.controlplane.runtime import Runtime
 from sandboxmesh.spec.api.clusters import (
     ClusterCreate,
     ClusterList,
@@ -33,12 +34,14 @@ __all__ = [
 ]
 
 
-def cluster_public(
-    cluster: records.Cluster, *, now: datetime, stale_after: timedelta
-) -> ClusterPublic:
+def cluster_public(cluster: records.Cluster, runtime: Runtime) -> ClusterPublic:
+    """The cluster as of now, `stale` once its agent was silent longer than the settings say."""
+    stale_after = timedelta(seconds=runtime.settings.agent.stale_after_seconds)
     return ClusterPublic(
         name=cluster.name,
-        connection=connection_state(cluster.last_seen_at, now=now, stale_after=stale_after),
+        connection=connection_state(
+            cluster.last_seen_at, now=runtime.clock(), stale_after=stale_after
+        ),
         last_seen_at=cluster.last_seen_at,
         agent_version=cluster.agent_version,
         revision=cluster.revision,

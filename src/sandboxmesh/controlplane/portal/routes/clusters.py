@@ -11,12 +11,11 @@ from starlette.responses import Response
 
 from sandboxmesh.controlplane import errors
 from sandboxmesh.controlplane.api.paths import ClusterName
-from sandboxmesh.controlplane.api.schemas.clusters import ClusterPublic, cluster_public
+from sandboxmesh.controlplane.api.schemas.clusters import cluster_public
 from sandboxmesh.controlplane.portal import forms
 from sandboxmesh.controlplane.portal.context import Member, SignedIn
 from sandboxmesh.controlplane.portal.rendering import page
 from sandboxmesh.controlplane.portal.routes import redirects
-from sandboxmesh.controlplane.repository import records
 from sandboxmesh.controlplane.usecases import authorization, clusters
 from sandboxmesh.spec import install, names
 
@@ -27,20 +26,11 @@ class ClusterForm(BaseModel):
     name: names.DnsLabel
 
 
-def _public(member: Member, cluster: records.Cluster) -> ClusterPublic:
-    runtime = member.visitor.runtime
-    return cluster_public(
-        cluster,
-        now=runtime.clock(),
-        stale_after=timedelta(seconds=runtime.settings.agent.stale_after_seconds),
-    )
-
-
 async def _list_page(
     member: Member, *, status: int = 200, values: dict[str, str], problems: forms.Errors
 ) -> Response:
     async with member.org() as org:
-        listed = [_public(member, c) for c in await org.clusters.all()]
+        listed = [cluster_public(c, member.visitor.runtime) for c in await org.clusters.all()]
     return page(
         member,
         "clusters/list.html",
@@ -83,7 +73,7 @@ async def register_cluster(request: Request, member: SignedIn) -> Response:
 @router.get("/{name}")
 async def cluster_detail(name: ClusterName, request: Request, member: SignedIn) -> Response:
     async with member.org() as org:
-        cluster = _public(member, await org.clusters.get(name))
+        cluster = cluster_public(await org.clusters.get(name), member.visitor.runtime)
         tokens = await clusters.cluster_tokens(org, name) if member.can.manage else []
         sandboxes = await org.sandboxes.search(cluster=name, limit=500)
     url = str(request.base_url).rstrip("/")
