@@ -34,7 +34,7 @@ from lightkube import ApiError, Client
 from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.core_v1 import Namespace, Pod, Service
 from tests.support.eventually import eventually
-from tests.support.kube import SandboxResource
+from tests.support.kube import SandboxResource, absent, sandbox_gone
 from tests.support.system import Process, start_server
 
 from sandboxmesh.client import ClientConfig, ControlPlaneClient, endpoints
@@ -81,13 +81,7 @@ class TwoHop:
         self.api.send(endpoints.delete_sandbox(name))
 
     def gone(self, name: str) -> bool:
-        try:
-            self.kube.get(SandboxResource, name)
-        except ApiError as error:
-            if error.status.code == 404:
-                return True
-            raise
-        return False
+        return sandbox_gone(self.kube, name)
 
 
 def sandbox_name(prefix: str) -> str:
@@ -396,16 +390,6 @@ def _service_stage(kube: Client, namespace: str, name: str) -> Stage:
     return stage(kube.get(Service, name, namespace=namespace).to_dict())
 
 
-def _router_gone(kube: Client, namespace: str, service: str) -> bool:
-    try:
-        kube.get(Deployment, router_name(service), namespace=namespace)
-    except ApiError as error:
-        if error.status.code == 404:
-            return True
-        raise
-    return False
-
-
 def test_routers_removed_and_installed_again_under_load_fail_no_request(two_hop: TwoHop) -> None:
     """`payments` loses its routers (the annotation removed: the selector goes back to the
     baseline's Pods, then the routers go) and gets them back, while requests keep coming."""
@@ -432,7 +416,7 @@ def test_routers_removed_and_installed_again_under_load_fail_no_request(two_hop:
         annotate(None)
         eventually(lambda: _service_stage(kube, namespace, "payments") == Stage.UNROUTED,
                    timeout=60, what="payments back on its baseline")  # fmt: skip
-        eventually(lambda: _router_gone(kube, namespace, "payments"), timeout=60,
+        eventually(lambda: absent(kube, Deployment, router_name("payments"), namespace), timeout=60,
                    what="payments' routers removed")  # fmt: skip
         requests_go_on()
         annotate("true")

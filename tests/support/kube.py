@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import yaml
 from lightkube import ApiError, Client
@@ -112,10 +113,15 @@ def purge_sandboxes(client: Client, labels: dict[str, str]) -> None:
                          patch_type=PatchType.MERGE)  # fmt: skip
 
 
-def sandbox_gone(client: Client, name: str) -> bool:
-    """The Sandbox is no longer there (its finalizers done)."""
+def absent(client: Client, resource: Any, name: str, namespace: str | None = None) -> bool:
+    """The object is not there (404); False while it is, or when the API answers otherwise."""
     try:
-        client.get(SandboxResource, name)
+        client.get(resource, name, namespace=namespace)
     except ApiError as error:
         return error.status.code == 404
     return False
+
+
+def sandbox_gone(client: Client, name: str) -> bool:
+    """The Sandbox is no longer there (its finalizers done)."""
+    return absent(client, SandboxResource, name)
