@@ -78,14 +78,13 @@ def apply_app(kubeconfig: Path, namespace: str, frontend_node_port: int = 0) -> 
     return RoutedApp(namespace, f"http://{NODE_IP}:{frontend.spec.ports[0].nodePort}/")
 
 
-def unrouted(kubeconfig: Path, namespace: str) -> list[str]:
+def unrouted(client: Client, namespace: str) -> list[str]:
     """The app's Services whose selector does not point at their routers yet."""
-    with contextlib.closing(_client(kubeconfig)) as client:
-        return [
-            s.name
-            for s in manifests.SERVICES
-            if stage(client.get(Service, s.name, namespace=namespace).to_dict()) != Stage.ROUTED
-        ]
+    return [
+        s.name
+        for s in manifests.SERVICES
+        if stage(client.get(Service, s.name, namespace=namespace).to_dict()) != Stage.ROUTED
+    ]
 
 
 def wait_routed_baseline(kubeconfig: Path, app: RoutedApp, timeout: float) -> None:
@@ -94,10 +93,10 @@ def wait_routed_baseline(kubeconfig: Path, app: RoutedApp, timeout: float) -> No
     wanted = {s.name: "baseline" for s in manifests.SERVICES}
     deadline = time.monotonic() + timeout
     last: object = "nothing"
-    with httpx.Client(timeout=5) as http:
+    with httpx.Client(timeout=5) as http, contextlib.closing(_client(kubeconfig)) as kube:
         while True:
             try:
-                waiting = unrouted(kubeconfig, app.namespace)
+                waiting = unrouted(kube, app.namespace)
                 last = f"no routers yet in front of {', '.join(waiting)}" if waiting else None
                 if not waiting:
                     last = app.route(http=http)
