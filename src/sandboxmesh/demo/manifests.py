@@ -104,13 +104,17 @@ def deployment(namespace: str, demo: DemoService) -> Json:
     }
 
 
-def app_objects(namespace: str, frontend_node_port: int | None = None) -> list[Json]:
-    """Services first: Pods get the Service links of the Services that exist when they start.
-    The frontend's Service is a NodePort when `frontend_node_port` is given (0: any)."""
-    services = [
+def service_objects(namespace: str, frontend_node_port: int | None = None) -> list[Json]:
+    """The app's Services; the frontend's is a NodePort when `frontend_node_port` is given
+    (0: any). Apply them before the Deployments: Pods get the Service links of the Services
+    that exist when they start."""
+    return [
         service(namespace, s, frontend_node_port if s.name == FRONTEND else None) for s in SERVICES
     ]
-    return services + [deployment(namespace, s) for s in SERVICES]
+
+
+def deployment_objects(namespace: str) -> list[Json]:
+    return [deployment(namespace, s) for s in SERVICES]
 
 
 def sandbox(

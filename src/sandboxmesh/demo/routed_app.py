@@ -65,17 +65,23 @@ def _client(kubeconfig: Path) -> Client:
     return Client(config=KubeConfig.from_file(kubeconfig), field_manager=FIELD_MANAGER)
 
 
-def apply_app(kubeconfig: Path, namespace: str, frontend_node_port: int = 0) -> RoutedApp:
-    """Apply the app's objects in `namespace` (server-side apply), creating it if missing;
-    the frontend's Service is a NodePort (`frontend_node_port`, 0: any free one)."""
+def apply_services(kubeconfig: Path, namespace: str, frontend_node_port: int = 0) -> RoutedApp:
+    """Apply the app's Services (server-side apply) in `namespace`, creating it if missing;
+    the frontend's is a NodePort (`frontend_node_port`, 0: any free one)."""
     with contextlib.closing(_client(kubeconfig)) as client:
         client.apply(Namespace(metadata=ObjectMeta(name=namespace)))
-        for obj in manifests.app_objects(namespace, frontend_node_port):
+        for obj in manifests.service_objects(namespace, frontend_node_port):
             client.apply(codecs.from_dict(obj), force=True)
         frontend = client.get(Service, manifests.FRONTEND, namespace=namespace)
     assert frontend.spec is not None
     assert frontend.spec.ports
     return RoutedApp(namespace, f"http://{NODE_IP}:{frontend.spec.ports[0].nodePort}/")
+
+
+def apply_deployments(kubeconfig: Path, namespace: str) -> None:
+    with contextlib.closing(_client(kubeconfig)) as client:
+        for obj in manifests.deployment_objects(namespace):
+            client.apply(codecs.from_dict(obj), force=True)
 
 
 def unrouted(client: Client, namespace: str) -> list[str]:
@@ -85,6 +91,18 @@ def unrouted(client: Client, namespace: str) -> list[str]:
         for s in manifests.SERVICES
         if stage(client.get(Service, s.name, namespace=namespace).to_dict()) != Stage.ROUTED
     ]
+
+
+def wait_services_routed(kubeconfig: Path, namespace: str, timeout: float) -> None:
+    """Wait until every Service of the app points at its routers."""
+    deadline = time.monotonic() + timeout
+    with contextlib.closing(_client(kubeconfig)) as kube:
+        while waiting := unrouted(kube, namespace):
+            if time.monotonic() > deadline:
+                raise AppNotReady(
+                    f"no routers in front of {', '.join(waiting)} within {timeout:g}s"
+                )
+            time.sleep(0.2)
 
 
 def wait_routed_baseline(kubeconfig: Path, app: RoutedApp, timeout: float) -> None:
@@ -115,7 +133,16 @@ def wait_routed_baseline(kubeconfig: Path, app: RoutedApp, timeout: float) -> No
 def deploy(
     kubeconfig: Path, namespace: str, *, frontend_node_port: int = 0, timeout: float = 180
 ) -> RoutedApp:
-    """Apply the app and wait until it answers through its routers."""
-    app = apply_app(kubeconfig, namespace, frontend_node_port)
-    wait_routed_baseline(kubeconfig, app, timeout)
+    """Apply the app and wait until it answers through its routers.
+
+    The Services go behind their routers before any Pod of the app exists. The app keeps its
+    connections to the next hop alive, as most clients do; one opened while a Service still
+    pointed at its baseline Pods (or in kube-proxy's moment of lag after the switch) would
+    reach the baseline straight, past the routers, for as long as it lives (docs/routing.md).
+    With no Pod behind a Service before its switch, there is no such connection to open."""
+    deadline = time.monotonic() + timeout
+    app = apply_services(kubeconfig, namespace, frontend_node_port)
+    wait_services_routed(kubeconfig, namespace, timeout)
+    apply_deployments(kubeconfig, namespace)
+    wait_routed_baseline(kubeconfig, app, max(1.0, deadline - time.monotonic()))
     return app

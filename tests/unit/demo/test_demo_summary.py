@@ -57,21 +57,21 @@ def test_the_lines_to_try_carry_the_key_in_both_headers() -> None:
     assert "generated-per-run" not in text  # the password stays in demo.json
 
 
-def test_the_app_declares_routed_services_before_the_deployments_that_link_to_them() -> None:
-    objects = manifests.app_objects("demo", frontend_node_port=8000)
-    kinds = [o["kind"] for o in objects]
-    assert kinds == ["Service"] * 3 + ["Deployment"] * 3
-    for service in objects[:3]:
+def test_the_app_has_routed_services_and_deployments_of_the_demo_image() -> None:
+    services = manifests.service_objects("demo", frontend_node_port=8000)
+    deployments = manifests.deployment_objects("demo")
+    assert [o["kind"] for o in services + deployments] == ["Service"] * 3 + ["Deployment"] * 3
+    for service in services:
         assert service["metadata"]["annotations"] == {"sandboxmesh.io/route": "true"}
-    frontend, checkout = objects[0]["spec"], objects[1]["spec"]
+    frontend, checkout = services[0]["spec"], services[1]["spec"]
     assert (frontend["type"], frontend["ports"][0]["nodePort"]) == ("NodePort", 8000)
     assert "type" not in checkout  # only the front door leaves the cluster
-    for deployment in objects[3:]:
+    for deployment in deployments:
         (container,) = deployment["spec"]["template"]["spec"]["containers"]
         assert container["image"] == manifests.DEMO_IMAGE == catalog.DEMO_APP_IMAGE
         assert container["imagePullPolicy"] == "IfNotPresent"
         assert container["securityContext"]["readOnlyRootFilesystem"] is True
-    any_port = manifests.app_objects("demo", frontend_node_port=0)[0]["spec"]
+    any_port = manifests.service_objects("demo", frontend_node_port=0)[0]["spec"]
     assert any_port["type"] == "NodePort"
     assert "nodePort" not in any_port["ports"][0]
 
