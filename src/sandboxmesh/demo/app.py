@@ -29,12 +29,28 @@ import signal
 import threading
 import time
 from collections.abc import Iterator, Mapping
+from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 PROPAGATED_HEADERS = ("baggage", "x-sandboxmesh-routing-key", "traceparent", "tracestate")
 CALL_TIMEOUT_SECONDS = 10.0
 DRAIN_SECONDS = 2.0
+
+
+#: Headers whose repeated fields are one comma-separated list (W3C Baggage and Trace Context,
+#: as RFC 9110 §5.3 allows): several are joined, so that no member is lost at the hop.
+LIST_HEADERS = frozenset({"baggage", "tracestate"})
+
+
+def propagated(inbound: Message) -> dict[str, str]:
+    """The routing and trace headers to send on, from a request's headers."""
+    outbound = {}
+    for name in PROPAGATED_HEADERS:
+        values = inbound.get_all(name) or []
+        if values:
+            outbound[name] = ",".join(values) if name in LIST_HEADERS else values[0]
+    return outbound
 
 
 class DownstreamFailed(Exception):
@@ -115,7 +131,7 @@ class DemoHandler(BaseHTTPRequestHandler):
             }
             if env.get("DEMO_MESSAGE"):
                 hop["message"] = env["DEMO_MESSAGE"]
-            outbound = {k: v for k in PROPAGATED_HEADERS if (v := self.headers.get(k)) is not None}
+            outbound = propagated(self.headers)
             hops = [hop]
             for service in filter(None, env.get("DEMO_CALLS", "").split(",")):
                 try:

@@ -129,3 +129,23 @@ def test_calls_keep_their_connection_and_replace_one_the_other_side_closed() -> 
                 answers = [client.get(url).status_code for _ in range(3)]
     assert answers == [200, 200, 200]
     assert len(Recorder.seen) == 3
+
+
+def test_several_baggage_headers_go_on_as_one_list_with_every_member() -> None:
+    """W3C Baggage lets a request carry several `baggage` fields, to be read as one list: a
+    routing key in the second is still the request's key at the next hop."""
+    Recorder.seen = []
+    inbound = [
+        ("baggage", "userId=alice"),
+        ("baggage", "sandboxmesh-routing-key=abcdefghij12"),
+        ("tracestate", "a=1"),
+        ("tracestate", "b=2"),
+        ("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"),
+    ]
+    with serving(ThreadingHTTPServer(("127.0.0.1", 0), Recorder)) as port:  # noqa: SIM117
+        with demo(DEMO_SERVICE="frontend", DEMO_CALLS="payments", **links("payments", port)) as url:
+            httpx.get(url, headers=inbound)
+    (seen,) = Recorder.seen
+    assert seen["baggage"] == "userId=alice,sandboxmesh-routing-key=abcdefghij12"
+    assert seen["tracestate"] == "a=1,b=2"
+    assert seen["traceparent"] == inbound[4][1]
