@@ -6,18 +6,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from lightkube import ApiError, AsyncClient
-from lightkube.generic_resource import create_global_resource
 from lightkube.types import PatchType
 
+from sandboxmesh import kube
 from sandboxmesh.agent.objects import AGENT_LABELS, FIELD_MANAGER
-from sandboxmesh.spec.crd import GROUP, KIND, PLURAL, VERSION
-
-Sandbox = create_global_resource(GROUP, VERSION, KIND, PLURAL)
-
-
-def _to_dict(obj: Any) -> dict[str, Any]:
-    body: dict[str, Any] = obj.to_dict()
-    return body
 
 
 class SandboxStore:
@@ -27,7 +19,7 @@ class SandboxStore:
     async def apply(self, body: dict[str, Any]) -> None:
         """Server-side apply: the agent owns the spec and its label and annotation only."""
         await self.client.patch(
-            Sandbox,
+            kube.Sandbox,
             body["metadata"]["name"],
             body,
             patch_type=PatchType.APPLY,
@@ -38,7 +30,7 @@ class SandboxStore:
     async def delete(self, name: str) -> bool:
         """Ask for deletion; False when the object was already gone."""
         try:
-            await self.client.delete(Sandbox, name)
+            await self.client.delete(kube.Sandbox, name)
         except ApiError as error:
             if error.status.code == 404:
                 return False
@@ -47,12 +39,12 @@ class SandboxStore:
 
     async def list_held(self) -> tuple[list[dict[str, Any]], str]:
         """The agent's Sandbox objects and the resourceVersion to watch from."""
-        listing = self.client.list(Sandbox, labels=dict(AGENT_LABELS))
-        bodies = [_to_dict(obj) async for obj in listing]
+        listing = self.client.list(kube.Sandbox, labels=dict(AGENT_LABELS))
+        bodies = [kube.to_dict(obj) async for obj in listing]
         return bodies, listing.resourceVersion
 
     async def watch(self, resource_version: str) -> AsyncIterator[tuple[str, dict[str, Any]]]:
         async for event, obj in self.client.watch(
-            Sandbox, labels=dict(AGENT_LABELS), resource_version=resource_version
+            kube.Sandbox, labels=dict(AGENT_LABELS), resource_version=resource_version
         ):
-            yield event, _to_dict(obj)
+            yield event, kube.to_dict(obj)

@@ -135,7 +135,7 @@ class MeshApplier:
             resource = _RESOURCES[kind]
             found: Any = self.client.list(resource, namespace=ALL_NS, labels=labels)
             async for obj in found:
-                raw: dict[str, Any] = obj.to_dict()
+                raw = kube.to_dict(obj)
                 namespace, name = raw["metadata"]["namespace"], raw["metadata"]["name"]
                 if (kind, namespace, name) not in wanted:
                     await self.client.delete(resource, name, namespace=namespace)

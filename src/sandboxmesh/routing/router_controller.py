@@ -42,11 +42,6 @@ class RouterControllerSettings:
     drain_seconds: float = 5.0
 
 
-def _to_dict(obj: Any) -> dict[str, Any]:
-    raw: dict[str, Any] = obj.to_dict()
-    return raw
-
-
 class RouterController:
     def __init__(self, client: AsyncClient, settings: RouterControllerSettings) -> None:
         self.client = client
@@ -122,7 +117,7 @@ class RouterController:
 
     async def _get(self, resource: Any, namespace: str, name: str) -> dict[str, Any] | None:
         try:
-            return _to_dict(await self.client.get(resource, name=name, namespace=namespace))
+            return kube.to_dict(await self.client.get(resource, name=name, namespace=namespace))
         except ApiError as error:
             if error.status.code == 404:
                 return None
