@@ -10,7 +10,7 @@ import signal
 import httpx
 from lightkube import AsyncClient, KubeConfig
 
-from sandboxmesh import __version__
+from sandboxmesh import __version__, kube
 from sandboxmesh.agent.metrics import AgentMetrics
 from sandboxmesh.agent.reporter import StatusReporter
 from sandboxmesh.agent.session import ControlPlaneSession
@@ -36,13 +36,13 @@ async def run_agent(
     config = (
         KubeConfig.from_file(settings.kubeconfig) if settings.kubeconfig else KubeConfig.from_env()
     )
-    kube = AsyncClient(config=config)
+    kube_client = AsyncClient(config=config)
     metrics = AgentMetrics()
-    tokens = token_source(settings.token, kube)
+    tokens = token_source(settings.token, kube_client)
     try:
         await tokens.read()
     except TokenUnavailable as error:
-        await kube.close()
+        await kube_client.close()
         raise AgentStartError(str(error)) from error
     session = ControlPlaneSession(
         settings.control_plane_url,
@@ -56,7 +56,7 @@ async def run_agent(
     def backoff() -> Backoff:
         return Backoff(sync.backoff_initial_seconds, sync.backoff_max_seconds)
 
-    store = SandboxStore(kube)
+    store = SandboxStore(kube_client)
     reporter = StatusReporter(
         lambda batch: session.send(endpoints.report_status(batch)),
         metrics,
@@ -66,7 +66,14 @@ async def run_agent(
     poller = AssignmentPoller(
         session, store, reporter, metrics, wait=sync.poll_wait_seconds, backoff=backoff()
     )
-    watcher = StatusWatcher(store, reporter, backoff=backoff())
+    watcher = StatusWatcher(
+        store,
+        reporter,
+        settings=kube.ListWatchSettings(
+            retry_initial_seconds=sync.backoff_initial_seconds,
+            retry_max_seconds=sync.backoff_max_seconds,
+        ),
+    )
     probes = ProbeServer(settings.probe_host, settings.probe_port, metrics.registry)
     await probes.start()
     log.info("agent %s syncing with %s", __version__, settings.control_plane_url)
@@ -95,7 +102,7 @@ async def run_agent(
                 await task
         await probes.stop()
         await session.aclose()
-        await kube.close()
+        await kube_client.close()
         log.info("agent stopped")
 
 

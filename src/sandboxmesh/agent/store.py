@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 from lightkube import ApiError, AsyncClient
@@ -13,6 +12,9 @@ from sandboxmesh.agent.objects import AGENT_LABELS, FIELD_MANAGER
 
 
 class SandboxStore:
+    #: The agent's Sandbox objects, for a list or a list-then-watch.
+    held = kube.Selection(kube.Sandbox, labels=AGENT_LABELS)
+
     def __init__(self, client: AsyncClient) -> None:
         self.client = client
 
@@ -37,14 +39,7 @@ class SandboxStore:
             raise
         return True
 
-    async def list_held(self) -> tuple[list[dict[str, Any]], str]:
-        """The agent's Sandbox objects and the resourceVersion to watch from."""
-        listing = self.client.list(kube.Sandbox, labels=dict(AGENT_LABELS))
-        bodies = [kube.to_dict(obj) async for obj in listing]
-        return bodies, listing.resourceVersion
-
-    async def watch(self, resource_version: str) -> AsyncIterator[tuple[str, dict[str, Any]]]:
-        async for event, obj in self.client.watch(
-            kube.Sandbox, labels=dict(AGENT_LABELS), resource_version=resource_version
-        ):
-            yield event, kube.to_dict(obj)
+    async def list_held(self) -> list[dict[str, Any]]:
+        """The agent's Sandbox objects."""
+        listing = self.client.list(self.held.resource, **self.held.query())
+        return [kube.to_dict(obj) async for obj in listing]
