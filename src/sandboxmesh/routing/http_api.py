@@ -17,9 +17,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sandboxmesh.routing.metrics import RouteServerMetrics
 from sandboxmesh.routing.state import RouteState
-from sandboxmesh.routing.supervisor import Supervisor
 from sandboxmesh.routing.table import ServiceRef
 from sandboxmesh.routing.xds_server import AggregatedDiscoveryService
+from sandboxmesh.supervisor import Supervisor
 
 
 def _error(status: int, code: str, message: str, details: Any = None) -> JSONResponse:

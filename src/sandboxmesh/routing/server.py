@@ -29,11 +29,11 @@ from sandboxmesh.routing.mesh_applier import MeshApplier, MeshKind, installed_me
 from sandboxmesh.routing.metrics import RouteServerMetrics
 from sandboxmesh.routing.router_controller import RouterController, RouterControllerSettings
 from sandboxmesh.routing.state import RouteState
-from sandboxmesh.routing.supervisor import Supervisor
 from sandboxmesh.routing.table import RouteTable
 from sandboxmesh.routing.upstreams import ServiceAddresses
 from sandboxmesh.routing.watcher import SandboxWatcher
 from sandboxmesh.routing.xds_server import AggregatedDiscoveryService, start_xds_server
+from sandboxmesh.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -102,7 +102,7 @@ class RouteServer:
         # Without a watch the caller owns the table, complete from the start.
         self.state.synced = not settings.watch
         self.ads = AggregatedDiscoveryService(self.state, self.metrics)
-        self.supervisor = Supervisor()
+        self.supervisor = Supervisor("route server")
         self.xds_port = 0
         self.http_port = 0
         self._grpc: grpc.aio.Server | None = None
