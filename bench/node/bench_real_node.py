@@ -48,7 +48,7 @@ from sandboxmesh.localcluster.images import catalog
 from sandboxmesh.localcluster.node import archives
 from sandboxmesh.localcluster.node.configs import NODE_IP, NODE_NAME, NodeLayout
 from sandboxmesh.localcluster.processes import free_port
-from sandboxmesh.routing import routers
+from sandboxmesh.routing.core import routers
 from sandboxmesh.spec.crd import crd_manifest
 
 NAMESPACE = "bench"

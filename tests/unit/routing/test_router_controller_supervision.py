@@ -7,8 +7,11 @@ import asyncio
 from tests.support.eventually import eventually_async
 from tests.unit.kube.scripted_api import ScriptedApi
 
-from sandboxmesh.routing.router_controller import RouterController, RouterControllerSettings
-from sandboxmesh.routing.routers import Stage
+from sandboxmesh.routing.controllers.router_placement import (
+    RouterController,
+    RouterControllerSettings,
+)
+from sandboxmesh.routing.core.routers import Stage
 from sandboxmesh.supervisor import describe_failure
 
 

@@ -20,9 +20,9 @@ from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
 from lightkube.resources.core_v1 import Service
 
 from sandboxmesh import kube
-from sandboxmesh.routing import gateway_api, istio, mesh
+from sandboxmesh.routing.core import gateway_api, istio, mesh
+from sandboxmesh.routing.core.table import RouteTable
 from sandboxmesh.routing.state import RouteState
-from sandboxmesh.routing.table import RouteTable
 from sandboxmesh.spec import crd
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ from typing import Any, NoReturn
 from lightkube import AsyncClient
 
 from sandboxmesh import kube
-from sandboxmesh.routing import table
+from sandboxmesh.routing.core import table
 from sandboxmesh.routing.metrics import RouteServerMetrics
 from sandboxmesh.routing.state import RouteState
 

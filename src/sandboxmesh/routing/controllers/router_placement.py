@@ -30,8 +30,8 @@ from lightkube.resources.policy_v1 import PodDisruptionBudget
 from lightkube.types import PatchType
 
 from sandboxmesh import kube
-from sandboxmesh.routing import routers
-from sandboxmesh.routing.routers import Refused, RouterSettings, Stage
+from sandboxmesh.routing.core import routers
+from sandboxmesh.routing.core.routers import Refused, RouterSettings, Stage
 
 log = logging.getLogger(__name__)
 
