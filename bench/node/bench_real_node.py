@@ -42,13 +42,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "routing"))
 from http_load import latency, throughput
 
 from sandboxmesh.client import ClientConfig, ControlPlaneClient, endpoints
+from sandboxmesh.kube import Sandbox
 from sandboxmesh.localcluster import Binaries, ClusterConfig, LocalCluster
 from sandboxmesh.localcluster.images import catalog
 from sandboxmesh.localcluster.node import archives
 from sandboxmesh.localcluster.node.configs import NODE_IP, NODE_NAME, NodeLayout
 from sandboxmesh.localcluster.processes import free_port
-from sandboxmesh.operator.reconcile import Sandbox
-from sandboxmesh.routing import routers
+from sandboxmesh.routing.core import routers
 from sandboxmesh.spec.crd import crd_manifest
 
 NAMESPACE = "bench"

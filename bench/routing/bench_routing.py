@@ -38,22 +38,21 @@ from typing import Any
 import operator_propagation
 from http_load import Connection, backends, latency, request_bytes, throughput
 from lightkube import Client, KubeConfig
-from lightkube.generic_resource import create_global_resource
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Namespace
 from lightkube.types import PatchType
 
+from sandboxmesh.kube import Sandbox
 from sandboxmesh.localcluster import ClusterConfig, LocalCluster
-from sandboxmesh.routing.bootstrap import AdsServer, envoy_bootstrap
-from sandboxmesh.routing.envoy_process import EnvoyProcess
-from sandboxmesh.routing.fronts import Front
+from sandboxmesh.routing.core.bootstrap import AdsServer, envoy_bootstrap
+from sandboxmesh.routing.core.fronts import Front
+from sandboxmesh.routing.core.table import ForkRoute, RouteTable, ServiceRef
+from sandboxmesh.routing.core.upstreams import Address, ServiceAddresses
+from sandboxmesh.routing.local.envoy_process import EnvoyProcess
 from sandboxmesh.routing.server import RouteServerSettings, RouteServerThread
-from sandboxmesh.routing.table import ForkRoute, RouteTable, ServiceRef
-from sandboxmesh.routing.upstreams import Address, ServiceAddresses
 from sandboxmesh.spec import ForkRef, ForkStatus, ObjectRef, Phase, SandboxStatus, crd
 
 NAMESPACE = "bench"
-Sandbox = create_global_resource(crd.GROUP, crd.VERSION, crd.KIND, crd.PLURAL)
 
 
 # --- the data plane -------------------------------------------------------------------------

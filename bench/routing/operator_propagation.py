@@ -20,15 +20,14 @@ from urllib.parse import urlsplit
 
 from http_load import Connection, request_bytes
 from lightkube import ApiError, Client, KubeConfig
-from lightkube.generic_resource import create_global_resource
 from lightkube.models.meta_v1 import ObjectMeta
 
 from sandboxmesh.demo import in_cluster, manifests, routed_app
 from sandboxmesh.demo.routed_app import key_headers
+from sandboxmesh.kube import Sandbox
 from sandboxmesh.localcluster import ClusterConfig, LocalCluster
 from sandboxmesh.spec import crd
 
-Sandbox = create_global_resource(crd.GROUP, crd.VERSION, crd.KIND, crd.PLURAL)
 NAMESPACE = "bench-hops"
 
 

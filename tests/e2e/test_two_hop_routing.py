@@ -46,7 +46,7 @@ from sandboxmesh.demo.routed_app import RoutedApp, key_headers, versions
 from sandboxmesh.localcluster.node.configs import NODE_IP, NODE_NAME
 from sandboxmesh.localcluster.pytest_plugin import KubeTarget, RealNodeCluster
 from sandboxmesh.routing import ROUTING_KEY_HEADER
-from sandboxmesh.routing.routers import ANNOTATION_ROUTE, Stage, router_name, stage
+from sandboxmesh.routing.core.routers import ANNOTATION_ROUTE, Stage, router_name, stage
 from sandboxmesh.spec import SandboxStatus
 from sandboxmesh.spec.crd import LABEL_SANDBOX
 

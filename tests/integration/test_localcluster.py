@@ -8,7 +8,6 @@ import subprocess
 
 import pytest
 from lightkube import ApiError, Client
-from lightkube.generic_resource import create_global_resource
 from lightkube.models.apps_v1 import DeploymentSpec
 from lightkube.models.core_v1 import Container, PodSpec, PodTemplateSpec
 from lightkube.models.meta_v1 import LabelSelector, ObjectMeta, OwnerReference
@@ -16,14 +15,12 @@ from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.core_v1 import ConfigMap, Pod
 from tests.support.eventually import eventually
 
+from sandboxmesh.kube import Sandbox as SandboxResource
 from sandboxmesh.localcluster import Binaries
 from sandboxmesh.localcluster.binaries import KUBERNETES_VERSION
 from sandboxmesh.localcluster.pytest_plugin import KubeTarget
-from sandboxmesh.spec import crd
 
 pytestmark = pytest.mark.cluster
-
-SandboxResource = create_global_resource(crd.GROUP, crd.VERSION, crd.KIND, crd.PLURAL)
 
 
 def _deployment(name: str, namespace: str, replicas: int) -> Deployment:

@@ -9,7 +9,6 @@ from typing import Any
 
 import yaml
 from lightkube import ApiError, Client
-from lightkube.generic_resource import create_global_resource
 from lightkube.models.apps_v1 import DeploymentSpec
 from lightkube.models.core_v1 import (
     Container,
@@ -25,9 +24,7 @@ from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.core_v1 import Service
 from lightkube.types import PatchType
 
-from sandboxmesh.spec import crd
-
-SandboxResource = create_global_resource(crd.GROUP, crd.VERSION, crd.KIND, crd.PLURAL)
+from sandboxmesh.kube import Sandbox as SandboxResource
 
 
 def apply_baseline(

@@ -1,16 +1,20 @@
-"""Runs the agent: probes, the assignment poller, the status watcher and the reporter."""
+"""Runs the agent: probes, the assignment poller, the status watcher and the reporter.
+
+The loops run under a supervisor: one that ends by itself (a bug; failures of the control
+plane and of the API server they retry) turns /readyz red with the reason, logged in one
+line, and the agent stops with exit code 1, so that its Pod is restarted.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 
 import httpx
 from lightkube import AsyncClient, KubeConfig
 
-from sandboxmesh import __version__
+from sandboxmesh import __version__, kube
 from sandboxmesh.agent.metrics import AgentMetrics
 from sandboxmesh.agent.reporter import StatusReporter
 from sandboxmesh.agent.session import ControlPlaneSession
@@ -21,8 +25,13 @@ from sandboxmesh.agent.tokens import TokenUnavailable, token_source
 from sandboxmesh.backoff import Backoff
 from sandboxmesh.client import endpoints
 from sandboxmesh.probes import ProbeServer
+from sandboxmesh.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
+
+EXIT_OK = 0
+#: A loop ended by itself (the supervisor logged why): restart the process.
+EXIT_FAILED = 1
 
 
 class AgentStartError(RuntimeError):
@@ -31,18 +40,19 @@ class AgentStartError(RuntimeError):
 
 async def run_agent(
     settings: AgentSettings, *, transport: httpx.AsyncBaseTransport | None = None
-) -> None:
-    """Run until SIGTERM/SIGINT (or cancellation)."""
+) -> int:
+    """Run until SIGTERM/SIGINT (EXIT_OK), or until one of its loops ends by itself
+    (EXIT_FAILED); cancellation stops it too."""
     config = (
         KubeConfig.from_file(settings.kubeconfig) if settings.kubeconfig else KubeConfig.from_env()
     )
-    kube = AsyncClient(config=config)
+    kube_client = AsyncClient(config=config)
     metrics = AgentMetrics()
-    tokens = token_source(settings.token, kube)
+    tokens = token_source(settings.token, kube_client)
     try:
         await tokens.read()
     except TokenUnavailable as error:
-        await kube.close()
+        await kube_client.close()
         raise AgentStartError(str(error)) from error
     session = ControlPlaneSession(
         settings.control_plane_url,
@@ -56,7 +66,7 @@ async def run_agent(
     def backoff() -> Backoff:
         return Backoff(sync.backoff_initial_seconds, sync.backoff_max_seconds)
 
-    store = SandboxStore(kube)
+    store = SandboxStore(kube_client)
     reporter = StatusReporter(
         lambda batch: session.send(endpoints.report_status(batch)),
         metrics,
@@ -66,7 +76,14 @@ async def run_agent(
     poller = AssignmentPoller(
         session, store, reporter, metrics, wait=sync.poll_wait_seconds, backoff=backoff()
     )
-    watcher = StatusWatcher(store, reporter, backoff=backoff())
+    watcher = StatusWatcher(
+        store,
+        reporter,
+        settings=kube.ListWatchSettings(
+            retry_initial_seconds=sync.backoff_initial_seconds,
+            retry_max_seconds=sync.backoff_max_seconds,
+        ),
+    )
     probes = ProbeServer(settings.probe_host, settings.probe_port, metrics.registry)
     await probes.start()
     log.info("agent %s syncing with %s", __version__, settings.control_plane_url)
@@ -75,28 +92,24 @@ async def run_agent(
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    tasks = [
-        asyncio.ensure_future(poller.run()),
-        asyncio.ensure_future(watcher.run()),
-        asyncio.ensure_future(reporter.run()),
-        asyncio.ensure_future(_readiness(probes, poller, session)),
-    ]
+    supervisor = Supervisor("agent", on_failure=probes.fail)
+    supervisor.spawn("assignment poller", poller.run())
+    supervisor.spawn("Sandbox status watch", watcher.run())
+    supervisor.spawn("status reporter", reporter.run())
+    supervisor.spawn("readiness", _readiness(probes, poller, session))
     stopped = asyncio.ensure_future(stop.wait())
+    failed = asyncio.ensure_future(supervisor.failed.wait())
     try:
-        done, _ = await asyncio.wait({stopped, *tasks}, return_when=asyncio.FIRST_COMPLETED)
-        for task in done:
-            if task is not stopped:
-                task.result()  # a loop ending by itself is a bug: surface its traceback
+        await asyncio.wait({stopped, failed}, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        for task in [*tasks, stopped]:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        stopped.cancel()
+        failed.cancel()
+        await supervisor.stop()
         await probes.stop()
         await session.aclose()
-        await kube.close()
+        await kube_client.close()
         log.info("agent stopped")
+    return EXIT_FAILED if supervisor.failure is not None else EXIT_OK
 
 
 async def _readiness(

@@ -3,16 +3,17 @@
 - `AssignmentPoller`: long-polls the control plane, applies Sandbox objects, deletes those
   whose intent is deleted, and on a resync (revision 0, i.e. every start) prunes the objects
   no longer assigned.
-- `StatusWatcher`: lists then watches the agent's Sandbox objects, and hands every status
-  change and every disappearance to the reporter. A re-list after a broken watch reports
-  objects that vanished meanwhile as gone, so no deletion goes unconfirmed.
+- `StatusWatcher`: lists then watches the agent's Sandbox objects (the shared
+  `kube.list_then_watch`), and hands every status change and every disappearance to the
+  reporter. A re-list after a broken watch reports objects that vanished meanwhile as gone,
+  so no deletion goes unconfirmed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import Any, NoReturn
 
 from sandboxmesh import kube
 from sandboxmesh.agent.metrics import AgentMetrics
@@ -27,7 +28,6 @@ from sandboxmesh.spec.protocol import AssignmentBatch, SandboxStatusReport
 log = logging.getLogger(__name__)
 
 _POLL_ERRORS: tuple[type[Exception], ...] = (errors.ClientError, *kube.CLIENT_ERRORS)
-_WATCH_ERRORS: tuple[type[Exception], ...] = (*kube.CLIENT_ERRORS, ValueError)
 
 
 class AssignmentPoller:
@@ -84,7 +84,7 @@ class AssignmentPoller:
                 await self.store.apply(sandbox_object(assignment))
                 self.metrics.applied.inc()
         if batch.resync:
-            held, _ = await self.store.list_held()
+            held = await self.store.list_held()
             names = [body["metadata"]["name"] for body in held]
             for name in sorted(to_prune((a.name for a in batch.assignments), names)):
                 log.info("pruning Sandbox %s: no longer assigned to this cluster", name)
@@ -105,36 +105,36 @@ class AssignmentPoller:
 
 
 class StatusWatcher:
-    def __init__(self, store: SandboxStore, reporter: StatusReporter, *, backoff: Backoff) -> None:
+    def __init__(
+        self, store: SandboxStore, reporter: StatusReporter, *, settings: kube.ListWatchSettings
+    ) -> None:
         self.store = store
         self.reporter = reporter
-        self.backoff = backoff
+        self.settings = settings
         self._held: set[str] = set()
         self._last: dict[str, SandboxStatusReport] = {}
 
-    async def run(self) -> None:
-        while True:
-            try:
-                bodies, version = await self.store.list_held()
-                listed = {body["metadata"]["name"] for body in bodies}
-                for name in self._held - listed:
-                    self._vanished(name)
-                self._held = listed
-                for body in bodies:
-                    self._observe(body)
-                self.backoff.reset()
-                async for event, body in self.store.watch(version):
-                    if event == "DELETED":
-                        self._vanished(body["metadata"]["name"])
-                    else:
-                        self._held.add(body["metadata"]["name"])
-                        self._observe(body)
-            except _WATCH_ERRORS as error:
-                delay = self.backoff.next_delay()
-                log.warning(
-                    "watching Sandbox objects failed (%s); re-listing in %.1fs", error, delay
-                )
-                await asyncio.sleep(delay)
+    async def run(self) -> NoReturn:
+        """Watch until cancelled; an error of its own (a bug) ends it with that error."""
+        await kube.list_then_watch(
+            self.store.client, self.store.held, self._listed, self._changed, settings=self.settings
+        )
+
+    def _listed(self, bodies: list[dict[str, Any]]) -> None:
+        listed = {body["metadata"]["name"] for body in bodies}
+        # Gone while the watch was away: their deletion is confirmed all the same.
+        for name in self._held - listed:
+            self._vanished(name)
+        self._held = listed
+        for body in bodies:
+            self._observe(body)
+
+    def _changed(self, event: str, body: dict[str, Any]) -> None:
+        if event == "DELETED":
+            self._vanished(body["metadata"]["name"])
+        elif event in ("ADDED", "MODIFIED"):
+            self._held.add(body["metadata"]["name"])
+            self._observe(body)
 
     def _observe(self, body: dict[str, Any]) -> None:
         report = status_report(body)

@@ -55,6 +55,7 @@ def run(
         probe_port=probe_port,
     )
     try:
-        asyncio.run(agent.run_agent(settings))
+        code = asyncio.run(agent.run_agent(settings))
     except agent.AgentStartError as error:
         raise CliError(str(error)) from error
+    raise typer.Exit(code)

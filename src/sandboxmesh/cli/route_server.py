@@ -11,7 +11,7 @@ from sandboxmesh import __version__, logs
 from sandboxmesh.cli.errors import CliError
 
 #: The default image of routers; repeated here so parsing options imports nothing heavy
-#: (a unit test checks it matches routing.routers.RouterSettings.image).
+#: (a unit test checks it matches routing.core.routers.RouterSettings.image).
 DEFAULT_ROUTER_IMAGE = f"ghcr.io/sandboxmesh/router:{__version__}"
 
 
@@ -65,9 +65,10 @@ def run(
     # would pay for them.
     from lightkube import ConfigError
 
-    from sandboxmesh.routing import bootstrap, matching, routers, server, upstreams
-    from sandboxmesh.routing.mesh_applier import MeshKind
-    from sandboxmesh.routing.router_controller import RouterControllerSettings
+    from sandboxmesh.routing import server
+    from sandboxmesh.routing.controllers.mesh_applier import MeshKind
+    from sandboxmesh.routing.controllers.router_placement import RouterControllerSettings
+    from sandboxmesh.routing.core import bootstrap, matching, routers, upstreams
 
     logs.configure(log_level, json=False)
     try:

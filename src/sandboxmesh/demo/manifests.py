@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sandboxmesh import __version__
-from sandboxmesh.routing.routers import ANNOTATION_ROUTE
+from sandboxmesh.routing.core.routers import ANNOTATION_ROUTE
 from sandboxmesh.spec import SandboxManifest
 
 NAMESPACE = "demo"

@@ -23,7 +23,7 @@ from lightkube.resources.core_v1 import Namespace, Service
 from sandboxmesh.demo import manifests
 from sandboxmesh.localcluster.node.configs import NODE_IP
 from sandboxmesh.routing import BAGGAGE_HEADER, BAGGAGE_MEMBER
-from sandboxmesh.routing.routers import Stage, stage
+from sandboxmesh.routing.core.routers import Stage, stage
 
 FIELD_MANAGER = "sandboxmesh-demo"
 

@@ -1,7 +1,8 @@
 """The shared Kubernetes layer: what every component that talks to the API server needs.
 
 - `errors`: our error types over the client library's, and the one tuple of its errors;
-- `list_watch`: the one list-then-watch loop (backoff, periodic resync, restart on failure).
+- `list_watch`: the one list-then-watch loop (backoff, periodic resync, restart on failure);
+- `resources`: the `Sandbox` resource (defined here only) and `to_dict` for any object.
 
 It sits below the operator, the agent, the route server and the local node, and knows none
 of them (an import-linter contract in pyproject.toml keeps it so). Inside the project, import
@@ -16,6 +17,7 @@ from sandboxmesh.kube.errors import (
     KubeError,
 )
 from sandboxmesh.kube.list_watch import ListWatchSettings, Selection, list_then_watch
+from sandboxmesh.kube.resources import Sandbox, to_dict
 
 __all__ = [
     "CLIENT_ERRORS",
@@ -23,6 +25,8 @@ __all__ = [
     "KubeConnectionError",
     "KubeError",
     "ListWatchSettings",
+    "Sandbox",
     "Selection",
     "list_then_watch",
+    "to_dict",
 ]

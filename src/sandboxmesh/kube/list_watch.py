@@ -28,7 +28,7 @@ from typing import Any, NoReturn
 from lightkube import AsyncClient
 
 from sandboxmesh.backoff import Backoff
-from sandboxmesh.kube import errors
+from sandboxmesh.kube import errors, resources
 
 log = logging.getLogger(__name__)
 
@@ -114,14 +114,14 @@ async def _list_and_watch(
     # Only the client's calls are translated: a callback's own error is not a watch failure.
     listing = client.list(selection.resource, **selection.query())
     with errors.translated():
-        objects: list[Json] = [obj.to_dict() async for obj in listing]
+        objects = [resources.to_dict(obj) async for obj in listing]
     on_list(objects)
     watch = client.watch(
         selection.resource, resource_version=listing.resourceVersion, **selection.query()
     )
     async with contextlib.aclosing(_translated(watch)) as events:
         async for event, obj in events:
-            on_event(event, obj.to_dict())
+            on_event(event, resources.to_dict(obj))
 
 
 async def _translated(watch: Any) -> AsyncGenerator[tuple[str, Any], None]:

@@ -16,6 +16,7 @@ from lightkube.resources.apps_v1 import Deployment, ReplicaSet
 from lightkube.resources.core_v1 import Pod, Service
 from lightkube.types import CascadeType, PatchType
 
+from sandboxmesh import kube
 from sandboxmesh.operator import naming
 from sandboxmesh.operator.forks import Manifest
 
@@ -59,7 +60,7 @@ class GeneratedObjects:
             field_manager=naming.FIELD_MANAGER,
             force=True,
         )
-        result: Manifest = applied.to_dict()
+        result = kube.to_dict(applied)
         if kind is Deployment:
             meta = result["metadata"]
             self.applied_generations[(meta["namespace"], meta["name"])] = meta["generation"]

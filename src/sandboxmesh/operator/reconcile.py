@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from lightkube import ApiError, AsyncClient
-from lightkube.generic_resource import create_global_resource
 from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.core_v1 import Pod, Service
 from lightkube.types import PatchType
@@ -45,19 +44,9 @@ from sandboxmesh.operator.status import (
     with_rollout,
 )
 from sandboxmesh.spec import ConditionType, Phase, Reason, SandboxStatus, conditions
-from sandboxmesh.spec.crd import (
-    API_VERSION,
-    GROUP,
-    KIND,
-    LABEL_SANDBOX,
-    PLURAL,
-    VERSION,
-    SandboxResourceSpec,
-)
+from sandboxmesh.spec.crd import API_VERSION, KIND, LABEL_SANDBOX, SandboxResourceSpec
 
 log = logging.getLogger(__name__)
-
-Sandbox = create_global_resource(GROUP, VERSION, KIND, PLURAL)
 
 #: Posts a Kubernetes Event about a Sandbox: (sandbox body, type, reason, message).
 EventPoster = Callable[[dict[str, Any], str, str, str], None]
@@ -145,7 +134,7 @@ class Reconciler:
 
     async def _reconcile(self, name: str, *, full: bool) -> SandboxStatus | None:
         try:
-            body = _to_dict(await self.client.get(Sandbox, name))
+            body = kube.to_dict(await self.client.get(kube.Sandbox, name))
         except ApiError as error:
             if error.status.code == 404:
                 self.metrics.observe_phase(name, None)
@@ -197,7 +186,7 @@ class Reconciler:
     async def _refresh(self, name: str, deployments: dict[str, Manifest]) -> SandboxStatus | None:
         """Readiness from fork Deployments' rollouts, for a sandbox whose spec is unchanged."""
         try:
-            body = _to_dict(await self.client.get(Sandbox, name))
+            body = kube.to_dict(await self.client.get(kube.Sandbox, name))
         except ApiError as error:
             if error.status.code == 404:
                 return None
@@ -238,7 +227,7 @@ class Reconciler:
         if not labels:
             return []
         return [
-            pod.to_dict()
+            kube.to_dict(pod)
             async for pod in self.client.list(Pod, namespace=meta["namespace"], labels=labels)
         ]
 
@@ -252,13 +241,12 @@ class Reconciler:
                     f"Deployment/{namespace}/{name}: the baseline Deployment does not exist",
                 ) from error
             raise
-        manifest: Manifest = deployment.to_dict()
-        return manifest
+        return kube.to_dict(deployment)
 
     async def _baseline_services(self, namespace: str) -> list[Manifest]:
         services = []
         async for service in self.client.list(Service, namespace=namespace):
-            manifest: Manifest = service.to_dict()
+            manifest = kube.to_dict(service)
             labels = manifest["metadata"].get("labels") or {}
             if labels.get(LABEL_SANDBOX) is None:  # forks never count as baselines
                 services.append(manifest)
@@ -278,7 +266,7 @@ class Reconciler:
             message = status.message or f"sandbox is {status.phase.value}"
             self.post_event(body, "Warning" if warning else "Normal", status.reason, message)
         await self.client.patch(
-            Sandbox.Status,
+            kube.Sandbox.Status,
             name,
             {
                 "apiVersion": API_VERSION,
@@ -339,12 +327,6 @@ class Reconciler:
             self.metrics.observe_phase(sandbox, None)
             self._locks.pop(sandbox, None)
         return remaining
-
-
-def _to_dict(obj: Any) -> Manifest:
-    """A generic (CRD) resource as the API's JSON; lightkube leaves its to_dict untyped."""
-    body: Manifest = obj.to_dict()
-    return body
 
 
 @dataclass

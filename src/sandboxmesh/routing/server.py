@@ -23,17 +23,20 @@ import msgspec
 import uvicorn
 from lightkube import AsyncClient, KubeConfig
 
-from sandboxmesh.routing import http_api
-from sandboxmesh.routing.matching import KeyHeaders
-from sandboxmesh.routing.mesh_applier import MeshApplier, MeshKind, installed_meshes
+from sandboxmesh.routing.controllers.mesh_applier import MeshApplier, MeshKind, installed_meshes
+from sandboxmesh.routing.controllers.router_placement import (
+    RouterController,
+    RouterControllerSettings,
+)
+from sandboxmesh.routing.controllers.sandbox_watcher import SandboxWatcher
+from sandboxmesh.routing.core.matching import KeyHeaders
+from sandboxmesh.routing.core.table import RouteTable
+from sandboxmesh.routing.core.upstreams import ServiceAddresses
 from sandboxmesh.routing.metrics import RouteServerMetrics
-from sandboxmesh.routing.router_controller import RouterController, RouterControllerSettings
 from sandboxmesh.routing.state import RouteState
-from sandboxmesh.routing.supervisor import Supervisor
-from sandboxmesh.routing.table import RouteTable
-from sandboxmesh.routing.upstreams import ServiceAddresses
-from sandboxmesh.routing.watcher import SandboxWatcher
-from sandboxmesh.routing.xds_server import AggregatedDiscoveryService, start_xds_server
+from sandboxmesh.routing.xds import http_api
+from sandboxmesh.routing.xds.service import AggregatedDiscoveryService, start_xds_server
+from sandboxmesh.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -102,7 +105,7 @@ class RouteServer:
         # Without a watch the caller owns the table, complete from the start.
         self.state.synced = not settings.watch
         self.ads = AggregatedDiscoveryService(self.state, self.metrics)
-        self.supervisor = Supervisor()
+        self.supervisor = Supervisor("route server")
         self.xds_port = 0
         self.http_port = 0
         self._grpc: grpc.aio.Server | None = None

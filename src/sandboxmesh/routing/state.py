@@ -1,7 +1,8 @@
 """The route server's current inputs (route table, addresses, key headers) and change signal.
 
-Owned by one asyncio loop: the watcher and the demo's address updates write it, every xDS
-stream and the HTTP API read it. Each change bumps `generation` and wakes the waiters.
+Owned by one asyncio loop: the Sandbox watch (`controllers.sandbox_watcher`) and callers
+setting addresses write it, every xDS stream and the HTTP API read it. Each change bumps
+`generation` and wakes the waiters.
 """
 
 from __future__ import annotations
@@ -9,9 +10,9 @@ from __future__ import annotations
 import asyncio
 import time
 
-from sandboxmesh.routing.matching import KeyHeaders
-from sandboxmesh.routing.table import RouteTable
-from sandboxmesh.routing.upstreams import ServiceAddresses
+from sandboxmesh.routing.core.matching import KeyHeaders
+from sandboxmesh.routing.core.table import RouteTable
+from sandboxmesh.routing.core.upstreams import ServiceAddresses
 
 
 class RouteState:

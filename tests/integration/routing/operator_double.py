@@ -6,12 +6,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from lightkube import ApiError, Client
-from lightkube.generic_resource import create_global_resource
 from lightkube.models.core_v1 import ServicePort, ServiceSpec
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Service
 from lightkube.types import PatchType
 
+from sandboxmesh.kube import Sandbox as SandboxResource
 from sandboxmesh.spec import (
     ForkRef,
     ForkStatus,
@@ -20,11 +20,8 @@ from sandboxmesh.spec import (
     Reason,
     SandboxStatus,
     conditions,
-    crd,
 )
 from sandboxmesh.spec.status import ConditionType
-
-SandboxResource = create_global_resource(crd.GROUP, crd.VERSION, crd.KIND, crd.PLURAL)
 
 
 def apply_service(client: Client, namespace: str, name: str, selector: dict[str, str]) -> None:

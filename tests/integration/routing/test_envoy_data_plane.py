@@ -16,12 +16,12 @@ from tests.integration.routing.routing_backends import http_backend
 from tests.support.eventually import eventually
 from tests.unit.routing import baggage_cases
 
-from sandboxmesh.routing import matching
-from sandboxmesh.routing.fronts import Front
-from sandboxmesh.routing.matching import KeyHeaders
+from sandboxmesh.routing.core import matching
+from sandboxmesh.routing.core.fronts import Front
+from sandboxmesh.routing.core.matching import KeyHeaders
+from sandboxmesh.routing.core.table import ForkRoute, RouteTable, ServiceRef
+from sandboxmesh.routing.core.upstreams import Address
 from sandboxmesh.routing.server import Listen, RouteServerSettings, RouteServerThread
-from sandboxmesh.routing.table import ForkRoute, RouteTable, ServiceRef
-from sandboxmesh.routing.upstreams import Address
 
 KEY_1 = "key1aaaaaaaaaa"
 KEY_2 = "key2bbbbbbbbbb"

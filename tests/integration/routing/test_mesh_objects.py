@@ -22,11 +22,11 @@ from tests.support.eventually import eventually
 
 from sandboxmesh.localcluster import kube
 from sandboxmesh.localcluster.pytest_plugin import KubeTarget
-from sandboxmesh.routing import gateway_api, istio, matching
-from sandboxmesh.routing.mesh import MeshRoutes
-from sandboxmesh.routing.mesh_applier import HTTPRoute, VirtualService
+from sandboxmesh.routing.controllers.mesh_applier import HTTPRoute, VirtualService
+from sandboxmesh.routing.core import gateway_api, istio, matching
+from sandboxmesh.routing.core.mesh import MeshRoutes
+from sandboxmesh.routing.core.table import ForkRoute, ServiceRef
 from sandboxmesh.routing.server import RouteServerSettings, RouteServerThread
-from sandboxmesh.routing.table import ForkRoute, ServiceRef
 
 pytestmark = pytest.mark.cluster
 

@@ -30,10 +30,10 @@ from tests.support.eventually import eventually
 from tests.support.kube import apply_baseline
 
 from sandboxmesh.localcluster.pytest_plugin import KubeTarget
-from sandboxmesh.routing import fronts, routers
-from sandboxmesh.routing.router_controller import RouterControllerSettings
+from sandboxmesh.routing.controllers.router_placement import RouterControllerSettings
+from sandboxmesh.routing.core import fronts, routers
+from sandboxmesh.routing.core.table import ServiceRef
 from sandboxmesh.routing.server import RouteServerSettings, RouteServerThread
-from sandboxmesh.routing.table import ServiceRef
 
 pytestmark = pytest.mark.cluster
 ROUTER_PREFIX = "checkout-sandboxmesh-router-"

@@ -11,7 +11,7 @@ import re
 import string
 from urllib.parse import unquote
 
-from sandboxmesh.routing import matching
+from sandboxmesh.routing.core import matching
 
 TOKEN_CHARS = string.ascii_letters + string.digits + "!#$&'*+-.^_`|~"
 VALUE_CHARS = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) not in '",;\\%')

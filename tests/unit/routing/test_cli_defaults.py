@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sandboxmesh.cli.route_server import DEFAULT_ROUTER_IMAGE
 from sandboxmesh.localcluster.images import catalog
-from sandboxmesh.routing.routers import RouterSettings
+from sandboxmesh.routing.core.routers import RouterSettings
 
 
 def test_the_router_image_default_is_the_routers_own() -> None:

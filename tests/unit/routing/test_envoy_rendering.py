@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from envoy.config.cluster.v3 import cluster_pb2
 
-from sandboxmesh.routing import bootstrap, envoy_resources, fronts, matching, upstreams
-from sandboxmesh.routing.fronts import Front
-from sandboxmesh.routing.table import ForkRoute, RouteTable, ServiceRef
-from sandboxmesh.routing.upstreams import Address, ServiceAddresses
+from sandboxmesh.routing.core import bootstrap, envoy_resources, fronts, matching, upstreams
+from sandboxmesh.routing.core.fronts import Front
+from sandboxmesh.routing.core.table import ForkRoute, RouteTable, ServiceRef
+from sandboxmesh.routing.core.upstreams import Address, ServiceAddresses
 
 FRONT = Front(
     namespace="shop",

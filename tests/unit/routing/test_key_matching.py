@@ -13,8 +13,8 @@ import re
 import pytest
 from tests.unit.routing import baggage_cases
 
-from sandboxmesh.routing import matching
-from sandboxmesh.routing.matching import HeaderMatch, KeyHeaders, MatchKind
+from sandboxmesh.routing.core import matching
+from sandboxmesh.routing.core.matching import HeaderMatch, KeyHeaders, MatchKind
 
 KEY = "abc123xyz0"
 OTHER = "abc123xyz1"

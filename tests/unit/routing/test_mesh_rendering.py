@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
-from sandboxmesh.routing import gateway_api, istio, matching, mesh
-from sandboxmesh.routing.mesh import MeshRoutes
-from sandboxmesh.routing.table import ForkRoute, ServiceRef
+from sandboxmesh.routing.core import gateway_api, istio, matching, mesh
+from sandboxmesh.routing.core.mesh import MeshRoutes
+from sandboxmesh.routing.core.table import ForkRoute, ServiceRef
 
 KEYS = ["aaaaaaaaaa01", "bbbbbbbbbb02"]
 TARGET = MeshRoutes(

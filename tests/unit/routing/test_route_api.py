@@ -6,13 +6,13 @@ import asyncio
 
 from fastapi.testclient import TestClient
 
-from sandboxmesh.routing import http_api
-from sandboxmesh.routing.matching import KeyHeaders
+from sandboxmesh.routing.core.matching import KeyHeaders
+from sandboxmesh.routing.core.table import ForkRoute, RouteTable, ServiceRef
+from sandboxmesh.routing.core.upstreams import ServiceAddresses
 from sandboxmesh.routing.metrics import RouteServerMetrics
 from sandboxmesh.routing.state import RouteState
-from sandboxmesh.routing.table import ForkRoute, RouteTable, ServiceRef
-from sandboxmesh.routing.upstreams import ServiceAddresses
-from sandboxmesh.routing.xds_server import AggregatedDiscoveryService
+from sandboxmesh.routing.xds import http_api
+from sandboxmesh.routing.xds.service import AggregatedDiscoveryService
 
 KEY = "abcdefghij12"
 

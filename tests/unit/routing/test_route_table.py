@@ -4,8 +4,8 @@ from typing import Any
 
 import pytest
 
-from sandboxmesh.routing import table
-from sandboxmesh.routing.table import ForkRoute, ServiceRef
+from sandboxmesh.routing.core import table
+from sandboxmesh.routing.core.table import ForkRoute, ServiceRef
 
 KEY_A = "aaaaaaaaaa01"
 KEY_B = "bbbbbbbbbb02"

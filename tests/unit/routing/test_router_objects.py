@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from sandboxmesh.routing import fronts, routers
-from sandboxmesh.routing.routers import Refused, RouterSettings, Stage
+from sandboxmesh.routing.core import fronts, routers
+from sandboxmesh.routing.core.routers import Refused, RouterSettings, Stage
 
 
 def service(

@@ -9,13 +9,13 @@ from envoy.config.route.v3 import route_pb2
 from envoy.service.discovery.v3 import discovery_pb2
 from google.rpc import status_pb2
 
-from sandboxmesh.routing import envoy_resources
-from sandboxmesh.routing.envoy_resources import CLUSTER_TYPE, LISTENER_TYPE, ROUTE_TYPE
-from sandboxmesh.routing.fronts import Front
-from sandboxmesh.routing.matching import KeyHeaders
-from sandboxmesh.routing.table import ForkRoute, RouteTable, ServiceRef
-from sandboxmesh.routing.upstreams import ServiceAddresses
-from sandboxmesh.routing.xds_stream import RequestOutcome, StreamState
+from sandboxmesh.routing.core import envoy_resources
+from sandboxmesh.routing.core.envoy_resources import CLUSTER_TYPE, LISTENER_TYPE, ROUTE_TYPE
+from sandboxmesh.routing.core.fronts import Front
+from sandboxmesh.routing.core.matching import KeyHeaders
+from sandboxmesh.routing.core.table import ForkRoute, RouteTable, ServiceRef
+from sandboxmesh.routing.core.upstreams import ServiceAddresses
+from sandboxmesh.routing.xds.stream import RequestOutcome, StreamState
 
 FRONT = Front(
     namespace="shop",

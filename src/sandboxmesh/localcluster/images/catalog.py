@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 REGISTRY = "ghcr.io/sandboxmesh"
 SANDBOXMESH_IMAGE = f"{REGISTRY}/sandboxmesh:{__version__}"
-#: The route server's default router image (routing.routers.RouterSettings; a test checks).
+#: The route server's default router image (routing.core.routers.RouterSettings; a test checks).
 ROUTER_IMAGE = f"{REGISTRY}/router:{__version__}"
 DEMO_APP_IMAGE = f"{REGISTRY}/demo-app:{__version__}"
 #: The interpreter and C library the images' Python runs on (Debian bookworm's).

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sandboxmesh.routing import matching, mesh
-from sandboxmesh.routing.mesh import MeshRoutes
+from sandboxmesh.routing.core import matching, mesh
+from sandboxmesh.routing.core.mesh import MeshRoutes
 
 API_VERSION = "gateway.networking.k8s.io/v1"
 KIND = "HTTPRoute"

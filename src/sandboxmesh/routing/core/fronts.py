@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from sandboxmesh.routing.table import ServiceRef
+from sandboxmesh.routing.core.table import ServiceRef
 from sandboxmesh.spec import names
 
 #: The node-metadata field (of Envoy's bootstrap `node.metadata`) holding the fronts.

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sandboxmesh.routing.table import ServiceRef
+from sandboxmesh.routing.core.table import ServiceRef
 
 
 @dataclass(frozen=True, order=True)

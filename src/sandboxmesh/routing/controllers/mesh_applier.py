@@ -20,9 +20,9 @@ from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
 from lightkube.resources.core_v1 import Service
 
 from sandboxmesh import kube
-from sandboxmesh.routing import gateway_api, istio, mesh
+from sandboxmesh.routing.core import gateway_api, istio, mesh
+from sandboxmesh.routing.core.table import RouteTable
 from sandboxmesh.routing.state import RouteState
-from sandboxmesh.routing.table import RouteTable
 from sandboxmesh.spec import crd
 
 log = logging.getLogger(__name__)
@@ -135,7 +135,7 @@ class MeshApplier:
             resource = _RESOURCES[kind]
             found: Any = self.client.list(resource, namespace=ALL_NS, labels=labels)
             async for obj in found:
-                raw: dict[str, Any] = obj.to_dict()
+                raw = kube.to_dict(obj)
                 namespace, name = raw["metadata"]["namespace"], raw["metadata"]["name"]
                 if (kind, namespace, name) not in wanted:
                     await self.client.delete(resource, name, namespace=namespace)

@@ -26,12 +26,12 @@ from typing import Any
 from envoy.service.discovery.v3 import discovery_pb2
 from google.protobuf import any_pb2
 
-from sandboxmesh.routing import envoy_resources
-from sandboxmesh.routing.envoy_resources import CLUSTER_TYPE, LISTENER_TYPE, ROUTE_TYPE
-from sandboxmesh.routing.fronts import Front
-from sandboxmesh.routing.matching import KeyHeaders
-from sandboxmesh.routing.table import RouteTable
-from sandboxmesh.routing.upstreams import ServiceAddresses
+from sandboxmesh.routing.core import envoy_resources
+from sandboxmesh.routing.core.envoy_resources import CLUSTER_TYPE, LISTENER_TYPE, ROUTE_TYPE
+from sandboxmesh.routing.core.fronts import Front
+from sandboxmesh.routing.core.matching import KeyHeaders
+from sandboxmesh.routing.core.table import RouteTable
+from sandboxmesh.routing.core.upstreams import ServiceAddresses
 
 TYPE_NAMES = {CLUSTER_TYPE: "cluster", LISTENER_TYPE: "listener", ROUTE_TYPE: "route"}
 

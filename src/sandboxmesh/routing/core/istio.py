@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sandboxmesh.routing import matching, mesh
-from sandboxmesh.routing.mesh import MeshRoutes
-from sandboxmesh.routing.table import ServiceRef
+from sandboxmesh.routing.core import matching, mesh
+from sandboxmesh.routing.core.mesh import MeshRoutes
+from sandboxmesh.routing.core.table import ServiceRef
 
 API_VERSION = "networking.istio.io/v1"
 KIND = "VirtualService"

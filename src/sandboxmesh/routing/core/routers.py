@@ -22,8 +22,8 @@ from enum import StrEnum
 from typing import Any
 
 from sandboxmesh import __version__
-from sandboxmesh.routing import bootstrap, table
-from sandboxmesh.routing.fronts import Front
+from sandboxmesh.routing.core import bootstrap, table
+from sandboxmesh.routing.core.fronts import Front
 from sandboxmesh.spec import crd
 
 ANNOTATION_ROUTE = "sandboxmesh.io/route"

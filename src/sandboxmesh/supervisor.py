@@ -1,27 +1,34 @@
-"""The route server's long-running tasks, and what happens when one of them ends.
+"""A process's long-running tasks, and what happens when one of them ends.
 
-Each of them (the HTTP server, the Sandbox watch, the router controller, the mesh applier)
-runs until the server stops; failures of the API they retry themselves. One that ends all
-the same, by an error or by returning, leaves the server up with routes that no longer
-follow the cluster. The supervisor then records why (`failure`, which /readyz shows), logs
-it in one line (what failed, the error's type and its cause), and sets `failed`; the route
-server process exits non-zero on it, so that its Pod is restarted.
+The route server and the agent each run a few tasks that should last as long as the process
+(an HTTP server, watches, pollers, controllers); failures of the APIs they call they retry
+themselves. One that ends all the same, by an error (a bug) or by returning, leaves the
+process up but no longer doing its job. The supervisor then records why (`failure`, which
+the process's /readyz shows), logs it in one line (what failed, the error's type and its
+cause; the traceback at DEBUG), calls `on_failure` and sets `failed`; the process then stops
+and exits non-zero, so that its Pod is restarted.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 log = logging.getLogger(__name__)
 
 
 def describe_failure(name: str, error: BaseException | None) -> str:
-    """One line: what ended, the error's type and message, and its cause's."""
+    """One line: what ended, the error's type and message, and its cause's.
+
+    A group of one error (what an `asyncio.TaskGroup` raises when one of its tasks fails)
+    is described by that error.
+    """
     if error is None:
         return f"{name} ended by itself"
+    while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
+        error = error.exceptions[0]
     text = f"{name} failed: {type(error).__name__}: {error}"
     cause = error.__cause__ or error.__context__
     if cause is not None:
@@ -29,10 +36,19 @@ def describe_failure(name: str, error: BaseException | None) -> str:
     return text
 
 
-class Supervisor:
-    """Owned by one asyncio loop: `spawn` the tasks; `stop` ends them, which is no failure."""
+def _nothing(failure: str) -> None:
+    pass
 
-    def __init__(self) -> None:
+
+class Supervisor:
+    """Owned by one asyncio loop: `spawn` the tasks; `stop` ends them, which is no failure.
+
+    `owner` names the process in the log line ("route server", "agent").
+    """
+
+    def __init__(self, owner: str, *, on_failure: Callable[[str], None] = _nothing) -> None:
+        self.owner = owner
+        self.on_failure = on_failure
         #: Why the first task that ended by itself ended; None while all run.
         self.failure: str | None = None
         self.failed = asyncio.Event()
@@ -51,9 +67,10 @@ class Supervisor:
         if self.failure is not None:
             return  # the first failure is the one to tell; others follow from it
         self.failure = describe_failure(task.get_name(), error)
-        log.error("route server: %s; not ready from now on", self.failure)
+        log.error("%s: %s; not ready from now on", self.owner, self.failure)
         if error is not None:
-            log.debug("route server: traceback of the failure", exc_info=error)
+            log.debug("%s: traceback of the failure", self.owner, exc_info=error)
+        self.on_failure(self.failure)
         self.failed.set()
 
     def begin_stop(self) -> None:

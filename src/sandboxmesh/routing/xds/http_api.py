@@ -15,11 +15,11 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from sandboxmesh.routing.core.table import ServiceRef
 from sandboxmesh.routing.metrics import RouteServerMetrics
 from sandboxmesh.routing.state import RouteState
-from sandboxmesh.routing.supervisor import Supervisor
-from sandboxmesh.routing.table import ServiceRef
-from sandboxmesh.routing.xds_server import AggregatedDiscoveryService
+from sandboxmesh.routing.xds.service import AggregatedDiscoveryService
+from sandboxmesh.supervisor import Supervisor
 
 
 def _error(status: int, code: str, message: str, details: Any = None) -> JSONResponse:

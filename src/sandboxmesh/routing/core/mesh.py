@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sandboxmesh.routing import matching
-from sandboxmesh.routing.table import ForkRoute, ServiceRef
+from sandboxmesh.routing.core import matching
+from sandboxmesh.routing.core.table import ForkRoute, ServiceRef
 from sandboxmesh.spec import crd
 
 LABEL_BASELINE = "sandboxmesh.io/baseline"

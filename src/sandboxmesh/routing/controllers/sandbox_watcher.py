@@ -12,17 +12,13 @@ import logging
 from typing import Any, NoReturn
 
 from lightkube import AsyncClient
-from lightkube.generic_resource import create_global_resource
 
 from sandboxmesh import kube
-from sandboxmesh.routing import table
+from sandboxmesh.routing.core import table
 from sandboxmesh.routing.metrics import RouteServerMetrics
 from sandboxmesh.routing.state import RouteState
-from sandboxmesh.spec import crd
 
 log = logging.getLogger(__name__)
-
-Sandbox = create_global_resource(crd.GROUP, crd.VERSION, crd.KIND, crd.PLURAL)
 
 
 class SandboxWatcher:
@@ -56,7 +52,7 @@ class SandboxWatcher:
         """Watch until cancelled."""
         await kube.list_then_watch(
             self.client,
-            kube.Selection(Sandbox),
+            kube.Selection(kube.Sandbox),
             self._listed,
             self._changed,
             on_failure=lambda _: self.metrics.watch_restarts.inc(),

@@ -27,7 +27,7 @@ from typing import Any
 
 import pydantic
 
-from sandboxmesh.routing import matching
+from sandboxmesh.routing.core import matching
 from sandboxmesh.spec import Phase, SandboxStatus
 
 log = logging.getLogger(__name__)

@@ -32,10 +32,10 @@ from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
 from envoy.type.matcher.v3 import regex_pb2, string_pb2
 from google.protobuf import any_pb2, duration_pb2, wrappers_pb2
 
-from sandboxmesh.routing import matching
-from sandboxmesh.routing.fronts import Front
-from sandboxmesh.routing.table import ForkRoute, RouteTable, ServiceRef
-from sandboxmesh.routing.upstreams import Address, ServiceAddresses
+from sandboxmesh.routing.core import matching
+from sandboxmesh.routing.core.fronts import Front
+from sandboxmesh.routing.core.table import ForkRoute, RouteTable, ServiceRef
+from sandboxmesh.routing.core.upstreams import Address, ServiceAddresses
 
 LISTENER_TYPE = "type.googleapis.com/envoy.config.listener.v3.Listener"
 CLUSTER_TYPE = "type.googleapis.com/envoy.config.cluster.v3.Cluster"

@@ -1,6 +1,6 @@
 """The ADS gRPC service: one state-of-the-world stream per Envoy, pushed on every table change.
 
-Thin I/O around `xds_stream.StreamState`: a reader task turns Envoy's requests into events,
+Thin I/O around `stream.StreamState`: a reader task turns Envoy's requests into events,
 another turns route-state changes into events, and the stream sends whatever
 `StreamState.next_response` says is due after each event.
 """
@@ -20,10 +20,10 @@ import grpc
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 from google.protobuf import json_format
 
-from sandboxmesh.routing import fronts as fronts_module
+from sandboxmesh.routing.core import fronts as fronts_module
 from sandboxmesh.routing.metrics import RouteServerMetrics
 from sandboxmesh.routing.state import RouteState
-from sandboxmesh.routing.xds_stream import TYPE_NAMES, RequestOutcome, StreamState
+from sandboxmesh.routing.xds.stream import TYPE_NAMES, RequestOutcome, StreamState
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
-from sandboxmesh.routing import fronts as fronts_module
-from sandboxmesh.routing.fronts import Front
+from sandboxmesh.routing.core import fronts as fronts_module
+from sandboxmesh.routing.core.fronts import Front
 
 XDS_CLUSTER = "sandboxmesh-xds"
 # The baggage regex grows with the key (each character may be percent-encoded); Envoy's

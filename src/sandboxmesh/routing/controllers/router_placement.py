@@ -8,6 +8,10 @@ Service at most one step (routers.Stage) and only between Ready endpoints:
   the selector (a JSON patch guarded by resourceVersion).
 - Removing: restore the selector; once the Service's EndpointSlices no longer list a router
   Pod, wait `drain_seconds` (kube-proxy catching up) and delete the router objects.
+
+The three watches and every reconcile run in one task group: one that ends by an error of
+its own (a bug; failures of the API are retried) ends the others and `run`, for the route
+server's supervisor, rather than leaving a watch or a Service silently behind.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 from lightkube import ALL_NS, ApiError, AsyncClient, codecs, operators
 from lightkube.resources.apps_v1 import Deployment
@@ -26,8 +30,8 @@ from lightkube.resources.policy_v1 import PodDisruptionBudget
 from lightkube.types import PatchType
 
 from sandboxmesh import kube
-from sandboxmesh.routing import routers
-from sandboxmesh.routing.routers import Refused, RouterSettings, Stage
+from sandboxmesh.routing.core import routers
+from sandboxmesh.routing.core.routers import Refused, RouterSettings, Stage
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +46,6 @@ class RouterControllerSettings:
     drain_seconds: float = 5.0
 
 
-def _to_dict(obj: Any) -> dict[str, Any]:
-    raw: dict[str, Any] = obj.to_dict()
-    return raw
-
-
 class RouterController:
     def __init__(self, client: AsyncClient, settings: RouterControllerSettings) -> None:
         self.client = client
@@ -54,18 +53,22 @@ class RouterController:
         self._running: dict[Key, asyncio.Task[None]] = {}
         self._dirty: set[Key] = set()
         self._removing: set[Key] = set()
+        self._group: asyncio.TaskGroup | None = None
 
     async def run(self) -> None:
-        """Watch until cancelled; an error of its own (a bug) ends it with that error."""
-        await asyncio.gather(
-            self._watch(Service, {}, self._on_service),
-            self._watch(Deployment, {routers.LABEL_ROUTER: operators.exists()}, self._on_router),
-            self._watch(EndpointSlice, {}, self._on_slice),
-        )
+        """Watch until cancelled; an error of its own (a bug) in a watch or a reconcile ends
+        it with that error (in an ExceptionGroup, as a TaskGroup raises it)."""
+        async with asyncio.TaskGroup() as group:
+            self._group = group
+            group.create_task(self._watch(Service, {}, self._on_service))
+            group.create_task(
+                self._watch(Deployment, {routers.LABEL_ROUTER: operators.exists()}, self._on_router)
+            )
+            group.create_task(self._watch(EndpointSlice, {}, self._on_slice))
 
     async def _watch(
         self, resource: Any, labels: dict[str, Any], handle: Callable[[dict[str, Any]], None]
-    ) -> None:
+    ) -> NoReturn:
         # Every listed object is handled as an event would be: the reconcile is level-based.
         def listed(objects: list[dict[str, Any]]) -> None:
             for obj in objects:
@@ -99,11 +102,15 @@ class RouterController:
             self.kick((meta["namespace"], service))
 
     def kick(self, key: Key) -> None:
-        """Reconcile `key` soon; after the running reconcile of it, if there is one."""
+        """Reconcile `key` soon; after the running reconcile of it, if there is one.
+
+        Called by the watches, so while `run` runs.
+        """
         if key in self._running:
             self._dirty.add(key)
             return
-        self._running[key] = asyncio.create_task(self._reconcile_until_clean(key))
+        assert self._group is not None, "kick() runs within run()"
+        self._running[key] = self._group.create_task(self._reconcile_until_clean(key))
 
     async def _reconcile_until_clean(self, key: Key) -> None:
         try:
@@ -122,7 +129,7 @@ class RouterController:
 
     async def _get(self, resource: Any, namespace: str, name: str) -> dict[str, Any] | None:
         try:
-            return _to_dict(await self.client.get(resource, name=name, namespace=namespace))
+            return kube.to_dict(await self.client.get(resource, name=name, namespace=namespace))
         except ApiError as error:
             if error.status.code == 404:
                 return None
