@@ -41,6 +41,9 @@ from lightkube.resources.core_v1 import Namespace, Pod, Secret, Service
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "routing"))
 from http_load import latency, throughput
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from steps import POD_STEPS, SANDBOX_STEPS, Steps, medians
+
 from sandboxmesh.client import ClientConfig, ControlPlaneClient, endpoints
 from sandboxmesh.kube import Sandbox
 from sandboxmesh.localcluster import Binaries, ClusterConfig, LocalCluster
@@ -146,11 +149,16 @@ def _process(home: Path, name: str, *args: str) -> Iterator[subprocess.Popen[byt
         process.wait(timeout=30)
 
 
-def _forks(client: Client, plane: ControlPlaneClient, count: int) -> dict[str, Any]:
+def _forks(
+    client: Client, plane: ControlPlaneClient, count: int, watching: Steps
+) -> dict[str, Any]:
     client.apply(Deployment.from_dict(_deployment("checkout", catalog.DEMO_APP_IMAGE)))
     _until(lambda: _available(client, "checkout"), 120, "the baseline")
     sandboxed: list[float] = []
     bare: list[float] = []
+    # (name, start) of each; their steps are read at the end, when every watch event is in.
+    sandbox_starts: list[tuple[str, float]] = []
+    bare_starts: list[tuple[str, float]] = []
     for index in range(count):
 
         def sandbox(index: int = index) -> None:
@@ -160,6 +168,7 @@ def _forks(client: Client, plane: ControlPlaneClient, count: int) -> dict[str, A
                 "forks": [{"forkOf": {"namespace": NAMESPACE, "name": "checkout"}}]}}))  # fmt: skip
             _until(lambda: _sandbox_ready(client, name), 120, f"{name} Ready")
             sandboxed.append(time.monotonic() - started)
+            sandbox_starts.append((name, started))
 
         def plain(index: int = index) -> None:
             name = f"bare-{index:03d}"
@@ -167,9 +176,15 @@ def _forks(client: Client, plane: ControlPlaneClient, count: int) -> dict[str, A
             client.apply(Deployment.from_dict(_deployment(name, catalog.DEMO_APP_IMAGE)))
             _until(lambda: _available(client, name), 120, f"{name} available")
             bare.append(time.monotonic() - started)
+            bare_starts.append((name, started))
 
         for step in (sandbox, plain) if index % 2 == 0 else (plain, sandbox):
             step()
+    for starts, last in ((sandbox_starts, "sandbox_ready"), (bare_starts, "available")):
+        for name, _ in starts:
+            _until(lambda n=name, s=last: s in watching.times(n, 0), 10, f"{name}'s watch events")
+    sandbox_steps = [watching.times(name, started) for name, started in sandbox_starts]
+    bare_steps = [watching.times(name, started) for name, started in bare_starts]
     ratio_p50 = _percentile(sandboxed, 0.5) / _percentile(bare, 0.5)
     ratio_p99 = _percentile(sandboxed, 0.99) / _percentile(bare, 0.99)
     return {
@@ -179,6 +194,9 @@ def _forks(client: Client, plane: ControlPlaneClient, count: int) -> dict[str, A
         "ratio_p50": round(ratio_p50, 2),
         "ratio_p99": round(ratio_p99, 2),
         "target_ratio": 1.2,
+        # Seconds from the apply to each step, as watch events arrived (median; bench/node/steps.py)
+        "steps_sandbox_p50_s": medians(sandbox_steps, SANDBOX_STEPS),
+        "steps_bare_p50_s": medians(bare_steps, POD_STEPS),
     }
 
 
@@ -257,6 +275,12 @@ def _memory(client: Client, kubeconfig: Path, url: str, agent_token: str) -> dic
     return {"working_set_mib": dict(sorted(memory.items()))}
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process so far (/proc/PID/stat, fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _kubelet_summary(kubeconfig: Path) -> dict[str, Any]:
     result = subprocess.run(
         [str(Binaries.locate().kubectl), f"--kubeconfig={kubeconfig}", "get", "--raw",
@@ -292,7 +316,7 @@ def main(count: int, requests: int, seconds: float) -> dict[str, Any]:
         port = free_port()
         url = f"http://{NODE_IP}:{port}"
         with _process(home, "server", "server", f"--database-url={database}",
-                      f"--host={NODE_IP}", f"--port={port}"):  # fmt: skip
+                      f"--host={NODE_IP}", f"--port={port}") as server:  # fmt: skip
             _until(lambda: httpx.get(f"{url}/readyz").status_code == 200, 60, "the control plane")
             plane = ControlPlaneClient(ClientConfig(url, json.loads(bootstrap.stdout)["token"]))
             plane.send(endpoints.set_organization_quota(count + 10))
@@ -301,14 +325,23 @@ def main(count: int, requests: int, seconds: float) -> dict[str, Any]:
             token_file.write_text(token)
             with (
                 _process(home, "operator", "operator", f"--kubeconfig={cluster.kubeconfig}",
-                         "--probe-port=0", "--log-level=WARNING"),
+                         "--probe-port=0", "--log-level=WARNING") as operator,
                 _process(home, "agent", "agent", f"--url={url}", f"--token-file={token_file}",
                          f"--kubeconfig={cluster.kubeconfig}", "--probe-port=0",
-                         "--log-level=WARNING"),
+                         "--log-level=WARNING") as agent,
             ):  # fmt: skip
                 _until(lambda: plane.send(endpoints.get_cluster("bench")).connection
                        == "connected", 60, "the agent")  # fmt: skip
-                forks = _forks(client, plane, count)
+                components = {"operator": operator, "agent": agent, "control_plane": server}
+                before = {name: _cpu_seconds(p.pid) for name, p in components.items()}
+                with Steps(cluster.kubeconfig, NAMESPACE) as watching:
+                    forks = _forks(client, plane, count, watching)
+                # What our components spend while forks start: the CPU a fork's own start
+                # competes with on this node (the bare path has no such neighbour).
+                forks["cpu_ms_per_sandbox"] = {
+                    name: round((_cpu_seconds(p.pid) - before[name]) * 1000 / count, 1)
+                    for name, p in components.items()
+                }
             routing = _routing(client, home, cluster.kubeconfig, requests, seconds)
             memory = _memory(client, cluster.kubeconfig, url, token)
             plane.close()

@@ -22,7 +22,7 @@ from lightkube import Client, KubeConfig
 from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.core_v1 import Pod
 
-from sandboxmesh.operator.reconcile import Sandbox
+from sandboxmesh.kube import Sandbox
 from sandboxmesh.spec.crd import LABEL_SANDBOX
 
 #: The steps in the order a Deployment passes them; a Sandbox's path has two more.
