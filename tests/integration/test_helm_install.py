@@ -67,7 +67,9 @@ def test_helm_install_runs_every_component_and_the_cluster_connects(
         registered = _cli(tmp_path, env, "cluster", "register", "real", "-o", "json")
         assert registered.returncode == 0, registered.stderr
         agent_token = json.loads(registered.stdout)["token"]
-        client.create(Namespace(metadata=ObjectMeta(name=RELEASE_NAMESPACE)))
+        # Applied, not created: an earlier operator run on this cluster (its Lease lives
+        # there) may have left the namespace, as a user's own may exist before the install.
+        client.apply(Namespace(metadata=ObjectMeta(name=RELEASE_NAMESPACE)))
         client.create(
             Secret(
                 metadata=ObjectMeta(name="agent-token", namespace=RELEASE_NAMESPACE),
