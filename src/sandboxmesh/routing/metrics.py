@@ -37,6 +37,15 @@ class RouteServerMetrics:
         self.xds_nacks = Counter(
             "sandboxmesh_xds_nacks", "xDS NACKs received.", ["type"], registry=r
         )
+        self.trace_hops = Counter(
+            "sandboxmesh_trace_hops", "Route-trace hops routers reported.", registry=r
+        )
+        self.trace_hops_dropped = Counter(
+            "sandboxmesh_trace_hops_dropped",
+            "Route-trace hops dropped: the trace buffer was full (oldest trace first) or a "
+            "trace had too many hops.",
+            registry=r,
+        )
         self.xds_push_seconds = Histogram(
             "sandboxmesh_xds_push_seconds",
             "From a route table change to Envoy's ACK of the last response it caused.",

@@ -31,10 +31,12 @@ from sandboxmesh.routing.controllers.router_placement import (
 from sandboxmesh.routing.controllers.sandbox_watcher import SandboxWatcher
 from sandboxmesh.routing.core.matching import KeyHeaders
 from sandboxmesh.routing.core.table import RouteTable
+from sandboxmesh.routing.core.trace import TraceBuffer
 from sandboxmesh.routing.core.upstreams import ServiceAddresses
 from sandboxmesh.routing.metrics import RouteServerMetrics
 from sandboxmesh.routing.state import RouteState
 from sandboxmesh.routing.xds import http_api
+from sandboxmesh.routing.xds.access_log import AccessLogService
 from sandboxmesh.routing.xds.service import AggregatedDiscoveryService, start_xds_server
 from sandboxmesh.supervisor import Supervisor
 
@@ -105,6 +107,8 @@ class RouteServer:
         # Without a watch the caller owns the table, complete from the start.
         self.state.synced = not settings.watch
         self.ads = AggregatedDiscoveryService(self.state, self.metrics)
+        self.traces = TraceBuffer()
+        self.access_log = AccessLogService(self.state, self.traces, self.metrics)
         self.supervisor = Supervisor("route server")
         self.xds_port = 0
         self.http_port = 0
@@ -119,11 +123,11 @@ class RouteServer:
             kube = KubeConfig.from_file(kubeconfig) if kubeconfig else KubeConfig.from_env()
             self._kube = AsyncClient(config=kube)
         self._grpc, self.xds_port = await start_xds_server(
-            self.ads, self.settings.xds.host, self.settings.xds.port
+            self.ads, self.settings.xds.host, self.settings.xds.port, self.access_log
         )
         sock = _bind(self.settings.http)
         self.http_port = sock.getsockname()[1]
-        app = http_api.create_app(self.state, self.ads, self.metrics, self.supervisor)
+        app = http_api.create_app(self.state, self.ads, self.metrics, self.supervisor, self.traces)
         self._uvicorn = _UvicornServer(
             uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
         )

@@ -2,7 +2,8 @@
 
 Pure: protobuf messages in, protobuf messages out. For each front (baseline Service port):
 
-- a listener on the front's address whose HTTP connection manager takes its routes over ADS;
+- a listener on the front's address whose HTTP connection manager takes its routes over ADS
+  and logs traced requests (route traces, core/trace.py) to the route server over gRPC;
 - a route configuration: one route per (fork, key header) sending requests that carry the key
   to the fork's cluster, then a catch-all to the baseline's cluster (no key, unknown keys,
   keys of sandboxes forking something else);
@@ -19,11 +20,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from envoy.config.accesslog.v3 import accesslog_pb2
 from envoy.config.cluster.v3 import cluster_pb2
-from envoy.config.core.v3 import address_pb2, config_source_pb2, protocol_pb2
+from envoy.config.core.v3 import address_pb2, config_source_pb2, grpc_service_pb2, protocol_pb2
 from envoy.config.endpoint.v3 import endpoint_components_pb2, endpoint_pb2
 from envoy.config.listener.v3 import listener_components_pb2, listener_pb2
 from envoy.config.route.v3 import route_components_pb2, route_pb2
+from envoy.extensions.access_loggers.grpc.v3 import als_pb2
 from envoy.extensions.filters.http.router.v3 import router_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
@@ -32,7 +35,8 @@ from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
 from envoy.type.matcher.v3 import regex_pb2, string_pb2
 from google.protobuf import any_pb2, duration_pb2, wrappers_pb2
 
-from sandboxmesh.routing.core import matching
+from sandboxmesh.routing.core import matching, trace
+from sandboxmesh.routing.core.bootstrap import XDS_CLUSTER
 from sandboxmesh.routing.core.fronts import Front
 from sandboxmesh.routing.core.table import ForkRoute, RouteTable, ServiceRef
 from sandboxmesh.routing.core.upstreams import Address, ServiceAddresses
@@ -92,7 +96,43 @@ def cluster(name: str, address: Address) -> cluster_pb2.Cluster:
     )
 
 
-def listener(front: Front) -> listener_pb2.Listener:
+def trace_log(front: Front, headers: matching.KeyHeaders) -> accesslog_pb2.AccessLog:
+    """The access log of traced requests: only those whose `tracestate` holds our member
+    (the filter is all an untraced request costs), to the route server's gRPC access-log
+    service on the xDS cluster, with the headers that say which key the request carried."""
+    config = als_pb2.HttpGrpcAccessLogConfig(
+        common_config=als_pb2.CommonGrpcAccessLogConfig(
+            log_name=front.name,
+            grpc_service=grpc_service_pb2.GrpcService(
+                envoy_grpc=grpc_service_pb2.GrpcService.EnvoyGrpc(cluster_name=XDS_CLUSTER)
+            ),
+            transport_api_version=config_source_pb2.V3,
+            # A trace waits for its hops: send them within 0.1 s rather than Envoy's 1 s.
+            buffer_flush_interval=duration_pb2.Duration(nanos=100_000_000),
+        ),
+        additional_request_headers_to_log=[
+            trace.TRACEPARENT_HEADER,
+            trace.TRACESTATE_HEADER,
+            *headers.exact_headers,
+            headers.baggage_header,
+        ],
+    )
+    only_traced = accesslog_pb2.AccessLogFilter(
+        header_filter=accesslog_pb2.HeaderFilter(
+            header=route_components_pb2.HeaderMatcher(
+                name=trace.TRACESTATE_HEADER,
+                string_match=string_pb2.StringMatcher(
+                    safe_regex=regex_pb2.RegexMatcher(regex=trace.TRACESTATE_PATTERN)
+                ),
+            )
+        )
+    )
+    return accesslog_pb2.AccessLog(
+        name="envoy.access_loggers.http_grpc", filter=only_traced, typed_config=_pack(config)
+    )
+
+
+def listener(front: Front, headers: matching.KeyHeaders | None = None) -> listener_pb2.Listener:
     """The front's listener; its routes come over ADS under the front's name."""
     manager = hcm_pb2.HttpConnectionManager(
         stat_prefix=f"{front.namespace}_{front.service}_{front.port}",
@@ -112,6 +152,7 @@ def listener(front: Front) -> listener_pb2.Listener:
                 name="envoy.filters.http.router", typed_config=_pack(router_pb2.Router())
             )
         ],
+        access_log=[trace_log(front, headers or matching.KeyHeaders())],
     )
     return listener_pb2.Listener(
         name=front.name,
@@ -232,13 +273,16 @@ class NodeResources:
 
 
 def node_resources(
-    fronts: list[Front], table: RouteTable, addresses: ServiceAddresses
+    fronts: list[Front],
+    table: RouteTable,
+    addresses: ServiceAddresses,
+    headers: matching.KeyHeaders | None = None,
 ) -> NodeResources:
     clusters: dict[str, cluster_pb2.Cluster] = {}
     for front in fronts:
         clusters.update(front_clusters(front, table, addresses))
     return NodeResources(
-        listeners={front.name: listener(front) for front in fronts},
+        listeners={front.name: listener(front, headers) for front in fronts},
         clusters=clusters,
     )
 

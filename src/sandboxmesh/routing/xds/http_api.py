@@ -1,4 +1,5 @@
-"""The route server's HTTP/JSON face: the route table, connected Envoys, health and metrics.
+"""The route server's HTTP/JSON face: the route table, connected Envoys, route traces,
+health and metrics.
 
 Applications that route by themselves (message-queue consumers deciding whether a message
 belongs to a fork) read `/v1/routes`. The table holds routing keys: expose this port inside
@@ -7,6 +8,7 @@ the cluster only (the chart's Service is ClusterIP and a NetworkPolicy narrows i
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -16,6 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sandboxmesh.routing.core.table import ServiceRef
+from sandboxmesh.routing.core.trace import TRACE_STATE_MEMBER, TraceBuffer
 from sandboxmesh.routing.metrics import RouteServerMetrics
 from sandboxmesh.routing.state import RouteState
 from sandboxmesh.routing.xds.service import AggregatedDiscoveryService
@@ -33,6 +36,7 @@ def create_app(
     ads: AggregatedDiscoveryService,
     metrics: RouteServerMetrics,
     supervisor: Supervisor | None = None,
+    traces: TraceBuffer | None = None,
 ) -> FastAPI:
     """The API over `state`; /readyz also fails once a task of `supervisor` has failed."""
     app = FastAPI(title="SandboxMesh route server", docs_url=None, redoc_url=None)
@@ -92,6 +96,22 @@ def create_app(
                 ],
             }
         )
+
+    @app.get("/v1/traces/{trace_id}")
+    async def route_trace(trace_id: str) -> JSONResponse:
+        if re.fullmatch("[0-9a-f]{32}", trace_id) is None:
+            return _error(
+                400, "invalid_trace_id", "a trace id is 32 lowercase hex digits (W3C traceparent)"
+            )
+        hops = traces.get(trace_id) if traces is not None else []
+        if not hops:
+            return _error(
+                404,
+                "no_trace",
+                f"no router reported trace {trace_id} (yet): routers log a request only when "
+                f"its tracestate holds `{TRACE_STATE_MEMBER}=...`",
+            )
+        return JSONResponse({"traceId": trace_id, "hops": [hop.to_json() for hop in hops]})
 
     @app.get("/v1/xds/nodes")
     async def nodes() -> dict[str, Any]:

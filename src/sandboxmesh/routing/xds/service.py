@@ -17,6 +17,7 @@ from enum import Enum
 from typing import Any
 
 import grpc
+from envoy.service.accesslog.v3 import als_pb2_grpc
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 from google.protobuf import json_format
 
@@ -176,11 +177,17 @@ class AggregatedDiscoveryService(ads_pb2_grpc.AggregatedDiscoveryServiceServicer
 
 
 async def start_xds_server(
-    service: AggregatedDiscoveryService, host: str, port: int
+    service: AggregatedDiscoveryService,
+    host: str,
+    port: int,
+    access_log: als_pb2_grpc.AccessLogServiceServicer | None = None,
 ) -> tuple[grpc.aio.Server, int]:
-    """Serve ADS on host:port (0 picks a free port); returns the server and its port."""
+    """Serve ADS (and the routers' access-log service, when given) on host:port (0 picks a
+    free port); returns the server and its port."""
     server = grpc.aio.server()
     ads_pb2_grpc.add_AggregatedDiscoveryServiceServicer_to_server(service, server)
+    if access_log is not None:
+        als_pb2_grpc.add_AccessLogServiceServicer_to_server(access_log, server)
     bound = server.add_insecure_port(f"{host}:{port}")
     if bound == 0:
         raise OSError(f"cannot listen on {host}:{port} for xDS")

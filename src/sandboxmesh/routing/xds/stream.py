@@ -130,7 +130,7 @@ class StreamState:
         self, table: RouteTable, headers: KeyHeaders, addresses: ServiceAddresses
     ) -> dict[str, dict[str, Any]]:
         """What Envoy should have now, per type, under the make-before-break rules."""
-        node = envoy_resources.node_resources(self.fronts, table, addresses)
+        node = envoy_resources.node_resources(self.fronts, table, addresses, headers)
         clusters = dict(node.clusters)
         # Keep what acknowledged routes still name, as Envoy last accepted it.
         acked_routes = self.types[ROUTE_TYPE].acked_resources.values()

@@ -1,0 +1,78 @@
+"""Envoy's gRPC access-log service: routers' logs of traced requests become route-trace hops.
+
+Routers send only requests whose `tracestate` holds our member (their access-log filter), so
+this stream is quiet unless somebody traces. The first message of a stream names the router
+(its node id) and the log (`log_name`: the front's name, so the Service); every entry is one
+request's route decision.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from envoy.data.accesslog.v3 import accesslog_pb2
+from envoy.service.accesslog.v3 import als_pb2, als_pb2_grpc
+
+from sandboxmesh.routing.core import trace
+from sandboxmesh.routing.core.table import ServiceRef
+from sandboxmesh.routing.metrics import RouteServerMetrics
+from sandboxmesh.routing.state import RouteState
+
+log = logging.getLogger(__name__)
+
+
+def front_service(log_name: str) -> ServiceRef | None:
+    """The Service of a front's name (`front|NAMESPACE|SERVICE|PORT`), None if not one."""
+    parts = log_name.split("|")
+    if len(parts) != 4 or parts[0] != "front":
+        return None
+    return ServiceRef(parts[1], parts[2])
+
+
+class AccessLogService(als_pb2_grpc.AccessLogServiceServicer):  # type: ignore[misc]
+    def __init__(
+        self, state: RouteState, traces: trace.TraceBuffer, metrics: RouteServerMetrics
+    ) -> None:
+        self.state, self.traces, self.metrics = state, traces, metrics
+
+    async def StreamAccessLogs(
+        self, request_iterator: AsyncIterator[als_pb2.StreamAccessLogsMessage], context: Any
+    ) -> als_pb2.StreamAccessLogsResponse:
+        router, service = "", None
+        async for message in request_iterator:
+            if message.HasField("identifier"):
+                router = message.identifier.node.id
+                service = front_service(message.identifier.log_name)
+            if service is None:
+                continue  # not a log of ours: nothing to attribute its entries to
+            for entry in message.http_logs.log_entry:
+                self._record(entry, router, service)
+        return als_pb2.StreamAccessLogsResponse()
+
+    def _record(
+        self, entry: accesslog_pb2.HTTPAccessLogEntry, router: str, service: ServiceRef
+    ) -> None:
+        headers = dict(entry.request.request_headers)
+        trace_id = trace.trace_id(headers.get(trace.TRACEPARENT_HEADER))
+        if trace_id is None or not trace.traced(headers.get(trace.TRACESTATE_HEADER)):
+            return
+        key = trace.carried_key(headers, self.state.headers)
+        common = entry.common_properties
+        decision, reason = trace.decide(common.route_name, key, service, self.state.table)
+        before = self.traces.dropped
+        self.traces.add(
+            trace.Hop(
+                trace_id=trace_id,
+                at=common.start_time.ToMicroseconds() / 1e6,
+                service=service,
+                router=router,
+                decision=decision,
+                reason=reason,
+                key=key,
+            )
+        )
+        self.metrics.trace_hops.inc()
+        if self.traces.dropped > before:
+            self.metrics.trace_hops_dropped.inc(self.traces.dropped - before)
