@@ -21,7 +21,7 @@ from tests.support.eventually import eventually
 
 from sandboxmesh.controlplane.bootstrap import bootstrap as controlplane_bootstrap
 from sandboxmesh.controlplane.domain import plans
-from sandboxmesh.localcluster.processes import free_port, terminate_with_parent
+from sandboxmesh.dev.processes import free_port, terminate_with_parent
 
 
 @dataclass

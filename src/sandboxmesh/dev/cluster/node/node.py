@@ -20,10 +20,10 @@ from pathlib import Path
 
 import httpx
 
-from sandboxmesh.localcluster.binaries import Binaries
-from sandboxmesh.localcluster.node import archives, configs, host
-from sandboxmesh.localcluster.node.configs import NodeLayout, NodePorts
-from sandboxmesh.localcluster.processes import ManagedProcess, free_port, terminate_group
+from sandboxmesh.dev.cluster.binaries import Binaries
+from sandboxmesh.dev.cluster.node import archives, configs, host
+from sandboxmesh.dev.cluster.node.configs import NodeLayout, NodePorts
+from sandboxmesh.dev.processes import ManagedProcess, free_port, terminate_group
 
 log = logging.getLogger(__name__)
 

@@ -15,12 +15,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from sandboxmesh.dev.local_routing.envoy_process import EnvoyFailed, EnvoyProcess
 from sandboxmesh.routing.core.bootstrap import AdsServer, envoy_bootstrap
 from sandboxmesh.routing.core.fronts import Front
 from sandboxmesh.routing.core.matching import KeyHeaders
 from sandboxmesh.routing.core.table import ServiceRef
 from sandboxmesh.routing.core.upstreams import Address, AddressMap, ServiceAddresses
-from sandboxmesh.routing.local.envoy_process import EnvoyFailed, EnvoyProcess
 from sandboxmesh.routing.server import RouteServer, RouteServerSettings, RouteServerThread
 
 

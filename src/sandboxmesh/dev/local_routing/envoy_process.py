@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from sandboxmesh.envoy_binary import EnvoyMissing, envoy_binary
+from sandboxmesh.dev.envoy_binary import EnvoyMissing, envoy_binary
 
 __all__ = ["EnvoyFailed", "EnvoyMissing", "EnvoyProcess", "envoy_binary"]
 

@@ -20,8 +20,8 @@ import httpx
 
 from sandboxmesh.cli.errors import CliError
 from sandboxmesh.client import ClientConfig, ControlPlaneClient, endpoints
-from sandboxmesh.demo.mail_catcher import MailCatcher
-from sandboxmesh.localcluster.processes import free_port
+from sandboxmesh.dev.demo.mail_catcher import MailCatcher
+from sandboxmesh.dev.processes import free_port
 
 DEMO_ORG = "demo"
 DEMO_EMAIL = "demo@example.com"
