@@ -1,4 +1,4 @@
-"""pytest fixtures for a real Kubernetes API (registered as the `sandboxmesh` pytest11 plugin).
+"""pytest fixtures for a real Kubernetes API (loaded by the project's tests/conftest.py).
 
 `kube_target` is session-scoped: one cluster for the whole run. When
 `SANDBOXMESH_TEST_KUBECONFIG` names a kubeconfig (kind, k3d, a real cluster), the suite uses

@@ -2,7 +2,7 @@
 
 etcd, kube-apiserver, kube-controller-manager, kube-scheduler and KWOK run as local processes,
 built from their Go modules by `make k8s-bin`. Use `LocalCluster` as a context manager, the
-`local_cluster` pytest fixture (sandboxmesh.dev.pytest_plugin), or
+`kube_target` pytest fixture (sandboxmesh.dev.pytest_plugin), or
 `sandboxmesh dev cluster up|down`.
 """
 
