@@ -34,9 +34,11 @@ from sandboxmesh.dev.cluster.node.node import COMPONENTS as node_components
 from sandboxmesh.dev.cluster.node.node import NodeCredentials, RealNode, stop_node
 from sandboxmesh.dev.processes import (
     ManagedProcess,
+    NotReadyInTime,
     ProcessFailed,
     free_port,
     terminate_group,
+    wait_until_ready,
 )
 
 log = logging.getLogger(__name__)
@@ -52,7 +54,7 @@ KWOK_TAINT = {"key": NODE_ANNOTATION, "value": "fake", "effect": "NoSchedule"}
 STATE_FILE = "cluster.json"
 
 
-class ClusterStartTimeout(RuntimeError):
+class ClusterStartTimeout(NotReadyInTime):
     """A component did not become healthy in time; the message names it."""
 
 
@@ -409,18 +411,14 @@ class LocalCluster:
         ready: Callable[[], bool],
     ) -> None:
         processes = watched if isinstance(watched, list) else [watched]
-        while True:
-            for process in processes:
-                process.check_alive()
-            try:
-                if ready():
-                    return
-            except (httpx.HTTPError, kube.ApiError, OSError):
-                pass
-            if time.monotonic() > deadline:
-                tails = "\n".join(f"--- {p.name}\n{p.log_tail()}" for p in processes)
-                raise ClusterStartTimeout(f"timed out waiting for {what}\n{tails}")
-            time.sleep(0.1)
+        wait_until_ready(
+            what,
+            ready,
+            deadline=deadline,
+            watched=processes,
+            not_yet=(httpx.HTTPError, kube.ApiError, OSError),
+            timeout_error=ClusterStartTimeout,
+        )
 
     def _apiserver_ready(self) -> bool:
         if self._tls is None:
