@@ -106,6 +106,6 @@ critools=$(module_version "$here/gobuild/critools" sigs.k8s.io/cri-tools)
 build critools "$critools" crictl -- -ldflags "-s -w" sigs.k8s.io/cri-tools/cmd/crictl
 
 # The Pod sandbox ("pause") program of the real node's sandbox image. Its version is
-# PAUSE_VERSION in src/sandboxmesh/localcluster/binaries.py: bump both when main.go changes.
+# PAUSE_VERSION in src/sandboxmesh/dev/cluster/binaries.py: bump both when main.go changes.
 pause=v1
 build pause "$pause" pause -- -ldflags "-s -w" .

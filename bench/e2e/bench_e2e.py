@@ -29,9 +29,9 @@ from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.core_v1 import Namespace
 
 from sandboxmesh.client import AsyncControlPlaneClient, ClientConfig, endpoints
+from sandboxmesh.dev.cluster import ClusterConfig, LocalCluster
+from sandboxmesh.dev.processes import free_port
 from sandboxmesh.kube import Sandbox
-from sandboxmesh.localcluster import ClusterConfig, LocalCluster
-from sandboxmesh.localcluster.processes import free_port
 from sandboxmesh.spec.crd import crd_manifest
 
 NAMESPACE = "bench"

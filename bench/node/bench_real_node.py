@@ -45,12 +45,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from steps import POD_STEPS, SANDBOX_STEPS, Steps, medians
 
 from sandboxmesh.client import ClientConfig, ControlPlaneClient, endpoints
+from sandboxmesh.dev.cluster import Binaries, ClusterConfig, LocalCluster
+from sandboxmesh.dev.cluster.images import catalog
+from sandboxmesh.dev.cluster.node import archives
+from sandboxmesh.dev.cluster.node.configs import NODE_IP, NODE_NAME, NodeLayout
+from sandboxmesh.dev.processes import free_port
 from sandboxmesh.kube import Sandbox
-from sandboxmesh.localcluster import Binaries, ClusterConfig, LocalCluster
-from sandboxmesh.localcluster.images import catalog
-from sandboxmesh.localcluster.node import archives
-from sandboxmesh.localcluster.node.configs import NODE_IP, NODE_NAME, NodeLayout
-from sandboxmesh.localcluster.processes import free_port
 from sandboxmesh.routing.core import routers
 from sandboxmesh.spec.crd import crd_manifest
 

@@ -31,9 +31,9 @@ from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.core_v1 import Namespace, Service
 from lightkube.types import PatchType
 
+from sandboxmesh.dev.cluster import ClusterConfig, LocalCluster
+from sandboxmesh.dev.processes import free_port
 from sandboxmesh.kube import Sandbox
-from sandboxmesh.localcluster import ClusterConfig, LocalCluster
-from sandboxmesh.localcluster.processes import free_port
 from sandboxmesh.operator.forks import SandboxIdentity, desired_fork
 from sandboxmesh.spec import Fork
 from sandboxmesh.spec.crd import crd_manifest

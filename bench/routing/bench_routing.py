@@ -42,13 +42,13 @@ from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Namespace
 from lightkube.types import PatchType
 
+from sandboxmesh.dev.cluster import ClusterConfig, LocalCluster
+from sandboxmesh.dev.local_routing.envoy_process import EnvoyProcess
 from sandboxmesh.kube import Sandbox
-from sandboxmesh.localcluster import ClusterConfig, LocalCluster
 from sandboxmesh.routing.core.bootstrap import AdsServer, envoy_bootstrap
 from sandboxmesh.routing.core.fronts import Front
 from sandboxmesh.routing.core.table import ForkRoute, RouteTable, ServiceRef
 from sandboxmesh.routing.core.upstreams import Address, ServiceAddresses
-from sandboxmesh.routing.local.envoy_process import EnvoyProcess
 from sandboxmesh.routing.server import RouteServerSettings, RouteServerThread
 from sandboxmesh.spec import ForkRef, ForkStatus, ObjectRef, Phase, SandboxStatus, crd
 

@@ -2,7 +2,7 @@
 it) to the first request whose second hop the fork serves.
 
 On a fresh local cluster with a real node: the chart's operator, route server and routers as
-Pods, and the demo app behind its routers (`sandboxmesh.demo.routed_app`, as `make demo` runs
+Pods, and the demo app behind its routers (`sandboxmesh.dev.demo.routed_app`, as `make demo` runs
 it); requests enter at the frontend's NodePort.
 Each round creates one Sandbox forking `checkout` (written directly, as the agent would),
 watches it until Ready while a prober sends requests with its key through the frontend, then
@@ -22,10 +22,10 @@ from http_load import Connection, request_bytes
 from lightkube import ApiError, Client, KubeConfig
 from lightkube.models.meta_v1 import ObjectMeta
 
-from sandboxmesh.demo import in_cluster, manifests, routed_app
-from sandboxmesh.demo.routed_app import key_headers
+from sandboxmesh.dev.cluster import ClusterConfig, LocalCluster
+from sandboxmesh.dev.demo import in_cluster, manifests, routed_app
+from sandboxmesh.dev.demo.routed_app import key_headers
 from sandboxmesh.kube import Sandbox
-from sandboxmesh.localcluster import ClusterConfig, LocalCluster
 from sandboxmesh.spec import crd
 
 NAMESPACE = "bench-hops"

@@ -32,8 +32,8 @@ from sandboxmesh.controlplane.settings import (
     PortalSettings,
     SweeperSettings,
 )
-from sandboxmesh.demo.mail_catcher import MailCatcher, links_in
-from sandboxmesh.localcluster.processes import free_port
+from sandboxmesh.dev.demo.mail_catcher import MailCatcher, links_in
+from sandboxmesh.dev.processes import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

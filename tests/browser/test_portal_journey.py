@@ -23,8 +23,8 @@ from tests.support.eventually import eventually
 from tests.support.kube import apply_baseline, purge_sandboxes, service_account_kubeconfig
 from tests.support.system import Process, start_agent, start_operator
 
-from sandboxmesh.localcluster import Binaries
-from sandboxmesh.localcluster.pytest_plugin import KubeTarget
+from sandboxmesh.dev.cluster import Binaries
+from sandboxmesh.dev.pytest_plugin import KubeTarget
 
 pytestmark = [pytest.mark.cluster]
 

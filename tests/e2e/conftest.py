@@ -34,8 +34,8 @@ from tests.support.system import (
     start_server,
 )
 
-from sandboxmesh.localcluster import Binaries
-from sandboxmesh.localcluster.pytest_plugin import KubeTarget
+from sandboxmesh.dev.cluster import Binaries
+from sandboxmesh.dev.pytest_plugin import KubeTarget
 
 CHART = Path(__file__).resolve().parents[2] / "deploy" / "helm" / "sandboxmesh"
 RELEASE = "sandboxmesh"

@@ -19,7 +19,7 @@ from tests.e2e.conftest import System, manifest
 from tests.support.eventually import eventually
 from tests.support.system import Process
 
-from sandboxmesh.localcluster.pytest_plugin import KubeTarget
+from sandboxmesh.dev.pytest_plugin import KubeTarget
 
 pytestmark = [pytest.mark.cluster]
 

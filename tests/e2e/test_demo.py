@@ -25,9 +25,9 @@ from lightkube.resources.core_v1 import Pod
 from tests.support import process_tree
 from tests.support.eventually import eventually
 
-from sandboxmesh.localcluster.node import host as node_host
-from sandboxmesh.localcluster.node.configs import NODE_IP, NODE_NAME
-from sandboxmesh.localcluster.processes import free_port
+from sandboxmesh.dev.cluster.node import host as node_host
+from sandboxmesh.dev.cluster.node.configs import NODE_IP, NODE_NAME
+from sandboxmesh.dev.processes import free_port
 
 pytestmark = [pytest.mark.cluster, pytest.mark.usefixtures("real_node_host_free")]
 

@@ -3,7 +3,7 @@
 On the real node: the chart installed as a user installs it (the agent, the operator, the
 route server and the routers it puts in front of every routed Service, all containers), the
 control plane on this host at the node's address (standing for the hosted one), and the demo
-app (frontend -> checkout -> payments) behind its routers (`sandboxmesh.demo.routed_app`, as
+app (frontend -> checkout -> payments) behind its routers (`sandboxmesh.dev.demo.routed_app`, as
 `make demo` runs it). Requests enter at the frontend's NodePort and go through kube-proxy,
 cluster DNS and a router at every hop. Sandboxes are created through the control plane API;
 the agent writes them, the operator forks `checkout`, and each hop is routed at its
@@ -41,10 +41,10 @@ from sandboxmesh.client import ClientConfig, ControlPlaneClient, endpoints
 from sandboxmesh.controlplane.bootstrap import bootstrap as controlplane_bootstrap
 from sandboxmesh.controlplane.domain import plans
 from sandboxmesh.controlplane.passwords import hash_password
-from sandboxmesh.demo import in_cluster, manifests, routed_app, sandboxes
-from sandboxmesh.demo.routed_app import RoutedApp, key_headers, versions
-from sandboxmesh.localcluster.node.configs import NODE_IP, NODE_NAME
-from sandboxmesh.localcluster.pytest_plugin import KubeTarget, RealNodeCluster
+from sandboxmesh.dev.cluster.node.configs import NODE_IP, NODE_NAME
+from sandboxmesh.dev.demo import in_cluster, manifests, routed_app, sandboxes
+from sandboxmesh.dev.demo.routed_app import RoutedApp, key_headers, versions
+from sandboxmesh.dev.pytest_plugin import KubeTarget, RealNodeCluster
 from sandboxmesh.routing import ROUTING_KEY_HEADER
 from sandboxmesh.routing.core.routers import ANNOTATION_ROUTE, Stage, router_name, stage
 from sandboxmesh.spec import SandboxStatus

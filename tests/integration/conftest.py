@@ -20,9 +20,9 @@ from tests.support.kube import apply_baseline
 from tests.support.system import TEST_LEASE_SECONDS, Process, start_operator
 
 from sandboxmesh.controlplane.runtime import Runtime
-from sandboxmesh.demo.mail_catcher import MailCatcher
-from sandboxmesh.localcluster.processes import free_port
-from sandboxmesh.localcluster.pytest_plugin import KubeTarget
+from sandboxmesh.dev.demo.mail_catcher import MailCatcher
+from sandboxmesh.dev.processes import free_port
+from sandboxmesh.dev.pytest_plugin import KubeTarget
 from sandboxmesh.operator.status import rollout_complete
 
 LEASE_NAMESPACE = "sandboxmesh-system"

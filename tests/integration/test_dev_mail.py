@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tests.support.eventually import eventually
 
-from sandboxmesh.localcluster.processes import free_port
+from sandboxmesh.dev.processes import free_port
 
 
 def _send(port: int) -> None:

@@ -14,9 +14,9 @@ from lightkube import Client
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Namespace
 
-from sandboxmesh.localcluster import Binaries
-from sandboxmesh.localcluster.images import catalog
-from sandboxmesh.localcluster.pytest_plugin import KubeTarget
+from sandboxmesh.dev.cluster import Binaries
+from sandboxmesh.dev.cluster.images import catalog
+from sandboxmesh.dev.pytest_plugin import KubeTarget
 
 pytestmark = pytest.mark.cluster
 

@@ -26,11 +26,11 @@ from tests.support.eventually import eventually
 from tests.support.system import bootstrap
 from tests.support.tcp_relay import relay
 
-from sandboxmesh.localcluster import Binaries
-from sandboxmesh.localcluster.images import catalog
-from sandboxmesh.localcluster.node import archives
-from sandboxmesh.localcluster.node.configs import NODE_IP, NODE_NAME, NodeLayout
-from sandboxmesh.localcluster.pytest_plugin import KubeTarget
+from sandboxmesh.dev.cluster import Binaries
+from sandboxmesh.dev.cluster.images import catalog
+from sandboxmesh.dev.cluster.node import archives
+from sandboxmesh.dev.cluster.node.configs import NODE_IP, NODE_NAME, NodeLayout
+from sandboxmesh.dev.pytest_plugin import KubeTarget
 
 pytestmark = [pytest.mark.cluster, pytest.mark.postgres, pytest.mark.timeout(600)]
 

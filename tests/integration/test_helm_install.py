@@ -20,12 +20,12 @@ from lightkube.resources.core_v1 import Namespace, Pod, Secret
 from tests.support.eventually import eventually
 from tests.support.system import bootstrap, start
 
-from sandboxmesh.demo import in_cluster
-from sandboxmesh.localcluster import Binaries
-from sandboxmesh.localcluster.images import catalog
-from sandboxmesh.localcluster.node.configs import NODE_IP, NODE_NAME
-from sandboxmesh.localcluster.processes import free_port
-from sandboxmesh.localcluster.pytest_plugin import KubeTarget
+from sandboxmesh.dev.cluster import Binaries
+from sandboxmesh.dev.cluster.images import catalog
+from sandboxmesh.dev.cluster.node.configs import NODE_IP, NODE_NAME
+from sandboxmesh.dev.demo import in_cluster
+from sandboxmesh.dev.processes import free_port
+from sandboxmesh.dev.pytest_plugin import KubeTarget
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(600)]
 

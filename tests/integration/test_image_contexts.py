@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from sandboxmesh.localcluster.images import catalog
+from sandboxmesh.dev.cluster.images import catalog
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -15,10 +15,10 @@ from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.core_v1 import ConfigMap, Pod
 from tests.support.eventually import eventually
 
+from sandboxmesh.dev.cluster import Binaries
+from sandboxmesh.dev.cluster.binaries import KUBERNETES_VERSION
+from sandboxmesh.dev.pytest_plugin import KubeTarget
 from sandboxmesh.kube import Sandbox as SandboxResource
-from sandboxmesh.localcluster import Binaries
-from sandboxmesh.localcluster.binaries import KUBERNETES_VERSION
-from sandboxmesh.localcluster.pytest_plugin import KubeTarget
 
 pytestmark = pytest.mark.cluster
 

@@ -13,8 +13,8 @@ import pytest
 import yaml
 from tests.support.eventually import eventually
 
-from sandboxmesh.localcluster import ClusterConfig, LocalCluster
-from sandboxmesh.localcluster.processes import port_open
+from sandboxmesh.dev.cluster import ClusterConfig, LocalCluster
+from sandboxmesh.dev.processes import port_open
 
 pytestmark = pytest.mark.cluster
 
@@ -107,7 +107,7 @@ def test_a_killed_starter_takes_its_cluster_with_it(tmp_path: Path) -> None:
     starter = subprocess.Popen(
         [sys.executable, "-c", (
             "import json, sys, threading\n"
-            "from sandboxmesh.localcluster import ClusterConfig, LocalCluster\n"
+            "from sandboxmesh.dev.cluster import ClusterConfig, LocalCluster\n"
             "cluster = LocalCluster(ClusterConfig(nodes=1))\n"
             "cluster.start()\n"
             "print(json.dumps([p.pid for p in cluster.processes]), flush=True)\n"

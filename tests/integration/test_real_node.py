@@ -21,12 +21,12 @@ from lightkube.resources.core_v1 import Namespace, Pod, Service
 from tests.support.eventually import eventually
 from tests.support.kube import apply_baseline
 
-from sandboxmesh.localcluster import Binaries
-from sandboxmesh.localcluster.cluster import KWOK_TAINT
-from sandboxmesh.localcluster.images import catalog
-from sandboxmesh.localcluster.node import archives
-from sandboxmesh.localcluster.node.configs import NODE_IP, NODE_NAME, NodeLayout
-from sandboxmesh.localcluster.pytest_plugin import KubeTarget
+from sandboxmesh.dev.cluster import Binaries
+from sandboxmesh.dev.cluster.cluster import KWOK_TAINT
+from sandboxmesh.dev.cluster.images import catalog
+from sandboxmesh.dev.cluster.node import archives
+from sandboxmesh.dev.cluster.node.configs import NODE_IP, NODE_NAME, NodeLayout
+from sandboxmesh.dev.pytest_plugin import KubeTarget
 
 pytestmark = pytest.mark.cluster
 

@@ -21,11 +21,11 @@ from tests.support.eventually import eventually
 from tests.support.kube import SandboxResource, apply_baseline, sandbox_gone
 from tests.support.system import start_operator
 
-from sandboxmesh.demo import in_cluster
-from sandboxmesh.localcluster import Binaries, LocalCluster
-from sandboxmesh.localcluster.images import catalog
-from sandboxmesh.localcluster.node.configs import NODE_NAME, NodeLayout
-from sandboxmesh.localcluster.pytest_plugin import KubeTarget
+from sandboxmesh.dev.cluster import Binaries, LocalCluster
+from sandboxmesh.dev.cluster.images import catalog
+from sandboxmesh.dev.cluster.node.configs import NODE_NAME, NodeLayout
+from sandboxmesh.dev.demo import in_cluster
+from sandboxmesh.dev.pytest_plugin import KubeTarget
 from sandboxmesh.spec.crd import LABEL_SANDBOX
 
 pytestmark = pytest.mark.cluster

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from tests.support.eventually import eventually
 
-from sandboxmesh.localcluster import ClusterState
-from sandboxmesh.localcluster.images import catalog
-from sandboxmesh.localcluster.node import archives, host
-from sandboxmesh.localcluster.node.configs import NODE_NAME, NodeLayout
+from sandboxmesh.dev.cluster import ClusterState
+from sandboxmesh.dev.cluster.images import catalog
+from sandboxmesh.dev.cluster.node import archives, host
+from sandboxmesh.dev.cluster.node.configs import NODE_NAME, NodeLayout
 
 pytestmark = [pytest.mark.cluster, pytest.mark.usefixtures("real_node_host_free")]
 
@@ -29,7 +29,7 @@ def _cli(home: Path, *args: str, timeout: float = 300) -> subprocess.CompletedPr
 
 
 def _kubectl(kubeconfig: str, *args: str) -> str:
-    from sandboxmesh.localcluster import Binaries
+    from sandboxmesh.dev.cluster import Binaries
 
     result = subprocess.run(
         [str(Binaries.locate().kubectl), f"--kubeconfig={kubeconfig}", *args],

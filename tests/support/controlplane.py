@@ -13,7 +13,7 @@ from sandboxmesh.controlplane.repository.tokens import ApiTokens
 from sandboxmesh.controlplane.runtime import Runtime
 from sandboxmesh.controlplane.settings import MailSettings, SmtpSecurity
 from sandboxmesh.controlplane.store.tables import organizations
-from sandboxmesh.demo.mail_catcher import MailCatcher
+from sandboxmesh.dev.demo.mail_catcher import MailCatcher
 
 BASE_URL = "http://controlplane.test"
 

@@ -3,23 +3,15 @@
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-from tests.support.eventually import eventually
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+from sandboxmesh.dev.processes import ManagedProcess, free_port, wait_until_ready
 
 
 @contextmanager
@@ -33,37 +25,21 @@ def server_process(
     """Start the control plane; yields its URL once /readyz answers; stops it afterwards."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    log = (home / f"server-{port}.log").open("w")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "sandboxmesh",
-            "server",
-            "--database-url",
-            database_url,
-            "--port",
-            str(port),
-            *args,
-        ],
+    server = ManagedProcess(
+        "server",
+        [sys.executable, "-m", "sandboxmesh", "server", "--database-url", database_url,
+         "--port", str(port), *args],
+        home / f"server-{port}.log",
         env={**os.environ, "SANDBOXMESH_HOME": str(home), **(env or {})},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    )  # fmt: skip
+    server.start()
     try:
-
-        def ready() -> bool:
-            if process.poll() is not None:
-                raise AssertionError(f"server exited: {(home / log.name).read_text()[-2000:]}")
-            return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
-
-        eventually(ready, timeout=90, what=f"the control plane at {url}")
+        wait_until_ready(
+            f"the control plane at {url}",
+            lambda: httpx.get(f"{url}/readyz", timeout=2).status_code == 200,
+            deadline=time.monotonic() + 90,
+            watched=[server],
+        )
         yield url
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+        server.stop(timeout=15)

@@ -9,29 +9,47 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
 import httpx
-from tests.support.eventually import eventually
 
 from sandboxmesh.controlplane.bootstrap import bootstrap as controlplane_bootstrap
 from sandboxmesh.controlplane.domain import plans
-from sandboxmesh.localcluster.processes import free_port, terminate_with_parent
+from sandboxmesh.dev.processes import (
+    ManagedProcess,
+    NotReadyInTime,
+    ProcessFailed,
+    free_port,
+    wait_until_ready,
+)
 
 
 @dataclass
 class Process:
-    name: str
-    popen: subprocess.Popen[bytes]
-    log_path: Path
+    """A `ManagedProcess` (the development wing's supervisor) and where it answers."""
+
+    process: ManagedProcess
     #: The probe port (operator, agent) or the HTTP port (control plane).
     port: int
     host: str = "127.0.0.1"
+
+    @property
+    def name(self) -> str:
+        return self.process.name
+
+    @property
+    def log_path(self) -> Path:
+        return self.process.log_path
+
+    @property
+    def popen(self) -> subprocess.Popen[bytes]:
+        assert self.process.popen is not None
+        return self.process.popen
 
     def url(self, path: str = "") -> str:
         return f"http://{self.host}:{self.port}{path}"
@@ -47,34 +65,27 @@ class Process:
         return response is not None and response.status_code == 200
 
     def alive(self) -> bool:
-        return self.popen.poll() is None
+        return self.process.running
 
     def wait_ready(self, timeout: float = 60) -> None:
         """Wait until /readyz answers 200; a process that never gets there is stopped."""
-
-        def ready() -> bool:
-            assert self.alive(), f"{self.name} exited:\n{self.log()[-3000:]}"
-            return self.is_ready()
-
         try:
-            eventually(ready, timeout=timeout, what=f"{self.name} to be ready")
-        except AssertionError:
+            wait_until_ready(
+                f"{self.name} to be ready",
+                self.is_ready,
+                deadline=time.monotonic() + timeout,
+                watched=[self.process],
+            )
+        except (ProcessFailed, NotReadyInTime) as error:
             self.stop()
-            raise
+            raise AssertionError(f"{error}\n{self.log()[-3000:]}") from error
 
     def kill(self) -> None:
         """SIGKILL: no cleanup at all, as when a node dies."""
-        if self.alive():
-            self.popen.send_signal(signal.SIGKILL)
-        self.popen.wait(timeout=10)
+        self.process.kill()
 
     def stop(self) -> None:
-        if self.alive():
-            self.popen.terminate()
-            try:
-                self.popen.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        self.process.stop(timeout=20)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -89,18 +100,16 @@ def start(
     env: dict[str, str] | None = None,
     host: str = "127.0.0.1",
 ) -> Process:
-    """Start `python -m sandboxmesh ARGS` with its output in WORKDIR/NAME-N.log."""
+    """Start `python -m sandboxmesh ARGS` with its output in WORKDIR/NAME-N.log; a killed test
+    run takes it along."""
     index = len(list(workdir.glob(f"{name}-*.log")))
-    log_path = workdir / f"{name}-{index}.log"
-    with log_path.open("wb") as log:
-        popen = subprocess.Popen(
-            [sys.executable, "-m", "sandboxmesh", *args],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
-            preexec_fn=terminate_with_parent,  # a killed test run leaves nothing behind
-        )
-    return Process(name, popen, log_path, port, host)
+    process = ManagedProcess(
+        name,
+        [sys.executable, "-m", "sandboxmesh", *args],
+        workdir / f"{name}-{index}.log",
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+    )
+    return Process(process.start(), port, host)
 
 
 #: The test operators' lease: short, so take-overs are quick, yet its renew deadline (3.3 s)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from sandboxmesh.localcluster import binaries
+from sandboxmesh.dev.cluster import binaries
 
 GOBUILD = Path(__file__).resolve().parents[2] / "hack" / "gobuild"
 

@@ -5,10 +5,14 @@ from __future__ import annotations
 import typer
 
 from sandboxmesh import __version__
-from sandboxmesh.cli import admin, cluster, demo, dev, login, route_server, sandbox, server, tenancy
+from sandboxmesh.cli import admin, cluster, login, route_server, sandbox, server, tenancy
 from sandboxmesh.cli import agent as agent_command
 from sandboxmesh.cli import operator as operator_command
 from sandboxmesh.cli import usage as usage_command
+
+# The development wing's commands: the one import of the wing that the product allows
+# (pyproject.toml's import contracts).
+from sandboxmesh.dev import commands as dev_commands
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -17,8 +21,8 @@ app = typer.Typer(
     # Plain click error output: our CliError prints one line of its own.
     rich_markup_mode=None,
 )
-app.add_typer(dev.app, name="dev")
-app.command("demo")(demo.demo)
+app.add_typer(dev_commands.app, name="dev")
+app.command("demo")(dev_commands.demo)
 app.command("agent")(agent_command.run)
 app.command("operator")(operator_command.run)
 app.command("route-server")(route_server.run)

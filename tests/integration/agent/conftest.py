@@ -12,7 +12,7 @@ from tests.support.kube import purge_sandboxes
 from tests.support.system import Process, bootstrap, start_agent, start_server
 
 from sandboxmesh.client import ClientConfig, ControlPlaneClient, endpoints, errors
-from sandboxmesh.localcluster.pytest_plugin import KubeTarget
+from sandboxmesh.dev.pytest_plugin import KubeTarget
 from sandboxmesh.spec.api import SandboxPublic
 
 CLUSTER = "local"

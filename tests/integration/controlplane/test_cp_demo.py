@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
-from tests.support.controlplane_server import free_port
 
-from sandboxmesh.cli import demo_controlplane
 from sandboxmesh.client import ClientConfig, ControlPlaneClient, endpoints
+from sandboxmesh.dev.demo import controlplane as demo_controlplane
+from sandboxmesh.dev.processes import free_port
 
 
 def test_the_demo_control_plane_starts_bootstrapped_and_stops(tmp_path: Path) -> None:

@@ -11,8 +11,8 @@ from tests.support.controlplane import BASE_URL, Org, mail_settings
 from sandboxmesh.client import endpoints
 from sandboxmesh.controlplane import Settings
 from sandboxmesh.controlplane.settings import MailSettings, SmtpSecurity
-from sandboxmesh.demo.mail_catcher import MailCatcher, links_in
-from sandboxmesh.localcluster.processes import free_port
+from sandboxmesh.dev.demo.mail_catcher import MailCatcher, links_in
+from sandboxmesh.dev.processes import free_port
 
 
 @pytest.fixture

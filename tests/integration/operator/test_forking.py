@@ -17,8 +17,8 @@ from tests.support.eventually import eventually
 from tests.support.kube import SandboxResource, apply_baseline
 from tests.support.system import Process
 
-from sandboxmesh.localcluster import Binaries
-from sandboxmesh.localcluster.pytest_plugin import KubeTarget
+from sandboxmesh.dev.cluster import Binaries
+from sandboxmesh.dev.pytest_plugin import KubeTarget
 
 pytestmark = pytest.mark.cluster
 

@@ -19,7 +19,7 @@ from sandboxmesh.controlplane.settings import (
     PortalSettings,
     SweeperSettings,
 )
-from sandboxmesh.demo.mail_catcher import MailCatcher
+from sandboxmesh.dev.demo.mail_catcher import MailCatcher
 
 SESSION_TTL_SECONDS = 3600
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from sandboxmesh.demo.mail_catcher import MailCatcher, links_in
+from sandboxmesh.dev.demo.mail_catcher import MailCatcher, links_in
 
 PREFIX = "/portal"
 _CSRF = re.compile(r'name="csrf_token" value="([^"]*)"')

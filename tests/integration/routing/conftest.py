@@ -12,12 +12,12 @@ import httpx
 import pytest
 from tests.integration.routing.routing_backends import http_backend
 
+from sandboxmesh.dev.local_routing.envoy_process import EnvoyProcess
+from sandboxmesh.dev.local_routing.local_run import LocalRouting, local_routing
 from sandboxmesh.routing.core.fronts import Front
 from sandboxmesh.routing.core.matching import KeyHeaders
 from sandboxmesh.routing.core.table import ServiceRef
 from sandboxmesh.routing.core.upstreams import Address
-from sandboxmesh.routing.local.envoy_process import EnvoyProcess
-from sandboxmesh.routing.local.local_run import LocalRouting, local_routing
 from sandboxmesh.routing.server import RouteServerThread
 
 

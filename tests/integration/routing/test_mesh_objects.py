@@ -20,8 +20,8 @@ from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
 from tests.integration.routing.operator_double import OperatorDouble, apply_service
 from tests.support.eventually import eventually
 
-from sandboxmesh.localcluster import kube
-from sandboxmesh.localcluster.pytest_plugin import KubeTarget
+from sandboxmesh.dev.cluster import kube
+from sandboxmesh.dev.pytest_plugin import KubeTarget
 from sandboxmesh.routing.controllers.mesh_applier import HTTPRoute, VirtualService
 from sandboxmesh.routing.core import gateway_api, istio, matching
 from sandboxmesh.routing.core.mesh import MeshRoutes

@@ -19,7 +19,7 @@ from tests.integration.routing.conftest import StartDataPlane
 from tests.integration.routing.operator_double import OperatorDouble
 from tests.support.eventually import eventually
 
-from sandboxmesh.localcluster.pytest_plugin import KubeTarget
+from sandboxmesh.dev.pytest_plugin import KubeTarget
 from sandboxmesh.spec import Phase
 
 pytestmark = pytest.mark.cluster

@@ -5,8 +5,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+from sandboxmesh.dev.local_routing.envoy_process import envoy_binary
 from sandboxmesh.routing.core import routers
-from sandboxmesh.routing.local.envoy_process import envoy_binary
 
 
 def test_the_router_bootstrap_validates_with_real_envoy(tmp_path: Path) -> None:

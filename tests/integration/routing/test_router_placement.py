@@ -29,7 +29,7 @@ from tests.integration.routing.operator_double import SandboxResource
 from tests.support.eventually import eventually
 from tests.support.kube import apply_baseline
 
-from sandboxmesh.localcluster.pytest_plugin import KubeTarget
+from sandboxmesh.dev.pytest_plugin import KubeTarget
 from sandboxmesh.routing.controllers.router_placement import RouterControllerSettings
 from sandboxmesh.routing.core import fronts, routers
 from sandboxmesh.routing.core.table import ServiceRef

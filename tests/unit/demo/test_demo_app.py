@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from sandboxmesh.demo.app import PROPAGATED_HEADERS, DemoServer
+from sandboxmesh.dev.demo.app import PROPAGATED_HEADERS, DemoServer
 
 
 @contextmanager

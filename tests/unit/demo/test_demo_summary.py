@@ -6,8 +6,8 @@ import json
 import stat
 from pathlib import Path
 
-from sandboxmesh.demo import manifests, summary
-from sandboxmesh.localcluster.images import catalog
+from sandboxmesh.dev.cluster.images import catalog
+from sandboxmesh.dev.demo import manifests, summary
 from sandboxmesh.spec import SandboxManifest
 
 INFO = summary.DemoInfo(

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sandboxmesh.localcluster.node import archives, configs
-from sandboxmesh.localcluster.node.configs import NodeLayout, NodePorts
+from sandboxmesh.dev.cluster.node import archives, configs
+from sandboxmesh.dev.cluster.node.configs import NodeLayout, NodePorts
 
 LAYOUT = NodeLayout(Path("/work/cluster/node"))
 PORTS = NodePorts(10250, 10248, 10256, 10249, 8080, 8181)

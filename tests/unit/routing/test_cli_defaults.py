@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sandboxmesh.cli.route_server import DEFAULT_ROUTER_IMAGE
-from sandboxmesh.localcluster.images import catalog
+from sandboxmesh.dev.cluster.images import catalog
 from sandboxmesh.routing.core.routers import RouterSettings
 
 

@@ -1,4 +1,13 @@
-"""Child processes of a local cluster: started in their own session, stopped as a group."""
+"""The development wing's one process supervisor: start a child process, wait until it is
+ready, stop it.
+
+Every tool of the wing that runs a program beside it goes through `ManagedProcess` (the local
+cluster's and the real node's components, a local Envoy, the demo's control plane; the tests'
+processes too) and waits for it with `wait_until_ready`. A child runs in a session of its
+own with its output in a log file, optionally dies with its starter, and is stopped as a
+group (SIGTERM, then SIGKILL at a deadline); a wait watches the children it depends on, so
+one that exits ends the wait at once with the end of its log.
+"""
 
 from __future__ import annotations
 
@@ -9,25 +18,40 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
+
+import httpx
 
 
 class ProcessFailed(RuntimeError):
-    """A cluster process exited early; the message carries the end of its log."""
+    """A child process exited early; the message carries the end of its log."""
+
+
+class NotReadyInTime(RuntimeError):
+    """What a child process was to do was not done by the deadline; the message says what, and
+    carries the end of the watched processes' logs."""
 
 
 @dataclass
 class ManagedProcess:
+    """One child process: `start`, `check_alive`, `stop`; a context manager that stops it."""
+
     name: str
     argv: list[str]
     log_path: Path
-    #: SIGTERM it when the process that started it dies, even by SIGKILL (Linux only); off
-    #: for clusters meant to outlive their starter (`dev cluster up`).
+    #: SIGKILL it when the thread that started it ends, even by SIGKILL (Linux only); off for
+    #: processes meant to outlive their starter (`dev cluster up`), or started from a thread
+    #: that may end before them.
     die_with_parent: bool = True
+    #: The environment; the starter's when None.
+    env: Mapping[str, str] | None = None
     popen: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> None:
+    def start(self) -> ManagedProcess:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             # A session of its own: Ctrl-C in the caller's terminal doesn't reach it, and
             # stopping the process group also stops anything it spawned.
@@ -36,9 +60,30 @@ class ManagedProcess:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                env=None if self.env is None else dict(self.env),
                 start_new_session=True,
                 preexec_fn=terminate_with_parent if self.die_with_parent else None,
             )
+        return self
+
+    def __enter__(self) -> ManagedProcess:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def running(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    @property
+    def returncode(self) -> int | None:
+        return None if self.popen is None else self.popen.poll()
 
     @property
     def pid(self) -> int:
@@ -61,12 +106,55 @@ class ManagedProcess:
         return "\n".join(text.splitlines()[-lines:])
 
     def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM its process group; SIGKILL whatever is left after `timeout` seconds."""
         if self.popen is None:
             return
         terminate_group(self.popen.pid, timeout)
         # Reap it so no zombie stays in the process table.
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.popen.wait(timeout=1.0)
+
+    def kill(self) -> None:
+        """SIGKILL its process group: no clean-up at all, as when a machine dies."""
+        if self.popen is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.popen.pid, signal.SIGKILL)
+        self.popen.wait(timeout=10)
+
+
+#: What a readiness check may raise while its server is not up yet: "not yet", not a failure.
+NOT_YET: tuple[type[BaseException], ...] = (OSError, httpx.HTTPError)
+
+
+def wait_until_ready(
+    what: str,
+    ready: Callable[[], bool],
+    *,
+    deadline: float,
+    watched: Sequence[ManagedProcess] = (),
+    not_yet: tuple[type[BaseException], ...] = NOT_YET,
+    interval: float = 0.1,
+    timeout_error: type[Exception] = NotReadyInTime,
+) -> None:
+    """Call `ready` until it returns true; `deadline` is a `time.monotonic()` value.
+
+    A watched process that exits raises its `ProcessFailed` at once; an error of `not_yet`
+    from `ready` counts as not ready; at the deadline `timeout_error` is raised, naming
+    `what` and carrying the end of each watched process's log.
+    """
+    while True:
+        for process in watched:
+            process.check_alive()
+        try:
+            if ready():
+                return
+        except not_yet:
+            pass
+        if time.monotonic() > deadline:
+            tails = "".join(f"\n--- {p.name}\n{p.log_tail()}" for p in watched)
+            raise timeout_error(f"timed out waiting for {what}{tails}")
+        time.sleep(interval)
 
 
 def _last_error(tail: str) -> str:

@@ -7,7 +7,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -20,8 +19,14 @@ import httpx
 
 from sandboxmesh.cli.errors import CliError
 from sandboxmesh.client import ClientConfig, ControlPlaneClient, endpoints
-from sandboxmesh.demo.mail_catcher import MailCatcher
-from sandboxmesh.localcluster.processes import free_port
+from sandboxmesh.dev.demo.mail_catcher import MailCatcher
+from sandboxmesh.dev.processes import (
+    ManagedProcess,
+    NotReadyInTime,
+    ProcessFailed,
+    free_port,
+    wait_until_ready,
+)
 
 DEMO_ORG = "demo"
 DEMO_EMAIL = "demo@example.com"
@@ -60,25 +65,27 @@ def control_plane(workdir: Path, *, host: str, port: int) -> Iterator[DemoContro
     mail_dir = workdir / "mail"
     shutil.rmtree(mail_dir, ignore_errors=True)
     log = workdir / "controlplane.log"
-    with MailCatcher(port=free_port(), maildir=mail_dir) as catcher, log.open("w") as output:
+    log.unlink(missing_ok=True)
+    with MailCatcher(port=free_port(), maildir=mail_dir) as catcher:
         env |= {
             "SANDBOXMESH_PUBLIC_URL": url,
             "SANDBOXMESH_MAIL__SMTP_HOST": catcher.host,
             "SANDBOXMESH_MAIL__SMTP_PORT": str(catcher.port),
             "SANDBOXMESH_MAIL__SMTP_SECURITY": "none",
         }
-        process = subprocess.Popen(
+        # In a session of its own: Ctrl-C reaches the demo alone, which stops the server in
+        # its turn.
+        server = ManagedProcess(
+            "the control plane",
             _sandboxmesh(
                 "server", "--database-url", database_url, "--host", host, "--port", str(port)
             ),
+            log,
             env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            # Ctrl-C reaches the demo alone, which stops the server in its turn.
-            start_new_session=True,
         )
         try:
-            _wait_ready(url, process, log)
+            server.start()
+            _wait_ready(url, server)
             with ControlPlaneClient(ClientConfig(url, token, timeout=10)) as client:
                 registered = client.send(endpoints.register_cluster(DEMO_CLUSTER))
             yield DemoControlPlane(
@@ -90,12 +97,7 @@ def control_plane(workdir: Path, *, host: str, port: int) -> Iterator[DemoContro
                 mail_dir=mail_dir,
             )
         finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            server.stop(timeout=20)
 
 
 def _bootstrap(workdir: Path, env: dict[str, str], database_url: str, password: str) -> str:
@@ -134,17 +136,19 @@ def _bootstrap(workdir: Path, env: dict[str, str], database_url: str, password: 
     return token
 
 
-def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT
-    while True:
-        if process.poll() is not None:
-            tail = log.read_text()[-500:].strip().replace("\n", " | ")
-            raise CliError(f"the control plane exited (see {log}): {tail}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            raise CliError(f"the control plane did not become ready within {READY_TIMEOUT:g}s")
-        time.sleep(0.2)
+def _wait_ready(url: str, server: ManagedProcess) -> None:
+    try:
+        wait_until_ready(
+            f"the control plane at {url}",
+            lambda: httpx.get(f"{url}/readyz", timeout=2).status_code == 200,
+            deadline=time.monotonic() + READY_TIMEOUT,
+            watched=[server],
+            interval=0.2,
+        )
+    except ProcessFailed as error:
+        tail = server.log_tail().replace("\n", " | ")[-500:]
+        raise CliError(f"the control plane exited (see {server.log_path}): {tail}") from error
+    except NotReadyInTime as error:
+        raise CliError(
+            f"the control plane did not become ready within {READY_TIMEOUT:g}s"
+        ) from error

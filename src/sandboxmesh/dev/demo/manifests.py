@@ -1,7 +1,7 @@
 """The demo app's Kubernetes objects, and the demo's sandbox.
 
 Three services in a chain, `frontend` -> `checkout` -> `payments`, each a Deployment of the
-demo app's image (deploy/images/demo-app, the program `sandboxmesh.demo.app`) behind a
+demo app's image (deploy/images/demo-app, the program `sandboxmesh.dev.demo.app`) behind a
 Service on port 80 that opts in to routing (`sandboxmesh.io/route: "true"`): the chart's
 route server puts routers in front of each, so every hop is routed at its destination. The
 frontend's Service may also be a NodePort, the demo's front door on this machine.
@@ -17,7 +17,7 @@ from sandboxmesh.routing.core.routers import ANNOTATION_ROUTE
 from sandboxmesh.spec import SandboxManifest
 
 NAMESPACE = "demo"
-#: Built by `sandboxmesh dev images build` (localcluster.images.catalog.DEMO_APP_IMAGE).
+#: Built by `sandboxmesh dev images build` (dev.cluster.images.catalog.DEMO_APP_IMAGE).
 DEMO_IMAGE = f"ghcr.io/sandboxmesh/demo-app:{__version__}"
 SERVICE_PORT = 80
 CONTAINER_PORT = 8080

@@ -20,10 +20,15 @@ from pathlib import Path
 
 import httpx
 
-from sandboxmesh.localcluster.binaries import Binaries
-from sandboxmesh.localcluster.node import archives, configs, host
-from sandboxmesh.localcluster.node.configs import NodeLayout, NodePorts
-from sandboxmesh.localcluster.processes import ManagedProcess, free_port, terminate_group
+from sandboxmesh.dev.cluster.binaries import Binaries
+from sandboxmesh.dev.cluster.node import archives, configs, host
+from sandboxmesh.dev.cluster.node.configs import NodeLayout, NodePorts
+from sandboxmesh.dev.processes import (
+    ManagedProcess,
+    free_port,
+    terminate_group,
+    wait_until_ready,
+)
 
 log = logging.getLogger(__name__)
 
@@ -193,12 +198,13 @@ class RealNode:
         process.start()
         self._save_record()  # its pid changed: a later sweep must know the new one
         if name == "containerd":
-            deadline = time.monotonic() + timeout
-            while not self._cri_answers():
-                process.check_alive()
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"containerd's CRI did not answer within {timeout:g}s")
-                time.sleep(0.1)
+            wait_until_ready(
+                "containerd's CRI to answer",
+                self._cri_answers,
+                deadline=time.monotonic() + timeout,
+                watched=[process],
+                timeout_error=TimeoutError,
+            )
 
     def _component(self, name: str) -> ManagedProcess:
         (process,) = (p for p in self.processes if p.name == name)

@@ -18,10 +18,10 @@ from lightkube import ApiError, Client, KubeConfig
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Namespace, Pod, Secret
 
-from sandboxmesh.localcluster import Binaries, LocalCluster
-from sandboxmesh.localcluster.images import catalog
-from sandboxmesh.localcluster.node import archives
-from sandboxmesh.localcluster.node.configs import NodeLayout
+from sandboxmesh.dev.cluster import Binaries, LocalCluster
+from sandboxmesh.dev.cluster.images import catalog
+from sandboxmesh.dev.cluster.node import archives
+from sandboxmesh.dev.cluster.node.configs import NodeLayout
 
 RELEASE = "sandboxmesh"
 RELEASE_NAMESPACE = "sandboxmesh-system"

@@ -1,6 +1,6 @@
 """What `sandboxmesh demo` runs: the whole system on one machine, in the foreground until Ctrl-C.
 
-Orchestration only; the parts live in `sandboxmesh.demo`. In order: the local cluster with a
+Orchestration only; the parts live in `sandboxmesh.dev.demo`. In order: the local cluster with a
 real node, the images loaded into it, the control plane on this host (SQLite, a bootstrapped
 organisation, a registered cluster; it stands for the hosted service, reached by Pods at the
 node's address), the chart (agent, operator, route server and its routers, as Pods), the demo
@@ -25,11 +25,10 @@ import lightkube
 import typer
 
 from sandboxmesh import home
-from sandboxmesh.cli import demo_controlplane, session
+from sandboxmesh.cli import session
 from sandboxmesh.cli.errors import CliError
 from sandboxmesh.client import ClientConfig, ControlPlaneClient, errors
-from sandboxmesh.demo import in_cluster, manifests, routed_app, sandboxes, summary
-from sandboxmesh.localcluster import (
+from sandboxmesh.dev.cluster import (
     Binaries,
     BinariesMissing,
     ClusterConfig,
@@ -37,10 +36,12 @@ from sandboxmesh.localcluster import (
     LocalCluster,
     ProcessFailed,
 )
-from sandboxmesh.localcluster.images.buildah import ImageBuildFailed
-from sandboxmesh.localcluster.images.catalog import CheckoutMissing
-from sandboxmesh.localcluster.node import configs as node_configs
-from sandboxmesh.localcluster.node.host import HostUnfit, NodeAlreadyUp
+from sandboxmesh.dev.cluster.images.buildah import ImageBuildFailed
+from sandboxmesh.dev.cluster.images.catalog import CheckoutMissing
+from sandboxmesh.dev.cluster.node import configs as node_configs
+from sandboxmesh.dev.cluster.node.host import HostUnfit, NodeAlreadyUp
+from sandboxmesh.dev.demo import controlplane as demo_controlplane
+from sandboxmesh.dev.demo import in_cluster, manifests, routed_app, sandboxes, summary
 from sandboxmesh.spec.crd import crd_manifest
 
 DEMO_SANDBOX = "pr-42"

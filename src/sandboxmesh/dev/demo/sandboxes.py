@@ -8,7 +8,7 @@ import time
 import httpx
 
 from sandboxmesh.client import ControlPlaneClient, endpoints, errors
-from sandboxmesh.demo.routed_app import RoutedApp
+from sandboxmesh.dev.demo.routed_app import RoutedApp
 from sandboxmesh.spec import Phase, SandboxManifest, SandboxStatus
 
 

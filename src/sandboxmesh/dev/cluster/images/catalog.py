@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sandboxmesh import __version__
-from sandboxmesh.envoy_binary import EnvoyMissing, envoy_binary
-from sandboxmesh.localcluster.binaries import Binaries, cache_root
-from sandboxmesh.localcluster.images.buildah import Buildah, ImageBuildFailed, tree_digest
-from sandboxmesh.localcluster.node.configs import PAUSE_IMAGE
+from sandboxmesh.dev.cluster.binaries import Binaries, cache_root
+from sandboxmesh.dev.cluster.images.buildah import Buildah, ImageBuildFailed, tree_digest
+from sandboxmesh.dev.cluster.node.configs import PAUSE_IMAGE
+from sandboxmesh.dev.envoy_binary import EnvoyMissing, envoy_binary
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ class CheckoutMissing(RuntimeError):
 
 
 def repository_root() -> Path:
-    root = Path(__file__).resolve().parents[4]
+    root = Path(__file__).resolve().parents[5]
     if not (root / "deploy" / "images").is_dir() or not (root / "uv.lock").is_file():
         raise CheckoutMissing(
             f"no deploy/images or uv.lock under {root}: building images needs a checkout "
@@ -230,7 +230,9 @@ def _router_context(context: Path, builder: Builder) -> None:
 
 
 def _demo_app_context(context: Path, builder: Builder) -> None:
-    shutil.copy2(builder.root / "src" / "sandboxmesh" / "demo" / "app.py", context / "app.py")
+    shutil.copy2(
+        builder.root / "src" / "sandboxmesh" / "dev" / "demo" / "app.py", context / "app.py"
+    )
 
 
 def _pause_context(context: Path, builder: Builder) -> None:

@@ -2,19 +2,19 @@
 
 etcd, kube-apiserver, kube-controller-manager, kube-scheduler and KWOK run as local processes,
 built from their Go modules by `make k8s-bin`. Use `LocalCluster` as a context manager, the
-`local_cluster` pytest fixture (sandboxmesh.localcluster.pytest_plugin), or
+`kube_target` pytest fixture (sandboxmesh.dev.pytest_plugin), or
 `sandboxmesh dev cluster up|down`.
 """
 
-from sandboxmesh.localcluster.binaries import Binaries, BinariesMissing
-from sandboxmesh.localcluster.cluster import (
+from sandboxmesh.dev.cluster.binaries import Binaries, BinariesMissing
+from sandboxmesh.dev.cluster.cluster import (
     ClusterConfig,
     ClusterStartTimeout,
     ClusterState,
     LocalCluster,
     stop_detached,
 )
-from sandboxmesh.localcluster.processes import ProcessFailed
+from sandboxmesh.dev.processes import ProcessFailed
 
 __all__ = [
     "Binaries",

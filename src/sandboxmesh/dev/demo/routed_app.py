@@ -20,8 +20,8 @@ from lightkube import ApiError, Client, KubeConfig, codecs
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Namespace, Service
 
-from sandboxmesh.demo import manifests
-from sandboxmesh.localcluster.node.configs import NODE_IP
+from sandboxmesh.dev.cluster.node.configs import NODE_IP
+from sandboxmesh.dev.demo import manifests
 from sandboxmesh.routing import BAGGAGE_HEADER, BAGGAGE_MEMBER
 from sandboxmesh.routing.core.routers import Stage, stage
 

@@ -8,7 +8,6 @@ admin API and stop it.
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 from pathlib import Path
 from types import TracebackType
@@ -16,13 +15,15 @@ from typing import Any
 
 import httpx
 
-from sandboxmesh.envoy_binary import EnvoyMissing, envoy_binary
+from sandboxmesh.dev.envoy_binary import EnvoyMissing, envoy_binary
+from sandboxmesh.dev.processes import ManagedProcess, ProcessFailed, wait_until_ready
 
 __all__ = ["EnvoyFailed", "EnvoyMissing", "EnvoyProcess", "envoy_binary"]
 
 
-class EnvoyFailed(RuntimeError):
-    """Envoy exited or did not become ready; the message carries the end of its log."""
+class EnvoyFailed(ProcessFailed):
+    """Envoy did not become ready; the message carries the end of its log. (Envoy exiting
+    raises the `ProcessFailed` of its process.)"""
 
 
 class EnvoyProcess:
@@ -34,7 +35,7 @@ class EnvoyProcess:
         self.concurrency = concurrency
         self.log_path = workdir / "envoy.log"
         self._admin_path = workdir / "envoy-admin-address"
-        self._process: subprocess.Popen[bytes] | None = None
+        self._process: ManagedProcess | None = None
         self.admin_url = ""
 
     def start(self, timeout: float = 30) -> EnvoyProcess:
@@ -42,41 +43,53 @@ class EnvoyProcess:
         config = self.workdir / "envoy.json"
         config.write_text(json.dumps(self.bootstrap, indent=2))
         self._admin_path.unlink(missing_ok=True)
-        with self.log_path.open("wb") as log:
-            self._process = subprocess.Popen(
-                [
-                    str(envoy_binary()),
-                    "-c",
-                    str(config),
-                    "--admin-address-path",
-                    str(self._admin_path),
-                    "--disable-hot-restart",
-                    "--concurrency",
-                    str(self.concurrency),
-                    "--log-level",
-                    "warning",
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + timeout
-        while not (self._admin_path.exists() and self._admin_path.read_text().strip()):
-            self._check_alive()
-            if time.monotonic() > deadline:
-                raise EnvoyFailed(f"envoy wrote no admin address in {timeout}s\n{self.log_tail()}")
-            time.sleep(0.05)
+        self.log_path.unlink(missing_ok=True)
+        argv = [
+            str(envoy_binary()),
+            "-c",
+            str(config),
+            "--admin-address-path",
+            str(self._admin_path),
+            "--disable-hot-restart",
+            "--concurrency",
+            str(self.concurrency),
+            "--log-level",
+            "warning",
+        ]
+        # Started from whichever thread runs the test or benchmark: dying with that thread
+        # could stop Envoy under a caller that outlives it.
+        self._process = ManagedProcess("envoy", argv, self.log_path, die_with_parent=False)
+        self._process.start()
+        wait_until_ready(
+            "envoy to write its admin address",
+            lambda: self._admin_path.exists() and bool(self._admin_path.read_text().strip()),
+            deadline=time.monotonic() + timeout,
+            watched=[self._process],
+            interval=0.05,
+            timeout_error=EnvoyFailed,
+        )
         self.admin_url = f"http://{self._admin_path.read_text().strip()}"
         return self
 
+    def wait_ready(self, timeout: float) -> None:
+        """Until Envoy is ready (`is_ready`); `EnvoyFailed` at the deadline."""
+        wait_until_ready(
+            "envoy to be ready",
+            self.is_ready,
+            deadline=time.monotonic() + timeout,
+            watched=[self._process] if self._process is not None else [],
+            interval=0.05,
+            timeout_error=EnvoyFailed,
+        )
+
     def _check_alive(self) -> None:
-        if self._process is not None and self._process.poll() is not None:
-            raise EnvoyFailed(f"envoy exited with {self._process.returncode}\n{self.log_tail()}")
+        if self._process is not None:
+            self._process.check_alive()
 
     def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
+        if self._process is None:
             return ""
+        return self._process.log_tail(lines)
 
     def admin(self, path: str) -> httpx.Response:
         return httpx.get(f"{self.admin_url}{path}", timeout=5)
@@ -101,14 +114,8 @@ class EnvoyProcess:
 
     def stop(self) -> None:
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        if process is not None:
+            process.stop()
 
     def __enter__(self) -> EnvoyProcess:
         return self.start()

@@ -1,6 +1,6 @@
 """A real Kubernetes control plane as local processes: etcd, kube-apiserver,
 kube-controller-manager, kube-scheduler and KWOK with simulated nodes, and with `real_node`
-a real node on this host (sandboxmesh.localcluster.node) where Pods run as containers.
+a real node on this host (sandboxmesh.dev.cluster.node) where Pods run as containers.
 
 Start-up order: the real node's network (the API server listens on its address), etcd, then
 the API server; then the controller manager, the scheduler and KWOK together; then the fake
@@ -26,17 +26,19 @@ from typing import Any
 import httpx
 import yaml
 
-from sandboxmesh.localcluster import kube, pki
-from sandboxmesh.localcluster.binaries import Binaries
-from sandboxmesh.localcluster.node import configs as node_configs
-from sandboxmesh.localcluster.node import host as node_host
-from sandboxmesh.localcluster.node.node import COMPONENTS as node_components
-from sandboxmesh.localcluster.node.node import NodeCredentials, RealNode, stop_node
-from sandboxmesh.localcluster.processes import (
+from sandboxmesh.dev.cluster import kube, pki
+from sandboxmesh.dev.cluster.binaries import Binaries
+from sandboxmesh.dev.cluster.node import configs as node_configs
+from sandboxmesh.dev.cluster.node import host as node_host
+from sandboxmesh.dev.cluster.node.node import COMPONENTS as node_components
+from sandboxmesh.dev.cluster.node.node import NodeCredentials, RealNode, stop_node
+from sandboxmesh.dev.processes import (
     ManagedProcess,
+    NotReadyInTime,
     ProcessFailed,
     free_port,
     terminate_group,
+    wait_until_ready,
 )
 
 log = logging.getLogger(__name__)
@@ -52,7 +54,7 @@ KWOK_TAINT = {"key": NODE_ANNOTATION, "value": "fake", "effect": "NoSchedule"}
 STATE_FILE = "cluster.json"
 
 
-class ClusterStartTimeout(RuntimeError):
+class ClusterStartTimeout(NotReadyInTime):
     """A component did not become healthy in time; the message names it."""
 
 
@@ -170,7 +172,7 @@ class LocalCluster:
         }
         servers: dict[str, tuple[str, str]] = {}
         if self.config.real_node:
-            from sandboxmesh.localcluster.images.catalog import pause_archive
+            from sandboxmesh.dev.cluster.images.catalog import pause_archive
 
             self.node = RealNode(self.workdir, binaries, lambda: pause_archive(binaries))
             self.node.claim()
@@ -409,18 +411,14 @@ class LocalCluster:
         ready: Callable[[], bool],
     ) -> None:
         processes = watched if isinstance(watched, list) else [watched]
-        while True:
-            for process in processes:
-                process.check_alive()
-            try:
-                if ready():
-                    return
-            except (httpx.HTTPError, kube.ApiError, OSError):
-                pass
-            if time.monotonic() > deadline:
-                tails = "\n".join(f"--- {p.name}\n{p.log_tail()}" for p in processes)
-                raise ClusterStartTimeout(f"timed out waiting for {what}\n{tails}")
-            time.sleep(0.1)
+        wait_until_ready(
+            what,
+            ready,
+            deadline=deadline,
+            watched=processes,
+            not_yet=(httpx.HTTPError, kube.ApiError, OSError),
+            timeout_error=ClusterStartTimeout,
+        )
 
     def _apiserver_ready(self) -> bool:
         if self._tls is None:

@@ -1,4 +1,4 @@
-"""pytest fixtures for a real Kubernetes API (registered as the `sandboxmesh` pytest11 plugin).
+"""pytest fixtures for a real Kubernetes API (loaded by the project's tests/conftest.py).
 
 `kube_target` is session-scoped: one cluster for the whole run. When
 `SANDBOXMESH_TEST_KUBECONFIG` names a kubeconfig (kind, k3d, a real cluster), the suite uses
@@ -23,9 +23,9 @@ from lightkube import Client, KubeConfig
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Namespace
 
-from sandboxmesh.localcluster import kube
-from sandboxmesh.localcluster.cluster import ClusterConfig, LocalCluster
-from sandboxmesh.localcluster.node import host as node_host
+from sandboxmesh.dev.cluster import kube
+from sandboxmesh.dev.cluster.cluster import ClusterConfig, LocalCluster
+from sandboxmesh.dev.cluster.node import host as node_host
 from sandboxmesh.spec.crd import CRD_NAME, crd_manifest
 
 EXTERNAL_KUBECONFIG_ENV = "SANDBOXMESH_TEST_KUBECONFIG"

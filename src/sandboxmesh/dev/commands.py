@@ -1,4 +1,12 @@
-"""`sandboxmesh dev ...`: local infrastructure for people working on or trying SandboxMesh."""
+"""`sandboxmesh dev ...` (local infrastructure for people working on or trying SandboxMesh)
+and `sandboxmesh demo` (the whole system on one machine).
+
+The CLI's app registers both (`app` and `demo`); this is the one module of the development
+wing that the product's CLI imports. The demo's orchestration (`dev.demo.run`) is imported
+only when the demo runs, so that every other command does not pay for importing the route
+server, Envoy's protos and FastAPI (over a second of start-up, on every CLI call and every
+process a test starts).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +17,7 @@ import typer
 
 from sandboxmesh import home
 from sandboxmesh.cli.errors import CliError
-from sandboxmesh.localcluster import (
+from sandboxmesh.dev.cluster import (
     BinariesMissing,
     ClusterConfig,
     ClusterStartTimeout,
@@ -18,11 +26,11 @@ from sandboxmesh.localcluster import (
     ProcessFailed,
     stop_detached,
 )
-from sandboxmesh.localcluster.cluster import STATE_FILE, cluster_is_running
-from sandboxmesh.localcluster.images.buildah import ImageBuildFailed
-from sandboxmesh.localcluster.node import archives as archives_module
-from sandboxmesh.localcluster.node.configs import NODE_IP, NODE_NAME, NodeLayout
-from sandboxmesh.localcluster.node.host import HostUnfit, NodeAlreadyUp
+from sandboxmesh.dev.cluster.cluster import STATE_FILE, cluster_is_running
+from sandboxmesh.dev.cluster.images.buildah import ImageBuildFailed
+from sandboxmesh.dev.cluster.node import archives as archives_module
+from sandboxmesh.dev.cluster.node.configs import NODE_IP, NODE_NAME, NodeLayout
+from sandboxmesh.dev.cluster.node.host import HostUnfit, NodeAlreadyUp
 from sandboxmesh.spec.crd import crd_manifest
 
 app = typer.Typer(
@@ -166,7 +174,7 @@ def images_build(
     ),
 ) -> None:
     """Build every image (cached by content) and load them into the dev cluster's node."""
-    from sandboxmesh.localcluster.images import catalog
+    from sandboxmesh.dev.cluster.images import catalog
 
     try:
         builder = catalog.builder()
@@ -196,7 +204,7 @@ def images_context(
 ) -> None:
     """Write an image's build context, for `docker build` elsewhere (the release workflow):
     docker build -f deploy/images/NAME/Containerfile DIRECTORY."""
-    from sandboxmesh.localcluster.images import catalog
+    from sandboxmesh.dev.cluster.images import catalog
 
     spec = catalog.PUBLISHED.get(name)
     if spec is None:
@@ -220,7 +228,7 @@ def mail(
     import signal
     import threading
 
-    from sandboxmesh.demo.mail_catcher import MailCatcher
+    from sandboxmesh.dev.demo.mail_catcher import MailCatcher
 
     directory = maildir or home.sandboxmesh_home() / "mail"
     try:
@@ -240,3 +248,21 @@ def mail(
     stop.wait()
     catcher.stop()
     typer.echo("stopped.", err=True)
+
+
+def demo(
+    nodes: int = typer.Option(
+        1, min=0, max=100, help="Simulated (KWOK) nodes beside the real one, for scale."
+    ),
+    port: int = typer.Option(8080, min=1, max=65535, help="The control plane's port."),
+    frontend_port: int = typer.Option(
+        8000,
+        min=1,
+        max=65535,
+        help="The frontend's NodePort: it answers at http://10.123.0.1:PORT/ (the node's address).",
+    ),
+) -> None:
+    """Start the whole system on this machine and keep it running until Ctrl-C."""
+    from sandboxmesh.dev.demo import run as demo_run
+
+    demo_run.run(nodes, port, frontend_port)
