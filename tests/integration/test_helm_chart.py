@@ -179,6 +179,16 @@ def test_the_route_server_manages_routers_from_the_router_image_built_here() -> 
     assert f"--router-xds-address={xds}" in container["args"]
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert not [d for d in documents if d["kind"] == "PodDisruptionBudget"]  # one replica each
+    assert "--no-route-traces" not in container["args"]  # route traces on by default
+
+
+def test_route_traces_can_be_turned_off() -> None:
+    documents = render("sandboxmesh", "sandboxmesh-system", "routeServer.routeTraces=false")
+    (route_server,) = [
+        d for d in documents
+        if d["kind"] == "Deployment" and d["metadata"]["name"] == "sandboxmesh-route-server"
+    ]  # fmt: skip
+    assert "--no-route-traces" in route_server["spec"]["template"]["spec"]["containers"][0]["args"]
 
 
 def test_components_with_several_replicas_get_disruption_budgets() -> None:

@@ -58,6 +58,11 @@ def run(
         help="Also write the routes as istio VirtualServices or gateway-api HTTPRoutes "
         "(repeatable; auto: whichever CRDs the cluster has).",
     ),
+    route_traces: bool = typer.Option(
+        True,
+        help="Routers log requests whose tracestate holds 'sandboxmesh' to this server, for "
+        "route traces (GET /v1/traces/ID); untraced requests cost one header check.",
+    ),
     log_level: str = typer.Option("INFO", help="Log level."),
 ) -> None:
     """Serve Envoy routers their routes: requests with a sandbox's key go to its forks."""
@@ -96,6 +101,7 @@ def run(
         kubeconfig=kubeconfig,
         routers=RouterControllerSettings(router=router_settings) if manage_routers else None,
         mesh=tuple("auto" if m == "auto" else MeshKind(m) for m in sorted(meshes)),
+        route_traces=route_traces,
     )
     try:
         code = asyncio.run(server.serve_until_signalled(settings))

@@ -73,6 +73,8 @@ class RouteServerSettings:
     routers: RouterControllerSettings | None = None
     #: Write the table as these meshes' objects (`auto`: those whose CRD is installed).
     mesh: tuple[MeshKind | Literal["auto"], ...] = ()
+    #: Routers log traced requests to this server (route traces; docs/routing.md §4).
+    route_traces: bool = True
 
 
 class _UvicornServer(uvicorn.Server):
@@ -103,7 +105,9 @@ class RouteServer:
     ) -> None:
         self.settings = settings
         self.metrics = RouteServerMetrics()
-        self.state = RouteState(settings.headers, settings.addresses)
+        self.state = RouteState(
+            settings.headers, settings.addresses, route_traces=settings.route_traces
+        )
         # Without a watch the caller owns the table, complete from the start.
         self.state.synced = not settings.watch
         self.ads = AggregatedDiscoveryService(self.state, self.metrics)

@@ -16,9 +16,13 @@ from sandboxmesh.routing.core.upstreams import ServiceAddresses
 
 
 class RouteState:
-    def __init__(self, headers: KeyHeaders, addresses: ServiceAddresses) -> None:
+    def __init__(
+        self, headers: KeyHeaders, addresses: ServiceAddresses, *, route_traces: bool = True
+    ) -> None:
         self.headers = headers
         self.addresses = addresses
+        #: Whether routers log traced requests (core/trace.py) to the route server.
+        self.route_traces = route_traces
         self.table = RouteTable()
         self.generation = 0
         #: Whether the table reflects a complete list of Sandbox objects (readiness).

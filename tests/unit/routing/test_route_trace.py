@@ -3,10 +3,12 @@ went, and the bounded buffer the route server keeps traces in."""
 
 from __future__ import annotations
 
-from sandboxmesh.routing.core import trace
+from sandboxmesh.routing.core import envoy_resources, trace
+from sandboxmesh.routing.core.fronts import Front
 from sandboxmesh.routing.core.matching import KeyHeaders
 from sandboxmesh.routing.core.table import ForkRoute, RouteTable, ServiceRef
 from sandboxmesh.routing.core.trace import Hop, Reason, TraceBuffer
+from sandboxmesh.routing.core.upstreams import ServiceAddresses
 
 CHECKOUT, CART = ServiceRef("shop", "checkout"), ServiceRef("shop", "cart")
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -85,3 +87,22 @@ def test_the_buffer_is_bounded_by_traces_age_and_hops_and_counts_what_it_drops()
     assert buffer.dropped == 1 + 2  # two hops over the per-trace bound
     assert buffer.get(ids[1], now=101 + 61) == []  # aged out
     assert len(buffer) == 1
+
+
+def test_routers_log_only_traced_requests_and_not_at_all_with_traces_off() -> None:
+    front = Front(namespace="shop", service="cart", port=80, listen_address="127.0.0.1",
+                  listen_port=10080, baseline_host="cart-b", baseline_port=80)  # fmt: skip
+
+    def access_logs(route_traces: bool) -> list[object]:
+        node = envoy_resources.node_resources(
+            [front], RouteTable(), ServiceAddresses(), route_traces=route_traces
+        )
+        (chain,) = node.listeners[front.name].filter_chains
+        manager = envoy_resources.hcm_pb2.HttpConnectionManager()
+        chain.filters[0].typed_config.Unpack(manager)
+        return list(manager.access_log)
+
+    (log,) = access_logs(True)
+    assert log.filter.header_filter.header.name == "tracestate"
+    assert log.filter.header_filter.header.string_match.safe_regex.regex == trace.TRACESTATE_PATTERN
+    assert access_logs(False) == []

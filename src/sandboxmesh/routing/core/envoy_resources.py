@@ -132,7 +132,9 @@ def trace_log(front: Front, headers: matching.KeyHeaders) -> accesslog_pb2.Acces
     )
 
 
-def listener(front: Front, headers: matching.KeyHeaders | None = None) -> listener_pb2.Listener:
+def listener(
+    front: Front, headers: matching.KeyHeaders | None = None, *, route_traces: bool = True
+) -> listener_pb2.Listener:
     """The front's listener; its routes come over ADS under the front's name."""
     manager = hcm_pb2.HttpConnectionManager(
         stat_prefix=f"{front.namespace}_{front.service}_{front.port}",
@@ -152,7 +154,7 @@ def listener(front: Front, headers: matching.KeyHeaders | None = None) -> listen
                 name="envoy.filters.http.router", typed_config=_pack(router_pb2.Router())
             )
         ],
-        access_log=[trace_log(front, headers or matching.KeyHeaders())],
+        access_log=[trace_log(front, headers or matching.KeyHeaders())] if route_traces else [],
     )
     return listener_pb2.Listener(
         name=front.name,
@@ -277,12 +279,16 @@ def node_resources(
     table: RouteTable,
     addresses: ServiceAddresses,
     headers: matching.KeyHeaders | None = None,
+    *,
+    route_traces: bool = True,
 ) -> NodeResources:
     clusters: dict[str, cluster_pb2.Cluster] = {}
     for front in fronts:
         clusters.update(front_clusters(front, table, addresses))
     return NodeResources(
-        listeners={front.name: listener(front, headers) for front in fronts},
+        listeners={
+            front.name: listener(front, headers, route_traces=route_traces) for front in fronts
+        },
         clusters=clusters,
     )
 

@@ -118,7 +118,9 @@ class AggregatedDiscoveryService(ads_pb2_grpc.AggregatedDiscoveryServiceServicer
             # Until the first list of Sandbox objects is in, the table is empty, not true: a
             # router (re)connecting to a restarted route server keeps its routes meanwhile.
             if state.synced:
-                desired = stream.desired(state.table, state.headers, state.addresses)
+                desired = stream.desired(
+                    state.table, state.headers, state.addresses, state.route_traces
+                )
                 response = stream.next_response(desired)
             if response is not None:
                 self.metrics.xds_responses.labels(TYPE_NAMES[response.type_url]).inc()

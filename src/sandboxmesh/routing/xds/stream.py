@@ -127,10 +127,16 @@ class StreamState:
         return set(self.types[CLUSTER_TYPE].acked_resources)
 
     def desired(
-        self, table: RouteTable, headers: KeyHeaders, addresses: ServiceAddresses
+        self,
+        table: RouteTable,
+        headers: KeyHeaders,
+        addresses: ServiceAddresses,
+        route_traces: bool = True,
     ) -> dict[str, dict[str, Any]]:
         """What Envoy should have now, per type, under the make-before-break rules."""
-        node = envoy_resources.node_resources(self.fronts, table, addresses, headers)
+        node = envoy_resources.node_resources(
+            self.fronts, table, addresses, headers, route_traces=route_traces
+        )
         clusters = dict(node.clusters)
         # Keep what acknowledged routes still name, as Envoy last accepted it.
         acked_routes = self.types[ROUTE_TYPE].acked_resources.values()
