@@ -26,57 +26,35 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import bench_routing
 import httpx
 from http_load import backends, throughput
 
-from sandboxmesh.dev.local_routing.envoy_process import EnvoyProcess
-from sandboxmesh.routing.core.bootstrap import AdsServer, envoy_bootstrap
-from sandboxmesh.routing.core.fronts import Front
-from sandboxmesh.routing.core.table import ForkRoute, RouteTable, ServiceRef
-from sandboxmesh.routing.core.upstreams import Address, ServiceAddresses
-from sandboxmesh.routing.server import RouteServerSettings, RouteServerThread
+from sandboxmesh.routing.server import RouteServerThread
 
-NAMESPACE = "bench"
-KEY = "benchkey000001"
-FORK = ServiceRef(NAMESPACE, "checkout-sbx-1")
+KEY = bench_routing.key_for(0)
 
 
 @contextlib.contextmanager
 def data_plane(
     ports: dict[str, int], workdir: Path, route_traces: bool
 ) -> Iterator[tuple[RouteServerThread, int]]:
-    settings = RouteServerSettings(
-        addresses=ServiceAddresses(overrides={(FORK, 80): Address("127.0.0.1", ports["fork"])}),
-        route_traces=route_traces,
-    )
-    front = Front(
-        namespace=NAMESPACE,
-        service="checkout",
-        port=80,
-        listen_address="127.0.0.1",
-        listen_port=0,
-        baseline_host="127.0.0.1",
-        baseline_port=ports["baseline"],
-    )
-    with RouteServerThread(settings) as server:
-        server.set_table(RouteTable(routes={front.baseline: (ForkRoute(KEY, "sbx-1", FORK),)}))
-        ads = AdsServer("127.0.0.1", server.xds_port)
-        document = envoy_bootstrap(
-            node_id="bench", node_cluster=NAMESPACE, fronts=[front], ads=ads, admin_port=0
+    """bench_routing's data plane (one front, `checkout`), its first fork's route live."""
+    with bench_routing.data_plane(ports, 1, workdir, route_traces=route_traces) as (
+        server,
+        _envoy,
+        port,
+    ):
+        server.set_table(bench_routing.fork_table(1))
+        bench_routing.wait_for(
+            lambda: (
+                httpx.get(f"http://127.0.0.1:{port}/", headers=_keyed(), timeout=2).json()
+                == {"servedBy": "fork"}
+            ),
+            30,
+            "the fork's route",
         )
-        with EnvoyProcess(document, workdir) as envoy:
-            deadline = time.monotonic() + 30
-            port = 0
-            while time.monotonic() < deadline:
-                with contextlib.suppress(Exception):
-                    port = envoy.listener_ports()[front.name]
-                    answer = httpx.get(f"http://127.0.0.1:{port}/", headers=_keyed(), timeout=2)
-                    if answer.json().get("servedBy") == "fork":
-                        break
-                time.sleep(0.05)
-            else:
-                raise TimeoutError("the fork's route not live within 30 s")
-            yield server, port
+        yield server, port
 
 
 def _keyed(trace_id: str | None = None, traced: bool = False) -> dict[str, str]:

@@ -81,6 +81,7 @@ def data_plane(
     workdir: Path,
     kubeconfig: Path | None = None,
     concurrency: int = 1,
+    route_traces: bool = True,
 ) -> Iterator[tuple[RouteServerThread, EnvoyProcess, int]]:
     overrides = {
         (ServiceRef(NAMESPACE, f"checkout-sbx-{i}"), 80): Address("127.0.0.1", ports["fork"])
@@ -90,6 +91,7 @@ def data_plane(
         addresses=ServiceAddresses(overrides=overrides),
         watch=kubeconfig is not None,
         kubeconfig=kubeconfig,
+        route_traces=route_traces,
     )
     front = Front(
         namespace=NAMESPACE,
