@@ -9,6 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from sandboxmesh.cli.app import app
+from sandboxmesh.cli.errors import CliError
+from sandboxmesh.dev.demo import run
 
 
 def test_a_port_in_use_is_one_line_error_naming_the_option(
@@ -41,3 +43,14 @@ def test_one_port_for_the_api_and_the_front_door_is_refused(
         "error: --frontend-port 18123 is the control plane's --port too: choose another"
     )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_port_taken_on_any_address_is_refused_in_one_line() -> None:
+    """The control plane listens on the node's bridge address, which exists only once the
+    cluster is up: a port taken on another address than 127.0.0.1 must be found too."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.2", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(CliError, match=f"port {port} is not free.*--port"):
+            run._check_free(port, "--port")

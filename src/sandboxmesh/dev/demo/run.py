@@ -199,9 +199,11 @@ def _one_line(error: BaseException) -> str:
 
 
 def _check_free(port: int, option: str) -> None:
+    # The wildcard address: taken on any address (the node's bridge address included, where
+    # the control plane will listen) fails here, in one line, rather than at start-up.
     with socket.socket() as sock:
         try:
-            sock.bind(("127.0.0.1", port))
+            sock.bind(("", port))
         except OSError as error:
             raise CliError(
                 f"port {port} is not free ({error.strerror}); choose another with {option}"
