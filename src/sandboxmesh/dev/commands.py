@@ -26,7 +26,7 @@ from sandboxmesh.dev.cluster import (
     ProcessFailed,
     stop_detached,
 )
-from sandboxmesh.dev.cluster.cluster import STATE_FILE, cluster_is_running
+from sandboxmesh.dev.cluster.detached import STATE_FILE, cluster_is_running
 from sandboxmesh.dev.cluster.images.buildah import ImageBuildFailed
 from sandboxmesh.dev.cluster.node import archives as archives_module
 from sandboxmesh.dev.cluster.node.configs import NODE_IP, NODE_NAME, NodeLayout

@@ -7,13 +7,8 @@ built from their Go modules by `make k8s-bin`. Use `LocalCluster` as a context m
 """
 
 from sandboxmesh.dev.cluster.binaries import Binaries, BinariesMissing
-from sandboxmesh.dev.cluster.cluster import (
-    ClusterConfig,
-    ClusterStartTimeout,
-    ClusterState,
-    LocalCluster,
-    stop_detached,
-)
+from sandboxmesh.dev.cluster.cluster import ClusterConfig, ClusterStartTimeout, LocalCluster
+from sandboxmesh.dev.cluster.detached import ClusterState, stop_detached
 from sandboxmesh.dev.processes import ProcessFailed
 
 __all__ = [

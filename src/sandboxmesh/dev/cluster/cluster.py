@@ -10,34 +10,30 @@ ServiceAccount exists (the controllers run) and the CRDs are established.
 
 from __future__ import annotations
 
-import base64
-import json
 import logging
 import shutil
 import ssl
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import httpx
-import yaml
 
 from sandboxmesh.dev.cluster import kube, pki
 from sandboxmesh.dev.cluster.binaries import Binaries
+from sandboxmesh.dev.cluster.detached import STATE_FILE, ClusterState
 from sandboxmesh.dev.cluster.node import configs as node_configs
 from sandboxmesh.dev.cluster.node import host as node_host
-from sandboxmesh.dev.cluster.node.node import COMPONENTS as node_components
-from sandboxmesh.dev.cluster.node.node import NodeCredentials, RealNode, stop_node
+from sandboxmesh.dev.cluster.node.node import NodeCredentials, RealNode
 from sandboxmesh.dev.processes import (
     ManagedProcess,
     NotReadyInTime,
     ProcessFailed,
     free_port,
-    terminate_group,
     wait_until_ready,
 )
 
@@ -51,7 +47,6 @@ NODE_ANNOTATION = "kwok.x-k8s.io/node"
 #: KWOK's own taint for its nodes (its docs' node manifest): beside a real node, only Pods that
 #: tolerate it land on fake nodes.
 KWOK_TAINT = {"key": NODE_ANNOTATION, "value": "fake", "effect": "NoSchedule"}
-STATE_FILE = "cluster.json"
 
 
 class ClusterStartTimeout(NotReadyInTime):
@@ -76,40 +71,6 @@ class ClusterConfig:
     #: Stop the cluster's processes when the process that started it dies (even by
     #: SIGKILL); False for a cluster meant to outlive its starter (`dev cluster up`).
     die_with_starter: bool = True
-
-
-@dataclass
-class ClusterState:
-    """What `dev cluster down` needs to find a cluster started by another process."""
-
-    workdir: Path
-    kubeconfig: Path
-    server: str
-    pids: dict[str, int] = field(default_factory=dict)
-    real_node: bool = False
-
-    def to_json(self) -> str:
-        return json.dumps(
-            {
-                "workdir": str(self.workdir),
-                "kubeconfig": str(self.kubeconfig),
-                "server": self.server,
-                "pids": self.pids,
-                "realNode": self.real_node,
-            },
-            indent=2,
-        )
-
-    @classmethod
-    def from_json(cls, text: str) -> ClusterState:
-        data = json.loads(text)
-        return cls(
-            Path(data["workdir"]),
-            Path(data["kubeconfig"]),
-            data["server"],
-            data["pids"],
-            bool(data.get("realNode")),
-        )
 
 
 class LocalCluster:
@@ -427,41 +388,7 @@ class LocalCluster:
         return kube.apiserver_ready(self.server, self._tls)
 
     def _write_kubeconfig(self, path: Path, user: str, pair: pki.KeyPair) -> Path:
-        def b64(data: bytes) -> str:
-            return base64.b64encode(data).decode()
-
-        config = {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [
-                {
-                    "name": "sandboxmesh-local",
-                    "cluster": {
-                        "server": self.server,
-                        "certificate-authority-data": b64(self._ca_pem),
-                    },
-                }
-            ],
-            "users": [
-                {
-                    "name": user,
-                    "user": {
-                        "client-certificate-data": b64(pair.cert_pem),
-                        "client-key-data": b64(pair.key_pem),
-                    },
-                }
-            ],
-            "contexts": [
-                {
-                    "name": "sandboxmesh-local",
-                    "context": {"cluster": "sandboxmesh-local", "user": user},
-                }
-            ],
-            "current-context": "sandboxmesh-local",
-        }
-        path.write_text(yaml.safe_dump(config))
-        path.chmod(0o600)
-        return path
+        return pki.write_kubeconfig(path, self.server, self._ca_pem, user, pair)
 
     def _write_kwok_config(self, binaries: Binaries) -> Path:
         # The stages are the release's own defaults (kustomize/stage/*/fast), copied next to
@@ -501,50 +428,6 @@ class LocalCluster:
                 log.info("removed the real node's %s", ", ".join(left))
         if self._owns_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
-
-
-def stop_detached(state: ClusterState) -> list[str]:
-    """Stop a cluster that another process started; returns the names of what was stopped."""
-    stopped = []
-    pids = dict(state.pids)
-    if state.real_node:
-        node_pids = {
-            name: pids.pop(name)
-            for name in list(pids)
-            if name in node_components and _is_ours(pids[name], state.workdir)
-        }
-        try:
-            binaries: Binaries | None = Binaries.locate()
-        except RuntimeError:
-            binaries = None
-        stop_node(state.workdir, binaries, node_pids)
-        stopped += list(node_pids)
-    for name, pid in reversed(list(pids.items())):
-        if _is_ours(pid, state.workdir):
-            terminate_group(pid)
-            stopped.append(name)
-    if state.real_node:
-        # Last: the sweep kills whatever still names the work directory.
-        record = node_host.HostRecord.load()
-        if record is None or record.workdir == str(state.workdir):
-            node_host.sweep(record or node_host.HostRecord(workdir=str(state.workdir)))
-    shutil.rmtree(state.workdir, ignore_errors=True)
-    return stopped
-
-
-def cluster_is_running(state: ClusterState) -> bool:
-    """Whether every process of a detached cluster is still alive."""
-    return bool(state.pids) and all(_is_ours(pid, state.workdir) for pid in state.pids.values())
-
-
-def _is_ours(pid: int, workdir: Path) -> bool:
-    # Never signal a recycled pid: the process must still be one whose arguments name our
-    # work directory (every component gets a path under it).
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-    except OSError:
-        return False
-    return str(workdir) in cmdline
 
 
 def _etcd_healthy(port: int) -> bool:

@@ -5,11 +5,13 @@ Everything is generated fresh for each cluster and lives only in its work direct
 
 from __future__ import annotations
 
+import base64
 import datetime
 import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -227,3 +229,43 @@ def generate(
         for name, (dns_name, ip) in (servers or {}).items()
     }
     return ClusterPki(ca, apiserver, issued, _key_pem(sa_key), sa_pub, served)
+
+
+def write_kubeconfig(path: Path, server: str, ca_pem: bytes, user: str, pair: KeyPair) -> Path:
+    """A kubeconfig (mode 0600) for `user` authenticating with `pair` to `server`."""
+
+    def b64(data: bytes) -> str:
+        return base64.b64encode(data).decode()
+
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {
+                "name": "sandboxmesh-local",
+                "cluster": {
+                    "server": server,
+                    "certificate-authority-data": b64(ca_pem),
+                },
+            }
+        ],
+        "users": [
+            {
+                "name": user,
+                "user": {
+                    "client-certificate-data": b64(pair.cert_pem),
+                    "client-key-data": b64(pair.key_pem),
+                },
+            }
+        ],
+        "contexts": [
+            {
+                "name": "sandboxmesh-local",
+                "context": {"cluster": "sandboxmesh-local", "user": user},
+            }
+        ],
+        "current-context": "sandboxmesh-local",
+    }
+    path.write_text(yaml.safe_dump(config))
+    path.chmod(0o600)
+    return path
