@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -221,10 +222,33 @@ def _is_zombie(pid: int) -> bool:
     return stat.rsplit(")", 1)[-1].split()[0] == "Z"
 
 
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that is free now (the kernel picks it)."""
+    """A TCP port on 127.0.0.1 that is free now, below the kernel's ephemeral range.
+
+    A port the kernel hands out for bind(0) comes from the range it also gives every outgoing
+    connection: between this call and the server's own bind, a client's connection may take
+    it (seen under load: kube-scheduler's "bind: address already in use"). Below that range,
+    only a server binding that very port can; from 10000 up, to stay clear of well-known
+    ports, and under 30000, Kubernetes' NodePort range."""
+    low = min(_ephemeral_range()[0], 30000)
+    for _ in range(200 if low - 10000 >= 1000 else 0):
+        port = random.randint(10000, low - 1)  # noqa: S311 - spread, not a secret
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind(("127.0.0.1", 0))  # no room below the range: let the kernel pick
         return int(sock.getsockname()[1])
 
 
