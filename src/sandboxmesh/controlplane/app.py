@@ -30,7 +30,7 @@ from sandboxmesh.controlplane.mail import SmtpMailer
 from sandboxmesh.controlplane.metrics import Metrics
 from sandboxmesh.controlplane.metrics_access import MetricsGate
 from sandboxmesh.controlplane.portal import mount as portal
-from sandboxmesh.controlplane.repository.create_batches import CreateQueue
+from sandboxmesh.controlplane.repository.create_queue import CreateQueue
 from sandboxmesh.controlplane.repository.sandboxes import expire_due
 from sandboxmesh.controlplane.revisions import PostgresListener
 from sandboxmesh.controlplane.runtime import Runtime, utc_now

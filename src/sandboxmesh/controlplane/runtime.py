@@ -12,7 +12,7 @@ from sandboxmesh.controlplane import errors
 from sandboxmesh.controlplane.mail import Mail, MailNotSent, SmtpMailer
 from sandboxmesh.controlplane.metrics import Metrics
 from sandboxmesh.controlplane.metrics_access import MetricsAccess, MetricsGate
-from sandboxmesh.controlplane.repository.create_batches import CreateQueue
+from sandboxmesh.controlplane.repository.create_queue import CreateQueue
 from sandboxmesh.controlplane.repository.transaction import Tx
 from sandboxmesh.controlplane.revisions import PostgresListener, RevisionHub
 from sandboxmesh.controlplane.settings import Settings
@@ -72,7 +72,7 @@ class Runtime:
         write held for the commit, if any, is sent last; after the commit, the revisions
         produced are published and the `after_commit` callbacks run."""
         async with self.require_store().transaction() as connection:
-            tx = Tx(conn=connection, now=self.clock(), creates=self.creates)
+            tx = Tx(conn=connection, now=self.clock())
             yield tx
             await tx.write_last()
         for cluster_id, revision in tx.changed_clusters.items():

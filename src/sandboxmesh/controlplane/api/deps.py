@@ -70,7 +70,7 @@ async def _org_scope(request: Request) -> AsyncIterator[scope.OrgScope]:
         principal = await tokens.authenticate(tx, token)
         if principal is None:
             raise errors.Unauthorized("invalid, expired or revoked token")
-        yield scope.OrgScope(tx, principal)
+        yield scope.OrgScope(tx, principal, creates=runtime.creates)
 
 
 OrgScope = Annotated[scope.OrgScope, Depends(_org_scope, scope="function")]

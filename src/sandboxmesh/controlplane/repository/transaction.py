@@ -16,8 +16,8 @@ together when its block ends normally, and none of them is when it raises.
   after asking for it, or whose response failed to build, never sends it), and the unit of
   work refuses any statement asked of it meanwhile (`StatementAfterLastWrite`). Being the
   only write, it needs no transaction around it: the create statement is complete or not at
-  all (sandbox_statements.CREATE_BATCH_POSTGRES), which is what lets it run on the create
-  queue's connection with other requests' creates (create_batches.py).
+  all (sandbox_creates.py), which is what lets it run in the create queue's transaction with
+  other requests' creates (create_queue.py).
 
 Writers register the cluster revisions they produced; the caller publishes them to the
 in-process hub only once the transaction committed (PostgreSQL's NOTIFY, issued by the write
@@ -28,17 +28,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sandboxmesh.controlplane.store.prepared import Prepared
-
-if TYPE_CHECKING:
-    from sandboxmesh.controlplane.repository.create_batches import CreateQueue
-
-NOTIFY_CHANNEL = "sandboxmesh_revisions"
 
 
 class StatementAfterLastWrite(RuntimeError):
@@ -46,13 +41,9 @@ class StatementAfterLastWrite(RuntimeError):
 
 
 class Tx:
-    def __init__(
-        self, *, conn: AsyncConnection, now: datetime, creates: CreateQueue | None = None
-    ) -> None:
+    def __init__(self, *, conn: AsyncConnection, now: datetime) -> None:
         self._conn = conn
         self.now = now
-        #: The process's queue of sandbox creates (PostgreSQL; None: each create runs inline).
-        self.creates = creates
         self.changed_clusters: dict[int, int] = {}
         self._after_commit: list[Callable[[], object]] = []
         self._last_write: Callable[[], Awaitable[object]] | None = None

@@ -8,7 +8,7 @@ these is refused first.
 
 `apply_sandbox` and `delete_sandbox` run in the caller's unit of work. On PostgreSQL a create
 that is that unit of work's one write is held for its commit and sent with the organisation's
-other waiting creates (repository/create_batches.py): what refuses it (a quota: 409) is then
+other waiting creates (repository/create_queue.py): what refuses it (a quota: 409) is then
 raised when the unit of work ends, after the use case returned. Whoever ends the unit of work
 counts that refusal (`count_quota_refusal`): the API's error handler, or `apply_sandbox_alone`.
 """
@@ -85,7 +85,10 @@ async def apply_sandbox_alone(
     try:
         async with runtime.unit_of_work() as tx:
             return await apply_sandbox(
-                OrgScope(tx, principal), manifest, metrics=runtime.metrics, create_only=create_only
+                OrgScope(tx, principal, creates=runtime.creates),
+                manifest,
+                metrics=runtime.metrics,
+                create_only=create_only,
             )
     except errors.QuotaExceeded as refused:
         count_quota_refusal(runtime.metrics, refused)
