@@ -82,7 +82,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     app.state.runtime = runtime
     error_handlers.install(app)
     # The hot routes first: a request is matched against the routes in this order, and a
-    # sandbox create or an agent's poll then skips the others (6-10% of a create's CPU).
+    # sandbox create or an agent's poll then skips the others (docs/controlplane.md).
     for module in (sandboxes, agent, health, organization, teams, members, clusters):
         app.include_router(module.router)
     # The web UI under /portal (and a redirect from /), on the same repository layer.
