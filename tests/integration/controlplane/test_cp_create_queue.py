@@ -383,10 +383,14 @@ async def test_stopping_waits_for_a_running_batch_then_gives_up(
     assert await _active(connection, blocked.ids) == (0, {"default": 0})
 
 
-async def test_a_create_inside_a_transaction_is_part_of_it(
-    acme: Org, runtime: Runtime, connection: asyncpg.Connection
+@pytest.mark.parametrize("fails", [False, True], ids=["commits", "fails-after-the-write"])
+@pytest.mark.parametrize("begun", ["before", "after", "never"])
+async def test_a_create_is_queued_only_as_its_unit_of_works_one_write(
+    acme: Org, runtime: Runtime, connection: asyncpg.Connection, begun: str, fails: bool
 ) -> None:
-    """Inline, not queued: rolling the transaction back leaves no sandbox and no count."""
+    """In a unit of work whose transaction began, before or after the create was asked for,
+    or that holds another write after it, the create is written there, last, and rolled back
+    with it; only alone does it go through the queue."""
     await register_cluster(acme)
     async with runtime.unit_of_work() as tx:
         principal = await tokens.authenticate(tx, acme.token)
@@ -400,29 +404,44 @@ async def test_a_create_inside_a_transaction_is_part_of_it(
     team, cluster = target.team, target.cluster
     batches_before = _batches(runtime)
 
-    class RolledBack(Exception):
+    class FailedAfterTheWrite(Exception):
         pass
 
-    async def create_then_roll_back() -> None:
+    async def fail() -> None:
+        raise FailedAfterTheWrite
+
+    async def create() -> None:
         async with runtime.unit_of_work() as tx:
-            await tx.conn.execute(sa.select(clusters.c.id))  # the transaction has begun
-            sandbox, created = await OrgScope(tx, principal).sandboxes.apply(
+            if begun == "before":
+                await tx.conn.execute(sa.select(clusters.c.id))
+            sandbox, created = await OrgScope(
+                tx, principal, creates=runtime.creates
+            ).sandboxes.apply(
                 SandboxManifest.model_validate(manifest("inside")),
                 team=team,
                 cluster=cluster,
                 exists=False,
             )
             assert created
-            assert isinstance(sandbox, StoredSandbox)  # written at once, not held
-            assert sandbox.revision == cluster.revision + 1
-            raise RolledBack
+            assert not isinstance(sandbox, StoredSandbox)  # held for the commit
+            if begun == "after":
+                await tx.conn.execute(sa.select(clusters.c.id))
+            if fails:
+                tx.before_commit(fail)  # runs after the create was written
 
-    with pytest.raises(RolledBack):
-        await create_then_roll_back()
-    assert _batches(runtime) == batches_before
-    assert await connection.fetchval("SELECT count(*) FROM sandboxes") == 0
     ids = await _ids(connection, "acme")
-    assert await _active(connection, ids) == (0, {"default": 0})
+    if fails:
+        with pytest.raises(FailedAfterTheWrite):
+            await create()
+        assert await connection.fetchval("SELECT count(*) FROM sandboxes") == 0
+        assert await _active(connection, ids) == (0, {"default": 0})
+    else:
+        await create()
+        revision = await connection.fetchval("SELECT revision FROM sandboxes")
+        assert revision == cluster.revision + 1
+        assert await _active(connection, ids) == (1, {"default": 1})
+    queued = begun == "never" and not fails
+    assert _batches(runtime) == batches_before + (1 if queued else 0)
 
 
 def _batches(runtime: Runtime) -> float:

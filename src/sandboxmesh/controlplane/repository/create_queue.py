@@ -15,8 +15,8 @@ value the database refuses) rolls the whole batch back: it is then run again one
 time, so that only that create fails.
 
 A queued create commits with its batch, apart from its request's unit of work: the
-repository queues only a create that is its unit of work's one write, held for the commit as
-its last statement (`Tx.write_at_commit`, repository/transaction.py).
+repository queues only a create that is its unit of work's one write, held for its commit
+(`Tx.before_commit`, repository/transaction.py), so nothing of the request runs after it.
 """
 
 from __future__ import annotations

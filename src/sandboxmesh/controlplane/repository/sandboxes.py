@@ -10,7 +10,6 @@ take the organisation's row lock no team or cluster row before it, so none waits
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -129,6 +128,7 @@ class Sandboxes(Scoped):
         super().__init__(tx, org_id, actor)
         #: The process's queue of creates (PostgreSQL; None: each create runs alone).
         self.creates = creates
+        self._held: list[sandbox_creates.NewSandbox] = []
 
     async def search(
         self,
@@ -201,13 +201,13 @@ class Sandboxes(Scoped):
         `exists` False (from `target`) skips looking for the sandbox: a create racing
         another of the same name then fails on the unique name, as it would anyway.
 
-        A create is a batch of one (sandbox_creates.py). On PostgreSQL a create made while
-        the unit of work has written nothing is held for its commit (repository/transaction.py)
-        and then sent through the create queue with the organisation's other waiting creates:
-        it is the unit of work's last statement, what refuses it (a quota, its team or cluster
-        gone, its name taken meanwhile) is raised when the unit of work ends, and the sandbox
-        returned has no id or revision yet. Otherwise the create is written now, in the
-        unit of work's transaction.
+        A create is held for the commit of the unit of work (repository/transaction.py),
+        after everything else it did, and the sandbox returned has no id or revision yet;
+        what refuses it (a quota, its team or cluster gone, its name taken meanwhile) is
+        raised when the unit of work ends. It is then written as a batch (sandbox_creates.py):
+        in the unit of work's transaction when it wrote anything else (always on SQLite); on
+        PostgreSQL, when the create is its only write, in the organisation's next batch
+        through the create queue, with other requests' creates.
         """
         spec = manifest.spec.model_copy(update={"team": team.name})
         document = spec.model_dump(mode="json", by_alias=True, exclude_none=True)
@@ -296,38 +296,45 @@ class Sandboxes(Scoped):
             labels=dict(spec.labels),
             audit_details=audit_details,
         )
+        if not self._held:
+            self.tx.before_commit(self._write_held)
+        self._held.append(new)
+        return created
+
+    async def _write_held(self) -> None:
+        """The creates held for the commit, as one batch (see `apply`)."""
+        held, self._held = self._held, []
         writer: sandbox_creates.Writer
         if self.tx.is_postgres:
-            if await self.tx.write_at_commit(functools.partial(self._create_alone, new)):
-                return created
-            # Something was written: the create is part of the same transaction.
-            writer = sandbox_creates.OnPostgres(await self.tx.driver_connection())
+            driver = await self.tx.driver_connection()
+            if (
+                len(held) == 1
+                and self.creates is not None
+                and self.creates.accepting
+                and not driver.is_in_transaction()
+                and not self.tx.holds_writes()
+            ):
+                # The unit of work's one write: it needs no transaction but its batch's.
+                self._made(held, [await self.creates.create(self.org_id, held[0])])
+                return
+            await self.tx.begin()
+            writer = sandbox_creates.OnPostgres(driver)
         else:
             writer = sandbox_creates.OnSqlAlchemy(self.tx.conn)
-        (outcome,) = await sandbox_creates.create_batch(writer, self.org_id, [new])
-        sandbox_id, revision = self._made(new, outcome)
-        return StoredSandbox(**vars(created), id=sandbox_id, revision=revision)
-
-    async def _create_alone(self, new: sandbox_creates.NewSandbox) -> None:
-        """The create held for the commit, the unit of work's one write: with the other
-        waiting creates through the queue, else in a transaction of its own."""
-        if self.creates is not None and self.creates.accepting:
-            outcome = await self.creates.create(self.org_id, new)
-        else:
-            driver = await self.tx.driver_connection()
-            (outcome,) = await sandbox_creates.commit_batch(driver, self.org_id, [new])
-        self._made(new, outcome)
+        self._made(held, await sandbox_creates.create_batch(writer, self.org_id, held))
 
     def _made(
-        self, new: sandbox_creates.NewSandbox, outcome: sandbox_creates.Outcome
-    ) -> tuple[int, int]:
-        """The sandbox id and revision of a create made, or the error that refused it."""
-        if isinstance(outcome, quota.Refused):
-            if outcome.limit is None:
-                raise errors.Conflict(f"the team or cluster of sandbox {new.name!r} is gone")
-            raise _quota_exceeded(outcome.limit)
-        self.tx.changed(new.cluster_id, outcome.revision)
-        return outcome.sandbox_id, outcome.revision
+        self,
+        held: list[sandbox_creates.NewSandbox],
+        outcomes: list[sandbox_creates.Outcome],
+    ) -> None:
+        """Record the revisions the creates took, or raise the first refusal."""
+        for new, outcome in zip(held, outcomes, strict=True):
+            if isinstance(outcome, quota.Refused):
+                if outcome.limit is None:
+                    raise errors.Conflict(f"the team or cluster of sandbox {new.name!r} is gone")
+                raise _quota_exceeded(outcome.limit)
+            self.tx.changed(new.cluster_id, outcome.revision)
 
     async def _insert_labels(self, sandbox_id: int, labels: Mapping[str, str]) -> None:
         if labels:
