@@ -5,12 +5,12 @@ team and cluster the HTTP run used, by `connections` clients at once, each makin
 after another: no HTTP, no authentication, no framework, the cheapest client there is.
 
 - `batched` is what the server does: every create goes through a `CreateQueue`
-  (repository/create_batches.py), which sends the creates of one organisation that arrive
-  while its previous statement runs together in the next one.
-- `one_by_one` is the same statement (`CREATE_BATCH_POSTGRES`) with one create each, every
-  client on a connection of its own, as the server sent them before the queue: every create
-  of the organisation takes the same three counter rows, so concurrent creates queue on their
-  row locks until each commit.
+  (repository/create_queue.py), which sends the creates of one organisation that arrive
+  while its previous batch runs together in the next one.
+- `one_by_one` is the same transaction (`sandbox_creates.commit_batch`) with one create each,
+  every client on a connection of its own, as the server sent them before the queue: every
+  create of the organisation takes the same three counter rows, so concurrent creates queue
+  on their row locks until each commit.
 """
 
 from __future__ import annotations
@@ -28,8 +28,9 @@ import uvloop
 import wrk_load
 
 from sandboxmesh.controlplane.domain import secrets as issued_secrets
-from sandboxmesh.controlplane.repository import create_batches
-from sandboxmesh.controlplane.repository.create_batches import CreateQueue, NewSandbox, Outcome
+from sandboxmesh.controlplane.repository import sandbox_creates
+from sandboxmesh.controlplane.repository.create_queue import CreateQueue
+from sandboxmesh.controlplane.repository.sandbox_creates import NewSandbox, Outcome
 
 _TARGET = """
 SELECT c.org_id AS org, t.id AS team, t.name AS team_name, c.id AS cluster, c.name AS cluster_name
@@ -78,11 +79,11 @@ async def _target(dsn: str, cluster: str) -> asyncpg.Record:
 
 
 def _one_by_one(pool: asyncpg.Pool) -> Create:
-    """Each create a statement of its own, on a connection from `pool` (one per client)."""
+    """Each create a transaction of its own, on a connection from `pool` (one per client)."""
 
     async def create(org: int, new: NewSandbox) -> Outcome:
         async with pool.acquire() as connection:
-            return (await create_batches.create_all(connection, org, [new]))[0]
+            return (await sandbox_creates.commit_batch(connection, org, [new]))[0]
 
     return create
 
@@ -119,7 +120,7 @@ async def _run(
             started = time.perf_counter()
             outcome = await create(target["org"], new)
             latencies.append(time.perf_counter() - started)
-            if not isinstance(outcome, create_batches.Created):
+            if not isinstance(outcome, sandbox_creates.Created):
                 raise RuntimeError(f"create refused: {outcome}")
 
     postgres_before = wrk_load.postgres_cpu_seconds()

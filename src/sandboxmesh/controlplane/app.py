@@ -30,7 +30,7 @@ from sandboxmesh.controlplane.mail import SmtpMailer
 from sandboxmesh.controlplane.metrics import Metrics
 from sandboxmesh.controlplane.metrics_access import MetricsGate
 from sandboxmesh.controlplane.portal import mount as portal
-from sandboxmesh.controlplane.repository.create_batches import CreateQueue
+from sandboxmesh.controlplane.repository.create_queue import CreateQueue
 from sandboxmesh.controlplane.repository.sandboxes import expire_due
 from sandboxmesh.controlplane.revisions import PostgresListener
 from sandboxmesh.controlplane.runtime import Runtime, utc_now
@@ -82,7 +82,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     app.state.runtime = runtime
     error_handlers.install(app)
     # The hot routes first: a request is matched against the routes in this order, and a
-    # sandbox create or an agent's poll then skips the others (6-10% of a create's CPU).
+    # sandbox create or an agent's poll then skips the others (docs/controlplane.md).
     for module in (sandboxes, agent, health, organization, teams, members, clusters):
         app.include_router(module.router)
     # The web UI under /portal (and a redirect from /), on the same repository layer.

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import asyncpg
 
-from sandboxmesh.controlplane.repository.transaction import NOTIFY_CHANNEL
+from sandboxmesh.controlplane.store import revision_channel
 
 log = logging.getLogger(__name__)
 _RECONNECT_SECONDS = 1.0
@@ -108,7 +108,7 @@ class PostgresListener:
                 connection = await asyncpg.connect(self._dsn)
                 lost = asyncio.Event()
                 connection.add_termination_listener(_setter(lost))
-                await connection.add_listener(NOTIFY_CHANNEL, self._on_notify)
+                await connection.add_listener(revision_channel.CHANNEL, self._on_notify)
                 # Anything announced while we were not listening is unknown: re-read.
                 self._hub.wake_all()
                 self.connected.set()

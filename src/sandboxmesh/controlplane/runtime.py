@@ -12,7 +12,7 @@ from sandboxmesh.controlplane import errors
 from sandboxmesh.controlplane.mail import Mail, MailNotSent, SmtpMailer
 from sandboxmesh.controlplane.metrics import Metrics
 from sandboxmesh.controlplane.metrics_access import MetricsAccess, MetricsGate
-from sandboxmesh.controlplane.repository.create_batches import CreateQueue
+from sandboxmesh.controlplane.repository.create_queue import CreateQueue
 from sandboxmesh.controlplane.repository.transaction import Tx
 from sandboxmesh.controlplane.revisions import PostgresListener, RevisionHub
 from sandboxmesh.controlplane.settings import Settings
@@ -68,13 +68,13 @@ class Runtime:
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[Tx]:
         """A transaction: what the block wrote is committed together once it ended normally,
-        nothing of it if it raised (repository/transaction.py says how, store by store). The
-        write held for the commit, if any, is sent last; after the commit, the revisions
-        produced are published and the `after_commit` callbacks run."""
+        nothing of it if it raised (repository/transaction.py). The writes held for the
+        commit, if any, are sent last; after the commit, the revisions produced are published
+        and the `after_commit` callbacks run."""
         async with self.require_store().transaction() as connection:
-            tx = Tx(conn=connection, now=self.clock(), creates=self.creates)
+            tx = Tx(conn=connection, now=self.clock())
             yield tx
-            await tx.write_last()
+            await tx.finish()
         for cluster_id, revision in tx.changed_clusters.items():
             self.hub.publish(cluster_id, revision)
         tx.committed()

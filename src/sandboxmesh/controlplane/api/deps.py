@@ -3,9 +3,9 @@
 - `Db`: a unit of work (`Runtime.unit_of_work`), on both stores: what the request writes is
   committed together once the route returned and its response was built (FastAPI serialises
   it before a "function"-scoped dependency ends), before the response is sent; nothing of it
-  when the route or its response raised. On PostgreSQL a sandbox create that is the
-  request's one write is held for that moment and sent last, in one statement with the
-  organisation's other waiting creates (repository/transaction.py); its refusal (409) is the
+  when the route or its response raised. A sandbox create is held for that moment and
+  written last (on PostgreSQL, when it is the request's one write, in one batch with the
+  organisation's other waiting creates: repository/sandboxes.py); its refusal (409) is the
   answer then.
 - `OrgScope`: the repository bound to the authenticated caller's organisation (401 otherwise),
   in a unit of work like `Db`'s; `AdminScope` the same for admins and owners only (403
@@ -70,7 +70,7 @@ async def _org_scope(request: Request) -> AsyncIterator[scope.OrgScope]:
         principal = await tokens.authenticate(tx, token)
         if principal is None:
             raise errors.Unauthorized("invalid, expired or revoked token")
-        yield scope.OrgScope(tx, principal)
+        yield scope.OrgScope(tx, principal, creates=runtime.creates)
 
 
 OrgScope = Annotated[scope.OrgScope, Depends(_org_scope, scope="function")]

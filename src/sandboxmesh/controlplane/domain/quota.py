@@ -1,8 +1,15 @@
-"""Quota decisions, pure: which limit a create would break, and how to name it."""
+"""Quota decisions, pure: which creates of a batch fit the limits, and how to name a refusal.
+
+`decide(counters, batch)` is the one place the quota rule is written. Both stores call it on
+the counters they read under lock (repository/sandbox_creates.py), with every create that
+goes into one transaction: a whole batch of one organisation's creates on PostgreSQL, a batch
+of one on SQLite.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 
@@ -21,3 +28,79 @@ class Limit:
 
     def describe(self) -> str:
         return f"the {self.scope.value} {self.name!r} allows at most {self.max} sandboxes"
+
+
+@dataclass(frozen=True)
+class Count:
+    """How many sandboxes a scope (an organisation, a team) has, and its limit."""
+
+    name: str
+    active: int
+    max: int | None  # None: no limit of its own (a team; an organisation always has one)
+
+
+@dataclass(frozen=True)
+class Counters:
+    """What a batch is decided on, read under lock: the organisation's count, and the teams
+    and clusters of the batch that still exist (a create naming another is refused).
+    `organization` is None only when none of them exists: nothing is then read."""
+
+    organization: Count | None
+    teams: Mapping[int, Count] = field(default_factory=dict)
+    clusters: frozenset[int] = frozenset()
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """One create of a batch: the ids of its team and cluster."""
+
+    team_id: int
+    cluster_id: int
+
+
+class Refusal(StrEnum):
+    """Why a create is not made (nothing of it is written)."""
+
+    TARGET_GONE = "target_gone"  # its team or cluster was deleted after it was read
+    ORGANIZATION_FULL = "organization_full"
+    TEAM_FULL = "team_full"
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """The create fits: it counts against its organisation and its team."""
+
+
+@dataclass(frozen=True)
+class Refused:
+    reason: Refusal
+    #: The limit the create would break (None: its team or cluster is gone).
+    limit: Limit | None = None
+
+
+Verdict = Accepted | Refused
+
+
+def decide(counters: Counters, batch: Sequence[Wanted]) -> list[Verdict]:
+    """A verdict per create of `batch`, in order, each decided as if the creates before it
+    had been made one at a time: refused when its team or cluster is gone, then when the
+    organisation is full, then when its team is; accepted otherwise, and counted."""
+    organization = counters.organization
+    org_active = 0 if organization is None else organization.active
+    team_active = {team_id: team.active for team_id, team in counters.teams.items()}
+    verdicts: list[Verdict] = []
+    for wanted in batch:
+        team = counters.teams.get(wanted.team_id)
+        if organization is None or team is None or wanted.cluster_id not in counters.clusters:
+            verdicts.append(Refused(Refusal.TARGET_GONE))
+        elif organization.max is None or org_active >= organization.max:
+            # An organisation without a limit is full rather than unlimited.
+            limit = Limit(LimitScope.ORGANIZATION, organization.name, organization.max)
+            verdicts.append(Refused(Refusal.ORGANIZATION_FULL, limit))
+        elif team.max is not None and team_active[wanted.team_id] >= team.max:
+            verdicts.append(Refused(Refusal.TEAM_FULL, Limit(LimitScope.TEAM, team.name, team.max)))
+        else:
+            org_active += 1
+            team_active[wanted.team_id] += 1
+            verdicts.append(Accepted())
+    return verdicts

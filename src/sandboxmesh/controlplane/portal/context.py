@@ -75,7 +75,7 @@ class Member:
     async def org(self) -> AsyncIterator[OrgScope]:
         """A transaction over the member's organisation; rolled back if the block raises."""
         async with self.visitor.runtime.unit_of_work() as tx:
-            yield OrgScope(tx, self.principal)
+            yield OrgScope(tx, self.principal, creates=self.visitor.runtime.creates)
 
 
 async def _visitor(request: Request, runtime: RuntimeDep) -> Visitor:

@@ -11,7 +11,8 @@ from sandboxmesh.controlplane import errors
 from sandboxmesh.controlplane.domain import secrets
 from sandboxmesh.controlplane.repository.records import AgentIdentity, Cluster, ClusterToken
 from sandboxmesh.controlplane.repository.scoped import Scoped
-from sandboxmesh.controlplane.repository.transaction import NOTIFY_CHANNEL, Tx
+from sandboxmesh.controlplane.repository.transaction import Tx
+from sandboxmesh.controlplane.store import revision_channel
 from sandboxmesh.controlplane.store.tables import cluster_tokens, clusters, sandboxes
 
 
@@ -40,12 +41,7 @@ async def bump_revision(tx: Tx, *, cluster_id: int, sandbox_id: int) -> int:
             .values(revision=clusters.c.revision + 1)
             .returning(
                 clusters.c.revision,
-                sa.func.pg_notify(
-                    NOTIFY_CHANNEL,
-                    sa.cast(clusters.c.id, sa.String)
-                    + ":"
-                    + sa.cast(clusters.c.revision, sa.String),
-                ).label("notified"),
+                revision_channel.notify(clusters.c.id, clusters.c.revision).label("notified"),
             )
             .cte("bumped")
         )

@@ -3,19 +3,20 @@
 Building a SQLAlchemy Core statement costs several times what executing a built one does
 (coercions, operators, cache key), and a create used to build a dozen per request. A
 statement built once keeps its memoised cache key, so executing it costs one compiled-cache
-hit. Those every create runs (`TARGET_*`, `CREATE_BATCH_POSTGRES`) are `Prepared`
-(store/prepared.py): on PostgreSQL they run on the driver connection, without SQLAlchemy's
-execution. Every statement here filters by the tenant it is given (`org_id`): callers pass
-their scope's organisation, never a value from the request.
+hit. Those every create runs on PostgreSQL are `Prepared` (store/prepared.py): they run on
+the driver connection, without SQLAlchemy's execution. Every statement here filters by the
+tenant it is given (`org`): callers pass their scope's organisation, never a value from the
+request.
 
-- `target(...)`: what a create or update of a sandbox needs to know, in one round trip: the
+- `TARGET_*`: what a create or update of a sandbox needs to know, in one round trip: the
   team, the cluster and whether the name is taken, each inside the organisation.
-- `CREATE_BATCH_POSTGRES`: whole creates on PostgreSQL, any number of one organisation in
-  one statement (create_batches.py gathers them), complete or not at all: both quota
-  counters, the cluster revisions (with their NOTIFY), the sandboxes, their labels, usage
-  records and audit events.
-- The SQLite statements of the same create, run one after the other under SQLite's write
-  lock (SQLite has no data-modifying WITH).
+- `LOCK_COUNTERS*`: the first statement of a batch of creates (sandbox_creates.py): the
+  organisation's counter and the counters and revisions of the teams and clusters it names,
+  locked until the commit. Nothing here decides a quota: `domain.quota.decide` does.
+- `WRITE_BATCH_POSTGRES`: the decided creates of a batch on PostgreSQL, in one statement:
+  both counters, the cluster revisions (with their NOTIFY), the sandboxes, their labels,
+  usage records and audit events. SQLite (no data-modifying WITH) writes the same rows one
+  statement after the other (`INSERT_*`, `ADD_*`, `SET_CLUSTER_REVISION`).
 
 Bound parameters are named unlike any column (`org`, not `org_id`): SQLAlchemy adds every
 parameter named after a column of an UPDATE's table to its SET clause, inside a WITH too.
@@ -23,16 +24,15 @@ parameter named after a column of an UPDATE's table to its SET clause, inside a 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-from sandboxmesh.controlplane.domain import plans
 from sandboxmesh.controlplane.repository.records import Cluster, Team
-from sandboxmesh.controlplane.repository.transaction import NOTIFY_CHANNEL
+from sandboxmesh.controlplane.store import revision_channel
 from sandboxmesh.controlplane.store.prepared import Prepared
 from sandboxmesh.controlplane.store.tables import (
     audit_events,
@@ -125,60 +125,104 @@ def target_from(row: Mapping[str, Any]) -> Target:
     return Target(team=team, cluster=cluster, exists=bool(row["taken"]))
 
 
-# --- quota counters ---------------------------------------------------------------------------
-
-# Each counter moves only by a conditional UPDATE whose WHERE re-checks the limit under the
-# row's write lock: concurrent creates cannot both take the last place.
-# The organisation's limit: its own, else its plan's default.
-_ORG_LIMIT = sa.func.coalesce(
-    organizations.c.max_sandboxes,
-    sa.case(
-        {plan.value: limit for plan, limit in plans.DEFAULT_ORG_LIMIT.items()},
-        value=organizations.c.plan,
-    ),
-)
-_ORG_ROOM = organizations.c.active_sandboxes < _ORG_LIMIT
-_TEAM_ROOM = sa.or_(
-    teams.c.max_sandboxes.is_(None), teams.c.active_sandboxes < teams.c.max_sandboxes
-)
-_ORG_HAS_ROOM = sa.and_(organizations.c.id == _org(), _ORG_ROOM)
-_TEAM_HAS_ROOM = sa.and_(teams.c.id == _team(), _TEAM_ROOM)
-
-#: Parameters: org. One row updated, or the organisation is at its limit.
-TAKE_ORGANIZATION_PLACE = (
-    organizations.update()
-    .where(_ORG_HAS_ROOM)
-    .values(active_sandboxes=organizations.c.active_sandboxes + 1)
-)
-#: Parameters: team. One row updated, or the team is at its limit.
-TAKE_TEAM_PLACE = (
-    teams.update().where(_TEAM_HAS_ROOM).values(active_sandboxes=teams.c.active_sandboxes + 1)
-)
-#: Parameters: org. For the message of a refusal.
-ORGANIZATION = sa.select(organizations).where(organizations.c.id == _org())
-#: Parameters: team.
-TEAM_LIMIT = sa.select(teams.c.max_sandboxes).where(teams.c.id == _team())
+# --- a batch of creates: the counters, locked ------------------------------------------------
 
 
-# --- the create, on SQLite: one statement after the other -------------------------------------
+def _lock_counters(
+    among: Callable[[sa.ColumnElement[int], str], sa.ColumnElement[bool]],
+) -> sa.Select[Any]:
+    """One row per (team, cluster) of the organisation among those named, with its counters:
+    none when no team or no cluster named exists.
 
-#: Parameters: the sandbox's columns (revision 0 until the cluster's revision is taken).
+    The organisation's row is locked before any other (a joined row's locks are taken in
+    FROM order), as every writer that locks several of these rows does, so two of them never
+    wait for each other. A locking read in READ COMMITTED waits for a concurrent writer and
+    reads the row it committed: the counters are the newest. The lock is the one an update
+    takes anyway (FOR NO KEY UPDATE), which leaves foreign-key checks of other writers
+    unblocked. SQLite renders no lock: its write lock is held already.
+    """
+    return (
+        sa.select(
+            organizations.c.name.label("org_name"),
+            organizations.c.plan.label("org_plan"),
+            organizations.c.max_sandboxes.label("org_max"),
+            organizations.c.active_sandboxes.label("org_active"),
+            teams.c.id.label("team_id"),
+            teams.c.name.label("team_name"),
+            teams.c.max_sandboxes.label("team_max"),
+            teams.c.active_sandboxes.label("team_active"),
+            clusters.c.id.label("cluster_id"),
+            clusters.c.revision.label("cluster_revision"),
+        )
+        .select_from(
+            organizations.join(teams, teams.c.org_id == organizations.c.id).join(
+                clusters, clusters.c.org_id == organizations.c.id
+            )
+        )
+        .where(
+            organizations.c.id == _org(),
+            among(teams.c.id, "teams"),
+            among(clusters.c.id, "clusters"),
+        )
+        .with_for_update(of=[organizations, teams, clusters], key_share=True)
+    )
+
+
+def _in_array(column: sa.ColumnElement[int], name: str) -> sa.ColumnElement[bool]:
+    return column == sa.any_(sa.bindparam(name, type_=postgresql.ARRAY(sa.Integer)))
+
+
+def _in_list(column: sa.ColumnElement[int], name: str) -> sa.ColumnElement[bool]:
+    return column.in_(sa.bindparam(name, expanding=True))
+
+
+#: Parameters: org, teams and clusters (lists of ids). On the driver connection.
+LOCK_COUNTERS_POSTGRES = Prepared(_lock_counters(_in_array))
+#: The same, through SQLAlchemy (SQLite).
+LOCK_COUNTERS = _lock_counters(_in_list)
+
+
+# --- a batch of creates on SQLite: one statement after the other -----------------------------
+
+#: Parameters: the sandbox's columns.
 INSERT_SANDBOX = sandboxes.insert().returning(sandboxes.c.id)
 #: Executed with one parameter set per label: sandbox_id, key, value.
 INSERT_LABEL = sandbox_labels.insert()
 #: Parameters: the usage record's columns.
 INSERT_USAGE = usage_records.insert()
+#: Parameters: the audit event's columns.
+INSERT_AUDIT = audit_events.insert()
+#: Parameters: org, taken.
+ADD_TO_ORGANIZATION = (
+    organizations.update()
+    .where(organizations.c.id == _org())
+    .values(active_sandboxes=organizations.c.active_sandboxes + sa.bindparam("taken"))
+)
+#: Parameters: team, taken.
+ADD_TO_TEAM = (
+    teams.update()
+    .where(teams.c.id == _team())
+    .values(active_sandboxes=teams.c.active_sandboxes + sa.bindparam("taken"))
+)
+#: Parameters: cluster, last (the revision the cluster reached).
+SET_CLUSTER_REVISION = (
+    clusters.update()
+    .where(clusters.c.id == sa.bindparam("cluster"))
+    .values(revision=sa.bindparam("last"))
+)
 
 
-# --- the create, on PostgreSQL: one statement for a batch of creates --------------------------
+# --- a batch of creates on PostgreSQL: one statement -----------------------------------------
 
-#: The columns of one create in the batch statement's `items` (a JSON array of objects):
-#: `ord` its place in the batch, the ids of its team and cluster, times as naive UTC.
+#: The columns of one decided create in the batch statement's `items` (a JSON array of
+#: objects): `ord` its place in the batch, the ids of its team and cluster, times as naive
+#: UTC, the revision it takes.
 ITEM_COLUMNS = (
     sa.column("ord", sa.Integer),
     sa.column("name", sa.String),
     sa.column("team", sa.Integer),
     sa.column("cluster", sa.Integer),
+    sa.column("revision", sa.Integer),
     sa.column("spec", postgresql.JSONB),
     sa.column("routing", sa.String),
     sa.column("actor", sa.String),
@@ -191,115 +235,34 @@ ITEM_COLUMNS = (
 )
 
 
-def _create_batch_postgres() -> sa.Select[Any]:
-    """Creates of one organisation in one statement, complete or not at all, so it needs no
-    transaction around it: a refused create writes nothing.
+def _write_batch_postgres() -> sa.Select[Any]:
+    """The accepted creates of a batch, all written in one statement, inside the batch's
+    transaction (its counters locked by LOCK_COUNTERS_POSTGRES).
 
-    The organisation's row and the rows of the teams and clusters named are locked first:
-    the organisation's before any other (a joined row's locks are taken in FROM order), as
-    every writer that locks several of these rows does, so two of them never wait for each
-    other. The counters are read from their newest versions (a locking read in READ
-    COMMITTED waits for a concurrent writer and re-reads the row it committed). The lock is
-    the one the updates take anyway (FOR NO KEY UPDATE), which leaves foreign-key checks of
-    other writers unblocked.
+    Every row is written in `ord` order, so ids (the audit log's order) follow it. Each
+    cluster's revision becomes the last its creates took, announced (NOTIFY) at the commit.
 
-    Each create is decided in `ord` order exactly as one statement per create would decide
-    it: refused when its team or cluster is gone, then when the organisation is full, then
-    when its team is. The counters are read once, so the decision counts what the earlier
-    creates of the batch take: a create fits its team when the team's count plus the
-    creates of that team up to it stays within the limit, and fits the organisation when
-    the count plus the earlier creates that fit their teams is below the limit. (Counting a
-    create refused by the organisation against its team changes nothing: once the
-    organisation is full, every later create is refused by it first.) Accepted creates take
-    consecutive revisions of their cluster, in `ord` order.
-
-    Parameters: org, items (ITEM_COLUMNS; names distinct) and phase_value. One row per item,
-    in `ord` order: ord, present (False: its team or cluster is gone), org_full, team_fits,
-    sandbox_id and revision (None: not created).
+    Parameters: org, items (ITEM_COLUMNS; names distinct, at least one) and phase_value.
+    One row per item, in `ord` order: ord and sandbox_id.
     """
     item = sa.select(
         sa.func.jsonb_to_recordset(sa.bindparam("items", type_=postgresql.JSONB))
         .table_valued(*ITEM_COLUMNS)
         .render_derived(name="given", with_types=True)
     ).cte("item")
-    locked = (
-        sa.select(
-            organizations.c.active_sandboxes.label("org_active"),
-            _ORG_LIMIT.label("org_max"),
-            teams.c.id.label("team_id"),
-            teams.c.active_sandboxes.label("team_active"),
-            teams.c.max_sandboxes.label("team_max"),
-            clusters.c.id.label("cluster_id"),
-        )
-        .select_from(
-            organizations.join(teams, teams.c.org_id == organizations.c.id).join(
-                clusters, clusters.c.org_id == organizations.c.id
-            )
-        )
-        .where(
-            organizations.c.id == _org(),
-            teams.c.id.in_(sa.select(item.c.team)),
-            clusters.c.id.in_(sa.select(item.c.cluster)),
-        )
-        .with_for_update(of=[organizations, teams, clusters], key_share=True)
-        .cte("locked")
-    )
-    present = locked.c.team_id.is_not(None)
-    # count() skips NULLs: the creates of the team up to this one whose targets exist.
-    of_team_so_far = sa.func.count(locked.c.team_id).over(
-        partition_by=item.c.team, order_by=item.c.ord
-    )
-    fits = (
-        sa.select(
-            item,
-            locked.c.org_active,
-            locked.c.org_max,
-            present.label("present"),
-            sa.and_(
-                present,
-                sa.or_(
-                    locked.c.team_max.is_(None),
-                    locked.c.team_active + of_team_so_far <= locked.c.team_max,
-                ),
-            ).label("team_fits"),
-        )
-        .select_from(
-            item.outerjoin(
-                locked,
-                sa.and_(locked.c.team_id == item.c.team, locked.c.cluster_id == item.c.cluster),
-            )
-        )
-        .cte("fits")
-    )
-    earlier_fitting = (
-        sa.func.count().filter(fits.c.team_fits).over(order_by=fits.c.ord, rows=(None, -1))
-    )
-    # An organisation without a limit (no plan known) is full rather than unlimited.
-    org_full = sa.func.coalesce(fits.c.org_active + earlier_fitting >= fits.c.org_max, True)
-    decided = sa.select(fits, sa.and_(fits.c.present, org_full).label("org_full")).cte("decided")
-    accepted = (
-        sa.select(
-            decided,
-            sa.func.row_number()
-            .over(partition_by=decided.c.cluster, order_by=decided.c.ord)
-            .label("nth"),
-        )
-        .where(decided.c.present, decided.c.team_fits, sa.not_(decided.c.org_full))
-        .cte("accepted")
-    )
     org_taken = (
         organizations.update()
-        .where(organizations.c.id == _org(), sa.exists(sa.select(accepted.c.ord)))
+        .where(organizations.c.id == _org())
         .values(
             active_sandboxes=organizations.c.active_sandboxes
-            + sa.select(sa.func.count()).select_from(accepted).scalar_subquery()
+            + sa.select(sa.func.count()).select_from(item).scalar_subquery()
         )
         .returning(organizations.c.id)
         .cte("org_taken")
     )
     per_team = (
-        sa.select(accepted.c.team, sa.func.count().label("taken"))
-        .group_by(accepted.c.team)
+        sa.select(item.c.team, sa.func.count().label("taken"))
+        .group_by(item.c.team)
         .subquery("per_team")
     )
     team_taken = (
@@ -310,24 +273,17 @@ def _create_batch_postgres() -> sa.Select[Any]:
         .cte("team_taken")
     )
     per_cluster = (
-        sa.select(accepted.c.cluster, sa.func.count().label("taken"))
-        .group_by(accepted.c.cluster)
+        sa.select(item.c.cluster, sa.func.max(item.c.revision).label("last"))
+        .group_by(item.c.cluster)
         .subquery("per_cluster")
     )
-    # The revision's row lock is held until the commit, so revisions commit in order; the
-    # NOTIFY (of the batch's last revision) is delivered to the other processes at the commit.
     bumped = (
         clusters.update()
         .where(clusters.c.org_id == _org(), clusters.c.id == per_cluster.c.cluster)
-        .values(revision=clusters.c.revision + per_cluster.c.taken)
+        .values(revision=per_cluster.c.last)
         .returning(
             clusters.c.id,
-            clusters.c.revision,
-            per_cluster.c.taken,
-            sa.func.pg_notify(
-                NOTIFY_CHANNEL,
-                sa.cast(clusters.c.id, sa.String) + ":" + sa.cast(clusters.c.revision, sa.String),
-            ).label("notified"),
+            revision_channel.notify(clusters.c.id, clusters.c.revision).label("notified"),
         )
         .cte("bumped")
     )
@@ -351,38 +307,33 @@ def _create_batch_postgres() -> sa.Select[Any]:
             ],
             sa.select(
                 _org(),
-                accepted.c.team,
-                accepted.c.cluster,
-                accepted.c.name,
-                accepted.c.spec,
+                item.c.team,
+                item.c.cluster,
+                item.c.name,
+                item.c.spec,
                 sa.literal_column("1", sa.Integer),
-                accepted.c.routing,
+                item.c.routing,
                 sa.bindparam("phase_value", type_=sa.String),
-                bumped.c.revision - bumped.c.taken + accepted.c.nth,
-                accepted.c.actor,
-                accepted.c.at,
-                accepted.c.at,
-                accepted.c.expiry,
-            )
-            .select_from(accepted.join(bumped, bumped.c.id == accepted.c.cluster))
-            .order_by(accepted.c.ord),
+                item.c.revision,
+                item.c.actor,
+                item.c.at,
+                item.c.at,
+                item.c.expiry,
+            ).order_by(item.c.ord),
         )
-        .returning(sandboxes.c.id, sandboxes.c.name, sandboxes.c.revision)
+        .returning(sandboxes.c.id, sandboxes.c.name)
         .cte("created")
     )
     # The rows written after the sandbox find their create by its name (distinct in a batch).
-    # Every row is written in arrival order, so ids (the audit log's order) follow it.
-    made = created.join(accepted, accepted.c.name == created.c.name)
-    labels = (
-        sa.func.jsonb_each_text(accepted.c.labels).table_valued("key", "value").lateral("label")
-    )
+    made = created.join(item, item.c.name == created.c.name)
+    labels = sa.func.jsonb_each_text(item.c.labels).table_valued("key", "value").lateral("label")
     labelled = (
         sandbox_labels.insert()
         .from_select(
             ["sandbox_id", "key", "value"],
             sa.select(created.c.id, labels.c.key, labels.c.value)
             .select_from(made.join(labels, sa.true()))
-            .order_by(accepted.c.ord),
+            .order_by(item.c.ord),
         )
         .cte("labelled")
     )
@@ -390,9 +341,9 @@ def _create_batch_postgres() -> sa.Select[Any]:
         usage_records.insert()
         .from_select(
             ["org_id", "team_name", "sandbox_name", "sandbox_id", "started_at"],
-            sa.select(_org(), accepted.c.team_label, accepted.c.name, created.c.id, accepted.c.at)
+            sa.select(_org(), item.c.team_label, item.c.name, created.c.id, item.c.at)
             .select_from(made)
-            .order_by(accepted.c.ord),
+            .order_by(item.c.ord),
         )
         .cte("metered")
     )
@@ -402,30 +353,23 @@ def _create_batch_postgres() -> sa.Select[Any]:
             ["org_id", "at", "actor", "action", "target", "details"],
             sa.select(
                 _org(),
-                accepted.c.at,
-                accepted.c.actor,
+                item.c.at,
+                item.c.actor,
                 sa.literal_column("'sandbox.create'", sa.String),
-                accepted.c.audit_target,
-                accepted.c.audit_details,
+                item.c.audit_target,
+                item.c.audit_details,
             )
             .select_from(made)
-            .order_by(accepted.c.ord),
+            .order_by(item.c.ord),
         )
         .cte("audited")
     )
     return (
-        sa.select(
-            decided.c.ord,
-            decided.c.present,
-            decided.c.org_full,
-            decided.c.team_fits,
-            created.c.id.label("sandbox_id"),
-            created.c.revision,
-        )
-        .select_from(decided.outerjoin(created, created.c.name == decided.c.name))
-        .order_by(decided.c.ord)
-        .add_cte(org_taken, team_taken, labelled, metered, audited)
+        sa.select(item.c.ord, created.c.id.label("sandbox_id"))
+        .select_from(made)
+        .order_by(item.c.ord)
+        .add_cte(org_taken, team_taken, bumped, labelled, metered, audited)
     )
 
 
-CREATE_BATCH_POSTGRES = Prepared(_create_batch_postgres())
+WRITE_BATCH_POSTGRES = Prepared(_write_batch_postgres())

@@ -2,7 +2,7 @@
 
 Row locks are always taken in one order so PostgreSQL never deadlocks: the sandbox row,
 then the organisation's counter, then the team's, then the cluster's revision. A batch of
-creates (create_batches.py) locks the organisation's row first, then the rows of its teams
+creates (sandbox_creates.py) locks the organisation's row first, then the rows of its teams
 and clusters as its join meets them; every other writer that locks a team or cluster row
 together with another of these rows has taken the organisation's first, and the writers that
 take the organisation's row lock no team or cluster row before it, so none waits in a cycle.
@@ -10,19 +10,18 @@ take the organisation's row lock no team or cluster row before it, so none waits
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy as sa
 
 from sandboxmesh.controlplane import errors
-from sandboxmesh.controlplane.domain import expiry, plans
+from sandboxmesh.controlplane.domain import expiry, quota
 from sandboxmesh.controlplane.domain import secrets as issued_secrets
-from sandboxmesh.controlplane.domain.quota import Limit, LimitScope
-from sandboxmesh.controlplane.repository import audit, create_batches
+from sandboxmesh.controlplane.repository import audit, sandbox_creates
 from sandboxmesh.controlplane.repository import sandbox_statements as statements
 from sandboxmesh.controlplane.repository.clusters import bump_revision
+from sandboxmesh.controlplane.repository.create_queue import CreateQueue
 from sandboxmesh.controlplane.repository.records import Cluster, Sandbox, StoredSandbox, Team
 from sandboxmesh.controlplane.repository.scoped import Scoped
 from sandboxmesh.controlplane.repository.transaction import Tx
@@ -123,6 +122,14 @@ async def mark_deleting(
 
 
 class Sandboxes(Scoped):
+    def __init__(
+        self, tx: Tx, org_id: int, actor: str, *, creates: CreateQueue | None = None
+    ) -> None:
+        super().__init__(tx, org_id, actor)
+        #: The process's queue of creates (PostgreSQL; None: each create runs alone).
+        self.creates = creates
+        self._held: list[sandbox_creates.NewSandbox] = []
+
     async def search(
         self,
         *,
@@ -194,11 +201,13 @@ class Sandboxes(Scoped):
         `exists` False (from `target`) skips looking for the sandbox: a create racing
         another of the same name then fails on the unique name, as it would anyway.
 
-        On PostgreSQL a create made while the unit of work has written nothing is held for
-        its commit (repository/transaction.py): it is then the unit of work's last statement,
+        A create is held for the commit of the unit of work (repository/transaction.py),
+        after everything else it did, and the sandbox returned has no id or revision yet;
         what refuses it (a quota, its team or cluster gone, its name taken meanwhile) is
-        raised when the unit of work ends, and the sandbox returned has no id or revision yet.
-        Otherwise the create is written now, in the transaction.
+        raised when the unit of work ends. It is then written as a batch (sandbox_creates.py):
+        in the unit of work's transaction when it wrote anything else (always on SQLite); on
+        PostgreSQL, when the create is its only write, in the organisation's next batch
+        through the create queue, with other requests' creates.
         """
         spec = manifest.spec.model_copy(update={"team": team.name})
         document = spec.model_dump(mode="json", by_alias=True, exclude_none=True)
@@ -274,106 +283,58 @@ class Sandboxes(Scoped):
             updated_at=self.tx.now,
             expires_at=expires_at,
         )
-        if self.tx.is_postgres:
-            new = create_batches.NewSandbox(
-                name=name,
-                team_id=team.id,
-                team_name=team.name,
-                cluster_id=cluster.id,
-                spec=document,
-                routing_key=routing_key,
-                actor=self.actor,
-                at=self.tx.now,
-                expires_at=expires_at,
-                labels=dict(spec.labels),
-                audit_details=audit_details,
-            )
-            write = functools.partial(self._write_new, new, team)
-            if await self.tx.write_at_commit(write):
-                return created
-            sandbox_id, revision = await write()
-        else:
-            row = {
-                "org_id": self.org_id,
-                "team_id": team.id,
-                "cluster_id": cluster.id,
-                "name": name,
-                "spec": document,
-                "generation": 1,
-                "routing_key": routing_key,
-                "phase": Phase.PENDING.value,
-                "revision": 0,  # set below, once the cluster's revision is taken
-                "created_by": self.actor,
-                "created_at": self.tx.now,
-                "updated_at": self.tx.now,
-                "expires_at": expires_at,
-            }
-            sandbox_id, revision = await self._create_step_by_step(
-                row, team=team, labels=spec.labels, audit_details=audit_details
-            )
-        return StoredSandbox(**vars(created), id=sandbox_id, revision=revision)
-
-    async def _write_new(self, new: create_batches.NewSandbox, team: Team) -> tuple[int, int]:
-        """The create as one statement (PostgreSQL): returns the sandbox id and revision."""
-        outcome = await create_batches.create(self.tx, self.org_id, new)
-        if outcome is create_batches.Refused.ORGANIZATION_FULL:
-            raise await self._organization_refusal()
-        if outcome is create_batches.Refused.TEAM_FULL:
-            raise await self._team_refusal(team)
-        if outcome is create_batches.Refused.TARGET_GONE:
-            raise errors.Conflict(f"the team or cluster of sandbox {new.name!r} is gone")
-        self.tx.changed(new.cluster_id, outcome.revision)
-        return outcome.sandbox_id, outcome.revision
-
-    async def _create_step_by_step(
-        self,
-        row: dict[str, Any],
-        *,
-        team: Team,
-        labels: Mapping[str, str],
-        audit_details: dict[str, Any],
-    ) -> tuple[int, int]:
-        """The create as one statement per row (SQLite): returns the sandbox id and revision."""
-        sandbox_id = await self.tx.conn.scalar(statements.INSERT_SANDBOX, row)
-        assert sandbox_id is not None
-        await self._insert_labels(sandbox_id, labels)
-        await self.tx.conn.execute(
-            statements.INSERT_USAGE,
-            {
-                "org_id": self.org_id,
-                "team_name": team.name,
-                "sandbox_name": row["name"],
-                "sandbox_id": sandbox_id,
-                "started_at": self.tx.now,
-            },
+        new = sandbox_creates.NewSandbox(
+            name=name,
+            team_id=team.id,
+            team_name=team.name,
+            cluster_id=cluster.id,
+            spec=document,
+            routing_key=routing_key,
+            actor=self.actor,
+            at=self.tx.now,
+            expires_at=expires_at,
+            labels=dict(spec.labels),
+            audit_details=audit_details,
         )
-        await self._audit("sandbox.create", f"sandbox/{row['name']}", audit_details)
-        # The shared counters and the cluster revision come last: their row locks are held
-        # only from here to the commit, which keeps concurrent creates of one organisation
-        # from queueing behind each other for a whole transaction.
-        await self._take_quota(team)
-        revision = await bump_revision(self.tx, cluster_id=row["cluster_id"], sandbox_id=sandbox_id)
-        return sandbox_id, revision
+        if not self._held:
+            self.tx.before_commit(self._write_held)
+        self._held.append(new)
+        return created
 
-    async def _take_quota(self, team: Team) -> None:
-        """Count the new sandbox against both limits, atomically, or refuse it."""
-        org = {"org": self.org_id}
-        if (await self.tx.conn.execute(statements.TAKE_ORGANIZATION_PLACE, org)).rowcount != 1:
-            raise await self._organization_refusal()
-        by_team = {"team": team.id}
-        if (await self.tx.conn.execute(statements.TAKE_TEAM_PLACE, by_team)).rowcount != 1:
-            raise await self._team_refusal(team)
+    async def _write_held(self) -> None:
+        """The creates held for the commit, as one batch (see `apply`)."""
+        held, self._held = self._held, []
+        writer: sandbox_creates.Writer
+        if self.tx.is_postgres:
+            driver = await self.tx.driver_connection()
+            if (
+                len(held) == 1
+                and self.creates is not None
+                and self.creates.accepting
+                and not driver.is_in_transaction()
+                and not self.tx.holds_writes()
+            ):
+                # The unit of work's one write: it needs no transaction but its batch's.
+                self._made(held, [await self.creates.create(self.org_id, held[0])])
+                return
+            await self.tx.begin()
+            writer = sandbox_creates.OnPostgres(driver)
+        else:
+            writer = sandbox_creates.OnSqlAlchemy(self.tx.conn)
+        self._made(held, await sandbox_creates.create_batch(writer, self.org_id, held))
 
-    async def _organization_refusal(self) -> errors.QuotaExceeded:
-        organization = (
-            await self.tx.conn.execute(statements.ORGANIZATION, {"org": self.org_id})
-        ).one()
-        limit = plans.organization_limit(plans.Plan(organization.plan), organization.max_sandboxes)
-        return _quota_exceeded(Limit(LimitScope.ORGANIZATION, organization.name, limit))
-
-    async def _team_refusal(self, team: Team) -> errors.QuotaExceeded:
-        current = await self.tx.conn.scalar(statements.TEAM_LIMIT, {"team": team.id})
-        return _quota_exceeded(Limit(LimitScope.TEAM, team.name, current))
+    def _made(
+        self,
+        held: list[sandbox_creates.NewSandbox],
+        outcomes: list[sandbox_creates.Outcome],
+    ) -> None:
+        """Record the revisions the creates took, or raise the first refusal."""
+        for new, outcome in zip(held, outcomes, strict=True):
+            if isinstance(outcome, quota.Refused):
+                if outcome.limit is None:
+                    raise errors.Conflict(f"the team or cluster of sandbox {new.name!r} is gone")
+                raise _quota_exceeded(outcome.limit)
+            self.tx.changed(new.cluster_id, outcome.revision)
 
     async def _insert_labels(self, sandbox_id: int, labels: Mapping[str, str]) -> None:
         if labels:
@@ -397,7 +358,7 @@ class Sandboxes(Scoped):
         return await self.get(name)
 
 
-def _quota_exceeded(limit: Limit) -> errors.QuotaExceeded:
+def _quota_exceeded(limit: quota.Limit) -> errors.QuotaExceeded:
     return errors.QuotaExceeded(
         f"quota exceeded: {limit.describe()}",
         details={"limit": limit.scope.value, "name": limit.name, "max": limit.max},

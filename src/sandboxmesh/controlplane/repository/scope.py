@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sandboxmesh.controlplane.repository.clusters import Clusters
+from sandboxmesh.controlplane.repository.create_queue import CreateQueue
 from sandboxmesh.controlplane.repository.invitations import Invitations
 from sandboxmesh.controlplane.repository.members import Members
 from sandboxmesh.controlplane.repository.organizations import OrganizationSettings
@@ -18,7 +19,8 @@ from sandboxmesh.controlplane.repository.usage import Usage
 class OrgScope:
     """The caller's organisation and its teams, members, tokens, clusters and sandboxes."""
 
-    def __init__(self, tx: Tx, principal: Principal) -> None:
+    def __init__(self, tx: Tx, principal: Principal, *, creates: CreateQueue | None = None) -> None:
+        """`creates`: the process's queue of sandbox creates (PostgreSQL), if it has one."""
         self.tx = tx
         self.principal = principal
         args = (tx, principal.org_id, principal.actor)
@@ -27,7 +29,7 @@ class OrgScope:
         self.members = Members(*args)
         self.tokens = ApiTokens(*args)
         self.clusters = Clusters(*args)
-        self.sandboxes = Sandboxes(*args)
+        self.sandboxes = Sandboxes(*args, creates=creates)
         self.usage = Usage(*args)
         self.audit = AuditLog(*args)
         self.invitations = Invitations(*args)

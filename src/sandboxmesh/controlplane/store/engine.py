@@ -114,8 +114,8 @@ class Store:
     # SQLite: this process's transactions take the write lock one after the other, in the
     # order they asked. Left to SQLite, each waiting transaction polls the lock from its
     # busy handler, sleeping up to 100 ms between tries, and the unlucky ones waited seconds
-    # (create p99 1.4-2.4 s at 10 concurrent clients; 120-150 ms in turn, the same
-    # creates/s). Other processes (a CLI command) still meet the busy timeout.
+    # (docs/controlplane.md, *Performance*). Other processes (a CLI command) still meet the
+    # busy timeout.
     _writer: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
 
     @property

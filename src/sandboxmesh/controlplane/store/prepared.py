@@ -1,8 +1,9 @@
 """Hot statements compiled once for asyncpg and run on the driver connection itself.
 
 SQLAlchemy's execution path (greenlet hand-off, execution context, cursor adapter, result
-object) costs about 0.3 ms of CPU per statement on top of asyncpg, and the requests every
-client makes (authentication, a sandbox's create) run three or four statements each. A
+object) costs more CPU per statement than asyncpg's own (docs/controlplane.md, *Performance*),
+and the requests every client makes (authentication, a sandbox's create) run three or four
+statements each. A
 `Prepared` statement is the same Core statement the SQLite path executes through SQLAlchemy:
 compiled once for asyncpg, its values converted by the bind processors of its own column types
 (aware datetimes to naive UTC, JSON to text), its row converted back by their result
@@ -10,8 +11,8 @@ processors. Nothing is written twice: SQL and types come from the Core objects.
 
 It runs on the connection SQLAlchemy holds (`Tx` hands it over), so it sees the same
 transaction whenever SQLAlchemy began one, and is a transaction of its own otherwise: `Tx`
-therefore runs only reads this way (`writes` says which is which), and a writing statement
-(the batch of creates) only where its caller says what transaction it is in.
+therefore runs only reads this way (`writes` says which is which), and the statements of a
+batch of creates only inside a transaction its caller opened (repository/sandbox_creates.py).
 """
 
 from __future__ import annotations

@@ -6,11 +6,12 @@ delete button) both call these, so each rule is written once: which team a manif
 sandboxes (`domain.roles.may_write_sandboxes`), that the cluster is registered, and which of
 these is refused first.
 
-`apply_sandbox` and `delete_sandbox` run in the caller's unit of work. On PostgreSQL a create
-that is that unit of work's one write is held for its commit and sent with the organisation's
-other waiting creates (repository/create_batches.py): what refuses it (a quota: 409) is then
-raised when the unit of work ends, after the use case returned. Whoever ends the unit of work
-counts that refusal (`count_quota_refusal`): the API's error handler, or `apply_sandbox_alone`.
+`apply_sandbox` and `delete_sandbox` run in the caller's unit of work. A create is held for
+its commit and written last (on PostgreSQL, when it is the unit of work's one write, with the
+organisation's other waiting creates: repository/create_queue.py): what refuses it (a quota:
+409) is then raised when the unit of work ends, after the use case returned. Whoever ends the
+unit of work counts that refusal (`count_quota_refusal`): the API's error handler, or
+`apply_sandbox_alone`.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from sandboxmesh.spec import SandboxManifest
 
 @dataclass(frozen=True)
 class Applied:
-    #: On PostgreSQL a create held for the commit has no id or revision yet.
+    #: A create, held for the commit, has no id or revision yet.
     sandbox: Sandbox
     created: bool
 
@@ -85,7 +86,10 @@ async def apply_sandbox_alone(
     try:
         async with runtime.unit_of_work() as tx:
             return await apply_sandbox(
-                OrgScope(tx, principal), manifest, metrics=runtime.metrics, create_only=create_only
+                OrgScope(tx, principal, creates=runtime.creates),
+                manifest,
+                metrics=runtime.metrics,
+                create_only=create_only,
             )
     except errors.QuotaExceeded as refused:
         count_quota_refusal(runtime.metrics, refused)

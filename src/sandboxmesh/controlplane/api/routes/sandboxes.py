@@ -44,9 +44,9 @@ async def apply_sandbox(
     """Create the sandbox `name`, or update its spec (201 when created, 200 otherwise).
 
     The body is the manifest users write (DESIGN.md §2); its `name` must equal the path's.
-    The rules are `usecases.sandboxes.apply_sandbox`'s. On PostgreSQL the create itself may
-    be sent only as the request's transaction ends: its refusal (a quota: 409) is then raised
-    there, after this returned.
+    The rules are `usecases.sandboxes.apply_sandbox`'s. The create itself is written as the
+    request's transaction ends: its refusal (a quota: 409) is then raised there, after this
+    returned.
     """
     if manifest.name != name:
         raise errors.Invalid.field(["body", "name"], f"must equal the name in the path ({name})")

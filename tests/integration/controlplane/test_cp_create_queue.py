@@ -1,8 +1,9 @@
 """Creates sent to PostgreSQL in batches: each decided as one create at a time would be.
 
-The batch statement runs here on real PostgreSQL, against a sequential model of the quotas;
-the queue is driven with an organisation row held locked by another transaction, which is
-how creates pile up behind a running statement on a busy server.
+A batch's transaction runs here on real PostgreSQL, its outcomes checked against the quota
+rule (`quota.decide`, unit-tested on its own) for counters the test set; the queue is driven
+with an organisation row held locked by another transaction, which is how creates pile up
+behind a running batch on a busy server.
 """
 
 from __future__ import annotations
@@ -20,16 +21,12 @@ from tests.support.controlplane import Org, manifest, register_cluster
 from tests.support.eventually import eventually_async
 
 from sandboxmesh.client import endpoints
+from sandboxmesh.controlplane.domain import quota
 from sandboxmesh.controlplane.domain import secrets as issued_secrets
-from sandboxmesh.controlplane.repository import create_batches, tokens
-from sandboxmesh.controlplane.repository.create_batches import (
-    Created,
-    CreateQueue,
-    NewSandbox,
-    Outcome,
-    Refused,
-)
+from sandboxmesh.controlplane.repository import sandbox_creates, tokens
+from sandboxmesh.controlplane.repository.create_queue import CreateQueue
 from sandboxmesh.controlplane.repository.records import StoredSandbox
+from sandboxmesh.controlplane.repository.sandbox_creates import Created, NewSandbox, Outcome
 from sandboxmesh.controlplane.repository.scope import OrgScope
 from sandboxmesh.controlplane.runtime import Runtime
 from sandboxmesh.controlplane.store.tables import (
@@ -98,36 +95,10 @@ def _new(
     )
 
 
-def _sequentially(
-    org_room: int, team_rooms: dict[str, int | None], creates: list[tuple[str, str]]
-) -> list[str]:
-    """What one create after the other decides for (team, cluster) creates: its team or
-    cluster gone (named `gone...`), then the organisation full, then its team."""
-    room = dict(team_rooms)
-    decided = []
-    for team, cluster in creates:
-        if team.startswith("gone") or cluster.startswith("gone"):
-            decided.append("gone")
-        elif org_room <= 0:
-            decided.append("organization")
-        elif (team_room := room[team]) is not None and team_room <= 0:
-            decided.append("team")
-        else:
-            org_room -= 1
-            room[team] = None if team_room is None else team_room - 1
-            decided.append("created")
-    return decided
-
-
-_REFUSALS = {
-    Refused.TARGET_GONE: "gone",
-    Refused.ORGANIZATION_FULL: "organization",
-    Refused.TEAM_FULL: "team",
-}
-
-
-def _named(outcome: Outcome) -> str:
-    return "created" if isinstance(outcome, Created) else _REFUSALS[outcome]
+def _named(outcome: Outcome | quota.Verdict) -> str:
+    if isinstance(outcome, Created | quota.Accepted):
+        return "created"
+    return outcome.reason.value
 
 
 @pytest.mark.parametrize("seed", range(24))
@@ -163,9 +134,15 @@ async def test_a_batch_decides_like_one_create_after_another(
         _new(runtime, ids, f"b{seed}-{n}", team=team, cluster=cluster)
         for n, (team, cluster) in enumerate(creates)
     ]
-    outcomes = await create_batches.create_all(connection, ids.org, batch)
+    outcomes = await sandbox_creates.commit_batch(connection, ids.org, batch)
 
-    expected = _sequentially(org_limit, team_limits, creates)
+    counters = quota.Counters(
+        organization=quota.Count("acme", 0, org_limit),
+        teams={ids.teams[team]: quota.Count(team, 0, most) for team, most in team_limits.items()},
+        clusters=frozenset({ids.clusters["staging"], ids.clusters["prod"]}),
+    )
+    wanted = [quota.Wanted(new.team_id, new.cluster_id) for new in batch]
+    expected = [_named(verdict) for verdict in quota.decide(counters, wanted)]
     assert [_named(outcome) for outcome in outcomes] == expected
     made = [(new, o) for new, o in zip(batch, outcomes, strict=True) if isinstance(o, Created)]
     # Each cluster's creates take its next revisions, in the order the creates came.
@@ -234,7 +211,7 @@ async def test_a_batch_notifies_the_last_revision_of_each_cluster(
             _new(runtime, ids, f"n-{n}", team="default", cluster=["staging", "prod"][n % 2])
             for n in range(5)
         ]
-        outcomes = await create_batches.create_all(connection, ids.org, batch)
+        outcomes = await sandbox_creates.commit_batch(connection, ids.org, batch)
         await eventually_async(
             lambda: _true(len(heard) == 2), timeout=10, what="a notification per cluster"
         )
@@ -261,10 +238,10 @@ async def _true(value: bool) -> bool:
 class Blocked:
     """A create queue whose first create waits for the organisation's row, locked by a
     transaction of the test's own: creates made meanwhile pile up behind it, as behind a
-    running statement on a busy server."""
+    running batch on a busy server."""
 
     queue: CreateQueue
-    sizes: list[int]  # of every statement the queue sent
+    sizes: list[int]  # of every batch the queue ran
     ids: Ids
     runtime: Runtime
     holder: asyncpg.Connection
@@ -285,7 +262,7 @@ BlockFactory = Callable[[], Awaitable[Blocked]]
 
 @pytest.fixture
 async def queue(database_url: str) -> AsyncIterator[tuple[CreateQueue, list[int]]]:
-    """A create queue of the test's own, and the size of every statement it sent."""
+    """A create queue of the test's own, and the size of every batch it ran."""
     sizes: list[int] = []
     queue = CreateQueue(database_url, connections=2, on_batch=sizes.append)
     await queue.start()
@@ -355,7 +332,7 @@ async def test_a_taken_name_refuses_only_its_own_create(
     await register_cluster(acme)
     await acme.client.send(endpoints.apply_sandbox(manifest("taken")))
     blocked = await block()
-    # "again" twice: the second waits for the next statement, where the name is taken.
+    # "again" twice: the second waits for the next batch, where the name is taken.
     later = [blocked.create(name) for name in ("a", "taken", "again", "again", "b")]
     await asyncio.sleep(0)
     await blocked.release()
@@ -392,7 +369,7 @@ async def test_any_error_of_one_create_fails_only_that_create(
     assert await _active(connection, blocked.ids) == (3, {"default": 3})
 
 
-async def test_stopping_waits_for_a_running_statement_then_gives_up(
+async def test_stopping_waits_for_a_running_batch_then_gives_up(
     acme: Org, connection: asyncpg.Connection, block: BlockFactory
 ) -> None:
     await register_cluster(acme)
@@ -406,10 +383,14 @@ async def test_stopping_waits_for_a_running_statement_then_gives_up(
     assert await _active(connection, blocked.ids) == (0, {"default": 0})
 
 
-async def test_a_create_inside_a_transaction_is_part_of_it(
-    acme: Org, runtime: Runtime, connection: asyncpg.Connection
+@pytest.mark.parametrize("fails", [False, True], ids=["commits", "fails-after-the-write"])
+@pytest.mark.parametrize("begun", ["before", "after", "never"])
+async def test_a_create_is_queued_only_as_its_unit_of_works_one_write(
+    acme: Org, runtime: Runtime, connection: asyncpg.Connection, begun: str, fails: bool
 ) -> None:
-    """Inline, not queued: rolling the transaction back leaves no sandbox and no count."""
+    """In a unit of work whose transaction began, before or after the create was asked for,
+    or that holds another write after it, the create is written there, last, and rolled back
+    with it; only alone does it go through the queue."""
     await register_cluster(acme)
     async with runtime.unit_of_work() as tx:
         principal = await tokens.authenticate(tx, acme.token)
@@ -423,29 +404,44 @@ async def test_a_create_inside_a_transaction_is_part_of_it(
     team, cluster = target.team, target.cluster
     batches_before = _batches(runtime)
 
-    class RolledBack(Exception):
+    class FailedAfterTheWrite(Exception):
         pass
 
-    async def create_then_roll_back() -> None:
+    async def fail() -> None:
+        raise FailedAfterTheWrite
+
+    async def create() -> None:
         async with runtime.unit_of_work() as tx:
-            await tx.conn.execute(sa.select(clusters.c.id))  # the transaction has begun
-            sandbox, created = await OrgScope(tx, principal).sandboxes.apply(
+            if begun == "before":
+                await tx.conn.execute(sa.select(clusters.c.id))
+            sandbox, created = await OrgScope(
+                tx, principal, creates=runtime.creates
+            ).sandboxes.apply(
                 SandboxManifest.model_validate(manifest("inside")),
                 team=team,
                 cluster=cluster,
                 exists=False,
             )
             assert created
-            assert isinstance(sandbox, StoredSandbox)  # written at once, not held
-            assert sandbox.revision == cluster.revision + 1
-            raise RolledBack
+            assert not isinstance(sandbox, StoredSandbox)  # held for the commit
+            if begun == "after":
+                await tx.conn.execute(sa.select(clusters.c.id))
+            if fails:
+                tx.before_commit(fail)  # runs after the create was written
 
-    with pytest.raises(RolledBack):
-        await create_then_roll_back()
-    assert _batches(runtime) == batches_before
-    assert await connection.fetchval("SELECT count(*) FROM sandboxes") == 0
     ids = await _ids(connection, "acme")
-    assert await _active(connection, ids) == (0, {"default": 0})
+    if fails:
+        with pytest.raises(FailedAfterTheWrite):
+            await create()
+        assert await connection.fetchval("SELECT count(*) FROM sandboxes") == 0
+        assert await _active(connection, ids) == (0, {"default": 0})
+    else:
+        await create()
+        revision = await connection.fetchval("SELECT revision FROM sandboxes")
+        assert revision == cluster.revision + 1
+        assert await _active(connection, ids) == (1, {"default": 1})
+    queued = begun == "never" and not fails
+    assert _batches(runtime) == batches_before + (1 if queued else 0)
 
 
 def _batches(runtime: Runtime) -> float:
@@ -458,7 +454,7 @@ def _batches(runtime: Runtime) -> float:
 async def test_the_api_sends_creates_through_the_queue(acme: Org, runtime: Runtime) -> None:
     await register_cluster(acme)
     before = _batches(runtime)
-    for n in range(3):  # one after the other: each finds no statement running
+    for n in range(3):  # one after the other: each finds no batch running
         await acme.client.send(endpoints.apply_sandbox(manifest(f"api-{n}")))
     assert _batches(runtime) == before + 3
     listed = await acme.client.send(endpoints.list_sandboxes())
@@ -472,7 +468,7 @@ async def test_a_batch_counts_what_another_process_committed_while_it_waited(
     database_url: str,
     queue: tuple[CreateQueue, list[int]],
 ) -> None:
-    """The counters are read from their newest versions, not from the statement's snapshot."""
+    """The counters are read from their newest versions, not from the batch's snapshot."""
     creates, _ = queue
     await register_cluster(acme)
     await acme.client.send(endpoints.set_organization_quota(5))
@@ -495,8 +491,8 @@ async def test_a_batch_counts_what_another_process_committed_while_it_waited(
     outcomes = await asyncio.gather(*waiting)
     assert [_named(outcome) for outcome in outcomes] == [
         "created",
-        "organization",
-        "organization",
+        "organization_full",
+        "organization_full",
     ]
     assert (await _active(connection, ids))[0] == 5
 
@@ -504,7 +500,7 @@ async def test_a_batch_counts_what_another_process_committed_while_it_waited(
 async def test_two_queues_on_one_organisation_keep_its_limit(
     acme: Org, runtime: Runtime, connection: asyncpg.Connection, database_url: str
 ) -> None:
-    """As two server processes do: their statements meet on the organisation's row."""
+    """As two server processes do: their batches meet on the organisation's row."""
     await register_cluster(acme)
     await acme.client.send(endpoints.set_team_quota("default", 5))
     ids = await _ids(connection, "acme")
@@ -518,19 +514,20 @@ async def test_two_queues_on_one_organisation_keep_its_limit(
     finally:
         for queue in queues:
             await queue.stop()
-    assert sorted(_named(outcome) for outcome in outcomes) == ["created"] * 5 + ["team"] * 45
+    assert sorted(_named(outcome) for outcome in outcomes) == ["created"] * 5 + ["team_full"] * 45
     assert await _active(connection, ids) == (5, {"default": 5})
     assert await connection.fetchval("SELECT count(*) FROM sandboxes") == 5
 
 
 async def _blocked_by(connection: asyncpg.Connection, holder: asyncpg.Connection) -> None:
-    """Until a create statement waits for a lock `holder`'s transaction holds."""
+    """Until a batch's lock of the counters waits for a lock `holder`'s transaction holds."""
 
     async def blocked() -> bool:
         return bool(
             await connection.fetchval(
                 "SELECT count(*) FROM pg_stat_activity"
-                " WHERE $1 = ANY(pg_blocking_pids(pid)) AND query LIKE '%jsonb_to_recordset%'",
+                " WHERE $1 = ANY(pg_blocking_pids(pid))"
+                " AND query LIKE '%FOR NO KEY UPDATE OF organizations%'",
                 holder.get_server_pid(),
             )
         )
