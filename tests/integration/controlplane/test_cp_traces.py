@@ -152,7 +152,7 @@ async def test_a_resync_holds_the_pending_requests_not_the_answered_or_expired(
     assert (got.state, got.hops) == ("answered", [])
 
 
-async def test_refusals(acme: Org, make_org: Callable[..., object], runtime: Runtime) -> None:
+async def test_refusals(acme: Org) -> None:
     await register_cluster(acme)
     await acme.client.send(endpoints.apply_sandbox(manifest("pr-1")))
     with pytest.raises(errors.NotFound):
