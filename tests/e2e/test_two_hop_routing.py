@@ -520,3 +520,75 @@ def test_a_fork_that_cannot_pull_or_that_crashes_says_so_in_the_cli_and_the_port
             two_hop.delete(name)
         for name in (pull, crash):
             eventually(lambda name=name: two_hop.gone(name), timeout=60, what=f"{name} gone")
+
+
+def test_route_trace_prints_every_hops_decision_through_the_control_plane(
+    two_hop: TwoHop, tmp_path: Path
+) -> None:
+    """`sandboxmesh route trace` as users run it: one traced request through the frontend's
+    NodePort, each router logs its decision to the route server, the agent relays the hops to
+    the control plane (the chart gives it the route server's URL), and the CLI prints them in
+    order; the same trace is in the API and on the portal's pages."""
+    name = sandbox_name("trace")
+    key = two_hop.create(name)
+    try:
+        sandboxes.wait_ready(two_hop.api, name, timeout=120)
+        sandboxes.wait_routed(two_hop.app, name, key, timeout=15)
+        env = {**os.environ, "SANDBOXMESH_URL": two_hop.server.url(),
+               "SANDBOXMESH_TOKEN": two_hop.token, "SANDBOXMESH_HOME": str(tmp_path)}  # fmt: skip
+        traced = subprocess.run(
+            [sys.executable, "-m", "sandboxmesh", "route", "trace", two_hop.app.frontend_url,
+             "--sandbox", name, "--timeout", "20", "-o", "json"],
+            capture_output=True, text=True, timeout=60, env=env,
+        )  # fmt: skip
+        assert traced.returncode == 0, traced.stderr
+        shown = json.loads(traced.stdout)
+        assert shown["status"] == 200
+        assert shown["state"] == "answered"
+        ns = two_hop.namespace
+        assert [(h["service"], h["decision"]) for h in shown["hops"]] == [
+            (f"{ns}/frontend", "baseline"),
+            (f"{ns}/checkout", name),
+            (f"{ns}/payments", "baseline"),
+        ]
+        assert all(h["key"] == key for h in shown["hops"])
+        not_forked = f"the key is sandbox {name}'s, which does not fork this Service"
+        assert [h["reason"] for h in shown["hops"]] == [
+            not_forked,
+            "the request's key is this sandbox's",
+            not_forked,
+        ]
+        trace_id = shown["traceId"]
+
+        table = subprocess.run(
+            [sys.executable, "-m", "sandboxmesh", "route", "trace", two_hop.app.frontend_url,
+             "--key", key],
+            capture_output=True, text=True, timeout=60, env=env,
+        )  # fmt: skip
+        assert table.returncode == 0, table.stderr
+        lines = table.stdout.splitlines()
+        assert lines[0].startswith(f"GET {two_hop.app.frontend_url} -> HTTP 200")
+        assert lines[1].split() == ["SERVICE", "DECISION", "REASON"]
+        assert [line.split()[:2] for line in lines[2:]] == [
+            [f"{ns}/frontend", "baseline"],
+            [f"{ns}/checkout", name],
+            [f"{ns}/payments", "baseline"],
+        ]
+
+        stored = two_hop.api.send(endpoints.get_trace(name, trace_id))
+        assert [h.service for h in stored.hops] == [h["service"] for h in shown["hops"]]
+        page = _portal_page(two_hop.server.url(), f"/portal/sandboxes/{name}/traces/{trace_id}")
+        assert f"{ns}/checkout" in page
+        assert "the request&#39;s key is this sandbox&#39;s" in page
+
+        # A Service with no router in front of it: nothing is logged, and the CLI says so.
+        silent = subprocess.run(
+            [sys.executable, "-m", "sandboxmesh", "route", "trace",
+             two_hop.server.url() + "/healthz", "--sandbox", name, "--timeout", "15"],
+            capture_output=True, text=True, timeout=60, env=env,
+        )  # fmt: skip
+        assert silent.returncode == 3
+        assert "no router reported this request within 15s" in silent.stderr
+    finally:
+        two_hop.delete(name)
+        eventually(lambda: two_hop.gone(name), timeout=60, what=f"{name} gone")

@@ -203,3 +203,21 @@ def test_components_with_several_replicas_get_disruption_budgets() -> None:
     ]  # fmt: skip
     # Only the leader is Ready by its /readyz: no readiness gate, or rollouts would stall.
     assert "readinessProbe" not in operator["spec"]["template"]["spec"]["containers"][0]
+
+
+def _agent_args(*values: str) -> list[str]:
+    documents = render("sandboxmesh", "sandboxmesh-system", *values)
+    (agent,) = [
+        d for d in documents
+        if d["kind"] == "Deployment" and d["metadata"]["name"] == "sandboxmesh-agent"
+    ]  # fmt: skip
+    args: list[str] = agent["spec"]["template"]["spec"]["containers"][0]["args"]
+    return args
+
+
+def test_the_agent_relays_route_traces_from_the_route_server_it_is_installed_with() -> None:
+    url = "http://sandboxmesh-route-server.sandboxmesh-system.svc.cluster.local:8081"
+    assert f"--route-server-url={url}" in _agent_args()
+    other = "http://sandboxmesh-route-server.sandboxmesh-system.svc.k8s.example:8081"
+    assert f"--route-server-url={other}" in _agent_args("clusterDomain=k8s.example")
+    assert not [a for a in _agent_args("routeServer.enabled=false") if "route-server" in a]

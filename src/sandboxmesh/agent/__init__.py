@@ -4,6 +4,8 @@ It long-polls its cluster's assignments with the cluster token and server-side a
 `Sandbox` objects (`sync.AssignmentPoller`), watches those objects and reports their status in
 coalesced batches (`sync.StatusWatcher`, `reporter.StatusReporter`), and handles token
 rotation and revocation (`session.ControlPlaneSession`). The Sandbox objects are its state.
+With a route server URL it also relays route traces the control plane asks for
+(`traces.TraceRelay`).
 """
 
 from sandboxmesh.agent.runner import AgentStartError, run_agent

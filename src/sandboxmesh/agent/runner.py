@@ -22,6 +22,7 @@ from sandboxmesh.agent.settings import AgentSettings
 from sandboxmesh.agent.store import SandboxStore
 from sandboxmesh.agent.sync import AssignmentPoller, StatusWatcher
 from sandboxmesh.agent.tokens import TokenUnavailable, token_source
+from sandboxmesh.agent.traces import TraceRelay, TraceRelaySettings
 from sandboxmesh.backoff import Backoff
 from sandboxmesh.client import endpoints
 from sandboxmesh.probes import ProbeServer
@@ -73,8 +74,20 @@ async def run_agent(
         window=sync.report_window_seconds,
         backoff=backoff(),
     )
+    relay = None
+    if settings.route_server_url:
+        relay = TraceRelay(
+            TraceRelaySettings(settings.route_server_url),
+            lambda report: session.send(endpoints.report_trace(report)),
+        )
     poller = AssignmentPoller(
-        session, store, reporter, metrics, wait=sync.poll_wait_seconds, backoff=backoff()
+        session,
+        store,
+        reporter,
+        metrics,
+        wait=sync.poll_wait_seconds,
+        backoff=backoff(),
+        traces=relay,
     )
     watcher = StatusWatcher(
         store,
@@ -97,6 +110,8 @@ async def run_agent(
     supervisor.spawn("Sandbox status watch", watcher.run())
     supervisor.spawn("status reporter", reporter.run())
     supervisor.spawn("readiness", _readiness(probes, poller, session))
+    if relay is not None:
+        supervisor.spawn("route trace relay", relay.run())
     stopped = asyncio.ensure_future(stop.wait())
     failed = asyncio.ensure_future(supervisor.failed.wait())
     try:

@@ -39,3 +39,6 @@ class AgentSettings:
     kubeconfig: Path | None = None
     probe_host: str = "0.0.0.0"  # noqa: S104 - probes must be reachable by the kubelet
     probe_port: int = 8081
+    #: The route server's HTTP API: with it, the agent relays route traces (it asks the
+    #: control plane for them with `features=traces`); without it, it never asks.
+    route_server_url: str | None = None

@@ -21,9 +21,10 @@ from sandboxmesh.agent.objects import sandbox_object, status_report, to_prune
 from sandboxmesh.agent.reporter import StatusReporter
 from sandboxmesh.agent.session import ControlPlaneSession
 from sandboxmesh.agent.store import SandboxStore
+from sandboxmesh.agent.traces import TraceRelay
 from sandboxmesh.backoff import Backoff
 from sandboxmesh.client import endpoints, errors
-from sandboxmesh.spec.protocol import AssignmentBatch, SandboxStatusReport
+from sandboxmesh.spec.protocol import FEATURE_TRACES, AssignmentBatch, SandboxStatusReport
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ class AssignmentPoller:
         *,
         wait: float,
         backoff: Backoff,
+        traces: TraceRelay | None = None,
     ) -> None:
         self.session = session
         self.store = store
@@ -47,6 +49,9 @@ class AssignmentPoller:
         self.metrics = metrics
         self.wait = wait
         self.backoff = backoff
+        #: Relays the batches' trace requests; None: the agent does not ask for them.
+        self.traces = traces
+        self.features = (FEATURE_TRACES,) if traces is not None else ()
         self.revision = 0
         #: Set after the first batch is applied: the cluster matches the control plane.
         self.synced = asyncio.Event()
@@ -56,7 +61,7 @@ class AssignmentPoller:
         while True:
             try:
                 batch = await self.session.send(
-                    endpoints.assignments(self.revision, wait=self.wait)
+                    endpoints.assignments(self.revision, wait=self.wait, features=self.features)
                 )
                 await self.apply(batch)
             except _POLL_ERRORS as error:
@@ -74,6 +79,9 @@ class AssignmentPoller:
             self.backoff.reset()
 
     async def apply(self, batch: AssignmentBatch) -> None:
+        if self.traces is not None and batch.trace_requests:
+            # First: a user waits on these, and applying the assignments may take a while.
+            self.traces.offer(r.trace_id for r in batch.trace_requests)
         for assignment in batch.assignments:
             if assignment.deleting:
                 if await self.store.delete(assignment.name):

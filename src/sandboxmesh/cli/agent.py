@@ -29,6 +29,12 @@ def run(
         8081, min=0, max=65535, help="Port of /healthz, /readyz, /metrics (0: off)."
     ),
     probe_host: str = typer.Option("0.0.0.0", help="Address the probe server binds."),  # noqa: S104
+    route_server_url: str | None = typer.Option(
+        None,
+        envvar="SANDBOXMESH_ROUTE_SERVER_URL",
+        help="The route server's HTTP API (e.g. http://sandboxmesh-route-server.sandboxmesh-"
+        "system.svc.cluster.local:8081): relay route traces from it. Unset: no route traces.",
+    ),
     log_level: str = typer.Option("INFO", help="Log level."),
     log_format: LogFormat = typer.Option(LogFormat.JSON, help="Log format."),
 ) -> None:
@@ -53,6 +59,7 @@ def run(
         kubeconfig=kubeconfig,
         probe_host=probe_host,
         probe_port=probe_port,
+        route_server_url=route_server_url,
     )
     try:
         code = asyncio.run(agent.run_agent(settings))

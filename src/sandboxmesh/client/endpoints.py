@@ -8,7 +8,7 @@ for the agent's (strict both ways, as docs/agent-protocol.md promises).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 from urllib.parse import quote
@@ -36,15 +36,21 @@ from sandboxmesh.spec.api import (
     TokenList,
     TokenPublic,
     TokenRotated,
+    TraceCreate,
+    TraceList,
+    TracePublic,
     UsageStatement,
     WhoAmI,
 )
 from sandboxmesh.spec.protocol import (
     ASSIGNMENTS_PATH,
     STATUS_PATH,
+    TRACES_PATH,
     AssignmentBatch,
     StatusAck,
     StatusReportBatch,
+    TraceAck,
+    TraceReport,
 )
 
 T = TypeVar("T")
@@ -309,18 +315,47 @@ def delete_sandbox(name: str) -> Call[SandboxPublic]:
     return Call("DELETE", f"/api/v1/sandboxes/{_seg(name)}", _model(SandboxPublic))
 
 
+# Route traces
+
+
+def request_trace(sandbox: str, trace_id: str) -> Call[TracePublic]:
+    body = TraceCreate(trace_id=trace_id).model_dump(mode="json", by_alias=True)
+    return Call("POST", f"/api/v1/sandboxes/{_seg(sandbox)}/traces", _model(TracePublic), json=body)
+
+
+def get_trace(sandbox: str, trace_id: str) -> Call[TracePublic]:
+    return Call(
+        "GET",
+        f"/api/v1/sandboxes/{_seg(sandbox)}/traces/{_seg(trace_id)}",
+        _model(TracePublic),
+    )
+
+
+def list_traces(sandbox: str, *, limit: int | None = None) -> Call[TraceList]:
+    return Call(
+        "GET",
+        f"/api/v1/sandboxes/{_seg(sandbox)}/traces",
+        _model(TraceList),
+        params=_drop_none({"limit": limit}),
+    )
+
+
 # The agent protocol (cluster token)
 
 #: Extra seconds a long-poll's HTTP timeout allows beyond the wait it asks for.
 LONG_POLL_SLACK = 10.0
 
 
-def assignments(since: int, *, wait: float) -> Call[AssignmentBatch]:
+def assignments(since: int, *, wait: float, features: Sequence[str] = ()) -> Call[AssignmentBatch]:
+    """`features`: what this agent understands beyond v1's first fields (`FEATURE_TRACES`)."""
+    params: dict[str, Any] = {"since": since, "wait": wait}
+    if features:
+        params["features"] = list(features)
     return Call(
         "GET",
         ASSIGNMENTS_PATH,
         _protocol_model(AssignmentBatch),
-        params={"since": since, "wait": wait},
+        params=params,
         timeout=wait + LONG_POLL_SLACK,
     )
 
@@ -331,4 +366,13 @@ def report_status(batch: StatusReportBatch) -> Call[StatusAck]:
         STATUS_PATH,
         _protocol_model(StatusAck),
         json=batch.model_dump(mode="json", by_alias=True),
+    )
+
+
+def report_trace(report: TraceReport) -> Call[TraceAck]:
+    return Call(
+        "POST",
+        TRACES_PATH,
+        _protocol_model(TraceAck),
+        json=report.model_dump(mode="json", by_alias=True),
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 # RFC 1123 label, as Kubernetes uses it for namespaces and Service names.
 DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
@@ -49,3 +49,21 @@ def duration_seconds(text: str) -> int:
     if not text or not re.fullmatch(DURATION_PATTERN, text):
         raise ValueError(f"not a duration: {text!r} (use e.g. 30m, 4h, 1h30m, 2d)")
     return sum(int(n) * _UNIT_SECONDS[unit] for n, unit in _DURATION_PART.findall(text))
+
+
+# A W3C trace-id: the 32 lowercase hex digits of a `traceparent` (all zeros is invalid).
+TRACE_ID_PATTERN = r"^[0-9a-f]{32}$"
+_NO_TRACE_ID = "0" * 32
+
+
+def _not_all_zero(value: str) -> str:
+    if value == _NO_TRACE_ID:
+        raise ValueError("the all-zero trace id is invalid (W3C Trace Context)")
+    return value
+
+
+TraceId = Annotated[
+    str,
+    Field(min_length=32, max_length=32, pattern=TRACE_ID_PATTERN),
+    AfterValidator(_not_all_zero),
+]

@@ -6,11 +6,15 @@ Every call carries `Authorization: Bearer <cluster token>` and the agent's versi
 
 - `GET  /api/v1/agent/assignments?since=R&wait=S` -> `AssignmentBatch`
 - `POST /api/v1/agent/status` with `StatusReportBatch` -> `StatusAck`
+- `POST /api/v1/agent/traces` with `TraceReport` -> `TraceAck`
+
+Fields added within v1 are optional; the ones the control plane sends only to agents that ask
+for them name their feature (`features=...` on the long-poll): `traceRequests` is `traces`'s.
 """
 
 from __future__ import annotations
 
-from pydantic import Field, StrictBool, StrictInt, field_validator
+from pydantic import Field, StrictBool, StrictFloat, StrictInt, field_validator
 
 from sandboxmesh.spec import names
 from sandboxmesh.spec.crd import SandboxResourceSpec
@@ -19,9 +23,14 @@ from sandboxmesh.spec.status import SandboxStatus, time_problem, times
 
 ASSIGNMENTS_PATH = "/api/v1/agent/assignments"
 STATUS_PATH = "/api/v1/agent/status"
+TRACES_PATH = "/api/v1/agent/traces"
 AGENT_VERSION_HEADER = "X-SandboxMesh-Agent-Version"
 #: The most items one status batch may carry (reports and gone confirmations together).
 MAX_BATCH = 500
+#: The long-poll feature that asks for `traceRequests` in assignment batches.
+FEATURE_TRACES = "traces"
+#: The most hops one trace report may carry (the route server keeps as many per trace).
+MAX_TRACE_HOPS = 64
 
 
 class Assignment(SpecModel):
@@ -37,6 +46,13 @@ class Assignment(SpecModel):
     spec: SandboxResourceSpec
 
 
+class TraceRequest(SpecModel):
+    """A user asked for the route trace `traceId`: read the route server's hops for it and
+    post them back (`TraceReport`), an empty list when no router reported any."""
+
+    trace_id: names.TraceId
+
+
 class AssignmentBatch(SpecModel):
     """The answer to a long-poll.
 
@@ -49,6 +65,11 @@ class AssignmentBatch(SpecModel):
     revision: StrictInt = Field(ge=0)
     resync: StrictBool
     assignments: list[Assignment] = Field(default_factory=list)
+    #: Only for agents that poll with `features=traces`, and then always present: the trace
+    #: requests made since the revision the agent passed (all pending ones on a resync).
+    #: Absent from the wire otherwise, so that agents that do not know the field (strict
+    #: parsing) never see it.
+    trace_requests: list[TraceRequest] | None = None
 
 
 class SandboxStatusReport(SpecModel):
@@ -94,3 +115,34 @@ class StatusAck(SpecModel):
     accepted: list[str] = Field(default_factory=list)
     removed: list[str] = Field(default_factory=list)
     ignored: list[IgnoredReport] = Field(default_factory=list)
+
+
+class TraceHop(SpecModel):
+    """One router's decision for a traced request, as the route server worked it out."""
+
+    #: When the router received the request (seconds since the epoch).
+    at: StrictFloat = Field(ge=0, allow_inf_nan=False)
+    #: The Service whose router decided, as `namespace/name`.
+    service: str = Field(min_length=1, max_length=254)
+    #: The router (its Envoy node id).
+    router: str = Field(max_length=253)
+    #: `baseline`, or the name of the sandbox whose fork served the request.
+    decision: str = Field(min_length=1, max_length=63)
+    #: Why, in words (route traces print it as is).
+    reason: str = Field(max_length=512)
+    #: The routing key the request carried at this hop; None: none.
+    key: str | None = Field(default=None, max_length=256)
+
+
+class TraceReport(SpecModel):
+    """The hops of a requested trace, in the order the request passed them."""
+
+    trace_id: names.TraceId
+    hops: list[TraceHop] = Field(default_factory=list, max_length=MAX_TRACE_HOPS)
+
+
+class TraceAck(SpecModel):
+    #: Whether the hops were stored; when not, `ignored` says why: `unknown` (no such
+    #: request for this cluster) or `answered` (already answered).
+    stored: StrictBool
+    ignored: str | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import stat
@@ -9,7 +10,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import pytest
@@ -25,7 +26,12 @@ from sandboxmesh.cli.cluster import install_command
 from sandboxmesh.client import ClientConfig, ControlPlaneClient, endpoints
 from sandboxmesh.controlplane.store import migrate
 from sandboxmesh.spec import Phase, SandboxStatus
-from sandboxmesh.spec.protocol import SandboxStatusReport, StatusReportBatch
+from sandboxmesh.spec.protocol import (
+    SandboxStatusReport,
+    StatusReportBatch,
+    TraceHop,
+    TraceReport,
+)
 
 MANIFEST = """
 name: pr-42-checkout
@@ -345,3 +351,114 @@ def test_db_upgrade(cli: Cli) -> None:
 
 def test_home_is_private(cli: Cli, logged_in: str) -> None:
     assert os.access(cli.home / "credentials.json", os.R_OK)
+
+
+class _Recorder(http.server.BaseHTTPRequestHandler):
+    seen: ClassVar[list[dict[str, str]]] = []
+
+    def do_GET(self) -> None:
+        self.seen.append({k.lower(): v for k, v in self.headers.items()})
+        self.send_response(201)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_route_trace_sends_a_traced_request_and_prints_the_agents_hops(
+    cli: Cli, server: str, logged_in: str, tmp_path: Path
+) -> None:
+    agent_token = cli.json("cluster", "register", "staging")["token"]
+    path = tmp_path / "sandbox.yaml"
+    path.write_text(MANIFEST)
+    key = cli.json("sandbox", "apply", "-f", str(path))["routingKey"]
+    _Recorder.seen.clear()
+    target = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    threading.Thread(target=target.serve_forever, daemon=True).start()
+    agent = ControlPlaneClient(ClientConfig(url=server, token=agent_token, agent_version="t/1"))
+    revision = agent.send(endpoints.assignments(0, wait=0, features=("traces",))).revision
+    answered: list[str] = []
+
+    def fake_agent() -> None:
+        # What the agent does, with the hops a route server would have worked out.
+        since = revision
+        while len(answered) < 2:
+            batch = agent.send(endpoints.assignments(since, wait=10, features=("traces",)))
+            since = batch.revision
+            for request in batch.trace_requests or []:
+                answer(request.trace_id)
+
+    def answer(trace_id: str) -> None:
+        hops = [
+            TraceHop(at=1.0, service="shop/frontend", router="r1", decision="baseline",
+                     reason="the key is sandbox pr-42-checkout's, which does not fork this "
+                     "Service", key=key),
+            TraceHop(at=2.0, service="shop/checkout", router="r2", decision="pr-42-checkout",
+                     reason="the request's key is this sandbox's", key=key),
+            TraceHop(at=3.0, service="shop/payments", router="r3", decision="baseline",
+                     reason="no routing key arrived: shop/checkout did not propagate baggage"),
+        ]  # fmt: skip
+        agent.send(endpoints.report_trace(TraceReport(trace_id=trace_id, hops=hops)))
+        answered.append(trace_id)
+
+    relaying = threading.Thread(target=fake_agent)
+    relaying.start()
+    try:
+        url = f"http://127.0.0.1:{target.server_port}/cart"
+        result = cli(
+            "route", "trace", url, "--sandbox", "pr-42-checkout", "-H", "X-Test: 1",
+            "-H", "baggage: user=7", "-o", "json",
+        )  # fmt: skip
+        table = cli("route", "trace", url, "--key", key).stdout
+        relaying.join(timeout=30)
+    finally:
+        target.shutdown()
+        agent.close()
+    shown = json.loads(result.stdout)
+    sent, _ = _Recorder.seen
+    assert sent["x-test"] == "1"
+    assert sent["tracestate"] == "sandboxmesh=1"
+    assert sent["baggage"] == f"user=7,sandboxmesh-routing-key={key}"
+    assert sent["traceparent"].split("-")[1] == shown["traceId"] == answered[0]
+    assert shown["status"] == 201
+    assert shown["state"] == "answered"
+    assert [h["service"] for h in shown["hops"]] == [
+        "shop/frontend",
+        "shop/checkout",
+        "shop/payments",
+    ]
+
+    lines = table.splitlines()
+    assert lines[0] == f"GET {url} -> HTTP 201   trace {answered[1]}"
+    assert lines[1].split() == ["SERVICE", "DECISION", "REASON"]
+    assert lines[3].split()[:3] == ["shop/checkout", "pr-42-checkout", "the"]
+    assert "shop/checkout did not propagate baggage" in lines[4]
+
+
+def test_route_trace_without_an_answer_is_one_line(
+    cli: Cli, server: str, logged_in: str, tmp_path: Path
+) -> None:
+    cli.json("cluster", "register", "staging")
+    path = tmp_path / "sandbox.yaml"
+    path.write_text(MANIFEST)
+    cli("sandbox", "apply", "-f", str(path))
+    _Recorder.seen.clear()
+    target = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    threading.Thread(target=target.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{target.server_port}/"
+        result = cli("route", "trace", url, "--sandbox", "pr-42-checkout", "--timeout", "1",
+                     ok=False)  # fmt: skip
+    finally:
+        target.shutdown()
+    assert result.exit_code == 3
+    assert (
+        result.stderr.strip()
+        .splitlines()[-1]
+        .startswith("error: no answer from cluster staging within 1s")
+    )
+    missing = cli("route", "trace", url, "--sandbox", "nope", ok=False)
+    assert missing.exit_code == 1
+    assert missing.stderr.strip() == "error: sandbox 'nope' not found (not_found)"
+    both = cli("route", "trace", url, ok=False)
+    assert "exactly one of --sandbox NAME or --key KEY" in both.stderr

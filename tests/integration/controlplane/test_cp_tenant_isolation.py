@@ -130,6 +130,25 @@ def walk(a: dict[str, str]) -> dict[tuple[str, str], list[Visit]]:
             Visit("GET", "/api/v1/sandboxes?team=payments&cluster=staging-a", status=200),
             Visit("GET", "/api/v1/sandboxes?label=owner=a", status=200),
         ],
+        ("POST", "/api/v1/sandboxes/{name}/traces"): [
+            Visit("POST", "/api/v1/sandboxes/only-a/traces", {"traceId": "ab" * 16})
+        ],
+        ("GET", "/api/v1/sandboxes/{name}/traces"): [
+            Visit("GET", "/api/v1/sandboxes/only-a/traces")
+        ],
+        ("GET", "/api/v1/sandboxes/{name}/traces/{trace_id}"): [
+            Visit("GET", f"/api/v1/sandboxes/only-a/traces/{a['trace_id']}")
+        ],
+        ("POST", "/api/v1/agent/traces"): [
+            # A's trace id from B's cluster: ignored as unknown, A's request stays pending.
+            Visit(
+                "POST",
+                "/api/v1/agent/traces",
+                {"traceId": a["trace_id"], "hops": []},
+                status=200,
+                token="agent",
+            )
+        ],
         ("GET", "/api/v1/agent/assignments"): [
             Visit("GET", "/api/v1/agent/assignments?since=0&wait=0", status=200, token="agent")
         ],
@@ -145,7 +164,8 @@ def test_the_walk_covers_every_endpoint(app: FastAPI) -> None:
         for path, operations in app.openapi()["paths"].items()
         for method in operations
     }
-    assert set(walk({"token_prefix": "", "cluster_token_prefix": ""})) == documented - PUBLIC
+    nothing = {"token_prefix": "", "cluster_token_prefix": "", "trace_id": "cd" * 16}
+    assert set(walk(nothing)) == documented - PUBLIC
 
 
 async def test_a_foreign_token_never_reads_or_changes_anything(
@@ -170,9 +190,11 @@ async def test_a_foreign_token_never_reads_or_changes_anything(
     await a.client.send(endpoints.delete_sandbox("pr-a"))
     token = await a.client.send(endpoints.create_token("ci"))
     a_tokens = await a.client.send(endpoints.list_cluster_tokens("staging-a"))
+    trace = await a.client.send(endpoints.request_trace("only-a", "ef" * 16))
     secrets_of_a = {
         "token_prefix": token.token.prefix,
         "cluster_token_prefix": a_tokens.items[0].prefix,
+        "trace_id": trace.trace_id,
     }
     routing_key = (await a.client.send(endpoints.get_sandbox("only-a"))).routing_key
     agent_b = await register_cluster(b, "staging-b")

@@ -287,3 +287,45 @@ async def test_the_live_list_answers_no_content_when_nothing_changed(owner: Port
     filtered = await owner.get("/sandboxes?q=pr-2")
     assert 'data-sandbox="pr-1"' not in filtered.text
     assert 'data-sandbox="pr-2"' in filtered.text
+
+
+async def test_the_sandbox_page_links_its_traces_and_a_trace_lists_its_hops(
+    owner: Portal,
+) -> None:
+    agent_token = await register_cluster(owner)
+    await create_sandbox(owner, name="pr-1")
+    token = await _api_token(owner)
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    headers = {"Authorization": f"Bearer {token}"}
+    asked = await owner.client.post(
+        "/api/v1/sandboxes/pr-1/traces", json={"traceId": trace_id}, headers=headers
+    )
+    assert asked.status_code == 202
+    pending = await owner.get(f"/sandboxes/pr-1/traces/{trace_id}")
+    assert pending.status_code == 200
+    assert "Waiting for the cluster's agent" in text(pending.text)
+
+    hops = [
+        {"at": 1.0, "service": "shop/frontend", "router": "r1", "decision": "baseline",
+         "reason": "the request carried no routing key", "key": None},
+        {"at": 2.0, "service": "shop/checkout", "router": "r2", "decision": "pr-1",
+         "reason": "the request's key is this sandbox's", "key": "k1"},
+    ]  # fmt: skip
+    answered = await owner.client.post(
+        "/api/v1/agent/traces",
+        json={"traceId": trace_id, "hops": hops},
+        headers={"Authorization": f"Bearer {agent_token}"},
+    )
+    assert answered.json() == {"stored": True, "ignored": None}
+
+    detail = await owner.get("/sandboxes/pr-1")
+    assert f'href="/portal/sandboxes/pr-1/traces/{trace_id}"' in detail.text
+    assert "sandboxmesh route trace" in text(detail.text)
+    shown = text((await owner.get(f"/sandboxes/pr-1/traces/{trace_id}")).text)
+    assert "answered" in shown
+    assert "shop/frontend baseline the request carried no routing key" in shown
+    assert "shop/checkout pr-1 the request's key is this sandbox's" in shown
+
+    assert (await owner.get(f"/sandboxes/pr-1/traces/{'a' * 32}")).status_code == 404
+    assert (await owner.get("/sandboxes/pr-1/traces/nope")).status_code in (404, 422)
+    assert (await owner.get(f"/sandboxes/nope/traces/{trace_id}")).status_code == 404

@@ -33,6 +33,17 @@ def may_write_sandboxes(role: Role, *, in_team: bool) -> bool:
     return manages_organization(role) or (role is Role.MEMBER and in_team)
 
 
+def may_read_sandboxes(role: Role) -> bool:
+    """Every member reads every sandbox of the organisation, viewers included."""
+    return at_least(role, Role.VIEWER)
+
+
+def may_trace_sandboxes(role: Role) -> bool:
+    """Trace a request's route through a sandbox: whoever may read the sandbox (a trace
+    changes nothing of it; the route server logs the request the user sends anyway)."""
+    return may_read_sandboxes(role)
+
+
 def may_create_sandboxes(role: Role, *, has_team: bool) -> bool:
     """In some team at all: admins and owners (every team), members who belong to one."""
     return may_write_sandboxes(role, in_team=has_team)

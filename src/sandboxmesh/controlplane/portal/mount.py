@@ -18,6 +18,7 @@ from sandboxmesh.controlplane.portal.routes import (
     quotas,
     sandboxes,
     tokens,
+    traces,
     usage,
 )
 
@@ -65,7 +66,7 @@ class PortalHeaders:
 
 def install(app: FastAPI) -> None:
     router = APIRouter(prefix=PREFIX, include_in_schema=False, dependencies=[Depends(verify_csrf)])
-    for module in (accounts, sandboxes, clusters, people, quotas, usage, tokens):
+    for module in (accounts, sandboxes, traces, clusters, people, quotas, usage, tokens):
         router.include_router(module.router)
     app.include_router(router)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=STATIC), name="portal-static")

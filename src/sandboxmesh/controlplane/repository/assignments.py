@@ -6,13 +6,19 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from sandboxmesh.controlplane.repository import audit
+from sandboxmesh.controlplane.repository import audit, traces
 from sandboxmesh.controlplane.repository.records import AgentIdentity, StoredSandbox
 from sandboxmesh.controlplane.repository.sandboxes import sandbox_from, select_sandboxes
 from sandboxmesh.controlplane.repository.transaction import Tx
 from sandboxmesh.controlplane.store.tables import clusters, sandboxes
 from sandboxmesh.spec import Phase
-from sandboxmesh.spec.protocol import IgnoredReport, StatusAck, StatusReportBatch
+from sandboxmesh.spec.protocol import (
+    IgnoredReport,
+    StatusAck,
+    StatusReportBatch,
+    TraceAck,
+    TraceReport,
+)
 
 
 @dataclass(frozen=True)
@@ -20,6 +26,13 @@ class Changes:
     revision: int
     resync: bool
     sandboxes: list[StoredSandbox]
+    #: The trace ids of route-trace requests to relay; None: not asked for.
+    trace_requests: list[str] | None = None
+
+    @property
+    def any(self) -> bool:
+        """Whether there is anything to tell the agent now, rather than wait."""
+        return self.resync or bool(self.sandboxes) or bool(self.trace_requests)
 
 
 class ClusterScope:
@@ -33,8 +46,10 @@ class ClusterScope:
         )
         return int(value or 0)
 
-    async def changes_since(self, since: int) -> Changes:
+    async def changes_since(self, since: int, *, traces_too: bool = False) -> Changes:
         """Sandboxes changed after revision `since`; all of them when `since` is 0 or unknown.
+        With `traces_too`, also the pending trace requests made after `since` (all pending
+        ones on a resync).
 
         The cluster revision is read first: every change up to it is committed (revisions
         commit in order), so the answer never skips one; newer rows read afterwards only move
@@ -48,7 +63,17 @@ class ClusterScope:
         rows = (await self.tx.conn.execute(query.order_by(sandboxes.c.revision))).mappings()
         found = [sandbox_from(row) for row in rows]
         revision = max([current, *(s.revision for s in found)])
-        return Changes(revision=revision, resync=resync, sandboxes=found)
+        requested: list[str] | None = None
+        if traces_too:
+            pending = await traces.pending_for_cluster(
+                self.tx, self.agent.cluster_id, since=None if resync else since
+            )
+            revision = max([revision, *(at for at, _ in pending)])
+            requested = [trace_id for _, trace_id in pending]
+        return Changes(revision=revision, resync=resync, sandboxes=found, trace_requests=requested)
+
+    async def answer_trace(self, report: TraceReport) -> TraceAck:
+        return await traces.answer(self.tx, self.agent.cluster_id, report)
 
     async def report(self, batch: StatusReportBatch) -> StatusAck:
         ack = StatusAck()

@@ -198,3 +198,17 @@ class Invitation:
     revoked_at: datetime | None
     #: The address it was sent to (only that address may accept it); None: an open link.
     email: str | None = None
+
+
+@dataclass(frozen=True)
+class RouteTrace:
+    """A route trace a user asked for, and the hops its cluster's agent reported."""
+
+    trace_id: str
+    sandbox: str
+    cluster: str
+    requested_by: str
+    created_at: datetime
+    answered_at: datetime | None
+    #: As reported (`spec.protocol.TraceHop`'s wire form); None until answered.
+    hops: list[dict[str, Any]] | None

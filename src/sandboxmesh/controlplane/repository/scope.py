@@ -12,6 +12,7 @@ from sandboxmesh.controlplane.repository.sandboxes import Sandboxes
 from sandboxmesh.controlplane.repository.scoped import AuditLog
 from sandboxmesh.controlplane.repository.teams import Teams
 from sandboxmesh.controlplane.repository.tokens import ApiTokens
+from sandboxmesh.controlplane.repository.traces import RouteTraces
 from sandboxmesh.controlplane.repository.transaction import Tx
 from sandboxmesh.controlplane.repository.usage import Usage
 
@@ -33,3 +34,4 @@ class OrgScope:
         self.usage = Usage(*args)
         self.audit = AuditLog(*args)
         self.invitations = Invitations(*args)
+        self.traces = RouteTraces(*args)

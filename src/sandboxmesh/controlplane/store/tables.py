@@ -276,3 +276,27 @@ email_verifications = sa.Table(
     sa.Column("expires_at", UtcDateTime, nullable=False),
     sa.Column("used_at", UtcDateTime, nullable=True),
 )
+
+# Route traces a user asked for (`route trace`): the cluster's agent is told of each through
+# its long-poll (the row's `revision`, like a sandbox's) and reports the route server's hops.
+# Rows go with their sandbox, and the sweeper prunes them after `domain.traces.KEEP`.
+route_traces = sa.Table(
+    "route_traces",
+    metadata,
+    _id(),
+    sa.Column("org_id", sa.ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("cluster_id", sa.ForeignKey("clusters.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("sandbox_id", sa.ForeignKey("sandboxes.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("trace_id", sa.String(32), nullable=False),
+    # The cluster revision the request was made at: the agent's long-poll cursor.
+    sa.Column("revision", sa.BigInteger, nullable=False),
+    sa.Column("requested_by", sa.String(300), nullable=False),
+    _created_at(),
+    sa.Column("answered_at", UtcDateTime, nullable=True),
+    # The hops as the agent reported them (at most protocol.MAX_TRACE_HOPS, fields bounded).
+    sa.Column("hops", Json, nullable=True),
+    sa.UniqueConstraint("cluster_id", "trace_id"),
+    sa.Index("ix_route_traces_cluster_revision", "cluster_id", "revision"),
+    sa.Index("ix_route_traces_sandbox_created", "sandbox_id", "created_at"),
+    sa.Index("ix_route_traces_created_at", "created_at"),
+)

@@ -39,6 +39,15 @@ def require_sandbox_write(principal: Principal, team: Team) -> None:
         )
 
 
+def require_trace(principal: Principal) -> None:
+    """Trace requests through the organisation's sandboxes (`roles.may_trace_sandboxes`)."""
+    if not roles.may_trace_sandboxes(principal.role):
+        raise errors.Forbidden(
+            "you may not trace this organisation's sandboxes",
+            details={"role": principal.role.value},
+        )
+
+
 def require_change_member(principal: Principal, role: Role, email: str) -> None:
     """May change, remove, or revoke the tokens of the member `email`, who has `role`."""
     if roles.may_change_member(principal.role, role):

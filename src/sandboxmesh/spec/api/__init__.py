@@ -49,6 +49,12 @@ from sandboxmesh.spec.api.tenancy import (
     TokenPublic,
     WhoAmI,
 )
+from sandboxmesh.spec.api.traces import (
+    TraceCreate,
+    TraceList,
+    TracePublic,
+    TraceState,
+)
 from sandboxmesh.spec.api.usage import (
     AuditEventPublic,
     AuditList,
@@ -100,6 +106,10 @@ __all__ = [
     "TokenRevoke",
     "TokenRotate",
     "TokenRotated",
+    "TraceCreate",
+    "TraceList",
+    "TracePublic",
+    "TraceState",
     "UsageLine",
     "UsageStatement",
     "WhoAmI",

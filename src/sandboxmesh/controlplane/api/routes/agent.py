@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 
 from sandboxmesh.controlplane import errors
 from sandboxmesh.controlplane.api.deps import AgentScope, RuntimeDep, agent_from_request
@@ -19,11 +19,16 @@ from sandboxmesh.controlplane.repository.records import Sandbox
 from sandboxmesh.spec.crd import SandboxResourceSpec
 from sandboxmesh.spec.protocol import (
     ASSIGNMENTS_PATH,
+    FEATURE_TRACES,
     STATUS_PATH,
+    TRACES_PATH,
     Assignment,
     AssignmentBatch,
     StatusAck,
     StatusReportBatch,
+    TraceAck,
+    TraceReport,
+    TraceRequest,
 )
 
 router = APIRouter(tags=["agent"], responses=ERROR_RESPONSES)
@@ -40,27 +45,46 @@ def assignment(sandbox: Sandbox) -> Assignment:
     )
 
 
-def _batch(changes: Changes) -> AssignmentBatch:
-    return AssignmentBatch(
+def _batch(changes: Changes) -> Response:
+    batch = AssignmentBatch(
         revision=changes.revision,
         resync=changes.resync,
         assignments=[assignment(s) for s in changes.sandboxes],
+        trace_requests=None
+        if changes.trace_requests is None
+        else [TraceRequest(trace_id=t) for t in changes.trace_requests],
+    )
+    # Serialised here rather than by FastAPI: a field an agent did not ask for is left out
+    # of the wire entirely (an older agent parses strictly and would refuse even a null).
+    left_out = {"trace_requests"} if batch.trace_requests is None else None
+    return Response(
+        batch.model_dump_json(by_alias=True, exclude=left_out), media_type="application/json"
     )
 
 
-@router.get(ASSIGNMENTS_PATH)
+@router.get(ASSIGNMENTS_PATH, response_model=AssignmentBatch)
 async def assignments(
     request: Request,
     runtime: RuntimeDep,
     since: Annotated[int, Query(ge=0, le=2**62)] = 0,
     wait: Annotated[float, Query(ge=0, le=300)] = 30,
-) -> AssignmentBatch:
+    features: Annotated[
+        list[Annotated[str, Query(max_length=32)]],
+        Query(
+            max_length=8,
+            description="what the agent understands beyond v1's first fields: "
+            f"`{FEATURE_TRACES}` (traceRequests); unknown ones are ignored",
+        ),
+    ] = [],  # noqa: B006 (FastAPI copies defaults per request)
+) -> Response:
     """Assignments changed after revision `since` (all of them for 0), waiting up to `wait`
-    seconds (capped by the server) for a change when there is none yet."""
+    seconds (capped by the server) for a change when there is none yet. With
+    `features=traces`, the trace requests made since then too."""
+    traces_too = FEATURE_TRACES in features
     async with runtime.unit_of_work() as tx:
         agent = await agent_from_request(request, tx)
-        changes = await ClusterScope(tx, agent).changes_since(since)
-    if changes.resync or changes.sandboxes:
+        changes = await ClusterScope(tx, agent).changes_since(since, traces_too=traces_too)
+    if changes.any:
         return _batch(changes)
     # Nothing yet: tell the hub what the store said, so a commit that lands between the read
     # above and the wait below still wakes us, then wait without holding a connection.
@@ -75,10 +99,17 @@ async def assignments(
             raise errors.Unauthorized("invalid, expired or revoked cluster token")
         if not changed:
             return _batch(changes)
-        return _batch(await ClusterScope(tx, agent).changes_since(since))
+        return _batch(await ClusterScope(tx, agent).changes_since(since, traces_too=traces_too))
 
 
 @router.post(STATUS_PATH)
 async def report_status(batch: StatusReportBatch, scope: AgentScope) -> StatusAck:
     """Status of the cluster's Sandbox objects, and confirmations that deleted ones are gone."""
     return await scope.report(batch)
+
+
+@router.post(TRACES_PATH)
+async def report_trace(report: TraceReport, scope: AgentScope) -> TraceAck:
+    """The hops of a trace request this cluster was given; requests of other clusters, and
+    unknown ones, are ignored (`unknown`), as are ones already answered (`answered`)."""
+    return await scope.answer_trace(report)

@@ -16,7 +16,7 @@ from sandboxmesh.controlplane.portal import forms, sandbox_forms
 from sandboxmesh.controlplane.portal.context import Member, SignedIn
 from sandboxmesh.controlplane.portal.rendering import fragment, page
 from sandboxmesh.controlplane.portal.routes import redirects
-from sandboxmesh.controlplane.usecases import sandboxes
+from sandboxmesh.controlplane.usecases import sandboxes, traces
 from sandboxmesh.spec import Phase, SandboxManifest
 
 # Pages that are not one sandbox live outside /sandboxes/{name} (or under a name with "_",
@@ -29,6 +29,8 @@ POLL = "every 2s"
 #: The headers a request carries to reach a sandbox's forks (DESIGN.md §3).
 ROUTING_HEADER = "x-sandboxmesh-routing-key"
 BAGGAGE_MEMBER = "sandboxmesh-routing-key"
+#: How many of its last route traces a sandbox's page links.
+RECENT_TRACES = 10
 
 
 def _fingerprint(items: list[SandboxPublic]) -> str:
@@ -230,11 +232,13 @@ def _detail_context(sandbox: SandboxPublic) -> dict[str, Any]:
 async def sandbox_detail(name: SandboxName, member: SignedIn) -> Response:
     async with member.org() as org:
         sandbox = sandbox_public(await org.sandboxes.get(name))
+        recent = await traces.recent_traces(org, name, limit=RECENT_TRACES)
     return page(
         member,
         "sandboxes/detail.html",
         section="sandboxes",
         poll=POLL,
+        traces=recent,
         fingerprint=_fingerprint([sandbox]),
         **_detail_context(sandbox),
     )
