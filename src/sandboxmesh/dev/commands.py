@@ -18,19 +18,16 @@ import typer
 from sandboxmesh import home
 from sandboxmesh.cli.errors import CliError
 from sandboxmesh.dev.cluster import (
-    BinariesMissing,
+    START_ERRORS,
     ClusterConfig,
-    ClusterStartTimeout,
     ClusterState,
     LocalCluster,
-    ProcessFailed,
     stop_detached,
 )
 from sandboxmesh.dev.cluster.detached import STATE_FILE, cluster_is_running
 from sandboxmesh.dev.cluster.images.buildah import ImageBuildFailed
 from sandboxmesh.dev.cluster.node import archives as archives_module
 from sandboxmesh.dev.cluster.node.configs import NODE_IP, NODE_NAME, NodeLayout
-from sandboxmesh.dev.cluster.node.host import HostUnfit, NodeAlreadyUp
 from sandboxmesh.spec.crd import crd_manifest
 
 app = typer.Typer(
@@ -103,14 +100,7 @@ def cluster_up(
     started = time.monotonic()
     try:
         cluster.start()
-    except (
-        BinariesMissing,
-        ClusterStartTimeout,
-        ProcessFailed,
-        HostUnfit,
-        NodeAlreadyUp,
-        ImageBuildFailed,
-    ) as error:
+    except START_ERRORS as error:
         raise CliError(str(error)) from error
     typer.echo(
         f"cluster up at {cluster.server} in {time.monotonic() - started:.1f}s; "

@@ -28,18 +28,9 @@ from sandboxmesh import home
 from sandboxmesh.cli import session
 from sandboxmesh.cli.errors import CliError
 from sandboxmesh.client import ClientConfig, ControlPlaneClient, errors
-from sandboxmesh.dev.cluster import (
-    Binaries,
-    BinariesMissing,
-    ClusterConfig,
-    ClusterStartTimeout,
-    LocalCluster,
-    ProcessFailed,
-)
-from sandboxmesh.dev.cluster.images.buildah import ImageBuildFailed
+from sandboxmesh.dev.cluster import START_ERRORS, Binaries, ClusterConfig, LocalCluster
 from sandboxmesh.dev.cluster.images.catalog import CheckoutMissing
 from sandboxmesh.dev.cluster.node import configs as node_configs
-from sandboxmesh.dev.cluster.node.host import HostUnfit, NodeAlreadyUp
 from sandboxmesh.dev.demo import controlplane as demo_controlplane
 from sandboxmesh.dev.demo import in_cluster, manifests, routed_app, sandboxes, summary
 from sandboxmesh.spec.crd import crd_manifest
@@ -53,12 +44,7 @@ ROUTE_TIMEOUT = 30.0
 CHART_VALUES = {"agent.pollWaitSeconds": "5"}
 #: What a failing step may raise; each becomes one `error:` line.
 STEP_ERRORS = (
-    BinariesMissing,
-    ClusterStartTimeout,
-    ProcessFailed,
-    HostUnfit,
-    NodeAlreadyUp,
-    ImageBuildFailed,
+    *START_ERRORS,
     CheckoutMissing,
     in_cluster.ChartFailed,
     routed_app.AppNotReady,
