@@ -3,7 +3,8 @@ health and metrics.
 
 Applications that route by themselves (message-queue consumers deciding whether a message
 belongs to a fork) read `/v1/routes`. The table holds routing keys: expose this port inside
-the cluster only (the chart's Service is ClusterIP and a NetworkPolicy narrows it further).
+the cluster only (the chart's Service is ClusterIP; docs/routing.md §4 says which clients a
+NetworkPolicy should admit).
 """
 
 from __future__ import annotations
