@@ -65,15 +65,23 @@ _BAGGAGE_KEY = re.compile(
 )
 
 
+#: At most this much of a carried key is kept and shown: a real key is 10-16 characters, and
+#: a header of tens of kilobytes must not become as many bytes per hop in the buffer.
+KEY_SHOWN_MAX = 64
+
+
 def carried_key(headers: Mapping[str, str], keys: matching.KeyHeaders) -> str | None:
     """The routing key a request carried, as its headers read (exact headers first, as the
-    routes match them); None when it carried none."""
+    routes match them), cut to KEY_SHOWN_MAX; None when it carried none."""
+    value = ""
     for name in keys.exact_headers:
         value = headers.get(name, "").strip(" \t")
         if value:
-            return value
-    found = _BAGGAGE_KEY.search(headers.get(keys.baggage_header, ""))
-    return found.group(1) or None if found else None
+            break
+    else:
+        found = _BAGGAGE_KEY.search(headers.get(keys.baggage_header, ""))
+        value = found.group(1) if found else ""
+    return value[:KEY_SHOWN_MAX] or None
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ request's route decision.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -19,14 +20,23 @@ from sandboxmesh.routing.core import trace
 from sandboxmesh.routing.core.table import ServiceRef
 from sandboxmesh.routing.metrics import RouteServerMetrics
 from sandboxmesh.routing.state import RouteState
+from sandboxmesh.spec import names
 
 log = logging.getLogger(__name__)
 
 
+#: A router's node id is its Pod name; anything longer is not one of ours.
+ROUTER_MAX = 253
+_LABEL = re.compile(names.DNS_LABEL_PATTERN)
+
+
 def front_service(log_name: str) -> ServiceRef | None:
-    """The Service of a front's name (`front|NAMESPACE|SERVICE|PORT`), None if not one."""
+    """The Service of a front's name (`front|NAMESPACE|SERVICE|PORT`), None if not one
+    (the xDS port is reachable in the cluster: a stream may name anything)."""
     parts = log_name.split("|")
     if len(parts) != 4 or parts[0] != "front":
+        return None
+    if not all(len(p) <= 63 and _LABEL.fullmatch(p) for p in parts[1:3]):
         return None
     return ServiceRef(parts[1], parts[2])
 
@@ -43,7 +53,7 @@ class AccessLogService(als_pb2_grpc.AccessLogServiceServicer):  # type: ignore[m
         router, service = "", None
         async for message in request_iterator:
             if message.HasField("identifier"):
-                router = message.identifier.node.id
+                router = message.identifier.node.id[:ROUTER_MAX]
                 service = front_service(message.identifier.log_name)
             if service is None:
                 continue  # not a log of ours: nothing to attribute its entries to
