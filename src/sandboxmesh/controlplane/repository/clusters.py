@@ -27,6 +27,29 @@ def cluster_from(row: sa.RowMapping) -> Cluster:
     )
 
 
+def _next_revision(cluster_id: int) -> sa.Update:
+    # The UPDATE holds the cluster's row lock until commit, so revisions commit in order.
+    return (
+        clusters.update()
+        .where(clusters.c.id == cluster_id)
+        .values(revision=clusters.c.revision + 1)
+    )
+
+
+def _notified() -> sa.Label[Any]:
+    return revision_channel.notify(clusters.c.id, clusters.c.revision).label("notified")
+
+
+async def bump_cluster_revision(tx: Tx, cluster_id: int) -> int:
+    """The cluster's next revision, for a change that is no sandbox's (a trace request): it
+    wakes the cluster's long-polls after commit, in process and (NOTIFY) across processes."""
+    returning = (clusters.c.revision, _notified()) if tx.is_postgres else (clusters.c.revision,)
+    revision = await tx.conn.scalar(_next_revision(cluster_id).returning(*returning))
+    assert revision is not None
+    tx.changed(cluster_id, int(revision))
+    return int(revision)
+
+
 async def bump_revision(tx: Tx, *, cluster_id: int, sandbox_id: int) -> int:
     """Give the cluster its next assignment revision and stamp it on the changed sandbox.
 
@@ -34,36 +57,22 @@ async def bump_revision(tx: Tx, *, cluster_id: int, sandbox_id: int) -> int:
     an agent sees revision R, every change up to R is visible to it. On PostgreSQL one round
     trip does it all, NOTIFY included (delivered to the other processes at commit).
     """
-    if tx.is_postgres:
-        bumped = (
-            clusters.update()
-            .where(clusters.c.id == cluster_id)
-            .values(revision=clusters.c.revision + 1)
-            .returning(
-                clusters.c.revision,
-                revision_channel.notify(clusters.c.id, clusters.c.revision).label("notified"),
-            )
-            .cte("bumped")
-        )
-        revision = await tx.conn.scalar(
-            sandboxes.update()
-            .where(sandboxes.c.id == sandbox_id)
-            .values(revision=sa.select(bumped.c.revision).scalar_subquery())
-            .returning(sandboxes.c.revision)
-        )
-    else:
-        revision = await tx.conn.scalar(
-            clusters.update()
-            .where(clusters.c.id == cluster_id)
-            .values(revision=clusters.c.revision + 1)
-            .returning(clusters.c.revision)
-        )
+    if not tx.is_postgres:
+        revision = await bump_cluster_revision(tx, cluster_id)
         await tx.conn.execute(
             sandboxes.update().where(sandboxes.c.id == sandbox_id).values(revision=revision)
         )
-    assert revision is not None
-    tx.changed(cluster_id, int(revision))
-    return int(revision)
+        return revision
+    bumped = _next_revision(cluster_id).returning(clusters.c.revision, _notified()).cte("bumped")
+    stamped = await tx.conn.scalar(
+        sandboxes.update()
+        .where(sandboxes.c.id == sandbox_id)
+        .values(revision=sa.select(bumped.c.revision).scalar_subquery())
+        .returning(sandboxes.c.revision)
+    )
+    assert stamped is not None
+    tx.changed(cluster_id, int(stamped))
+    return int(stamped)
 
 
 async def authenticate_agent(

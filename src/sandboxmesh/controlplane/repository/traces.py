@@ -16,10 +16,10 @@ import sqlalchemy as sa
 
 from sandboxmesh.controlplane import errors
 from sandboxmesh.controlplane.domain import traces as rules
+from sandboxmesh.controlplane.repository.clusters import bump_cluster_revision
 from sandboxmesh.controlplane.repository.records import RouteTrace, StoredSandbox
 from sandboxmesh.controlplane.repository.scoped import Scoped
 from sandboxmesh.controlplane.repository.transaction import Tx
-from sandboxmesh.controlplane.store import revision_channel
 from sandboxmesh.controlplane.store.tables import clusters, route_traces, sandboxes
 from sandboxmesh.spec.protocol import TraceAck, TraceReport
 
@@ -55,25 +55,6 @@ def _trace_from(row: sa.RowMapping) -> RouteTrace:
     )
 
 
-async def bump_cluster(tx: Tx, cluster_id: int) -> int:
-    """The cluster's next revision, for a change that is not a sandbox's (a trace request):
-    wakes the cluster's long-polls after commit, in process and (NOTIFY) across processes."""
-    statement = (
-        clusters.update()
-        .where(clusters.c.id == cluster_id)
-        .values(revision=clusters.c.revision + 1)
-    )
-    if tx.is_postgres:
-        notify = revision_channel.notify(clusters.c.id, clusters.c.revision)
-        row = (await tx.conn.execute(statement.returning(clusters.c.revision, notify))).first()
-    else:
-        row = (await tx.conn.execute(statement.returning(clusters.c.revision))).first()
-    assert row is not None
-    revision = int(row[0])
-    tx.changed(cluster_id, revision)
-    return revision
-
-
 class RouteTraces(Scoped):
     async def create(self, sandbox: StoredSandbox, trace_id: str) -> RouteTrace:
         """Ask `sandbox`'s cluster for the trace `trace_id`: 409 when that cluster already
@@ -85,7 +66,7 @@ class RouteTraces(Scoped):
         )
         if cluster_id is None:
             raise errors.NotFound("sandbox", sandbox.name)
-        revision = await bump_cluster(self.tx, cluster_id)
+        revision = await bump_cluster_revision(self.tx, cluster_id)
         now = self.tx.now
         taken = await self.tx.conn.scalar(
             sa.select(route_traces.c.id).where(
