@@ -4,20 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 
 import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 
+from sandboxmesh.dev.processes import free_port
 from sandboxmesh.probes import ProbeServer
 from sandboxmesh.supervisor import Supervisor, describe_failure
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def _crashes_after(started: asyncio.Event) -> None:
@@ -32,7 +26,7 @@ async def _forever() -> None:
 async def test_a_task_that_dies_turns_readyz_red_with_its_type_and_cause(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    probes = ProbeServer("127.0.0.1", _free_port(), CollectorRegistry())
+    probes = ProbeServer("127.0.0.1", free_port(), CollectorRegistry())
     await probes.start()
     probes.ready.set()
     supervisor = Supervisor("agent", on_failure=probes.fail)
