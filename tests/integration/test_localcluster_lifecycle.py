@@ -7,10 +7,13 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import pytest
 import yaml
+from lightkube import Client, KubeConfig
+from lightkube.resources.core_v1 import Namespace
 from tests.support.eventually import eventually
 
 from sandboxmesh.dev.cluster import ClusterConfig, LocalCluster
@@ -48,8 +51,10 @@ def _alive(pid: int) -> bool:
 
 
 def test_start_and_stop_twice_leaves_no_process_or_port_behind() -> None:
-    for _ in range(2):
-        cluster = LocalCluster(ClusterConfig(nodes=1))
+    # The second start also writes the API server's audit log, with a user of its own.
+    for audit in (False, True):
+        config = ClusterConfig(nodes=1, audit_log=audit, extra_admins=["bench"] if audit else [])
+        cluster = LocalCluster(config)
         with cluster:
             pids = [p.pid for p in cluster.processes]
             assert len(pids) == 5
@@ -58,9 +63,32 @@ def test_start_and_stop_twice_leaves_no_process_or_port_behind() -> None:
             assert len(ports) >= 5
             workdir = cluster.workdir
             assert workdir.exists()
+            if audit:
+                _assert_audited_as_its_own_user(cluster)
+            else:
+                assert not cluster.audit_log_path.exists()
         assert not [pid for pid in pids if _alive(pid)]
         assert not [port for port in ports if port_open(port)]
         assert not workdir.exists()
+
+
+def _assert_audited_as_its_own_user(cluster: LocalCluster) -> None:
+    client = Client(config=KubeConfig.from_file(cluster.workdir / "bench.kubeconfig"))
+    try:
+        client.get(Namespace, "kube-system")  # system:masters: allowed
+    finally:
+        client.close()
+
+    def bench_requests() -> list[dict[str, Any]]:
+        if not cluster.audit_log_path.exists():
+            return []
+        events = [json.loads(line) for line in cluster.audit_log_path.read_text().splitlines()]
+        return [e for e in events if e["user"]["username"] == "bench"]
+
+    # The log is written in batches, flushed within a second.
+    (event,) = eventually(bench_requests, timeout=30, what="the bench user's request audited")
+    assert (event["verb"], event["objectRef"]["resource"]) == ("get", "namespaces")
+    assert event["objectRef"]["name"] == "kube-system"
 
 
 def test_dev_cluster_up_and_down_from_the_cli(tmp_path: Path) -> None:
