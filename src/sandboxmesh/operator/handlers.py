@@ -30,15 +30,17 @@ from sandboxmesh.spec.crd import GROUP, LABEL_MANAGED_BY, LABEL_SANDBOX, MANAGED
 log = logging.getLogger(__name__)
 
 _RETRY_DELAY = 5.0
+#: A fork's snapshot of a baseline that was not there (see the `baselines` index).
+MISSING = "missing"
 
 
 def build_registry(reconciler: Reconciler, settings: ForkingSettings) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
     sandboxes: dict[str, Any] = {"group": GROUP, "version": VERSION, "plural": PLURAL}
 
-    async def reconcile_or_retry(name: str) -> None:
+    async def reconcile_or_retry(name: str, *, full: bool = True) -> None:
         try:
-            await reconciler.trigger(name, full=True)
+            await reconciler.trigger(name, full=full)
         except kube.CLIENT_ERRORS as error:
             raise kopf.TemporaryError(f"reconcile failed: {error}", delay=_RETRY_DELAY) from error
 
@@ -55,8 +57,12 @@ def build_registry(reconciler: Reconciler, settings: ForkingSettings) -> kopf.Op
         info = kopf.login_with_kubeconfig(**kwargs)
         return info if info is not None else kopf.login_with_service_account(**kwargs)
 
-    @kopf.on.resume(**sandboxes, id="resume", registry=registry)
     @kopf.on.create(**sandboxes, id="create", registry=registry)
+    async def sandbox_created(name: str, **_: Any) -> None:
+        # Nothing to prune yet, nor any Pod of its forks to read.
+        await reconcile_or_retry(name, full=False)
+
+    @kopf.on.resume(**sandboxes, id="resume", registry=registry)
     @kopf.on.update(**sandboxes, id="update", field="spec", registry=registry)
     async def sandbox_changed(name: str, **_: Any) -> None:
         await reconcile_or_retry(name)
@@ -89,11 +95,14 @@ def build_registry(reconciler: Reconciler, settings: ForkingSettings) -> kopf.Op
 
     @kopf.index(**sandboxes, id="baselines", registry=registry)
     def baselines(spec: kopf.Spec, name: str, status: kopf.Status, **_: Any) -> dict[Any, Any]:
-        """(namespace, baseline name) -> (sandbox, baseline generation in its snapshot)."""
+        """(namespace, baseline name) -> (sandbox, its snapshot of the baseline): the
+        generation it forked, MISSING when its status has the fork without one (the baseline
+        was not there), None when its status has no such fork yet (never reconciled)."""
         snapshots = {}
         for fork in status.get("forks", []) or []:
             ref, snapshot = fork.get("forkOf", {}), fork.get("baseline") or {}
-            snapshots[(ref.get("namespace"), ref.get("name"))] = snapshot.get("generation")
+            key = (ref.get("namespace"), ref.get("name"))
+            snapshots[key] = snapshot.get("generation", MISSING)
         index = {}
         for fork in spec.get("forks", []) or []:
             ref = fork.get("forkOf", {})
@@ -140,14 +149,12 @@ def build_registry(reconciler: Reconciler, settings: ForkingSettings) -> kopf.Op
         registry=registry,
     )
     async def baseline_deployment_event(
-        type: str, name: str, namespace: str | None, meta: kopf.Meta, **kwargs: Any
+        type: str | None, name: str, namespace: str | None, meta: kopf.Meta, **kwargs: Any
     ) -> None:
         baselines: kopf.Index[Any, Any] = kwargs["baselines"]  # kopf passes indexes by id
         generation = meta.get("generation")
-        for sandbox, snapshot_generation in baselines.get((namespace, name), []):
-            # No type: the initial listing. A baseline that appears or goes, or changes its
-            # generation (its spec) since the fork's snapshot, changes the fork.
-            if not type or type in ("ADDED", "DELETED") or snapshot_generation != generation:
+        for sandbox, snapshot in baselines.get((namespace, name), []):
+            if baseline_changes_fork(type, snapshot, generation):
                 await reconcile_quietly(sandbox)
 
     @kopf.on.event(
@@ -166,6 +173,21 @@ def build_registry(reconciler: Reconciler, settings: ForkingSettings) -> kopf.Op
             await reconcile_quietly(sandbox)
 
     return registry
+
+
+def baseline_changes_fork(event: str | None, snapshot: object, generation: object) -> bool:
+    """Whether a baseline Deployment's event changes a fork of it, given the fork's snapshot
+    (see the `baselines` index).
+
+    A baseline that comes or goes, or whose generation (its spec) is not the snapshot's,
+    does; a change of its status only does not. No event type is a listing (the operator
+    starting, a watch resumed): a sandbox not reconciled yet is then left to its own create or
+    resume handler (at a start, every sandbox has one). An event does count for it: it may
+    have raced with the sandbox's first reconcile.
+    """
+    if event in ("ADDED", "DELETED"):
+        return True
+    return snapshot != generation and (snapshot is not None or bool(event))
 
 
 def post_event(body: dict[str, Any], type_: str, reason: str, message: str) -> None:

@@ -72,15 +72,15 @@ class Reconciler:
         """Reconcile `name` soon; a trigger arriving while one is already queued joins it.
 
         `full` also lists what exists to prune strays, which a reconcile otherwise does only
-        when the spec changed since the last status (or there is none yet, e.g. after a crash
-        between applying objects and writing status).
+        when the spec changed since the last status (e.g. after a crash between applying an
+        update's objects and writing its status), and reads the Pods of forks rolling out.
         """
-        await self._enqueue(name, _Request(reconcile=True, full=full))
+        await self._enqueue(name, _Request(reconcile=True, full=full, pods=full))
 
     async def pods_in_trouble(self, sandbox: str) -> None:
         """A fork's Pod cannot pull its image or keeps crashing: reconcile, so the status
         says so (its Deployment's status does not change while the kubelet retries)."""
-        await self.trigger(sandbox)
+        await self._enqueue(sandbox, _Request(reconcile=True, pods=True))
 
     async def rollout_changed(self, sandbox: str, deployment: Manifest) -> None:
         """A fork Deployment's status changed: refresh the sandbox's readiness from it.
@@ -107,14 +107,14 @@ class Reconciler:
         async with lock:
             request = self._queued.pop(name)
             if request.reconcile:
-                await self.reconcile(name, full=request.full)
+                await self._measured(self._reconcile(name, full=request.full, pods=request.pods))
             else:
                 await self._measured(self._refresh(name, request.deployments))
 
     # -- reconcile ---------------------------------------------------------------------------
 
     async def reconcile(self, name: str, *, full: bool = True) -> SandboxStatus | None:
-        return await self._measured(self._reconcile(name, full=full))
+        return await self._measured(self._reconcile(name, full=full, pods=full))
 
     async def _measured(
         self, work: Coroutine[Any, Any, SandboxStatus | None]
@@ -132,7 +132,7 @@ class Reconciler:
         self.metrics.reconciles.labels(result="ok").inc()
         return status
 
-    async def _reconcile(self, name: str, *, full: bool) -> SandboxStatus | None:
+    async def _reconcile(self, name: str, *, full: bool, pods: bool = True) -> SandboxStatus | None:
         try:
             body = kube.to_dict(await self.client.get(kube.Sandbox, name))
         except ApiError as error:
@@ -150,6 +150,7 @@ class Reconciler:
             return await self._write_invalid(body, previous, generation, error)
 
         identity = SandboxIdentity(name, body["metadata"]["uid"], spec.routing_key)
+        troubled = _forks_in_trouble(previous)
         services_by_namespace: dict[str, list[Manifest]] = {}
         observations: list[ForkObservation] = []
         keep: set[tuple[str, str, str]] = set()
@@ -168,10 +169,15 @@ class Reconciler:
             for service in desired.services:
                 await self.objects.apply(Service, service)
             keep.update((r.kind, r.namespace, r.name) for r in desired.object_refs())
-            pods = await self._pods_while_rolling_out(live)
-            observations.append(ForkObservation(fork, desired=desired, deployment=live, pods=pods))
+            read_pods = pods or desired.deployment["metadata"]["name"] in troubled
+            pods_now = await self._pods_while_rolling_out(live) if read_pods else []
+            observations.append(
+                ForkObservation(fork, desired=desired, deployment=live, pods=pods_now)
+            )
 
-        if full or previous is None or previous.observed_generation != generation:
+        # A sandbox's first reconcile has nothing of its own to prune: a stray of an earlier
+        # sandbox of the same name belongs to that one's uid, and the garbage collector takes it.
+        if full or (previous is not None and previous.observed_generation != generation):
             await self.objects.prune(name, keep)
         status = sandbox_status(
             generation=generation,
@@ -196,12 +202,17 @@ class Reconciler:
         previous = _parse_status(body)
         generation = int(body["metadata"].get("generation", 1))
         if previous is None or previous.observed_generation != generation:
-            return await self._reconcile(name, full=False)
+            return await self._reconcile(name, full=False, pods=False)
+        # A fork's Pods are read only where its status names their trouble, to keep or clear
+        # it: trouble that begins arrives as a Pod event of its own (pods_in_trouble).
+        troubled = _forks_in_trouble(previous)
         forks = [
             with_rollout(
                 fork,
                 deployments[deployment],
-                await self._pods_while_rolling_out(deployments[deployment]),
+                await self._pods_while_rolling_out(deployments[deployment])
+                if deployment in troubled
+                else [],
             )
             if (deployment := fork_deployment_name(fork)) in deployments
             else fork
@@ -336,12 +347,27 @@ class _Request:
 
     reconcile: bool = False
     full: bool = False
+    #: Read the Pods of every fork still rolling out (a Pod in trouble, a resync).
+    pods: bool = False
     deployments: dict[str, Manifest] = field(default_factory=dict)
 
     def merge(self, other: _Request) -> None:
         self.reconcile = self.reconcile or other.reconcile
         self.full = self.full or other.full
+        self.pods = self.pods or other.pods
         self.deployments.update(other.deployments)
+
+
+def _forks_in_trouble(status: SandboxStatus | None) -> set[str]:
+    """The fork Deployments whose status names a Pod's trouble (an image pull, a crash)."""
+    if status is None:
+        return set()
+    return {
+        name
+        for fork in status.forks
+        if fork.reason in (Reason.IMAGE_PULL_FAILED, Reason.FORK_CRASHING)
+        and (name := fork_deployment_name(fork)) is not None
+    }
 
 
 def _parse_status(body: dict[str, Any]) -> SandboxStatus | None:

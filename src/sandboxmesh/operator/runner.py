@@ -60,9 +60,6 @@ def _kopf_settings() -> kopf.OperatorSettings:
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix="sandboxmesh.io", key="last-handled-configuration"
     )
-    # Events arrive in bursts (a rollout updates a Deployment several times); a short batch
-    # window keeps status changes prompt without reconciling every intermediate state.
-    settings.batching.batch_window = 0.05
     settings.posting.level = logging.INFO
     settings.watching.server_timeout = 300
     return settings

@@ -173,6 +173,34 @@ def test_a_changed_image_rolls_the_fork(
     assert eventually(fork_pod_images, timeout=30, what="one fork Pod, on v:2") == ["v:2"]
 
 
+def test_a_new_baseline_spec_reaches_its_fork(
+    sandboxes: SandboxFactory, kube_client: Client, baseline: dict[str, str], namespace: str
+) -> None:
+    name = sandboxes.create(
+        [_fork(baseline, env=[{"container": "app", "name": "X", "value": "1"}])]
+    )
+    sandboxes.wait_phase(name, "Ready")
+    fork_name = f"checkout-sbx-{name}"
+
+    # A new image in the baseline (no customization of it in the fork): the fork follows,
+    # and its snapshot names the baseline's new generation.
+    patch = {"spec": {"template": {"spec": {"containers": [{"name": "app", "image": "new:2"}]}}}}
+    kube_client.patch(Deployment, "checkout", patch, namespace=namespace)
+    generation = kube_client.get(Deployment, "checkout", namespace=namespace).to_dict()["metadata"][
+        "generation"
+    ]
+    body = sandboxes.wait_for(
+        name,
+        lambda b: _status(b)["forks"][0]["baseline"]["generation"] == generation,
+        f"the fork's snapshot at the baseline's generation {generation}",
+    )
+    fork = kube_client.get(Deployment, fork_name, namespace=namespace).to_dict()
+    container = fork["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == "new:2"
+    assert _env(container)["X"] == "1"  # the fork's own change kept
+    assert _status(body)["observedGeneration"] == 1  # the sandbox's spec did not change
+
+
 def test_delete_leaves_nothing_behind(
     sandboxes: SandboxFactory, kube_client: Client, baseline: dict[str, str], namespace: str
 ) -> None:
