@@ -1,7 +1,8 @@
 """kopf handlers: thin triggers into the reconciler, registered on a registry of our own.
 
 What triggers a sandbox's reconcile:
-- the Sandbox itself: resume (operator start), create, a spec update, a periodic resync;
+- the Sandbox itself: resume (operator start), its ADDED event (at once; kopf's create
+  handler then only retries what failed), a spec update, a periodic resync;
 - its fork Deployments: every event, so status follows the Pods turning ready (a watch,
   not a poll);
 - its fork Pods, when one cannot pull its image or keeps crashing (their Deployment's status
@@ -38,15 +39,9 @@ def build_registry(reconciler: Reconciler, settings: ForkingSettings) -> kopf.Op
     registry = kopf.OperatorRegistry()
     sandboxes: dict[str, Any] = {"group": GROUP, "version": VERSION, "plural": PLURAL}
 
-    async def reconcile_or_retry(name: str, *, full: bool = True) -> None:
-        try:
-            await reconciler.trigger(name, full=full)
-        except kube.CLIENT_ERRORS as error:
-            raise kopf.TemporaryError(f"reconcile failed: {error}", delay=_RETRY_DELAY) from error
-
     async def reconcile_quietly(name: str, *, full: bool = False) -> None:
-        # Event handlers are not retried by kopf; the next event or the resync retries
-        # (the reconciler has logged and counted the failure).
+        # The reconciler logs and counts a failure, and retries it with backoff, whatever
+        # the trigger: no handler needs kopf's own retries.
         with contextlib.suppress(*kube.CLIENT_ERRORS):
             await reconciler.trigger(name, full=full)
 
@@ -57,15 +52,24 @@ def build_registry(reconciler: Reconciler, settings: ForkingSettings) -> kopf.Op
         info = kopf.login_with_kubeconfig(**kwargs)
         return info if info is not None else kopf.login_with_service_account(**kwargs)
 
+    @kopf.on.event(**sandboxes, id="sandbox-added", registry=registry)
+    async def sandbox_added(type: str | None, name: str, meta: kopf.Meta, **_: Any) -> None:
+        # At once: kopf's create handler comes a cycle later, after it has written its
+        # finalizer and seen that write come back (a round trip and a watch event: about a
+        # twentieth of a fork's whole start on a real node). Creation's retries stay there.
+        if type == "ADDED" and not meta.get("deletionTimestamp"):
+            await reconcile_quietly(name)
+
     @kopf.on.create(**sandboxes, id="create", registry=registry)
-    async def sandbox_created(name: str, **_: Any) -> None:
+    async def sandbox_created(name: str, meta: kopf.Meta, **_: Any) -> None:
         # Nothing to prune yet, nor any Pod of its forks to read.
-        await reconcile_or_retry(name, full=False)
+        with contextlib.suppress(*kube.CLIENT_ERRORS):
+            await reconciler.created(name, int(meta.get("generation", 1)))
 
     @kopf.on.resume(**sandboxes, id="resume", registry=registry)
     @kopf.on.update(**sandboxes, id="update", field="spec", registry=registry)
     async def sandbox_changed(name: str, **_: Any) -> None:
-        await reconcile_or_retry(name)
+        await reconcile_quietly(name, full=True)
 
     @kopf.timer(
         **sandboxes,

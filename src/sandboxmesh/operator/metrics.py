@@ -34,6 +34,11 @@ class OperatorMetrics:
             ["phase"],
             registry=self.registry,
         )
+        self.retries = Counter(
+            "sandboxmesh_operator_reconcile_retries",
+            "Reconciles scheduled again, with backoff, after one failed.",
+            registry=self.registry,
+        )
         self.leader = Gauge(
             "sandboxmesh_operator_leader",
             "1 while this replica holds the leader lease.",
@@ -44,11 +49,13 @@ class OperatorMetrics:
             self.sandboxes.labels(phase=phase.value).set(0)
 
     def observe_phase(self, sandbox: str, phase: str | None) -> None:
-        """Record a sandbox's phase (None once it is gone) and refresh the gauge."""
-        if phase is None:
-            self._phases.pop(sandbox, None)
-        else:
+        """Record a sandbox's phase (None once it is gone) in the gauge."""
+        before = self._phases.pop(sandbox, None)
+        if phase is not None:
             self._phases[sandbox] = phase
-        for known in Phase:
-            count = sum(1 for p in self._phases.values() if p == known.value)
-            self.sandboxes.labels(phase=known.value).set(count)
+        if before == phase:
+            return
+        if before is not None:
+            self.sandboxes.labels(phase=before).dec()
+        if phase is not None:
+            self.sandboxes.labels(phase=phase).inc()

@@ -9,6 +9,7 @@ the same sandbox are serialised and coalesced.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Coroutine
@@ -23,6 +24,7 @@ from lightkube.types import PatchType
 from pydantic import ValidationError
 
 from sandboxmesh import kube
+from sandboxmesh.backoff import Backoff
 from sandboxmesh.operator import naming
 from sandboxmesh.operator.forks import (
     ForkError,
@@ -48,6 +50,10 @@ from sandboxmesh.spec.crd import API_VERSION, KIND, LABEL_SANDBOX, SandboxResour
 
 log = logging.getLogger(__name__)
 
+#: Retries of a failed reconcile: full jitter, up to 1 s at first, doubling to a minute.
+RETRY_INITIAL = 1.0
+RETRY_MAXIMUM = 60.0
+
 #: Posts a Kubernetes Event about a Sandbox: (sandbox body, type, reason, message).
 EventPoster = Callable[[dict[str, Any], str, str, str], None]
 
@@ -61,6 +67,11 @@ class Reconciler:
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     #: Work waiting for each sandbox's lock; later triggers merge into it.
     _queued: dict[str, _Request] = field(default_factory=dict)
+    #: The generation each sandbox was last reconciled at, in this process.
+    _reconciled: dict[str, int] = field(default_factory=dict)
+    #: A retry waiting after a failed reconcile, and the backoff of each failing sandbox.
+    _retrying: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    _backoffs: dict[str, Backoff] = field(default_factory=dict)
     objects: GeneratedObjects = field(init=False)
 
     def __post_init__(self) -> None:
@@ -76,6 +87,13 @@ class Reconciler:
         update's objects and writing its status), and reads the Pods of forks rolling out.
         """
         await self._enqueue(name, _Request(reconcile=True, full=full, pods=full))
+
+    async def created(self, name: str, generation: int) -> None:
+        """A new sandbox: reconcile it unless this process already has at this generation
+        (its ADDED event is handled at once, before kopf's own cycle: see handlers)."""
+        if self._reconciled.get(name, 0) >= generation:
+            return
+        await self.trigger(name)
 
     async def pods_in_trouble(self, sandbox: str) -> None:
         """A fork's Pod cannot pull its image or keeps crashing: reconcile, so the status
@@ -106,18 +124,48 @@ class Reconciler:
         lock = self._locks.setdefault(name, asyncio.Lock())
         async with lock:
             request = self._queued.pop(name)
-            if request.reconcile:
-                await self._measured(self._reconcile(name, full=request.full, pods=request.pods))
-            else:
-                await self._measured(self._refresh(name, request.deployments))
+            try:
+                if request.reconcile:
+                    await self._measured(
+                        name, self._reconcile(name, full=request.full, pods=request.pods)
+                    )
+                else:
+                    await self._measured(name, self._refresh(name, request.deployments))
+            except kube.CLIENT_ERRORS:
+                self._retry_later(name)
+                raise
+            self._backoffs.pop(name, None)
+
+    def _retry_later(self, name: str) -> None:
+        """After a failure, a full reconcile again with backoff, whatever triggered it (an
+        event is not repeated; the resync is minutes away)."""
+        if name in self._retrying:
+            return
+        backoff = self._backoffs.setdefault(name, Backoff(RETRY_INITIAL, RETRY_MAXIMUM))
+        delay = backoff.next_delay()
+        self.metrics.retries.inc()
+        log.info("sandbox %s: reconciling again in %.1fs", name, delay)
+        self._retrying[name] = asyncio.create_task(self._retry(name, delay), name=f"retry {name}")
+
+    async def _retry(self, name: str, delay: float) -> None:
+        await asyncio.sleep(delay)
+        del self._retrying[name]
+        with contextlib.suppress(*kube.CLIENT_ERRORS):  # logged, counted, retried again
+            await self.trigger(name, full=True)
+
+    def close(self) -> None:
+        """Cancel the retries waiting (the operator is stopping)."""
+        for task in self._retrying.values():
+            task.cancel()
+        self._retrying.clear()
 
     # -- reconcile ---------------------------------------------------------------------------
 
     async def reconcile(self, name: str, *, full: bool = True) -> SandboxStatus | None:
-        return await self._measured(self._reconcile(name, full=full, pods=full))
+        return await self._measured(name, self._reconcile(name, full=full, pods=full))
 
     async def _measured(
-        self, work: Coroutine[Any, Any, SandboxStatus | None]
+        self, name: str, work: Coroutine[Any, Any, SandboxStatus | None]
     ) -> SandboxStatus | None:
         started = time.monotonic()
         try:
@@ -125,7 +173,8 @@ class Reconciler:
         except kube.CLIENT_ERRORS as error:
             self.metrics.reconciles.labels(result="error").inc()
             self.metrics.errors.labels(reason=Reason.API_ERROR).inc()
-            log.warning("reconciling a sandbox failed: %s", error)
+            # wrap() names the client's error type: some (a timeout) have no message at all.
+            log.warning("reconciling sandbox %s failed: %s", name, kube.errors.wrap(error))
             raise
         finally:
             self.metrics.duration.observe(time.monotonic() - started)
@@ -187,6 +236,7 @@ class Reconciler:
             now=datetime.now(UTC),
         )
         await self._write_status(body, previous, status)
+        self._reconciled[name] = generation
         return status
 
     async def _refresh(self, name: str, deployments: dict[str, Manifest]) -> SandboxStatus | None:
@@ -337,6 +387,10 @@ class Reconciler:
         if not remaining:
             self.metrics.observe_phase(sandbox, None)
             self._locks.pop(sandbox, None)
+            self._reconciled.pop(sandbox, None)
+            self._backoffs.pop(sandbox, None)
+            if (retry := self._retrying.pop(sandbox, None)) is not None:
+                retry.cancel()
         return remaining
 
 
