@@ -8,8 +8,8 @@ comparing clocks across machines.
   missing, the API refusing the write, the API server unreachable) is retried with backoff,
   and every new reason for waiting is logged once and handed to `on_waiting` (readiness).
 - `hold()` renews every retry period. A renewal that fails is retried until the renew
-  deadline after the last successful renewal, each attempt bounded by that deadline, so a
-  hung request cannot stretch it; past it, or once another holder is seen, leadership is
+  deadline after the last successful renewal, each attempt bounded by half of what is left of
+  it, so a hung request can neither stretch it nor spend it all; past it, or once another holder is seen, leadership is
   lost: `hold()` logs one line with the reason and returns it, and the runner exits.
 
 Safety rests on renew_deadline < lease_duration: a leader gives up before any other replica,
@@ -122,11 +122,15 @@ class LeaderElector:
             if remaining <= 0:
                 overdue = time.monotonic() - self._last_renewal
                 return self._lost(f"not renewed for {overdue:.1f}s (last error: {last_error})")
+            # One hung request must not spend the whole deadline: an attempt gets half of
+            # what is left (at least a retry period), so a second one, on a fresh
+            # connection, still fits.
+            attempt = min(remaining, max(self.settings.retry_period_seconds, remaining / 2))
             try:
-                async with asyncio.timeout(remaining):
+                async with asyncio.timeout(attempt):
                     renewed = await self._try_acquire_or_renew()
             except TimeoutError:
-                last_error = "the renewal did not finish within the renew deadline"
+                last_error = f"a renewal took longer than {attempt:.1f}s"
                 continue
             except kube.CLIENT_ERRORS as error:
                 last_error = str(kube.errors.wrap(error))

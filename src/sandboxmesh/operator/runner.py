@@ -6,7 +6,8 @@ lost. While it waits, /readyz answers 503 with the reason (held by another repli
 namespace missing, the API refusing the write...).
 
 Exit codes: 0 after SIGTERM/SIGINT, 1 when leadership was lost (the replica restarts and
-becomes a candidate again, as controller-runtime does).
+becomes a candidate again, as controller-runtime does), 2 when kopf ended by itself. Each
+stop is logged in one line with its reason.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from lightkube.resources.core_v1 import Namespace
 from sandboxmesh import kube
 from sandboxmesh.operator import naming
 from sandboxmesh.operator.handlers import build_registry, post_event
-from sandboxmesh.operator.leadership import LeaderElector
+from sandboxmesh.operator.lease_thread import ElectorThread
 from sandboxmesh.operator.metrics import OperatorMetrics
 from sandboxmesh.operator.reconcile import Reconciler
 from sandboxmesh.operator.settings import OperatorSettings
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 
 EXIT_OK = 0
 EXIT_LEADERSHIP_LOST = 1
+EXIT_KOPF_ENDED = 2
 
 
 async def _warn_about_missing_namespaces(
@@ -85,9 +87,10 @@ async def run_operator(settings: OperatorSettings) -> int:
     def standby(reason: str) -> None:
         probes.not_ready_reason = reason
 
-    elector = LeaderElector(client, settings.leader_election, on_waiting=standby)
+    elector = ElectorThread(config, settings.leader_election, on_waiting=standby)
     try:
         if settings.leader_election.enabled:
+            await elector.start()
             acquired = asyncio.ensure_future(elector.acquire())
             stopped = asyncio.ensure_future(stop.wait())
             await asyncio.wait({acquired, stopped}, return_when=asyncio.FIRST_COMPLETED)
@@ -107,6 +110,7 @@ async def run_operator(settings: OperatorSettings) -> int:
         if settings.leader_election.enabled:
             with contextlib.suppress(Exception):
                 await elector.release()
+        await elector.close()
         await probes.stop()
         await client.close()
 
@@ -116,7 +120,7 @@ async def _run_kopf(
     client: AsyncClient,
     metrics: OperatorMetrics,
     probes: ProbeServer,
-    elector: LeaderElector,
+    elector: ElectorThread,
     stop: asyncio.Event,
 ) -> int:
     await _warn_about_missing_namespaces(client, settings.forking.namespaces)
@@ -151,8 +155,15 @@ async def _run_kopf(
             probes.not_ready_reason = f"lost the leader lease: {reason}"
             metrics.leader.set(0)
             code = EXIT_LEADERSHIP_LOST
+        elif stopped in done:
+            log.info("stopping: asked to (SIGTERM or SIGINT)")
         if operator in done:
-            operator.result()  # kopf ending by itself is an error worth its traceback
+            # kopf ending by itself is an error: say so in one line, then its traceback.
+            error = operator.exception()
+            how = "returned" if error is None else f"{type(error).__name__}: {error}"
+            log.error("stopping: kopf ended by itself (%s)", how)
+            code = EXIT_KOPF_ENDED
+            operator.result()
     finally:
         for task in watchers:
             task.cancel()
@@ -160,4 +171,5 @@ async def _run_kopf(
             kopf_stop.set_result(None)
         with contextlib.suppress(asyncio.CancelledError):
             await operator
+        reconciler.close()
     return code
