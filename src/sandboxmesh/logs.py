@@ -52,9 +52,32 @@ class Redact(logging.Filter):
         return True
 
 
+class DropInternalExtras(logging.Filter):
+    """Drops the extras that are not plain data: libraries attach their internals to records
+    (kopf its whole OperatorSettings, about 2 KB printed, on every line of an object's
+    logger), which no reader needs. Plain extras stay (kopf's `k8s_ref` names the object)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        for name, value in list(record.__dict__.items()):
+            if name not in _STANDARD and not _is_plain(value):
+                delattr(record, name)
+        return True
+
+
+def _is_plain(value: object, depth: int = 0) -> bool:
+    if value is None or isinstance(value, str | int | float | bool | datetime):
+        return True
+    if depth > 3:
+        return False
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _is_plain(v, depth + 1) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return all(_is_plain(v, depth + 1) for v in value)
+    return False
+
+
 def _plain(value: object) -> str:
-    # Libraries attach internal objects as extras (kopf its settings dataclass, which holds
-    # queues): print them, never deep-copy them the way the default encoder does dataclasses.
+    # What the encoder cannot write itself (a datetime inside a plain extra).
     if isinstance(value, datetime):
         return value.isoformat()
     return str(value)
@@ -73,6 +96,7 @@ def configure(level: str = "INFO", *, json: bool = True) -> None:
         )
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(DropInternalExtras())
     handler.addFilter(Redact())
     root = logging.getLogger()
     root.handlers[:] = [handler]
