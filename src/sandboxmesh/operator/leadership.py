@@ -9,8 +9,9 @@ comparing clocks across machines.
   and every new reason for waiting is logged once and handed to `on_waiting` (readiness).
 - `hold()` renews every retry period. A renewal that fails is retried until the renew
   deadline after the last successful renewal, each attempt bounded by half of what is left of
-  it, so a hung request can neither stretch it nor spend it all; past it, or once another holder is seen, leadership is
-  lost: `hold()` logs one line with the reason and returns it, and the runner exits.
+  it, so a hung request can neither stretch it nor spend it all; past it, or once another
+  holder is seen, leadership is lost: `hold()` logs one line with the reason and returns it,
+  and the runner exits.
 
 Safety rests on renew_deadline < lease_duration: a leader gives up before any other replica,
 which waits lease_duration from the last change it saw, can take the lease over.

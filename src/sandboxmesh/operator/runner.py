@@ -139,7 +139,16 @@ async def _run_kopf(
             ready_flag=ready,
         )
     )
-    ready.add_done_callback(lambda _: probes.ready.set())
+
+    def on_ready(_: object) -> None:
+        probes.ready.set()
+        # kopf took SIGTERM and SIGINT for itself as it started (it stops on them, silently
+        # to us): ours again, so that a stop is ours to log and to order.
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+
+    ready.add_done_callback(on_ready)
     stopped = asyncio.ensure_future(stop.wait())
     holding: asyncio.Future[str] | None = None
     if settings.leader_election.enabled:
@@ -160,10 +169,12 @@ async def _run_kopf(
         if operator in done:
             # kopf ending by itself is an error: say so in one line, then its traceback.
             error = operator.exception()
-            how = "returned" if error is None else f"{type(error).__name__}: {error}"
-            log.error("stopping: kopf ended by itself (%s)", how)
-            code = EXIT_KOPF_ENDED
-            operator.result()
+            if error is None:  # kopf took a signal before it was ready
+                log.info("stopping: kopf stopped on a signal")
+            else:
+                log.error("stopping: kopf ended by itself (%s: %s)", type(error).__name__, error)
+                code = EXIT_KOPF_ENDED
+                operator.result()
     finally:
         for task in watchers:
             task.cancel()

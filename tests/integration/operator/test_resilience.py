@@ -111,6 +111,13 @@ def test_only_the_leader_reconciles_and_a_standby_takes_over(
         factory.wait_phase(after, "Ready")
     finally:
         factory.delete_all(wait=True)
+    # A stop asked for by SIGTERM (kopf takes that signal for itself as it starts): a clean
+    # exit, that says why, with the lease handed back.
+    standby.stop()
+    assert standby.popen.returncode == 0
+    log = standby.log()
+    assert "stopping: asked to (SIGTERM or SIGINT)" in log
+    assert "released the leader lease" in log
 
 
 def test_a_namespace_the_operator_may_not_fork_in_is_refused(
