@@ -37,6 +37,9 @@ def run(
     resync: float = typer.Option(
         600.0, min=1, help="Seconds between full resyncs of each sandbox."
     ),
+    concurrent: int = typer.Option(
+        16, "--concurrent-reconciles", min=1, help="Sandboxes reconciled at once."
+    ),
     drain: float = typer.Option(
         2.0, min=0, help="Seconds a deleted sandbox stays unroutable before its objects go."
     ),
@@ -54,6 +57,7 @@ def run(
             namespaces=frozenset(namespace) if namespace else None,
             drain_seconds=drain,
             resync_seconds=resync,
+            concurrent_reconciles=concurrent,
         ),
         leader_election=operator.LeaderElectionSettings(
             enabled=leader_elect,

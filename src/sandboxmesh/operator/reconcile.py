@@ -73,9 +73,11 @@ class Reconciler:
     _retrying: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     _backoffs: dict[str, Backoff] = field(default_factory=dict)
     objects: GeneratedObjects = field(init=False)
+    _slots: asyncio.Semaphore = field(init=False)
 
     def __post_init__(self) -> None:
         self.objects = GeneratedObjects(self.client, self.settings.namespaces)
+        self._slots = asyncio.Semaphore(self.settings.concurrent_reconciles)
 
     # -- triggers ----------------------------------------------------------------------------
 
@@ -122,7 +124,8 @@ class Reconciler:
             return
         self._queued[name] = request
         lock = self._locks.setdefault(name, asyncio.Lock())
-        async with lock:
+        async with lock, self._slots:
+            # Popped once a slot is free: triggers arriving while it waits join it.
             request = self._queued.pop(name)
             try:
                 if request.reconcile:

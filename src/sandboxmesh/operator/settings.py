@@ -18,6 +18,9 @@ class ForkingSettings:
     drain_seconds: float = 2.0
     #: A full reconcile of every sandbox at this interval, a safety net behind the watches.
     resync_seconds: float = 600.0
+    #: Sandboxes reconciled at once (controller-runtime's MaxConcurrentReconciles). Two
+    #: hundred at once, unbounded, kept requests waiting past the client's 10 s timeout.
+    concurrent_reconciles: int = 16
 
 
 def _default_identity() -> str:
