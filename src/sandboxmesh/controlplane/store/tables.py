@@ -300,3 +300,28 @@ route_traces = sa.Table(
     sa.Index("ix_route_traces_sandbox_created", "sandbox_id", "created_at"),
     sa.Index("ix_route_traces_created_at", "created_at"),
 )
+
+
+# Route groups (intent): one routing key across the sandboxes of a cluster that a label
+# selector matches. A deleted group stays as a tombstone (`deleting`) until its cluster's
+# agent has polled past the revision that deleted it (repository/route_groups.py).
+route_groups = sa.Table(
+    "route_groups",
+    metadata,
+    _id(),
+    sa.Column("org_id", sa.ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("cluster_id", sa.ForeignKey("clusters.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("name", sa.String(63), nullable=False),
+    sa.Column("spec", Json, nullable=False),
+    sa.Column("generation", sa.Integer, nullable=False),
+    sa.Column("routing_key", sa.String(16), nullable=False, unique=True),
+    sa.Column("deleting", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("revision", sa.BigInteger, nullable=False),
+    sa.Column("created_by", sa.String(300), nullable=False),
+    _created_at(),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=True),
+    sa.UniqueConstraint("org_id", "name"),
+    sa.Index("ix_route_groups_cluster_revision", "cluster_id", "revision"),
+    sa.Index("ix_route_groups_expiry", "deleting", "expires_at"),
+)
