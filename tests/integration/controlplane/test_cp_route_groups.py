@@ -3,6 +3,7 @@ and conflicts read from the sandboxes' labels; tenants apart; bad input refused.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
@@ -11,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from tests.support import snapshots
 from tests.support.controlplane import Clock, Org, accepted_member, manifest, register_cluster
 
@@ -18,7 +20,9 @@ from sandboxmesh.client import endpoints, errors
 from sandboxmesh.controlplane.app import _sweep
 from sandboxmesh.controlplane.domain import route_groups as rules
 from sandboxmesh.controlplane.runtime import Runtime
+from sandboxmesh.controlplane.store.tables import route_groups
 from sandboxmesh.spec import names
+from sandboxmesh.spec.protocol import FEATURE_ROUTE_GROUPS
 
 
 def group(name: str = "pr-42", *, cluster: str = "staging", **spec: Any) -> dict[str, Any]:
@@ -298,3 +302,80 @@ async def test_a_cluster_token_opens_no_route_group(
     ) as agent:
         response = await agent.get("/api/v1/routegroups/pr-42")
     assert (response.status_code, response.json()["code"]) == (401, "unauthorized")
+
+
+ROUTE_GROUPS = (FEATURE_ROUTE_GROUPS,)
+
+
+async def test_the_agent_that_asks_is_told_of_its_clusters_groups(
+    acme: Org, agent_client: Any, runtime: Runtime
+) -> None:
+    agent = agent_client(await register_cluster(acme))
+    other = agent_client(await register_cluster(acme, "prod"))
+    await acme.client.send(endpoints.apply_route_group(group("pr-41")))
+    elsewhere = await acme.client.send(
+        endpoints.apply_route_group(group("on-prod", cluster="prod"))
+    )
+
+    synced = await agent.send(endpoints.assignments(0, wait=0, features=ROUTE_GROUPS))
+    assert synced.resync
+    (told,) = synced.route_groups or []
+    assert (told.name, told.generation, told.deleting) == ("pr-41", 1, False)
+    assert told.spec.selector.match_labels == {"pr": "42"}
+    assert (
+        told.spec.routing_key
+        == (await acme.client.send(endpoints.get_route_group("pr-41"))).routing_key
+    )
+    prod = await other.send(endpoints.assignments(0, wait=0, features=ROUTE_GROUPS))
+    assert [(g.name, g.spec.routing_key) for g in prod.route_groups or []] == [
+        ("on-prod", elsewhere.routing_key)
+    ]
+
+    # A waiting poll wakes for a new group, and gets it alone.
+    waiting = asyncio.ensure_future(
+        agent.send(endpoints.assignments(synced.revision, wait=10, features=ROUTE_GROUPS))
+    )
+    await asyncio.sleep(0)
+    await acme.client.send(endpoints.apply_route_group(group("pr-42")))
+    woken = await asyncio.wait_for(waiting, timeout=10)
+    assert [g.name for g in woken.route_groups or []] == ["pr-42"]
+    assert woken.assignments == []
+
+    # A deletion is told as `deleting`, once; the next poll from there forgets it.
+    await acme.client.send(endpoints.delete_route_group("pr-42"))
+    told_deleted = await agent.send(
+        endpoints.assignments(woken.revision, wait=0, features=ROUTE_GROUPS)
+    )
+    assert [(g.name, g.deleting) for g in told_deleted.route_groups or []] == [("pr-42", True)]
+    assert await _rows(runtime) == ["on-prod", "pr-41", "pr-42"]
+    after = await agent.send(
+        endpoints.assignments(told_deleted.revision, wait=0, features=ROUTE_GROUPS)
+    )
+    assert after.route_groups == []
+    assert await _rows(runtime) == ["on-prod", "pr-41"]
+    # A resync lists the live groups only: what it leaves out, the agent prunes.
+    again = await agent.send(endpoints.assignments(0, wait=0, features=ROUTE_GROUPS))
+    assert [g.name for g in again.route_groups or []] == ["pr-41"]
+
+
+async def test_an_agent_that_does_not_ask_never_sees_the_field(
+    acme: Org, transport: httpx.ASGITransport
+) -> None:
+    token = await register_cluster(acme)
+    await acme.client.send(endpoints.apply_route_group(group()))
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://cp", headers={"Authorization": f"Bearer {token}"}
+    ) as agent:
+        plain = await agent.get("/api/v1/agent/assignments?since=0&wait=0")
+        asked = await agent.get(
+            "/api/v1/agent/assignments?since=0&wait=0&features=routegroups&features=traces"
+        )
+    assert "routeGroups" not in plain.json()
+    assert [g["name"] for g in asked.json()["routeGroups"]] == ["pr-42"]
+    assert asked.json()["traceRequests"] == []
+
+
+async def _rows(runtime: Runtime) -> list[str]:
+    async with runtime.unit_of_work() as tx:
+        names = await tx.conn.scalars(sa.select(route_groups.c.name).order_by(route_groups.c.name))
+        return list(names)
