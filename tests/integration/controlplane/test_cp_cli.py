@@ -462,3 +462,64 @@ def test_route_trace_without_an_answer_is_one_line(
     assert missing.stderr.strip() == "error: sandbox 'nope' not found (not_found)"
     both = cli("route", "trace", url, ok=False)
     assert "exactly one of --sandbox NAME or --key KEY" in both.stderr
+
+
+ROUTE_GROUP = """
+name: pr-42
+spec:
+  cluster: staging
+  description: "PR #42 across web and api"
+  selector: {matchLabels: {pr: "42"}}
+  ttl: {duration: 1d}
+"""
+
+
+def test_routegroup_commands_show_members_conflicts_and_refuse_in_one_line(
+    cli: Cli, logged_in: str, tmp_path: Path
+) -> None:
+    cli("cluster", "register", "staging")
+    sandbox = tmp_path / "sandbox.yaml"
+    sandbox.write_text(MANIFEST)
+    cli("sandbox", "apply", "-f", str(sandbox))
+    path = tmp_path / "group.yaml"
+    path.write_text(ROUTE_GROUP)
+
+    applied = cli("routegroup", "apply", "-f", str(path), "-o", "json")
+    body = json.loads(applied.stdout)
+    assert body["name"] == "pr-42"
+    assert [m["name"] for m in body["members"]] == ["pr-42-checkout"]
+    assert f"routing key {body['routingKey']}" in applied.stderr
+    assert [g["name"] for g in cli.json("routegroup", "list")["items"]] == ["pr-42"]
+    listed = yaml.safe_load(cli("routegroup", "list", "-o", "yaml").stdout)
+    assert listed["items"][0]["routingKey"] == body["routingKey"]
+
+    # A second sandbox of the PR forking checkout too: the group shows the conflict.
+    sandbox.write_text(MANIFEST.replace("pr-42-checkout", "pr-42-web"))
+    cli("sandbox", "apply", "-f", str(sandbox))
+    table = cli("routegroup", "get", "pr-42").stdout
+    assert body["routingKey"] in table
+    assert "Deployment/shop/checkout:pr-42-checkout+pr-42-web" in table
+    assert (
+        "conflict: Deployment/shop/checkout is forked by sandboxes pr-42-checkout and pr-42-web"
+        in table
+    )
+    assert "member pr-42-web (team default, Pending) forks Deployment/shop/checkout" in table
+
+    cli("routegroup", "delete", "pr-42")
+    gone = cli("routegroup", "get", "pr-42", ok=False)
+    assert gone.exit_code == 1
+    assert gone.output.strip().splitlines() == ["error: route group 'pr-42' not found (not_found)"]
+
+    path.write_text("- not a mapping\n")
+    bad = cli("routegroup", "apply", "-f", str(path), ok=False)
+    assert bad.exit_code == 1
+    assert bad.output.strip().splitlines() == [
+        f"error: {path} must hold one route group: a mapping with `name` and `spec`"
+    ]
+    path.write_text(ROUTE_GROUP.replace('{pr: "42"}', "{}"))
+    invalid = cli("routegroup", "apply", "-f", str(path), ok=False)
+    assert invalid.exit_code == 1
+    (line,) = invalid.output.strip().splitlines()
+    assert line.startswith("error: ")
+    assert "matchLabels" in line
+    assert "(invalid)" in line
