@@ -185,6 +185,10 @@ def test_a_member_fork_not_ready_is_pending_for_the_group_key_too() -> None:
     )
     assert result.routes_for(CHECKOUT) == ()
     assert {r.key for r in result.pending_for(CHECKOUT)} == {KEY_A, GROUP_KEY}
+    assert trace.decide("baseline", GROUP_KEY, CHECKOUT, result) == (
+        "baseline",
+        trace.Reason.GROUP_NOT_READY.format(group="pr-42", sandbox="web-42"),
+    )
 
 
 def test_groups_and_sandboxes_are_read_in_any_order_with_the_same_table() -> None:

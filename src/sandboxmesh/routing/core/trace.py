@@ -47,8 +47,12 @@ class Reason:
     NOT_READY = "the key is sandbox {sandbox}'s, whose fork of this Service is not ready"
     GROUP_KEY = "the request's key is route group {group}'s, and this sandbox its member here"
     GROUP_CONFLICT = (
-        "the key is route group {group}'s, whose members {sandboxes} both fork this Service: "
-        "a conflict"
+        "the key is route group {group}'s, whose members {sandboxes} each fork this Service: "
+        "a conflict, so no fork gets it"
+    )
+    GROUP_NOT_READY = (
+        "the key is route group {group}'s, whose member {sandbox}'s fork of this Service is "
+        "not ready"
     )
     GROUP_NOT_FORKED = "the key is route group {group}'s, none of whose members forks this Service"
 
@@ -130,6 +134,8 @@ def decide(
             sandboxes = " and ".join(conflict.sandboxes)
             return BASELINE, Reason.GROUP_CONFLICT.format(group=conflict.group, sandboxes=sandboxes)
     for route in table.pending_for(service):
+        if route.key == key and route.group:
+            return BASELINE, Reason.GROUP_NOT_READY.format(group=route.group, sandbox=route.sandbox)
         if route.key == key:
             return BASELINE, Reason.NOT_READY.format(sandbox=route.sandbox)
     for routes in (*table.routes.values(), *table.pending.values()):
