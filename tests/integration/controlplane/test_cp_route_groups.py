@@ -379,3 +379,26 @@ async def _rows(runtime: Runtime) -> list[str]:
     async with runtime.unit_of_work() as tx:
         names = await tx.conn.scalars(sa.select(route_groups.c.name).order_by(route_groups.c.name))
         return list(names)
+
+
+async def test_a_name_deleted_on_one_cluster_and_reused_on_another_is_told_to_both(
+    acme: Org, agent_client: Any
+) -> None:
+    staging = agent_client(await register_cluster(acme))
+    prod = agent_client(await register_cluster(acme, "prod"))
+    first = await acme.client.send(endpoints.apply_route_group(group()))
+    told = await staging.send(endpoints.assignments(0, wait=0, features=ROUTE_GROUPS))
+    assert [g.name for g in told.route_groups or []] == ["pr-42"]
+    await acme.client.send(endpoints.delete_route_group("pr-42"))
+    moved = await acme.client.send(endpoints.apply_route_group(group(cluster="prod")))
+    assert moved.routing_key != first.routing_key
+    # Staging's agent still learns that its pr-42 is gone; prod's gets the new one.
+    removed = await staging.send(
+        endpoints.assignments(told.revision, wait=0, features=ROUTE_GROUPS)
+    )
+    assert [(g.name, g.deleting, g.spec.routing_key) for g in removed.route_groups or []] == [
+        ("pr-42", True, first.routing_key)
+    ]
+    added = await prod.send(endpoints.assignments(0, wait=0, features=ROUTE_GROUPS))
+    assert [(g.name, g.deleting) for g in added.route_groups or []] == [("pr-42", False)]
+    assert (await acme.client.send(endpoints.get_route_group("pr-42"))).cluster == "prod"

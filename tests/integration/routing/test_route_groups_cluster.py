@@ -13,7 +13,7 @@ from lightkube import ApiError, Client
 from lightkube.models.meta_v1 import ObjectMeta
 from tests.integration.routing.conftest import StartDataPlane
 from tests.integration.routing.operator_double import OperatorDouble
-from tests.support.eventually import eventually
+from tests.support.eventually import eventually, stays
 
 from sandboxmesh import kube
 from sandboxmesh.dev.pytest_plugin import KubeTarget
@@ -113,6 +113,16 @@ def test_a_group_key_reaches_each_members_fork_and_a_conflict_the_baseline(
         "Conflict",
         "False",
         "NoConflict",
+    )
+    # Written once: the route server's own write (a watch event) changes nothing more.
+    version = kube.to_dict(kube_client.get(kube.RouteGroup, group))["metadata"]["resourceVersion"]
+    stays(
+        lambda: (
+            kube.to_dict(kube_client.get(kube.RouteGroup, group))["metadata"]["resourceVersion"]
+            == version
+        ),
+        during=2,
+        what="the group's status unchanged",
     )
 
     # A third member forks checkout too: a conflict, so checkout gets the group's key.

@@ -102,8 +102,12 @@ class RouteGroups(Scoped):
         return [route_group_from(row) for row in (await self.tx.conn.execute(query)).mappings()]
 
     async def _find(self, name: str, *, for_update: bool = False) -> RouteGroup | None:
-        """The group `name`, tombstone included."""
-        query = _select().where(route_groups.c.org_id == self.org_id, route_groups.c.name == name)
+        """The live group `name` (tombstones are not found)."""
+        query = _select().where(
+            route_groups.c.org_id == self.org_id,
+            route_groups.c.name == name,
+            route_groups.c.deleting.is_(False),
+        )
         if for_update:
             query = query.with_for_update(of=route_groups)
         row = (await self.tx.conn.execute(query)).mappings().first()
@@ -111,7 +115,7 @@ class RouteGroups(Scoped):
 
     async def get(self, name: str) -> RouteGroup:
         group = await self._find(name)
-        if group is None or group.deleting:
+        if group is None:
             raise errors.NotFound("route group", name)
         return group
 
@@ -123,14 +127,9 @@ class RouteGroups(Scoped):
         organisation's limit (409 quota_exceeded)."""
         spec = manifest.spec
         document = spec.model_dump(mode="json", by_alias=True, exclude_none=True)
+        # A deleted group's tombstone stays beside a new group of its name, so that its agent
+        # (of another cluster, perhaps) is still told to remove it.
         existing = await self._find(manifest.name, for_update=True)
-        if existing is not None and existing.deleting:
-            # A deleted group's name is free: the tombstone gives way (a resync, or the new
-            # group's own assignment, tells the agent what holds now).
-            await self.tx.conn.execute(
-                route_groups.delete().where(route_groups.c.id == existing.id)
-            )
-            existing = None
         if existing is not None:
             if existing.cluster_id != cluster.id:
                 raise errors.Conflict(
@@ -174,6 +173,24 @@ class RouteGroups(Scoped):
                     "max": rules.MAX_ROUTE_GROUPS_PER_ORG,
                 },
             )
+        try:
+            inserted = await self._insert(manifest, document, cluster)
+        except sa.exc.IntegrityError as error:
+            # Another request created the name meanwhile (the live names' unique index).
+            raise errors.Conflict(
+                f"route group {manifest.name!r} was just created by another request: "
+                "apply again to update it"
+            ) from error
+        await self._audit(
+            "routegroup.create", f"routegroup/{manifest.name}", {"cluster": cluster.name}
+        )
+        await _stamp(self.tx, inserted, cluster.id)
+        return await self.get(manifest.name), True
+
+    async def _insert(
+        self, manifest: RouteGroupManifest, document: dict[str, Any], cluster: Cluster
+    ) -> int:
+        spec = manifest.spec
         inserted = await self.tx.conn.scalar(
             route_groups.insert()
             .values(
@@ -193,21 +210,15 @@ class RouteGroups(Scoped):
             .returning(route_groups.c.id)
         )
         assert inserted is not None
-        await self._audit(
-            "routegroup.create", f"routegroup/{manifest.name}", {"cluster": cluster.name}
-        )
-        await _stamp(self.tx, int(inserted), cluster.id)
-        return await self.get(manifest.name), True
+        return int(inserted)
 
     async def delete(self, name: str) -> RouteGroup:
         """Delete the group: its agent is told to remove its RouteGroup object."""
         group = await self._find(name, for_update=True)
-        if group is None or group.deleting:
+        if group is None:
             raise errors.NotFound("route group", name)
         await mark_deleting(self.tx, group, org_id=self.org_id, actor=self.actor, why="requested")
-        found = await self._find(name)
-        assert found is not None
-        return found
+        return group
 
     async def members(self, group: RouteGroup) -> list[StoredSandbox]:
         """The sandboxes of the group's cluster, not being deleted, whose labels its selector

@@ -304,7 +304,8 @@ route_traces = sa.Table(
 
 # Route groups (intent): one routing key across the sandboxes of a cluster that a label
 # selector matches. A deleted group stays as a tombstone (`deleting`) until its cluster's
-# agent has polled past the revision that deleted it (repository/route_groups.py).
+# agent has polled past the revision that deleted it (repository/route_groups.py); several
+# tombstones of one name may wait so, beside the live group of that name.
 route_groups = sa.Table(
     "route_groups",
     metadata,
@@ -321,7 +322,16 @@ route_groups = sa.Table(
     _created_at(),
     sa.Column("updated_at", UtcDateTime, nullable=False),
     sa.Column("expires_at", UtcDateTime, nullable=True),
-    sa.UniqueConstraint("org_id", "name"),
+    # A name is unique among the live groups: a tombstone (of another cluster, perhaps) must
+    # not keep a new group of the same name from being created.
+    sa.Index(
+        "uq_route_groups_org_id_name_live",
+        "org_id",
+        "name",
+        unique=True,
+        sqlite_where=sa.text("NOT deleting"),
+        postgresql_where=sa.text("NOT deleting"),
+    ),
     sa.Index("ix_route_groups_cluster_revision", "cluster_id", "revision"),
     sa.Index("ix_route_groups_expiry", "deleting", "expires_at"),
 )

@@ -46,10 +46,16 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_route_groups")),
-        sa.UniqueConstraint("org_id", "name", name=op.f("uq_route_groups_org_id_name")),
         sa.UniqueConstraint("routing_key", name=op.f("uq_route_groups_routing_key")),
     )
     with op.batch_alter_table("route_groups", schema=None) as batch_op:
+        batch_op.create_index(
+            "uq_route_groups_org_id_name_live",
+            ["org_id", "name"],
+            unique=True,
+            sqlite_where=sa.text("NOT deleting"),
+            postgresql_where=sa.text("NOT deleting"),
+        )
         batch_op.create_index("ix_route_groups_cluster_revision", ["cluster_id", "revision"])
         batch_op.create_index("ix_route_groups_expiry", ["deleting", "expires_at"])
 
