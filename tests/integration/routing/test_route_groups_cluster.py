@@ -134,7 +134,12 @@ def test_a_group_key_reaches_each_members_fork_and_a_conflict_the_baseline(
         what="the conflicting baseline routed to neither fork",
     )
     assert plane.served_by("cart", group_key(key_group)) == f"cart-{api}"
-    assert plane.served_by("checkout", group_key(key_late)) == f"checkout-{late}"
+    # The conflict holds from the late sandbox's spec on; its own route from its status on.
+    eventually(
+        lambda: plane.served_by("checkout", group_key(key_late)) == f"checkout-{late}",
+        timeout=10,
+        what="the late sandbox's own key routed",
+    )
     assert plane.served_by("checkout", group_key(key_web)) == f"checkout-{web}"
     conflicted = eventually(
         lambda: (s := status()).get("conflicts") and s,
@@ -155,6 +160,7 @@ def test_a_group_key_reaches_each_members_fork_and_a_conflict_the_baseline(
     )
     assert late in condition["message"]
     assert web in condition["message"]
+    assert "sandboxmesh_route_group_conflicts 1.0" in plane.http("/metrics").text
     routes = plane.http("/v1/routes").json()
     assert [c["sandboxes"] for c in routes["groupConflicts"] if c["routeGroup"] == group] == [
         sorted([late, web])

@@ -74,6 +74,7 @@ class SandboxWatcher:
             self.metrics.table_updates.inc()
             self.metrics.routes.set(new.route_count())
             self.metrics.route_conflicts.set(len(new.conflicts))
+            self.metrics.route_group_conflicts.set(len(new.group_conflicts))
             self.state.set_table(new, synced=True)
 
     async def run(self) -> NoReturn:
