@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -264,3 +265,57 @@ def test_a_group_key_no_member_forks_here_says_so_in_a_trace() -> None:
         "baseline",
         trace.Reason.GROUP_NOT_FORKED.format(group="pr-42"),
     )
+
+
+def test_one_service_in_front_of_two_members_different_workloads_is_a_conflict_too() -> None:
+    web = fork_status("checkout", "shop-web-42")
+    api = fork_status("checkout-v2", "shop-api-42")
+    for fork in (web, api):
+        fork["objects"][1]["baseline"] = "shop"  # both Deployments behind Service `shop`
+    result = build(
+        [
+            sandbox("web-42", KEY_A, [web], labels=PR42),
+            sandbox("api-42", KEY_B, [api], labels=PR42),
+        ],
+        [group()],
+    )
+    shop = ServiceRef("shop", "shop")
+    assert [r.group for r in result.routes_for(shop)] == [None, None]
+    (conflict,) = result.group_conflicts
+    assert (conflict.baseline, conflict.sandboxes) == (
+        ("Service", "shop", "shop"),
+        ("api-42", "web-42"),
+    )
+    status = groups.group_status(
+        groups.route_group_view(group()),
+        [table.sandbox_view(o) for o in ()],
+        result.group_conflicts,
+        now=datetime(2026, 12, 7, tzinfo=UTC),
+    )
+    assert str(status.conflicts[0].baseline) == "Service/shop/shop"
+    assert status.conditions[0].status == "True"
+
+
+def test_a_groups_status_names_members_and_keeps_its_condition_time_while_it_holds() -> None:
+    views = [
+        table.sandbox_view(o)
+        for o in (
+            sandbox("web-42", KEY_A, [fork_status("checkout", "checkout-web-42")], labels=PR42),
+            sandbox("api-42", KEY_B, [fork_status("cart", "cart-api-42")], labels=PR42),
+            sandbox("ui-7", KEY_C, [], labels={"pr": "7"}),
+        )
+    ]
+    view = groups.route_group_view({**group(), "metadata": {"name": "pr-42", "generation": 3}})
+    first = groups.group_status(view, views, (), now=datetime(2026, 12, 7, tzinfo=UTC))
+    assert first.members == ["api-42", "web-42"]
+    assert first.observed_generation == 3
+    (condition,) = first.conditions
+    assert (condition.type, condition.status, condition.reason) == (
+        "Conflict",
+        "False",
+        "NoConflict",
+    )
+    later = groups.group_status(
+        view, views, (), previous=first.conditions, now=datetime(2026, 12, 8, tzinfo=UTC)
+    )
+    assert later == first  # nothing to write again

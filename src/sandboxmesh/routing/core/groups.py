@@ -9,7 +9,8 @@ fork (from their specs and their status, whichever names it):
   not ready yet is `pending`, never routed to);
 - several members fork it: a conflict. The group's key routes that baseline to neither fork
   (requests with it get the baseline) until it is resolved, and the conflict names the
-  members, for the group's status and for route traces.
+  members, for the group's status and for route traces. So does a baseline Service to which
+  the forks of different members' workloads would answer.
 
 A sandbox being deleted or Terminating is no member: its routes are withdrawn anyway, and
 it must not hold a conflict open on its way out.
@@ -158,6 +159,24 @@ def group_routing(group: RouteGroupView, sandboxes: Iterable[SandboxView]) -> Gr
             for service, fork_service in _service_pairs(fork):
                 route = ForkRoute(key, member.name, fork_service, group=group.name)
                 (routes if fork.ready else pending).append((service, route))
+    # One Service in front of two members' different workloads: the key cannot choose there
+    # either (rare: a Service selecting the Pods of two forked Deployments).
+    by_service: dict[ServiceRef, set[str]] = {}
+    for service, route in (*routes, *pending):
+        by_service.setdefault(service, set()).add(route.sandbox)
+    shared = {service: names for service, names in by_service.items() if len(names) > 1}
+    for service, names in sorted(shared.items()):
+        conflicts.append(
+            GroupConflict(
+                group.name,
+                key,
+                (SERVICE_KIND, service.namespace, service.name),
+                tuple(sorted(names)),
+                (service,),
+            )
+        )
+    routes = [(service, route) for service, route in routes if service not in shared]
+    pending = [(service, route) for service, route in pending if service not in shared]
     return GroupRouting(tuple(routes), tuple(pending), tuple(conflicts))
 
 
