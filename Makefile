@@ -45,7 +45,9 @@ k8s-bin:
 
 crds: venv
 	$(BIN)/python -m sandboxmesh.spec.crd > deploy/crds/sandboxes.sandboxmesh.io.yaml
-	cp deploy/crds/sandboxes.sandboxmesh.io.yaml deploy/helm/sandboxmesh/crds/
+	$(BIN)/python -m sandboxmesh.spec.crd routegroups > deploy/crds/routegroups.sandboxmesh.io.yaml
+	cp deploy/crds/sandboxes.sandboxmesh.io.yaml deploy/crds/routegroups.sandboxmesh.io.yaml \
+		deploy/helm/sandboxmesh/crds/
 
 lint: venv
 	$(BIN)/ruff check src tests bench

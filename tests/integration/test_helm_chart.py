@@ -135,6 +135,9 @@ def test_service_accounts_can_do_their_job_and_nothing_more(
         assert not can(agent, "get", "secret/other", "-n", release_namespace)
         assert not can(agent, "list", "secrets", "-n", release_namespace)
         assert not can(agent, "patch", "sandboxes.sandboxmesh.io", "--subresource=status")
+        assert can(agent, "create", "routegroups.sandboxmesh.io")
+        assert can(agent, "delete", "routegroups.sandboxmesh.io")
+        assert not can(agent, "patch", "routegroups.sandboxmesh.io", "--subresource=status")
         assert not can(agent, "create", "deployments", "-n", "default")
 
         assert can(operator, "patch", "sandboxes.sandboxmesh.io", "--subresource=status")
@@ -160,6 +163,11 @@ def test_service_accounts_can_do_their_job_and_nothing_more(
         assert not can(routes, "get", "secrets", "-n", "shop")
         assert not can(routes, "delete", "pods", "-n", "shop")
         assert not can(routes, "create", "sandboxes.sandboxmesh.io")
+        # Route groups: read, and their status written (members, conflicts).
+        assert can(routes, "watch", "routegroups.sandboxmesh.io")
+        assert can(routes, "patch", "routegroups.sandboxmesh.io", "--subresource=status")
+        assert not can(routes, "patch", "routegroups.sandboxmesh.io")
+        assert not can(routes, "create", "routegroups.sandboxmesh.io")
     finally:
         kubectl(kube_target, "delete", "-f", "-", "--ignore-not-found",
                 stdin=yaml.safe_dump_all(documents))  # fmt: skip

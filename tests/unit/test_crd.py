@@ -15,9 +15,11 @@ CHECKED_IN = ROOT / "deploy" / "crds" / "sandboxes.sandboxmesh.io.yaml"
 IN_THE_CHART = ROOT / "deploy" / "helm" / "sandboxmesh" / "crds" / "sandboxes.sandboxmesh.io.yaml"
 
 
-@pytest.mark.parametrize("path", [CHECKED_IN, IN_THE_CHART], ids=["deploy", "chart"])
-def test_checked_in_crd_is_generated_from_the_models(path: Path) -> None:
-    assert path.read_text() == crd.crd_yaml(), (
+@pytest.mark.parametrize("plural", sorted(crd.MANIFESTS))
+@pytest.mark.parametrize("where", ["deploy/crds", "deploy/helm/sandboxmesh/crds"])
+def test_checked_in_crd_is_generated_from_the_models(plural: str, where: str) -> None:
+    path = ROOT / where / f"{plural}.sandboxmesh.io.yaml"
+    assert path.read_text() == crd.crd_yaml(plural), (
         f"{path.relative_to(ROOT)} is stale: run `make crds` (python -m sandboxmesh.spec.crd)"
     )
 
@@ -53,8 +55,9 @@ def _walk(node: Any, path: str = "") -> list[str]:
     return problems
 
 
-def test_schema_is_structural() -> None:
-    schema = crd.crd_manifest()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+@pytest.mark.parametrize("manifest", crd.all_manifests(), ids=list(crd.MANIFESTS))
+def test_schema_is_structural(manifest: dict[str, Any]) -> None:
+    schema = manifest["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
     assert _walk(schema) == []
 
 
@@ -67,3 +70,15 @@ def test_names_and_scope_follow_the_design() -> None:
     assert version["subresources"] == {"status": {}}
     columns = [c["name"] for c in version["additionalPrinterColumns"]]
     assert columns == ["Phase", "Ready", "Routing-Key", "Age"]
+
+
+def test_route_groups_are_cluster_scoped_with_a_status_and_their_key_shown() -> None:
+    manifest = crd.route_group_crd_manifest()
+    assert manifest["metadata"]["name"] == "routegroups.sandboxmesh.io"
+    assert manifest["spec"]["scope"] == "Cluster"
+    version = manifest["spec"]["versions"][0]
+    assert (version["name"], version["subresources"]) == ("v1alpha1", {"status": {}})
+    columns = [c["name"] for c in version["additionalPrinterColumns"]]
+    assert columns == ["Routing-Key", "Conflict", "Age"]
+    status = version["schema"]["openAPIV3Schema"]["properties"]["status"]["properties"]
+    assert status["conditions"]["x-kubernetes-list-map-keys"] == ["type"]

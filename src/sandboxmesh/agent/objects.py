@@ -13,8 +13,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from sandboxmesh.spec import SandboxStatus
-from sandboxmesh.spec.crd import API_VERSION, KIND
-from sandboxmesh.spec.protocol import Assignment, SandboxStatusReport
+from sandboxmesh.spec.crd import API_VERSION, KIND, ROUTE_GROUP_KIND
+from sandboxmesh.spec.protocol import Assignment, RouteGroupAssignment, SandboxStatusReport
 
 FIELD_MANAGER = "sandboxmesh-agent"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
@@ -29,6 +29,21 @@ def sandbox_object(assignment: Assignment) -> dict[str, Any]:
     return {
         "apiVersion": API_VERSION,
         "kind": KIND,
+        "metadata": {
+            "name": assignment.name,
+            "labels": dict(AGENT_LABELS),
+            "annotations": {ANNOTATION_GENERATION: str(assignment.generation)},
+        },
+        "spec": assignment.spec.model_dump(mode="json", by_alias=True, exclude_none=True),
+    }
+
+
+def route_group_object(assignment: RouteGroupAssignment) -> dict[str, Any]:
+    """The RouteGroup object an assignment asks for, to server-side apply (its status is the
+    route server's)."""
+    return {
+        "apiVersion": API_VERSION,
+        "kind": ROUTE_GROUP_KIND,
         "metadata": {
             "name": assignment.name,
             "labels": dict(AGENT_LABELS),

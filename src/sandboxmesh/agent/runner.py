@@ -19,7 +19,7 @@ from sandboxmesh.agent.metrics import AgentMetrics
 from sandboxmesh.agent.reporter import StatusReporter
 from sandboxmesh.agent.session import ControlPlaneSession
 from sandboxmesh.agent.settings import AgentSettings
-from sandboxmesh.agent.store import SandboxStore
+from sandboxmesh.agent.store import RouteGroupStore, SandboxStore
 from sandboxmesh.agent.sync import AssignmentPoller, StatusWatcher
 from sandboxmesh.agent.tokens import TokenUnavailable, token_source
 from sandboxmesh.agent.traces import TraceRelay, TraceRelaySettings
@@ -88,6 +88,7 @@ async def run_agent(
         wait=sync.poll_wait_seconds,
         backoff=backoff(),
         traces=relay,
+        route_groups=RouteGroupStore(kube_client),
     )
     watcher = StatusWatcher(
         store,

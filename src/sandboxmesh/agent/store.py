@@ -1,4 +1,4 @@
-"""The cluster side of the agent: the Sandbox objects it holds (lightkube)."""
+"""The cluster side of the agent: the Sandbox and RouteGroup objects it holds (lightkube)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from sandboxmesh.agent.objects import AGENT_LABELS, FIELD_MANAGER
 
 
 class SandboxStore:
+    #: The kind of object held.
+    resource: Any = kube.Sandbox
     #: The agent's Sandbox objects, for a list or a list-then-watch.
     held = kube.Selection(kube.Sandbox, labels=AGENT_LABELS)
 
@@ -21,7 +23,7 @@ class SandboxStore:
     async def apply(self, body: dict[str, Any]) -> None:
         """Server-side apply: the agent owns the spec and its label and annotation only."""
         await self.client.patch(
-            kube.Sandbox,
+            self.resource,
             body["metadata"]["name"],
             body,
             patch_type=PatchType.APPLY,
@@ -32,7 +34,7 @@ class SandboxStore:
     async def delete(self, name: str) -> bool:
         """Ask for deletion; False when the object was already gone."""
         try:
-            await self.client.delete(kube.Sandbox, name)
+            await self.client.delete(self.resource, name)
         except ApiError as error:
             if error.status.code == 404:
                 return False
@@ -40,6 +42,13 @@ class SandboxStore:
         return True
 
     async def list_held(self) -> list[dict[str, Any]]:
-        """The agent's Sandbox objects."""
+        """The agent's objects of this kind."""
         listing = self.client.list(self.held.resource, **self.held.query())
         return [kube.to_dict(obj) async for obj in listing]
+
+
+class RouteGroupStore(SandboxStore):
+    """The agent's RouteGroup objects: the same writes, another kind."""
+
+    resource = kube.RouteGroup
+    held = kube.Selection(kube.RouteGroup, labels=AGENT_LABELS)

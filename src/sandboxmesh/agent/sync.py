@@ -2,7 +2,9 @@
 
 - `AssignmentPoller`: long-polls the control plane, applies Sandbox objects, deletes those
   whose intent is deleted, and on a resync (revision 0, i.e. every start) prunes the objects
-  no longer assigned.
+  no longer assigned; RouteGroup objects alike (their deletion needs no confirmation). A
+  cluster without the RouteGroup CRD (a chart upgraded by Helm, which installs new CRDs only
+  on install) gets its sandboxes all the same, and one error line a batch saying so.
 - `StatusWatcher`: lists then watches the agent's Sandbox objects (the shared
   `kube.list_then_watch`), and hands every status change and every disappearance to the
   reporter. A re-list after a broken watch reports objects that vanished meanwhile as gone,
@@ -17,14 +19,25 @@ from typing import Any, NoReturn
 
 from sandboxmesh import kube
 from sandboxmesh.agent.metrics import AgentMetrics
-from sandboxmesh.agent.objects import sandbox_object, status_report, to_prune
+from sandboxmesh.agent.objects import (
+    route_group_object,
+    sandbox_object,
+    status_report,
+    to_prune,
+)
 from sandboxmesh.agent.reporter import StatusReporter
 from sandboxmesh.agent.session import ControlPlaneSession
-from sandboxmesh.agent.store import SandboxStore
+from sandboxmesh.agent.store import RouteGroupStore, SandboxStore
 from sandboxmesh.agent.traces import TraceRelay
 from sandboxmesh.backoff import Backoff
 from sandboxmesh.client import endpoints, errors
-from sandboxmesh.spec.protocol import FEATURE_TRACES, AssignmentBatch, SandboxStatusReport
+from sandboxmesh.spec.protocol import (
+    FEATURE_ROUTE_GROUPS,
+    FEATURE_TRACES,
+    AssignmentBatch,
+    RouteGroupAssignment,
+    SandboxStatusReport,
+)
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +55,7 @@ class AssignmentPoller:
         wait: float,
         backoff: Backoff,
         traces: TraceRelay | None = None,
+        route_groups: RouteGroupStore | None = None,
     ) -> None:
         self.session = session
         self.store = store
@@ -51,7 +65,10 @@ class AssignmentPoller:
         self.backoff = backoff
         #: Relays the batches' trace requests; None: the agent does not ask for them.
         self.traces = traces
-        self.features = (FEATURE_TRACES,) if traces is not None else ()
+        #: Where route groups go; None: the agent does not ask for them.
+        self.route_groups = route_groups
+        wanted = {FEATURE_TRACES: traces, FEATURE_ROUTE_GROUPS: route_groups}
+        self.features = tuple(name for name, handler in wanted.items() if handler is not None)
         self.revision = 0
         #: Set after the first batch is applied: the cluster matches the control plane.
         self.synced = asyncio.Event()
@@ -98,6 +115,8 @@ class AssignmentPoller:
                 log.info("pruning Sandbox %s: no longer assigned to this cluster", name)
                 await self.store.delete(name)
                 self.metrics.deleted.labels(cause="pruned").inc()
+        if self.route_groups is not None and batch.route_groups is not None:
+            await self._apply_route_groups(self.route_groups, batch.route_groups, batch.resync)
         self.metrics.polls.labels(result="resync" if batch.resync else "changes").inc()
         if batch.assignments or batch.resync:
             log.info(
@@ -110,6 +129,32 @@ class AssignmentPoller:
         self.revision = batch.revision
         self.metrics.revision.set(batch.revision)
         self.synced.set()
+
+    async def _apply_route_groups(
+        self, store: RouteGroupStore, groups: list[RouteGroupAssignment], resync: bool
+    ) -> None:
+        try:
+            for group in groups:
+                if group.deleting:
+                    await store.delete(group.name)
+                else:
+                    await store.apply(route_group_object(group))
+            if resync:
+                held = [body["metadata"]["name"] for body in await store.list_held()]
+                for name in sorted(to_prune((g.name for g in groups), held)):
+                    log.info("pruning RouteGroup %s: no longer assigned to this cluster", name)
+                    await store.delete(name)
+        except kube.CLIENT_ERRORS as error:
+            wrapped = kube.errors.wrap(error)
+            if not (isinstance(wrapped, kube.KubeApiError) and wrapped.code == 404):
+                raise
+            # The resource itself is unknown (an apply creates a missing object): no CRD.
+            log.error(
+                "route groups not applied: the cluster has no RouteGroup CRD "
+                "(kubectl apply -f deploy/crds/routegroups.sandboxmesh.io.yaml)"
+            )
+        if groups or resync:
+            log.info("applied %d route groups%s", len(groups), ", resync" if resync else "")
 
 
 class StatusWatcher:

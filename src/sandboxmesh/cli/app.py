@@ -5,7 +5,17 @@ from __future__ import annotations
 import typer
 
 from sandboxmesh import __version__
-from sandboxmesh.cli import admin, cluster, login, route, route_server, sandbox, server, tenancy
+from sandboxmesh.cli import (
+    admin,
+    cluster,
+    login,
+    route,
+    route_server,
+    routegroup,
+    sandbox,
+    server,
+    tenancy,
+)
 from sandboxmesh.cli import agent as agent_command
 from sandboxmesh.cli import operator as operator_command
 from sandboxmesh.cli import usage as usage_command
@@ -37,6 +47,7 @@ app.add_typer(tenancy.token_app, name="token")
 app.add_typer(tenancy.quota_app, name="quota")
 app.add_typer(cluster.app, name="cluster")
 app.add_typer(sandbox.app, name="sandbox")
+app.add_typer(routegroup.app, name="routegroup")
 app.command("usage")(usage_command.usage)
 app.add_typer(route.app, name="route")
 

@@ -23,6 +23,7 @@ from sandboxmesh.cli.output import Format, OutputOption, emit, field, wire
 from sandboxmesh.client import ControlPlaneClient, endpoints
 from sandboxmesh.spec import Phase
 from sandboxmesh.spec.api import SandboxPublic, TracePublic, TraceState
+from sandboxmesh.spec.api.routegroups import RouteGroupPublic
 
 app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Routing.")
 
@@ -75,20 +76,45 @@ def request_headers(extra: list[str], *, parent: str, key: str) -> list[tuple[st
     return headers
 
 
-def _sandbox(client: ControlPlaneClient, name: str | None, key: str | None) -> SandboxPublic:
+def _target(
+    client: ControlPlaneClient, name: str | None, key: str | None
+) -> tuple[SandboxPublic, str]:
+    """The sandbox whose cluster to ask, and the key to send: `--sandbox`'s own, or
+    `--key`'s: a sandbox's, or a route group's (asked through one of its members, whose
+    cluster is the group's)."""
     if (name is None) == (key is None):
         raise CliError("give exactly one of --sandbox NAME or --key KEY")
     if name is not None:
-        return client.send(endpoints.get_sandbox(name))
+        found = client.send(endpoints.get_sandbox(name))
+        return found, found.routing_key
+    assert key is not None
     after = None
     while True:
         page = client.send(endpoints.list_sandboxes(after=after, limit=500))
         for sandbox in page.items:
             if sandbox.routing_key == key:
-                return sandbox
-        if page.next is None:
-            raise CliError(f"no sandbox of your organisation has the routing key {key}")
+                return sandbox, key
         after = page.next
+        if after is None:
+            break
+    group = _route_group(client, key)
+    if group is None:
+        raise CliError(f"no sandbox or route group of your organisation has the routing key {key}")
+    if not group.members:
+        raise CliError(f"route group {group.name} has no members: no sandbox of it to trace")
+    return client.send(endpoints.get_sandbox(group.members[0].name)), key
+
+
+def _route_group(client: ControlPlaneClient, key: str) -> RouteGroupPublic | None:
+    after = None
+    while True:
+        page = client.send(endpoints.list_route_groups(after=after))
+        for group in page.items:
+            if group.routing_key == key:
+                return group
+        after = page.next
+        if after is None:
+            return None
 
 
 def _wait(client: ControlPlaneClient, sandbox: str, trace_id: str, deadline: float) -> TracePublic:
@@ -103,7 +129,9 @@ def _wait(client: ControlPlaneClient, sandbox: str, trace_id: str, deadline: flo
 def trace(
     url: str = typer.Argument(..., help="What to GET, e.g. http://frontend.shop/checkout."),
     sandbox: str | None = typer.Option(None, "--sandbox", help="Send the sandbox's key."),
-    key: str | None = typer.Option(None, "--key", help="Send this routing key (its sandbox's)."),
+    key: str | None = typer.Option(
+        None, "--key", help="Send this routing key (a sandbox's or a route group's)."
+    ),
     header: list[str] = typer.Option(
         [], "--header", "-H", help="Another request header, 'Name: value' (repeatable)."
     ),
@@ -115,7 +143,7 @@ def trace(
     """Send one traced request and print every hop's routing decision, in order."""
     parent, trace_id = traceparent()
     with session.client() as client:
-        found = _sandbox(client, sandbox, key)
+        found, sent_key = _target(client, sandbox, key)
         if found.deleting:
             raise CliError(f"sandbox {found.name} is being deleted")
         if found.status.phase is not Phase.READY:
@@ -126,7 +154,7 @@ def trace(
             )
         started = time.monotonic()
         client.send(endpoints.request_trace(found.name, trace_id))
-        headers = request_headers(header, parent=parent, key=found.routing_key)
+        headers = request_headers(header, parent=parent, key=sent_key)
         try:
             response = httpx.get(url, headers=headers, timeout=min(timeout, 30.0))
         except httpx.HTTPError as error:

@@ -34,6 +34,12 @@ POLL_SECONDS = 0.5
 
 
 def _load(path: Path) -> dict[str, Any]:
+    return load_manifest(path, "sandbox")
+
+
+def load_manifest(path: Path, kind: str) -> dict[str, Any]:
+    """The one document at `path` (YAML, or JSON for `.json`; `-`: stdin): a mapping with a
+    `name`, else a one-line CliError naming `kind`."""
     try:
         text = sys_stdin() if str(path) == "-" else path.read_text()
     except OSError as error:
@@ -43,7 +49,7 @@ def _load(path: Path) -> dict[str, Any]:
     except (ValueError, yaml.YAMLError) as error:
         raise CliError(f"{path} is not valid YAML or JSON: {error}".replace("\n", " ")) from error
     if not isinstance(document, dict) or not isinstance(document.get("name"), str):
-        raise CliError(f"{path} must hold one sandbox: a mapping with `name` and `spec`")
+        raise CliError(f"{path} must hold one {kind}: a mapping with `name` and `spec`")
     return document
 
 

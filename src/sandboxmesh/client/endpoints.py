@@ -42,6 +42,7 @@ from sandboxmesh.spec.api import (
     UsageStatement,
     WhoAmI,
 )
+from sandboxmesh.spec.api.routegroups import RouteGroupList, RouteGroupPublic
 from sandboxmesh.spec.protocol import (
     ASSIGNMENTS_PATH,
     STATUS_PATH,
@@ -52,6 +53,7 @@ from sandboxmesh.spec.protocol import (
     TraceAck,
     TraceReport,
 )
+from sandboxmesh.spec.routegroup import RouteGroupManifest
 
 T = TypeVar("T")
 Body = TypeVar("Body", bound=pydantic.BaseModel)
@@ -313,6 +315,34 @@ def get_sandbox(name: str) -> Call[SandboxPublic]:
 
 def delete_sandbox(name: str) -> Call[SandboxPublic]:
     return Call("DELETE", f"/api/v1/sandboxes/{_seg(name)}", _model(SandboxPublic))
+
+
+# Route groups
+
+
+def apply_route_group(manifest: RouteGroupManifest | Json) -> Call[RouteGroupPublic]:
+    document = (
+        manifest.model_dump(mode="json", by_alias=True, exclude_none=True)
+        if isinstance(manifest, RouteGroupManifest)
+        else manifest
+    )
+    name = str(document.get("name", ""))
+    return Call("PUT", f"/api/v1/routegroups/{_seg(name)}", _model(RouteGroupPublic), json=document)
+
+
+def list_route_groups(
+    *, cluster: str | None = None, after: str | None = None, limit: int | None = None
+) -> Call[RouteGroupList]:
+    params = _drop_none({"cluster": cluster, "after": after, "limit": limit})
+    return Call("GET", "/api/v1/routegroups", _model(RouteGroupList), params=params)
+
+
+def get_route_group(name: str) -> Call[RouteGroupPublic]:
+    return Call("GET", f"/api/v1/routegroups/{_seg(name)}", _model(RouteGroupPublic))
+
+
+def delete_route_group(name: str) -> Call[None]:
+    return Call("DELETE", f"/api/v1/routegroups/{_seg(name)}", _nothing)
 
 
 # Route traces

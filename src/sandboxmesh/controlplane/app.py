@@ -23,6 +23,7 @@ from sandboxmesh.controlplane.api.routes import (
     health,
     members,
     organization,
+    routegroups,
     sandboxes,
     teams,
     traces,
@@ -32,6 +33,7 @@ from sandboxmesh.controlplane.mail import SmtpMailer
 from sandboxmesh.controlplane.metrics import Metrics
 from sandboxmesh.controlplane.metrics_access import MetricsGate
 from sandboxmesh.controlplane.portal import mount as portal
+from sandboxmesh.controlplane.repository import route_groups as route_group_store
 from sandboxmesh.controlplane.repository import traces as trace_store
 from sandboxmesh.controlplane.repository.create_queue import CreateQueue
 from sandboxmesh.controlplane.repository.sandboxes import expire_due
@@ -86,7 +88,17 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     error_handlers.install(app)
     # The hot routes first: a request is matched against the routes in this order, and a
     # sandbox create or an agent's poll then skips the others (docs/controlplane.md).
-    for module in (sandboxes, agent, health, organization, teams, members, clusters, traces):
+    for module in (
+        sandboxes,
+        agent,
+        health,
+        organization,
+        teams,
+        members,
+        clusters,
+        traces,
+        routegroups,
+    ):
         app.include_router(module.router)
     # The web UI under /portal (and a redirect from /), on the same repository layer.
     portal.install(app)
@@ -146,6 +158,8 @@ async def _cancel(task: asyncio.Task[None]) -> None:
 async def _sweep(runtime: Runtime) -> list[str]:
     async with runtime.unit_of_work() as tx:
         expired = await expire_due(tx)
+        # Route groups expire alike; the metric and the log line count sandboxes.
+        await route_group_store.expire_due(tx)
         await trace_store.prune(tx, before=tx.now - trace_rules.KEEP)
     runtime.metrics.ttl_expired.inc(len(expired))
     return expired

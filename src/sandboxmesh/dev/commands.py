@@ -28,7 +28,7 @@ from sandboxmesh.dev.cluster.detached import STATE_FILE, cluster_is_running
 from sandboxmesh.dev.cluster.images.buildah import ImageBuildFailed
 from sandboxmesh.dev.cluster.node import archives as archives_module
 from sandboxmesh.dev.cluster.node.configs import NODE_IP, NODE_NAME, NodeLayout
-from sandboxmesh.spec.crd import crd_manifest
+from sandboxmesh.spec.crd import all_manifests
 
 app = typer.Typer(
     no_args_is_help=True, rich_markup_mode=None, help="Local infrastructure for development."
@@ -86,7 +86,7 @@ def cluster_up(
         nodes=nodes,
         real_node=not kwok_only,
         workdir=_workdir(),
-        crds=[crd_manifest()],
+        crds=all_manifests(),
         start_timeout=timeout,
         die_with_starter=False,  # it runs on in the background after `up` returns
     )

@@ -26,7 +26,7 @@ from lightkube.resources.core_v1 import Namespace
 from sandboxmesh.dev.cluster import kube
 from sandboxmesh.dev.cluster.cluster import ClusterConfig, LocalCluster
 from sandboxmesh.dev.cluster.node import host as node_host
-from sandboxmesh.spec.crd import CRD_NAME, crd_manifest
+from sandboxmesh.spec.crd import CRD_NAME, ROUTE_GROUP_CRD_NAME, all_manifests
 
 EXTERNAL_KUBECONFIG_ENV = "SANDBOXMESH_TEST_KUBECONFIG"
 
@@ -48,11 +48,12 @@ def kube_target() -> Iterator[KubeTarget]:
     if external:
         path = Path(external).expanduser()
         with kube.admin_client(path) as client:
-            kube.apply_manifest(client, crd_manifest())
+            for manifest in all_manifests():
+                kube.apply_manifest(client, manifest)
             _wait_established(client)
         yield KubeTarget(path, None)
         return
-    with LocalCluster(ClusterConfig(nodes=3, crds=[crd_manifest()])) as cluster:
+    with LocalCluster(ClusterConfig(nodes=3, crds=all_manifests())) as cluster:
         yield KubeTarget(cluster.kubeconfig, cluster)
 
 
@@ -68,7 +69,7 @@ class RealNodeCluster:
             if lacks:
                 pytest.skip(f"THIS HOST CANNOT RUN THE REAL NODE: no {'; no '.join(lacks)}")
             cluster = LocalCluster(
-                ClusterConfig(nodes=1, real_node=True, crds=[crd_manifest()], start_timeout=180)
+                ClusterConfig(nodes=1, real_node=True, crds=all_manifests(), start_timeout=180)
             )
             cluster.start()
             self.cluster = cluster
@@ -102,10 +103,11 @@ def real_node_host_free(real_node_cluster: RealNodeCluster) -> None:
 
 def _wait_established(client: Client) -> None:
     deadline = time.monotonic() + 30
-    while not kube.crd_established(client, CRD_NAME):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"CRD {CRD_NAME} not established within 30s")
-        time.sleep(0.1)
+    for name in (CRD_NAME, ROUTE_GROUP_CRD_NAME):
+        while not kube.crd_established(client, name):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"CRD {name} not established within 30s")
+            time.sleep(0.1)
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from sandboxmesh.kube.errors import (
     KubeError,
 )
 from sandboxmesh.kube.list_watch import ListWatchSettings, Selection, list_then_watch
-from sandboxmesh.kube.resources import Sandbox, to_dict
+from sandboxmesh.kube.resources import RouteGroup, Sandbox, to_dict
 
 __all__ = [
     "CLIENT_ERRORS",
@@ -25,6 +25,7 @@ __all__ = [
     "KubeConnectionError",
     "KubeError",
     "ListWatchSettings",
+    "RouteGroup",
     "Sandbox",
     "Selection",
     "list_then_watch",

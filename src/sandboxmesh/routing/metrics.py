@@ -16,6 +16,11 @@ class RouteServerMetrics:
         self.route_conflicts = Gauge(
             "sandboxmesh_route_conflicts", "Routes dropped for a duplicated key.", registry=r
         )
+        self.route_group_conflicts = Gauge(
+            "sandboxmesh_route_group_conflicts",
+            "Baselines that several members of a route group fork (its key routes none there).",
+            registry=r,
+        )
         self.watch_events = Counter(
             "sandboxmesh_watch_events", "Sandbox watch events.", ["type"], registry=r
         )

@@ -1,4 +1,5 @@
-"""The route server: Sandbox watch -> route state -> ADS for Envoy, plus the HTTP/JSON API.
+"""The route server: Sandbox and RouteGroup watch -> route state -> ADS for Envoy, plus the
+HTTP/JSON API.
 
 `RouteServer` runs inside an asyncio loop (the `sandboxmesh route-server` command);
 `RouteServerThread` hosts one in a background thread for tests, benchmarks and the demo.
@@ -139,6 +140,8 @@ class RouteServer:
         if self.settings.watch and self._kube is not None:
             watcher = SandboxWatcher(self._kube, self.state, self.metrics)
             self.supervisor.spawn("Sandbox watch", watcher.run())
+            self.supervisor.spawn("RouteGroup watch", watcher.run_groups())
+            self.supervisor.spawn("RouteGroup status", watcher.run_status())
             if self.settings.routers is not None:
                 controller = RouterController(self._kube, self.settings.routers)
                 self.supervisor.spawn("router controller", controller.run())

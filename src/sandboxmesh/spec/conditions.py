@@ -5,7 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from sandboxmesh.spec.routegroup import RouteGroupConditionType
 from sandboxmesh.spec.status import Condition, ConditionStatus, ConditionType
+
+#: The condition types of a Sandbox, and of a RouteGroup.
+AnyConditionType = ConditionType | RouteGroupConditionType
 
 
 def find(conditions: Sequence[Condition], type_: ConditionType | str) -> Condition | None:
@@ -19,7 +23,7 @@ def is_true(conditions: Sequence[Condition], type_: ConditionType | str) -> bool
 
 def set_condition(
     conditions: Sequence[Condition],
-    type_: ConditionType,
+    type_: AnyConditionType,
     status: ConditionStatus,
     reason: str,
     message: str,
@@ -46,7 +50,7 @@ def set_condition(
 
 def mark_true(
     conditions: Sequence[Condition],
-    type_: ConditionType,
+    type_: AnyConditionType,
     reason: str,
     message: str = "",
     *,
@@ -66,7 +70,7 @@ def mark_true(
 
 def mark_false(
     conditions: Sequence[Condition],
-    type_: ConditionType,
+    type_: AnyConditionType,
     reason: str,
     message: str = "",
     *,
@@ -85,4 +89,4 @@ def mark_false(
 
 
 # A stable order keeps `kubectl describe` readable and status patches minimal.
-_ORDER = {t.value: i for i, t in enumerate(ConditionType)}
+_ORDER = {t.value: i for i, t in enumerate([*ConditionType, *RouteGroupConditionType])}

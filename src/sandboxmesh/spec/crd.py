@@ -1,6 +1,6 @@
-"""The Sandbox CRD (DESIGN.md §4), generated from the pydantic models.
+"""The Sandbox and RouteGroup CRDs (DESIGN.md §4), generated from the pydantic models.
 
-`python -m sandboxmesh.spec.crd` prints the manifest checked into deploy/; a test fails when
+`python -m sandboxmesh.spec.crd [PLURAL]` prints a manifest checked into deploy/; a test fails when
 the two differ, so the models stay the single source of the schema.
 """
 
@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, Field
 
 from sandboxmesh.spec import names
+from sandboxmesh.spec.routegroup import RouteGroupResourceSpec, RouteGroupStatus
 from sandboxmesh.spec.sandbox import SandboxSpec
 from sandboxmesh.spec.status import SandboxStatus
 
@@ -24,6 +25,10 @@ PLURAL = "sandboxes"
 SINGULAR = "sandbox"
 API_VERSION = f"{GROUP}/{VERSION}"
 CRD_NAME = f"{PLURAL}.{GROUP}"
+ROUTE_GROUP_KIND = "RouteGroup"
+ROUTE_GROUP_PLURAL = "routegroups"
+ROUTE_GROUP_SINGULAR = "routegroup"
+ROUTE_GROUP_CRD_NAME = f"{ROUTE_GROUP_PLURAL}.{GROUP}"
 
 # Labels every generated object carries (DESIGN.md §4).
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
@@ -95,28 +100,76 @@ def _structural(node: Any, defs: dict[str, Any]) -> Any:
 
 
 def crd_manifest() -> dict[str, Any]:
-    spec_schema = openapi_schema(SandboxResourceSpec)
-    status_schema = openapi_schema(SandboxStatus)
+    """The Sandbox CRD."""
+    return _crd(
+        kind=KIND,
+        plural=PLURAL,
+        singular=SINGULAR,
+        short_names=["sbx"],
+        spec=openapi_schema(SandboxResourceSpec),
+        status=openapi_schema(SandboxStatus),
+        columns=[
+            {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+            {"name": "Ready", "type": "boolean", "jsonPath": ".status.ready"},
+            {"name": "Routing-Key", "type": "string", "jsonPath": ".spec.routingKey"},
+        ],
+        description="A preview environment: forks of baseline workloads reached by a routing key.",
+    )
+
+
+def route_group_crd_manifest() -> dict[str, Any]:
+    """The RouteGroup CRD (spec.routegroup)."""
+    return _crd(
+        kind=ROUTE_GROUP_KIND,
+        plural=ROUTE_GROUP_PLURAL,
+        singular=ROUTE_GROUP_SINGULAR,
+        short_names=["rg"],
+        spec=openapi_schema(RouteGroupResourceSpec),
+        status=openapi_schema(RouteGroupStatus),
+        columns=[
+            {"name": "Routing-Key", "type": "string", "jsonPath": ".spec.routingKey"},
+            {
+                "name": "Conflict",
+                "type": "string",
+                "jsonPath": '.status.conditions[?(@.type=="Conflict")].status',
+            },
+        ],
+        description="One routing key across the sandboxes a label selector matches.",
+    )
+
+
+def _crd(
+    *,
+    kind: str,
+    plural: str,
+    singular: str,
+    short_names: list[str],
+    spec: dict[str, Any],
+    status: dict[str, Any],
+    columns: list[dict[str, str]],
+    description: str,
+) -> dict[str, Any]:
     # Conditions are a map keyed by type, so server-side apply merges them per type.
-    conditions = status_schema["properties"]["conditions"]
+    conditions = status["properties"]["conditions"]
     conditions["x-kubernetes-list-type"] = "map"
     conditions["x-kubernetes-list-map-keys"] = ["type"]
+    age = {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
         "metadata": {
-            "name": CRD_NAME,
+            "name": f"{plural}.{GROUP}",
             "labels": {LABEL_MANAGED_BY: MANAGED_BY},
         },
         "spec": {
             "group": GROUP,
             "scope": "Cluster",
             "names": {
-                "kind": KIND,
-                "listKind": f"{KIND}List",
-                "plural": PLURAL,
-                "singular": SINGULAR,
-                "shortNames": ["sbx"],
+                "kind": kind,
+                "listKind": f"{kind}List",
+                "plural": plural,
+                "singular": singular,
+                "shortNames": short_names,
                 "categories": ["sandboxmesh"],
             },
             "versions": [
@@ -125,32 +178,18 @@ def crd_manifest() -> dict[str, Any]:
                     "served": True,
                     "storage": True,
                     "subresources": {"status": {}},
-                    "additionalPrinterColumns": [
-                        {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
-                        {"name": "Ready", "type": "boolean", "jsonPath": ".status.ready"},
-                        {
-                            "name": "Routing-Key",
-                            "type": "string",
-                            "jsonPath": ".spec.routingKey",
-                        },
-                        {
-                            "name": "Age",
-                            "type": "date",
-                            "jsonPath": ".metadata.creationTimestamp",
-                        },
-                    ],
+                    "additionalPrinterColumns": [*columns, age],
                     "schema": {
                         "openAPIV3Schema": {
                             "type": "object",
-                            "description": "A preview environment: forks of baseline "
-                            "workloads reached by a routing key.",
+                            "description": description,
                             "required": ["spec"],
                             "properties": {
                                 "apiVersion": {"type": "string"},
                                 "kind": {"type": "string"},
                                 "metadata": {"type": "object"},
-                                "spec": spec_schema,
-                                "status": status_schema,
+                                "spec": spec,
+                                "status": status,
                             },
                         }
                     },
@@ -160,10 +199,20 @@ def crd_manifest() -> dict[str, Any]:
     }
 
 
-def crd_yaml() -> str:
-    header = "# Generated by `python -m sandboxmesh.spec.crd` from sandboxmesh.spec: do not edit.\n"
-    return header + yaml.safe_dump(crd_manifest(), sort_keys=False, width=100)
+#: Every CRD of the project, by plural: `python -m sandboxmesh.spec.crd PLURAL` prints one.
+MANIFESTS = {PLURAL: crd_manifest, ROUTE_GROUP_PLURAL: route_group_crd_manifest}
+
+
+def all_manifests() -> list[dict[str, Any]]:
+    """Every CRD of the project, as a cluster installs them."""
+    return [manifest() for manifest in MANIFESTS.values()]
+
+
+def crd_yaml(plural: str = PLURAL) -> str:
+    command = "python -m sandboxmesh.spec.crd" + ("" if plural == PLURAL else f" {plural}")
+    header = f"# Generated by `{command}` from sandboxmesh.spec: do not edit.\n"
+    return header + yaml.safe_dump(MANIFESTS[plural](), sort_keys=False, width=100)
 
 
 if __name__ == "__main__":
-    sys.stdout.write(crd_yaml())
+    sys.stdout.write(crd_yaml(*sys.argv[1:2]))

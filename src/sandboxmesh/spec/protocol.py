@@ -9,7 +9,8 @@ Every call carries `Authorization: Bearer <cluster token>` and the agent's versi
 - `POST /api/v1/agent/traces` with `TraceReport` -> `TraceAck`
 
 Fields added within v1 are optional; the ones the control plane sends only to agents that ask
-for them name their feature (`features=...` on the long-poll): `traceRequests` is `traces`'s.
+for them name their feature (`features=...` on the long-poll): `traceRequests` is `traces`'s,
+`routeGroups` is `routegroups`'s.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pydantic import Field, StrictBool, StrictFloat, StrictInt, field_validator
 
 from sandboxmesh.spec import names
 from sandboxmesh.spec.crd import SandboxResourceSpec
+from sandboxmesh.spec.routegroup import RouteGroupResourceSpec
 from sandboxmesh.spec.sandbox import SpecModel
 from sandboxmesh.spec.status import SandboxStatus, time_problem, times
 
@@ -29,6 +31,8 @@ AGENT_VERSION_HEADER = "X-SandboxMesh-Agent-Version"
 MAX_BATCH = 500
 #: The long-poll feature that asks for `traceRequests` in assignment batches.
 FEATURE_TRACES = "traces"
+#: The long-poll feature that asks for `routeGroups` in assignment batches.
+FEATURE_ROUTE_GROUPS = "routegroups"
 #: The most hops one trace report may carry (the route server keeps as many per trace).
 MAX_TRACE_HOPS = 64
 
@@ -44,6 +48,18 @@ class Assignment(SpecModel):
     deleting: StrictBool = False
     #: What to write as the CR's `.spec`: the user's spec plus the issued routing key.
     spec: SandboxResourceSpec
+
+
+class RouteGroupAssignment(SpecModel):
+    """One route group the agent should hold as a `RouteGroup` object, or remove when
+    `deleting` (no confirmation: the route server needs nothing removed first)."""
+
+    name: names.SandboxName
+    #: Bumped by the control plane at every spec change.
+    generation: StrictInt = Field(ge=1)
+    deleting: StrictBool = False
+    #: What to write as the CR's `.spec`: the selector plus the issued routing key.
+    spec: RouteGroupResourceSpec
 
 
 class TraceRequest(SpecModel):
@@ -70,6 +86,11 @@ class AssignmentBatch(SpecModel):
     #: Absent from the wire otherwise, so that agents that do not know the field (strict
     #: parsing) never see it.
     trace_requests: list[TraceRequest] | None = None
+    #: Only for agents that poll with `features=routegroups`, and then always present: the
+    #: cluster's route groups changed since the revision the agent passed (deleted ones with
+    #: `deleting`), or on a resync all of them, the complete set (prune the others). Absent
+    #: from the wire otherwise.
+    route_groups: list[RouteGroupAssignment] | None = None
 
 
 class SandboxStatusReport(SpecModel):

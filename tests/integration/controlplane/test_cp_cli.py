@@ -382,7 +382,7 @@ def test_route_trace_sends_a_traced_request_and_prints_the_agents_hops(
     def fake_agent() -> None:
         # What the agent does, with the hops a route server would have worked out.
         since = revision
-        while len(answered) < 2:
+        while len(answered) < 3:
             batch = agent.send(endpoints.assignments(since, wait=10, features=("traces",)))
             since = batch.revision
             for request in batch.trace_requests or []:
@@ -410,12 +410,19 @@ def test_route_trace_sends_a_traced_request_and_prints_the_agents_hops(
             "-H", "baggage: user=7", "-o", "json",
         )  # fmt: skip
         table = cli("route", "trace", url, "--key", key).stdout
+        # A route group's key: asked through its member's cluster, the group's key sent.
+        group_file = tmp_path / "group.yaml"
+        group_file.write_text(ROUTE_GROUP)
+        group_key = cli.json("routegroup", "apply", "-f", str(group_file))["routingKey"]
+        grouped = json.loads(cli("route", "trace", url, "--key", group_key, "-o", "json").stdout)
         relaying.join(timeout=30)
     finally:
         target.shutdown()
         agent.close()
     shown = json.loads(result.stdout)
-    sent, _ = _Recorder.seen
+    sent, _, sent_with_group_key = _Recorder.seen
+    assert sent_with_group_key["baggage"] == f"sandboxmesh-routing-key={group_key}"
+    assert grouped["traceId"] == answered[2]
     assert sent["x-test"] == "1"
     assert sent["tracestate"] == "sandboxmesh=1"
     assert sent["baggage"] == f"user=7,sandboxmesh-routing-key={key}"
@@ -462,3 +469,76 @@ def test_route_trace_without_an_answer_is_one_line(
     assert missing.stderr.strip() == "error: sandbox 'nope' not found (not_found)"
     both = cli("route", "trace", url, ok=False)
     assert "exactly one of --sandbox NAME or --key KEY" in both.stderr
+    unknown = cli("route", "trace", url, "--key", "nokey000000000", ok=False)
+    assert unknown.stderr.strip() == (
+        "error: no sandbox or route group of your organisation has the routing key nokey000000000"
+    )
+    group_file = tmp_path / "group.yaml"
+    group_file.write_text(ROUTE_GROUP.replace('pr: "42"', 'pr: "7"'))
+    lonely = cli.json("routegroup", "apply", "-f", str(group_file))["routingKey"]
+    empty = cli("route", "trace", url, "--key", lonely, ok=False)
+    assert empty.exit_code == 1
+    assert (
+        empty.stderr.strip() == "error: route group pr-42 has no members: no sandbox of it to trace"
+    )
+
+
+ROUTE_GROUP = """
+name: pr-42
+spec:
+  cluster: staging
+  description: "PR #42 across web and api"
+  selector: {matchLabels: {pr: "42"}}
+  ttl: {duration: 1d}
+"""
+
+
+def test_routegroup_commands_show_members_conflicts_and_refuse_in_one_line(
+    cli: Cli, logged_in: str, tmp_path: Path
+) -> None:
+    cli("cluster", "register", "staging")
+    sandbox = tmp_path / "sandbox.yaml"
+    sandbox.write_text(MANIFEST)
+    cli("sandbox", "apply", "-f", str(sandbox))
+    path = tmp_path / "group.yaml"
+    path.write_text(ROUTE_GROUP)
+
+    applied = cli("routegroup", "apply", "-f", str(path), "-o", "json")
+    body = json.loads(applied.stdout)
+    assert body["name"] == "pr-42"
+    assert [m["name"] for m in body["members"]] == ["pr-42-checkout"]
+    assert f"routing key {body['routingKey']}" in applied.stderr
+    assert [g["name"] for g in cli.json("routegroup", "list")["items"]] == ["pr-42"]
+    listed = yaml.safe_load(cli("routegroup", "list", "-o", "yaml").stdout)
+    assert listed["items"][0]["routingKey"] == body["routingKey"]
+
+    # A second sandbox of the PR forking checkout too: the group shows the conflict.
+    sandbox.write_text(MANIFEST.replace("pr-42-checkout", "pr-42-web"))
+    cli("sandbox", "apply", "-f", str(sandbox))
+    table = cli("routegroup", "get", "pr-42").stdout
+    assert body["routingKey"] in table
+    assert "Deployment/shop/checkout:pr-42-checkout+pr-42-web" in table
+    assert (
+        "conflict: Deployment/shop/checkout is forked by sandboxes pr-42-checkout and pr-42-web"
+        in table
+    )
+    assert "member pr-42-web (team default, Pending) forks Deployment/shop/checkout" in table
+
+    cli("routegroup", "delete", "pr-42")
+    gone = cli("routegroup", "get", "pr-42", ok=False)
+    assert gone.exit_code == 1
+    assert gone.output.strip().splitlines() == ["error: route group 'pr-42' not found (not_found)"]
+
+    path.write_text("- not a mapping\n")
+    bad = cli("routegroup", "apply", "-f", str(path), ok=False)
+    assert bad.exit_code == 1
+    assert bad.output.strip().splitlines() == [
+        f"error: {path} must hold one route group: a mapping with `name` and `spec`"
+    ]
+    path.write_text(ROUTE_GROUP.replace('{pr: "42"}', "{}"))
+    invalid = cli("routegroup", "apply", "-f", str(path), ok=False)
+    assert invalid.exit_code == 1
+    (line,) = invalid.output.strip().splitlines()
+    assert line.startswith("error: ")
+    assert "matchLabels" in line
+    assert "(invalid)" in line

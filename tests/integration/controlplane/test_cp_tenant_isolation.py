@@ -42,6 +42,10 @@ class Visit:
 def walk(a: dict[str, str]) -> dict[tuple[str, str], list[Visit]]:
     """B's requests, aimed at A's resources, per operation of the API."""
     pr = manifest("pr-a", cluster="staging-a", team="payments")
+    group = {
+        "name": "pr-a",
+        "spec": {"cluster": "staging-b", "selector": {"matchLabels": {"owner": "a"}}},
+    }
     report = StatusReportBatch(
         reports=[
             SandboxStatusReport(
@@ -149,6 +153,16 @@ def walk(a: dict[str, str]) -> dict[tuple[str, str], list[Visit]]:
                 token="agent",
             )
         ],
+        ("PUT", "/api/v1/routegroups/{name}"): [
+            # Names are unique per organisation: B applying A's "pr-a" makes B's own group.
+            Visit("PUT", "/api/v1/routegroups/pr-a", group, status=None),
+        ],
+        ("GET", "/api/v1/routegroups/{name}"): [Visit("GET", "/api/v1/routegroups/only-a")],
+        ("DELETE", "/api/v1/routegroups/{name}"): [Visit("DELETE", "/api/v1/routegroups/only-a")],
+        ("GET", "/api/v1/routegroups"): [
+            Visit("GET", "/api/v1/routegroups", status=200),
+            Visit("GET", "/api/v1/routegroups?cluster=staging-a", status=200),
+        ],
         ("GET", "/api/v1/agent/assignments"): [
             Visit("GET", "/api/v1/agent/assignments?since=0&wait=0", status=200, token="agent")
         ],
@@ -197,6 +211,23 @@ async def test_a_foreign_token_never_reads_or_changes_anything(
         "trace_id": trace.trace_id,
     }
     routing_key = (await a.client.send(endpoints.get_sandbox("only-a"))).routing_key
+    a_group = await a.client.send(
+        endpoints.apply_route_group(
+            {
+                "name": "only-a",
+                "spec": {"cluster": "staging-a", "selector": {"matchLabels": {"owner": "a"}}},
+            }
+        )
+    )
+    assert [m.name for m in a_group.members] == ["only-a"]
+    await a.client.send(
+        endpoints.apply_route_group(
+            {
+                "name": "pr-a",
+                "spec": {"cluster": "staging-a", "selector": {"matchLabels": {"pr": "a"}}},
+            }
+        )
+    )
     agent_b = await register_cluster(b, "staging-b")
     before = await snapshots.organization_rows(runtime, "org-a")
 
@@ -219,6 +250,7 @@ async def test_a_foreign_token_never_reads_or_changes_anything(
                 "dev@a.example",
                 "only-a",
                 routing_key,
+                a_group.routing_key,
                 secrets_of_a["token_prefix"],
                 secrets_of_a["cluster_token_prefix"],
             ):

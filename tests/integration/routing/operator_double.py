@@ -42,7 +42,9 @@ class OperatorDouble:
     namespace: str
     created: list[str] = field(default_factory=list)
 
-    def create_sandbox(self, name: str, key: str, baselines: list[str]) -> None:
+    def create_sandbox(
+        self, name: str, key: str, baselines: list[str], labels: dict[str, str] | None = None
+    ) -> None:
         forks = [
             {"forkOf": {"kind": "Deployment", "namespace": self.namespace, "name": b}}
             for b in baselines
@@ -50,7 +52,12 @@ class OperatorDouble:
         self.client.create(
             SandboxResource(
                 metadata=ObjectMeta(name=name),
-                spec={"cluster": "local", "routingKey": key, "forks": forks},
+                spec={
+                    "cluster": "local",
+                    "routingKey": key,
+                    "forks": forks,
+                    "labels": labels or {},
+                },
             )
         )
         self.created.append(name)

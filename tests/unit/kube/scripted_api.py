@@ -79,6 +79,12 @@ class ScriptedApi:
 
     async def _answer(self, request: httpx2.Request) -> httpx2.Response:
         headers = {"Content-Type": "application/json"}
+        if request.url.path.endswith("/routegroups"):
+            # The route server also follows RouteGroups: none, and an idle watch (not scripted).
+            if request.url.params.get("watch") == "true":
+                return httpx2.Response(200, headers=headers, stream=_Stream([]))
+            body = {"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": "1"}}
+            return httpx2.Response(200, headers=headers, json={**body, "items": []})
         if request.url.params.get("watch") == "true":
             self.requests.append("watch")
             if self.watch_fails_with is not None:

@@ -195,6 +195,7 @@ def test_json_form_is_stable() -> None:
             },
         ],
         "conflicts": [],
+        "groupConflicts": [],
     }
 
 

@@ -1,13 +1,17 @@
-"""When a sandbox's TTL runs out (DESIGN.md §2: offsetFrom createdAt or updatedAt)."""
+"""When a sandbox's or a route group's TTL runs out (DESIGN.md §2: offsetFrom createdAt or
+updatedAt)."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
 from sandboxmesh.spec import SandboxSpec, TtlOffset
+from sandboxmesh.spec.routegroup import RouteGroupSpec
 
 
-def expires_at(spec: SandboxSpec, *, created_at: datetime, updated_at: datetime) -> datetime | None:
+def expires_at(
+    spec: SandboxSpec | RouteGroupSpec, *, created_at: datetime, updated_at: datetime
+) -> datetime | None:
     if spec.ttl is None:
         return None
     start = created_at if spec.ttl.offset_from is TtlOffset.CREATED_AT else updated_at

@@ -16,6 +16,7 @@ from sandboxmesh.controlplane.portal.routes import (
     clusters,
     people,
     quotas,
+    route_groups,
     sandboxes,
     tokens,
     traces,
@@ -66,7 +67,17 @@ class PortalHeaders:
 
 def install(app: FastAPI) -> None:
     router = APIRouter(prefix=PREFIX, include_in_schema=False, dependencies=[Depends(verify_csrf)])
-    for module in (accounts, sandboxes, traces, clusters, people, quotas, usage, tokens):
+    for module in (
+        accounts,
+        sandboxes,
+        traces,
+        route_groups,
+        clusters,
+        people,
+        quotas,
+        usage,
+        tokens,
+    ):
         router.include_router(module.router)
     app.include_router(router)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=STATIC), name="portal-static")

@@ -20,6 +20,7 @@ from sandboxmesh.controlplane.portal.cookies import ANONYMOUS_CSRF, ONCE
 
 NAVIGATION = [
     ("sandboxes", "Sandboxes", False),
+    ("routegroups", "Route groups", False),
     ("clusters", "Clusters", False),
     ("teams", "Teams & members", False),
     ("quotas", "Quotas", False),

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from sandboxmesh.controlplane.repository import audit, traces
-from sandboxmesh.controlplane.repository.records import AgentIdentity, StoredSandbox
+from sandboxmesh.controlplane.repository import audit, route_groups, traces
+from sandboxmesh.controlplane.repository.records import AgentIdentity, RouteGroup, StoredSandbox
 from sandboxmesh.controlplane.repository.sandboxes import sandbox_from, select_sandboxes
 from sandboxmesh.controlplane.repository.transaction import Tx
 from sandboxmesh.controlplane.store.tables import clusters, sandboxes
@@ -28,11 +28,18 @@ class Changes:
     sandboxes: list[StoredSandbox]
     #: The trace ids of route-trace requests to relay; None: not asked for.
     trace_requests: list[str] | None = None
+    #: The route groups changed (tombstones included); None: not asked for.
+    route_groups: list[RouteGroup] | None = None
 
     @property
     def any(self) -> bool:
         """Whether there is anything to tell the agent now, rather than wait."""
-        return self.resync or bool(self.sandboxes) or bool(self.trace_requests)
+        return (
+            self.resync
+            or bool(self.sandboxes)
+            or bool(self.trace_requests)
+            or bool(self.route_groups)
+        )
 
 
 class ClusterScope:
@@ -46,10 +53,14 @@ class ClusterScope:
         )
         return int(value or 0)
 
-    async def changes_since(self, since: int, *, traces_too: bool = False) -> Changes:
+    async def changes_since(
+        self, since: int, *, traces_too: bool = False, route_groups_too: bool = False
+    ) -> Changes:
         """Sandboxes changed after revision `since`; all of them when `since` is 0 or unknown.
         With `traces_too`, also the pending trace requests made after `since` (all pending
-        ones on a resync).
+        ones on a resync). With `route_groups_too`, also the route groups changed after
+        `since` (all of them on a resync); an agent polling from `since` has applied every
+        deletion up to it, so those tombstones are forgotten (repository/route_groups.py).
 
         The cluster revision is read first: every change up to it is committed (revisions
         commit in order), so the answer never skips one; newer rows read afterwards only move
@@ -70,7 +81,23 @@ class ClusterScope:
             )
             revision = max([revision, *(at for at, _ in pending)])
             requested = [trace_id for _, trace_id in pending]
-        return Changes(revision=revision, resync=resync, sandboxes=found, trace_requests=requested)
+        groups: list[RouteGroup] | None = None
+        if route_groups_too:
+            if not resync:
+                await route_groups.purge_told(self.tx, self.agent.cluster_id, since=since)
+            groups = await route_groups.changed_on_cluster(
+                self.tx, self.agent.cluster_id, since=None if resync else since
+            )
+            if resync:
+                groups = [g for g in groups if not g.deleting]
+            revision = max([revision, *(g.revision for g in groups)])
+        return Changes(
+            revision=revision,
+            resync=resync,
+            sandboxes=found,
+            trace_requests=requested,
+            route_groups=groups,
+        )
 
     async def answer_trace(self, report: TraceReport) -> TraceAck:
         return await traces.answer(self.tx, self.agent.cluster_id, report)

@@ -143,6 +143,26 @@ class StoredSandbox(Sandbox):
 
 
 @dataclass(frozen=True)
+class RouteGroup:
+    """A route group as stored: its spec, the key issued, and the revision it last changed at
+    on its cluster. `deleting`: a tombstone, kept until the agent has been told."""
+
+    id: int
+    name: str
+    cluster: str
+    cluster_id: int
+    spec: dict[str, Any]
+    generation: int
+    routing_key: str
+    deleting: bool
+    revision: int
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+    expires_at: datetime | None
+
+
+@dataclass(frozen=True)
 class AuditEvent:
     at: datetime
     actor: str

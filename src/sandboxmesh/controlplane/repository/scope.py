@@ -8,6 +8,7 @@ from sandboxmesh.controlplane.repository.invitations import Invitations
 from sandboxmesh.controlplane.repository.members import Members
 from sandboxmesh.controlplane.repository.organizations import OrganizationSettings
 from sandboxmesh.controlplane.repository.records import Principal
+from sandboxmesh.controlplane.repository.route_groups import RouteGroups
 from sandboxmesh.controlplane.repository.sandboxes import Sandboxes
 from sandboxmesh.controlplane.repository.scoped import AuditLog
 from sandboxmesh.controlplane.repository.teams import Teams
@@ -18,7 +19,8 @@ from sandboxmesh.controlplane.repository.usage import Usage
 
 
 class OrgScope:
-    """The caller's organisation and its teams, members, tokens, clusters and sandboxes."""
+    """The caller's organisation and its teams, members, tokens, clusters, sandboxes and
+    route groups."""
 
     def __init__(self, tx: Tx, principal: Principal, *, creates: CreateQueue | None = None) -> None:
         """`creates`: the process's queue of sandbox creates (PostgreSQL), if it has one."""
@@ -35,3 +37,4 @@ class OrgScope:
         self.audit = AuditLog(*args)
         self.invitations = Invitations(*args)
         self.traces = RouteTraces(*args)
+        self.route_groups = RouteGroups(*args)

@@ -300,3 +300,38 @@ route_traces = sa.Table(
     sa.Index("ix_route_traces_sandbox_created", "sandbox_id", "created_at"),
     sa.Index("ix_route_traces_created_at", "created_at"),
 )
+
+
+# Route groups (intent): one routing key across the sandboxes of a cluster that a label
+# selector matches. A deleted group stays as a tombstone (`deleting`) until its cluster's
+# agent has polled past the revision that deleted it (repository/route_groups.py); several
+# tombstones of one name may wait so, beside the live group of that name.
+route_groups = sa.Table(
+    "route_groups",
+    metadata,
+    _id(),
+    sa.Column("org_id", sa.ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("cluster_id", sa.ForeignKey("clusters.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("name", sa.String(63), nullable=False),
+    sa.Column("spec", Json, nullable=False),
+    sa.Column("generation", sa.Integer, nullable=False),
+    sa.Column("routing_key", sa.String(16), nullable=False, unique=True),
+    sa.Column("deleting", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("revision", sa.BigInteger, nullable=False),
+    sa.Column("created_by", sa.String(300), nullable=False),
+    _created_at(),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=True),
+    # A name is unique among the live groups: a tombstone (of another cluster, perhaps) must
+    # not keep a new group of the same name from being created.
+    sa.Index(
+        "uq_route_groups_org_id_name_live",
+        "org_id",
+        "name",
+        unique=True,
+        sqlite_where=sa.text("NOT deleting"),
+        postgresql_where=sa.text("NOT deleting"),
+    ),
+    sa.Index("ix_route_groups_cluster_revision", "cluster_id", "revision"),
+    sa.Index("ix_route_groups_expiry", "deleting", "expires_at"),
+)

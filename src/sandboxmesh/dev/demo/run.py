@@ -33,7 +33,7 @@ from sandboxmesh.dev.cluster.images.catalog import CheckoutMissing
 from sandboxmesh.dev.cluster.node import configs as node_configs
 from sandboxmesh.dev.demo import controlplane as demo_controlplane
 from sandboxmesh.dev.demo import in_cluster, manifests, routed_app, sandboxes, summary
-from sandboxmesh.spec.crd import crd_manifest
+from sandboxmesh.spec.crd import all_manifests
 
 DEMO_SANDBOX = "pr-42"
 APP_TIMEOUT = 180.0
@@ -98,7 +98,7 @@ def _start(
         ClusterConfig(
             nodes=nodes,
             real_node=True,
-            crds=[crd_manifest()],
+            crds=all_manifests(),
             start_timeout=180,
             # The front door keeps its port: a NodePort, so the range must hold it.
             node_port_range=f"{min(30000, frontend_port)}-{max(32767, frontend_port)}",

@@ -214,6 +214,13 @@ def _route(
     )
 
 
+def route_name(route: ForkRoute, header: str) -> str:
+    """`sandbox|header`, then `|group` for a route group's key: route traces read the
+    decision (the sandbox) and the group back from it (trace.decide)."""
+    name = f"{route.sandbox}|{header}"
+    return name if route.group is None else f"{name}|{route.group}"
+
+
 def route_configuration(
     front: Front,
     routes: Iterable[ForkRoute],
@@ -230,7 +237,7 @@ def route_configuration(
                 if match.kind is kind:
                     envoy_routes.append(
                         _route(
-                            f"{fork_route.sandbox}|{match.name}",
+                            route_name(fork_route, match.name),
                             fork_cluster_name(fork_route.fork, front.port),
                             [_header_matcher(match)],
                             FORK_RETRY,

@@ -34,13 +34,18 @@ def _match(match: matching.HeaderMatch) -> dict[str, Any]:
     return {"headers": [header]}
 
 
+def _kind(index: int, target: MeshRoutes) -> str:
+    """Which half of `mesh.key_rules` the rule at `index` is in."""
+    return "header" if index < len(target.routes) else "baggage"
+
+
 def http_routes(target: MeshRoutes, headers: matching.KeyHeaders) -> list[dict[str, Any]]:
     """The HTTPRoutes for `target`: per port, key rules in Envoy's order, then the baseline."""
     routes: list[dict[str, Any]] = []
     for port in target.ports:
         rules: list[dict[str, Any]] = [
             {
-                "name": f"{rule.route.sandbox}-{'header' if i < len(target.routes) else 'baggage'}",
+                "name": f"{rule.route.rule_name}-{_kind(i, target)}",
                 "matches": [_match(m) for m in rule.matches],
                 "backendRefs": [{"name": rule.route.fork.name, "port": port}],
             }

@@ -52,7 +52,7 @@ def virtual_service(
             kind = "header" if index < len(target.routes) else "baggage"
             http.append(
                 {
-                    "name": f"{rule.route.sandbox}-{kind}{suffix}",
+                    "name": f"{rule.route.rule_name}-{kind}{suffix}",
                     "match": [{**on_port, "headers": _header(m)} for m in rule.matches],
                     "route": [{"destination": _destination(rule.route.fork, port, cluster_domain)}],
                 }

@@ -59,11 +59,39 @@ class ServiceRef:
 
 @dataclass(frozen=True)
 class ForkRoute:
-    """Requests carrying `key` for the baseline go to `fork`, a Service of sandbox `sandbox`."""
+    """Requests carrying `key` for the baseline go to `fork`, a Service of sandbox `sandbox`.
+
+    `group` names the route group whose key `key` is, when it is not the sandbox's own.
+    """
 
     key: str
     sandbox: str
     fork: ServiceRef
+    group: str | None = None
+
+    @property
+    def rule_name(self) -> str:
+        """A name for the route in a mesh's objects: the sandbox's, qualified by its group."""
+        return self.sandbox if self.group is None else f"{self.group}.{self.sandbox}"
+
+
+#: A baseline workload: (kind, namespace, name), as `ForkRef.key()` gives it.
+Baseline = tuple[str, str, str]
+
+
+@dataclass(frozen=True)
+class GroupConflict:
+    """Members `sandboxes` of group `group` all fork `baseline` (kind, namespace, name);
+    `services` are the baseline's Services that the group's key therefore does not route."""
+
+    group: str
+    key: str
+    baseline: Baseline
+    sandboxes: tuple[str, ...]
+    services: tuple[ServiceRef, ...] = ()
+
+    def baseline_text(self) -> str:
+        return "/".join(self.baseline)
 
 
 @dataclass(frozen=True)
@@ -74,6 +102,17 @@ class SandboxView:
     routing_key: str | None
     deleting: bool
     status: SandboxStatus | None
+    #: The sandbox's `spec.labels` (what route groups select on), sorted.
+    labels: tuple[tuple[str, str], ...] = ()
+    #: The baselines its spec forks, as `ForkRef.key()` tuples (kind, namespace, name).
+    forks_of: tuple[Baseline, ...] = ()
+
+    @property
+    def live(self) -> bool:
+        """Neither being deleted nor Terminating: its forks may take requests."""
+        return not self.deleting and (
+            self.status is None or self.status.phase is not Phase.TERMINATING
+        )
 
 
 @dataclass(frozen=True)
@@ -84,6 +123,9 @@ class RouteTable:
     conflicts: tuple[str, ...] = ()
     #: Forks of live sandboxes that are not ready yet: never routed to (see module docstring).
     pending: Mapping[ServiceRef, tuple[ForkRoute, ...]] = field(default_factory=dict)
+    #: Baselines that several members of a route group fork: the group's key routes none of
+    #: their Services (core/groups.py).
+    group_conflicts: tuple[GroupConflict, ...] = ()
 
     def routes_for(self, baseline: ServiceRef) -> tuple[ForkRoute, ...]:
         return self.routes.get(baseline, ())
@@ -110,12 +152,22 @@ class RouteTable:
                             "sandbox": route.sandbox,
                             "forkService": route.fork.name,
                         }
+                        | ({"routeGroup": route.group} if route.group else {})
                         for route in self.routes[baseline]
                     ],
                 }
                 for baseline in self.baselines()
             ],
             "conflicts": list(self.conflicts),
+            "groupConflicts": [
+                {
+                    "routeGroup": conflict.group,
+                    "baseline": conflict.baseline_text(),
+                    "sandboxes": list(conflict.sandboxes),
+                    "services": [str(service) for service in conflict.services],
+                }
+                for conflict in self.group_conflicts
+            ],
         }
 
 
@@ -134,12 +186,31 @@ def sandbox_view(obj: Mapping[str, Any]) -> SandboxView:
     except pydantic.ValidationError as error:
         raise InvalidSandbox(f"sandbox {name}: status does not parse: {error}") from error
     key = spec.get("routingKey")
+    labels = spec.get("labels")
     return SandboxView(
         name=name,
         routing_key=key if isinstance(key, str) else None,
         deleting=bool(metadata.get("deletionTimestamp")),
         status=status,
+        labels=tuple(
+            sorted((str(k), str(v)) for k, v in labels.items()) if isinstance(labels, dict) else ()
+        ),
+        forks_of=_forks_of(spec.get("forks")),
     )
+
+
+def _forks_of(forks: Any) -> tuple[Baseline, ...]:
+    """The (kind, namespace, name) of each fork's baseline, skipping what does not parse (the
+    API server validated the spec; a route table is no place to refuse it)."""
+    found: set[Baseline] = set()
+    for fork in forks if isinstance(forks, list) else []:
+        ref = fork.get("forkOf") if isinstance(fork, dict) else None
+        if not isinstance(ref, dict):
+            continue
+        namespace, name = ref.get("namespace"), ref.get("name")
+        if isinstance(namespace, str) and isinstance(name, str):
+            found.add((str(ref.get("kind", "Deployment")), namespace, name))
+    return tuple(sorted(found))
 
 
 def fork_routes(sandbox: SandboxView, *, ready: bool = True) -> list[tuple[ServiceRef, ForkRoute]]:

@@ -45,6 +45,16 @@ class Reason:
     UNKNOWN_KEY = "no sandbox has the key {key}"
     NOT_FORKED = "the key is sandbox {sandbox}'s, which does not fork this Service"
     NOT_READY = "the key is sandbox {sandbox}'s, whose fork of this Service is not ready"
+    GROUP_KEY = "the request's key is route group {group}'s, and this sandbox its member here"
+    GROUP_CONFLICT = (
+        "the key is route group {group}'s, whose members {sandboxes} each fork this Service: "
+        "a conflict, so no fork gets it"
+    )
+    GROUP_NOT_READY = (
+        "the key is route group {group}'s, whose member {sandbox}'s fork of this Service is "
+        "not ready"
+    )
+    GROUP_NOT_FORKED = "the key is route group {group}'s, none of whose members forks this Service"
 
 
 def trace_id(traceparent: str | None) -> str | None:
@@ -114,14 +124,24 @@ def decide(
 ) -> tuple[str, str]:
     """(decision, reason) of a hop that took the Envoy route `route_name` with `key`."""
     if route_name and route_name != BASELINE_ROUTE:
-        return route_name.split("|", 1)[0], Reason.KEY
+        sandbox, _, rest = route_name.partition("|")
+        group = rest.partition("|")[2]
+        return sandbox, Reason.GROUP_KEY.format(group=group) if group else Reason.KEY
     if key is None:
         return BASELINE, Reason.NO_KEY
+    for conflict in table.group_conflicts:
+        if conflict.key == key and service in conflict.services:
+            sandboxes = " and ".join(conflict.sandboxes)
+            return BASELINE, Reason.GROUP_CONFLICT.format(group=conflict.group, sandboxes=sandboxes)
     for route in table.pending_for(service):
+        if route.key == key and route.group:
+            return BASELINE, Reason.GROUP_NOT_READY.format(group=route.group, sandbox=route.sandbox)
         if route.key == key:
             return BASELINE, Reason.NOT_READY.format(sandbox=route.sandbox)
     for routes in (*table.routes.values(), *table.pending.values()):
         for route in routes:
+            if route.key == key and route.group:
+                return BASELINE, Reason.GROUP_NOT_FORKED.format(group=route.group)
             if route.key == key:
                 return BASELINE, Reason.NOT_FORKED.format(sandbox=route.sandbox)
     return BASELINE, Reason.UNKNOWN_KEY.format(key=key)

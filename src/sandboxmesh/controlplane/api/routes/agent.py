@@ -15,21 +15,24 @@ from sandboxmesh.controlplane.api.deps import AgentScope, RuntimeDep, agent_from
 from sandboxmesh.controlplane.api.schemas.base import ERROR_RESPONSES
 from sandboxmesh.controlplane.repository import clusters
 from sandboxmesh.controlplane.repository.assignments import Changes, ClusterScope
-from sandboxmesh.controlplane.repository.records import Sandbox
+from sandboxmesh.controlplane.repository.records import RouteGroup, Sandbox
 from sandboxmesh.spec.crd import SandboxResourceSpec
 from sandboxmesh.spec.protocol import (
     ASSIGNMENTS_PATH,
+    FEATURE_ROUTE_GROUPS,
     FEATURE_TRACES,
     STATUS_PATH,
     TRACES_PATH,
     Assignment,
     AssignmentBatch,
+    RouteGroupAssignment,
     StatusAck,
     StatusReportBatch,
     TraceAck,
     TraceReport,
     TraceRequest,
 )
+from sandboxmesh.spec.routegroup import RouteGroupResourceSpec
 
 router = APIRouter(tags=["agent"], responses=ERROR_RESPONSES)
 
@@ -45,6 +48,22 @@ def assignment(sandbox: Sandbox) -> Assignment:
     )
 
 
+def route_group_assignment(group: RouteGroup) -> RouteGroupAssignment:
+    spec = group.spec
+    return RouteGroupAssignment(
+        name=group.name,
+        generation=group.generation,
+        deleting=group.deleting,
+        spec=RouteGroupResourceSpec.model_validate(
+            {
+                "description": spec.get("description", ""),
+                "selector": spec["selector"],
+                "routingKey": group.routing_key,
+            }
+        ),
+    )
+
+
 def _batch(changes: Changes) -> Response:
     batch = AssignmentBatch(
         revision=changes.revision,
@@ -53,10 +72,15 @@ def _batch(changes: Changes) -> Response:
         trace_requests=None
         if changes.trace_requests is None
         else [TraceRequest(trace_id=t) for t in changes.trace_requests],
+        route_groups=None
+        if changes.route_groups is None
+        else [route_group_assignment(g) for g in changes.route_groups],
     )
     # Serialised here rather than by FastAPI: a field an agent did not ask for is left out
     # of the wire entirely (an older agent parses strictly and would refuse even a null).
-    left_out = {"trace_requests"} if batch.trace_requests is None else None
+    left_out = {
+        field for field in ("trace_requests", "route_groups") if getattr(batch, field) is None
+    } or None
     return Response(
         batch.model_dump_json(by_alias=True, exclude=left_out), media_type="application/json"
     )
@@ -73,17 +97,22 @@ async def assignments(
         Query(
             max_length=8,
             description="what the agent understands beyond v1's first fields: "
-            f"`{FEATURE_TRACES}` (traceRequests); unknown ones are ignored",
+            f"`{FEATURE_TRACES}` (traceRequests), `{FEATURE_ROUTE_GROUPS}` (routeGroups); "
+            "unknown ones are ignored",
         ),
     ] = [],  # noqa: B006 (FastAPI copies defaults per request)
 ) -> Response:
     """Assignments changed after revision `since` (all of them for 0), waiting up to `wait`
     seconds (capped by the server) for a change when there is none yet. With
-    `features=traces`, the trace requests made since then too."""
-    traces_too = FEATURE_TRACES in features
+    `features=traces`, the trace requests made since then too; with `features=routegroups`,
+    the route groups changed since then."""
+    wanted = {
+        "traces_too": FEATURE_TRACES in features,
+        "route_groups_too": FEATURE_ROUTE_GROUPS in features,
+    }
     async with runtime.unit_of_work() as tx:
         agent = await agent_from_request(request, tx)
-        changes = await ClusterScope(tx, agent).changes_since(since, traces_too=traces_too)
+        changes = await ClusterScope(tx, agent).changes_since(since, **wanted)
     if changes.any:
         return _batch(changes)
     # Nothing yet: tell the hub what the store said, so a commit that lands between the read
@@ -99,7 +128,7 @@ async def assignments(
             raise errors.Unauthorized("invalid, expired or revoked cluster token")
         if not changed:
             return _batch(changes)
-        return _batch(await ClusterScope(tx, agent).changes_since(since, traces_too=traces_too))
+        return _batch(await ClusterScope(tx, agent).changes_since(since, **wanted))
 
 
 @router.post(STATUS_PATH)
