@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -54,15 +53,6 @@ def test_the_default_store_is_sqlite_in_the_home(
 ) -> None:
     monkeypatch.setenv("SANDBOXMESH_HOME", str(tmp_path))
     assert Settings().database_path() == tmp_path / "controlplane.db"
-
-
-@pytest.fixture
-def restored_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 async def test_access_logs_are_json_and_carry_no_token(

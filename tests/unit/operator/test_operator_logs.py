@@ -3,23 +3,12 @@
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import Iterator
 
 import kopf
 import pytest
 from kopf._core.actions.loggers import ObjectLogger
 
 from sandboxmesh import logs
-
-
-@pytest.fixture
-def restored_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 def test_a_kopf_object_line_names_its_object_without_kopfs_settings(
