@@ -72,8 +72,8 @@ def test_rendered_objects_pass_a_server_side_dry_run(
     documents = render("sandboxmesh", release_namespace, crds=True)
     kinds = sorted({d["kind"] for d in documents})
     assert kinds == sorted({
-        "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "Deployment", "Role",
-        "RoleBinding", "Service", "ServiceAccount",
+        "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "Deployment",
+        "NetworkPolicy", "Role", "RoleBinding", "Service", "ServiceAccount",
     })  # fmt: skip
     result = kubectl(
         kube_target, "apply", "--server-side", "--dry-run=server", "--field-manager=helm-test",
@@ -229,3 +229,46 @@ def test_the_agent_relays_route_traces_from_the_route_server_it_is_installed_wit
     other = "http://sandboxmesh-route-server.sandboxmesh-system.svc.k8s.example:8081"
     assert f"--route-server-url={other}" in _agent_args("clusterDomain=k8s.example")
     assert not [a for a in _agent_args("routeServer.enabled=false") if "route-server" in a]
+
+
+def _route_server_policy(*values: str) -> dict[str, Any] | None:
+    documents = render("sandboxmesh", "sandboxmesh-system", *values)
+    policies = [d for d in documents if d["kind"] == "NetworkPolicy"]
+    assert len(policies) <= 1
+    return policies[0] if policies else None
+
+
+def test_only_routers_and_the_agent_reach_the_route_server_ports() -> None:
+    policy = _route_server_policy()
+    assert policy is not None
+    spec = policy["spec"]
+    assert spec["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "route-server"
+    assert spec["policyTypes"] == ["Ingress"]
+    by_port = {rule["ports"][0]["port"]: rule["from"] for rule in spec["ingress"]}
+    assert set(by_port) == {18000, 8081}
+    # xDS: router Pods of any namespace (the route server puts them beside each Service).
+    (routers,) = by_port[18000]
+    assert routers["namespaceSelector"] == {}
+    assert routers["podSelector"]["matchExpressions"] == [
+        {"key": "sandboxmesh.io/router", "operator": "Exists"}
+    ]
+    # HTTP API (routing keys, traces): this release's agent, in the release's namespace only.
+    (agent,) = by_port[8081]
+    assert "namespaceSelector" not in agent
+    assert agent["podSelector"]["matchLabels"] == {
+        "app.kubernetes.io/instance": "sandboxmesh",
+        "app.kubernetes.io/component": "agent",
+    }
+
+
+def test_the_route_server_policy_takes_more_peers_or_none() -> None:
+    policy = _route_server_policy(
+        "routeServer.networkPolicy.httpFrom[0].namespaceSelector.matchLabels.name=monitoring",
+        "routeServer.networkPolicy.xdsFrom[0].ipBlock.cidr=10.0.0.0/8",
+    )
+    assert policy is not None
+    by_port = {rule["ports"][0]["port"]: rule["from"] for rule in policy["spec"]["ingress"]}
+    assert by_port[8081][1] == {"namespaceSelector": {"matchLabels": {"name": "monitoring"}}}
+    assert by_port[18000][1] == {"ipBlock": {"cidr": "10.0.0.0/8"}}
+    assert _route_server_policy("routeServer.networkPolicy.enabled=false") is None
+    assert _route_server_policy("routeServer.enabled=false") is None
