@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lightkube import ApiError, AsyncClient
+from lightkube import AsyncClient
 from lightkube.types import PatchType
 
 from sandboxmesh import kube
@@ -33,13 +33,7 @@ class SandboxStore:
 
     async def delete(self, name: str) -> bool:
         """Ask for deletion; False when the object was already gone."""
-        try:
-            await self.client.delete(self.resource, name)
-        except ApiError as error:
-            if error.status.code == 404:
-                return False
-            raise
-        return True
+        return await kube.delete_if_exists(self.client, self.resource, name)
 
     async def list_held(self) -> list[dict[str, Any]]:
         """The agent's objects of this kind."""

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from lightkube import ApiError, AsyncClient
+from lightkube import AsyncClient
 from lightkube.resources.core_v1 import Secret
 
+from sandboxmesh import kube
 from sandboxmesh.agent.settings import TokenSettings
 
 
@@ -66,8 +67,11 @@ class SecretToken:
         where = f"Secret {self.namespace}/{self.name} key {self.key!r}"
         try:
             secret = await self.client.get(Secret, self.name, namespace=self.namespace)
-        except ApiError as error:
-            raise TokenUnavailable(f"cannot read {where}: {error.status.message}") from error
+        except kube.CLIENT_ERRORS as error:
+            refused = kube.errors.refusal(error)
+            if refused is None:
+                raise  # no answer: the caller's retry may cure it
+            raise TokenUnavailable(f"cannot read {where}: {refused.message}") from error
         encoded = (secret.data or {}).get(self.key)
         if not encoded:
             raise TokenUnavailable(f"{where} is missing or empty")

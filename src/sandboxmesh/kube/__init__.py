@@ -1,6 +1,7 @@
 """The shared Kubernetes layer: what every component that talks to the API server needs.
 
 - `errors`: our error types over the client library's, and the one tuple of its errors;
+- `calls`: a get or a delete where the object's absence is an answer (`get_or_none`);
 - `list_watch`: the one list-then-watch loop (backoff, periodic resync, restart on failure);
 - `resources`: the `Sandbox` resource (defined here only) and `to_dict` for any object.
 
@@ -10,6 +11,7 @@ the package (`from sandboxmesh import kube`), so a call reads `kube.list_then_wa
 `kube.errors.wrap(error)`.
 """
 
+from sandboxmesh.kube.calls import delete_if_exists, get_or_none
 from sandboxmesh.kube.errors import (
     CLIENT_ERRORS,
     KubeApiError,
@@ -28,6 +30,8 @@ __all__ = [
     "RouteGroup",
     "Sandbox",
     "Selection",
+    "delete_if_exists",
+    "get_or_none",
     "list_then_watch",
     "to_dict",
 ]

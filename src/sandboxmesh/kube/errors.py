@@ -11,7 +11,10 @@ This module is the one place that knows that; the rest of the code catches what 
     └── KubeConnectionError     no (complete) answer: refused, reset, cut off, timed out
 
 Code that calls lightkube directly catches `CLIENT_ERRORS` (a retry may cure any of them) or
-turns them into ours with `translated()`; anything else is a bug and should surface.
+turns them into ours with `translated()`; anything else is a bug and should surface. Whether
+one of them is a refusal, and which, is asked of `refusal` (or `is_not_found`), never of the
+client's types; a missing object that is an answer rather than a failure is read or deleted
+with `kube.get_or_none` and `kube.delete_if_exists` (calls.py).
 """
 
 from __future__ import annotations
@@ -73,6 +76,22 @@ def wrap(error: Exception) -> KubeError:
         code = error.response.status_code
         return KubeApiError(f"API server answered {code}: {error}", code, "", None)
     return KubeConnectionError(f"{type(error).__name__}: {error or 'no detail'}")
+
+
+def refusal(error: BaseException) -> KubeApiError | None:
+    """Our error for `error` when it is the API server's refusal (a failure status), None for
+    anything else (a connection failure, or not a client error at all)."""
+    if isinstance(error, httpx2.HTTPStatusError):  # lightkube's ApiError is one
+        wrapped = wrap(error)
+        assert isinstance(wrapped, KubeApiError)
+        return wrapped
+    return None
+
+
+def is_not_found(error: BaseException) -> bool:
+    """Whether `error` is the API server's 404: the object (or its namespace) does not exist."""
+    refused = refusal(error)
+    return refused is not None and refused.code == 404
 
 
 @contextmanager

@@ -51,3 +51,21 @@ def test_the_client_errors_are_httpx2s_and_not_httpxs() -> None:
 def test_other_errors_pass_through_untouched() -> None:
     with pytest.raises(KeyError), errors.translated():
         raise KeyError("a bug")
+
+
+def test_a_refusal_is_told_from_a_connection_failure_by_our_layer() -> None:
+    not_found = ApiError(status=Status(code=404, reason="NotFound", message="gone"))
+    conflict = ApiError(status=Status(code=409, reason="AlreadyExists", message="there"))
+    cut = httpx2.RemoteProtocolError("peer closed connection")
+    refused = errors.refusal(conflict)
+    assert refused is not None
+    assert (refused.code, refused.reason, refused.__class__) == (
+        409,
+        "AlreadyExists",
+        kube.KubeApiError,
+    )
+    assert errors.refusal(cut) is None
+    assert errors.refusal(ValueError("not a client error")) is None
+    assert errors.is_not_found(not_found)
+    assert not errors.is_not_found(conflict)
+    assert not errors.is_not_found(cut)

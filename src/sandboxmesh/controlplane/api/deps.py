@@ -28,21 +28,14 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from sandboxmesh.controlplane import errors
-from sandboxmesh.controlplane.api.paths import TeamName
 from sandboxmesh.controlplane.repository import clusters, records, scope, tokens
 from sandboxmesh.controlplane.repository.assignments import ClusterScope
 from sandboxmesh.controlplane.repository.transaction import Tx
 from sandboxmesh.controlplane.runtime import Runtime
 from sandboxmesh.controlplane.usecases import authorization
+from sandboxmesh.controlplane.web.dependencies import RuntimeDep as RuntimeDep  # the portal's too
+from sandboxmesh.controlplane.web.paths import TeamName
 from sandboxmesh.spec.protocol import AGENT_VERSION_HEADER
-
-
-async def get_runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
-
-
-RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
 async def _transaction(runtime: RuntimeDep) -> AsyncIterator[Tx]:

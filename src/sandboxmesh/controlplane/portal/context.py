@@ -17,13 +17,13 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from sandboxmesh.controlplane.api.deps import RuntimeDep
 from sandboxmesh.controlplane.portal import csrf
 from sandboxmesh.controlplane.portal.abilities import Abilities
 from sandboxmesh.controlplane.portal.cookies import ANONYMOUS_CSRF, SESSION, CookiePolicy
 from sandboxmesh.controlplane.repository import portal_sessions, records
 from sandboxmesh.controlplane.repository.scope import OrgScope
 from sandboxmesh.controlplane.runtime import Runtime
+from sandboxmesh.controlplane.web.dependencies import RuntimeDep
 
 PREFIX = "/portal"
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}

@@ -3,11 +3,16 @@
 SQLAlchemy's execution path (greenlet hand-off, execution context, cursor adapter, result
 object) costs more CPU per statement than asyncpg's own (docs/controlplane.md, *Performance*),
 and the requests every client makes (authentication, a sandbox's create) run three or four
-statements each. A
-`Prepared` statement is the same Core statement the SQLite path executes through SQLAlchemy:
-compiled once for asyncpg, its values converted by the bind processors of its own column types
-(aware datetimes to naive UTC, JSON to text), its row converted back by their result
-processors. Nothing is written twice: SQL and types come from the Core objects.
+statements each. A `Prepared` statement is the same Core statement the SQLite path executes
+through SQLAlchemy, compiled once for asyncpg with SQLAlchemy's public API:
+`compile(dialect=...)`, then the compiled statement's `construct_expanded_state`, whose
+`ExpandedState` holds the final SQL (constants SQLAlchemy renders into it, such as
+`aggregate_strings`' separator, rendered once), the order of its placeholders and the
+statement's own constant values. Each value is converted by the bind processor of its
+parameter's type for the dialect (`TypeEngine.dialect_impl(dialect).bind_processor`: aware
+datetimes to naive UTC, JSON to text), each row by the result processors of its columns'
+types, as SQLAlchemy's execution does. Nothing is written twice: SQL and types come from the
+Core objects.
 
 It runs on the connection SQLAlchemy holds (`Tx` hands it over), so it sees the same
 transaction whenever SQLAlchemy began one, and is a transaction of its own otherwise: `Tx`
@@ -23,14 +28,13 @@ from typing import Any
 
 import asyncpg
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
+from sqlalchemy.dialects.postgresql import asyncpg as postgresql_asyncpg
 from sqlalchemy.sql import visitors
-from sqlalchemy.sql.dml import UpdateBase
-from sqlalchemy.sql.expression import ReturnsRows
+from sqlalchemy.sql.expression import ReturnsRows, UpdateBase
 
 # The dialect as `store.engine.create_engine` configures it (default JSON serializers): the
 # bind and result processors below are the ones that engine would apply.
-DIALECT = PGDialect_asyncpg()  # type: ignore[no-untyped-call]  # (SQLAlchemy's, unannotated)
+DIALECT = postgresql_asyncpg.dialect()  # type: ignore[no-untyped-call]  # (unannotated)
 
 Processor = Callable[[Any], Any] | None
 Statement = sa.Select[Any] | sa.Insert | sa.Update | sa.Delete
@@ -44,21 +48,28 @@ class Prepared:
         #: Whether it changes rows: an INSERT, UPDATE or DELETE, or one inside a WITH.
         self.writes = any(isinstance(part, UpdateBase) for part in visitors.iterate(statement))
         compiled = statement.compile(dialect=DIALECT)
-        order = compiled.positiontup or []
-        required = {key for key in order if compiled.binds[key].required}
-        # Parameters rendered into the SQL (aggregate_strings' separator) are rendered once.
-        expanded = compiled.construct_expanded_state(dict.fromkeys(required))
+        #: The caller's parameters: the statement's bound parameters without a value of their
+        #: own (a constant of the statement, `sa.literal(1)`, has its value).
+        self.parameters = frozenset(key for key, value in compiled.params.items() if value is None)
+        expanded = compiled.construct_expanded_state(dict.fromkeys(self.parameters))
         self.sql = expanded.statement
-        # Per placeholder: the caller's parameter, or the statement's own constant.
-        self._binds: list[tuple[str, bool, Any, Processor]] = []
-        for key in expanded.positiontup or []:
-            bind = compiled.binds[key]
-            constant = None if bind.required else bind.effective_value
-            self._binds.append((key, bind.required, constant, bind.type.bind_processor(DIALECT)))
+        # Per placeholder, in order: the caller's parameter, or the statement's own constant;
+        # and the bind processor of its type for this dialect, as SQLAlchemy's execution
+        # applies it (None: the value goes as it is).
+        self._binds: list[tuple[str, bool, Any, Processor]] = [
+            (
+                key,
+                key in self.parameters,
+                expanded.parameters[key],
+                compiled.binds[key].type.dialect_impl(DIALECT).bind_processor(DIALECT),
+            )
+            for key in expanded.positiontup or []
+        ]
         # A SELECT's columns, or an UPDATE's or INSERT's RETURNING (none: no row to read).
         columns: Any = statement.exported_columns if isinstance(statement, ReturnsRows) else []
         self._columns: list[tuple[str, Processor]] = [
-            (column.key, column.type.result_processor(DIALECT, None)) for column in columns
+            (column.key, column.type.dialect_impl(DIALECT).result_processor(DIALECT, None))
+            for column in columns
         ]
 
     def arguments(self, parameters: Mapping[str, Any]) -> list[Any]:

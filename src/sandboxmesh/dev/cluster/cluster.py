@@ -36,6 +36,7 @@ from sandboxmesh.dev.processes import (
     free_port,
     wait_until_ready,
 )
+from sandboxmesh.kube import errors as kube_errors
 
 log = logging.getLogger(__name__)
 
@@ -386,7 +387,7 @@ class LocalCluster:
             ready,
             deadline=deadline,
             watched=processes,
-            not_yet=(httpx.HTTPError, kube.ApiError, OSError),
+            not_yet=(httpx.HTTPError, *kube_errors.CLIENT_ERRORS),
             timeout_error=ClusterStartTimeout,
         )
 

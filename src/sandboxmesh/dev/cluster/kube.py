@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from lightkube import ApiError, Client, KubeConfig, codecs
+from lightkube import Client, KubeConfig, codecs
 from lightkube.models.core_v1 import NodeSpec, Taint
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
 from lightkube.resources.core_v1 import Node, ServiceAccount
 
-__all__ = ["ApiError"]
+from sandboxmesh.kube import errors as kube_errors
 
 FIELD_MANAGER = "sandboxmesh-localcluster"
 
@@ -65,8 +65,9 @@ def create_fake_node(
     )
     try:
         client.create(node)
-    except ApiError as error:
-        if error.status.code != 409:
+    except kube_errors.CLIENT_ERRORS as error:
+        refused = kube_errors.refusal(error)
+        if refused is None or refused.code != 409:  # 409: it exists already
             raise
 
 
@@ -86,8 +87,8 @@ def ready_node_count(client: Client) -> int:
 def service_account_exists(client: Client, namespace: str, name: str) -> bool:
     try:
         client.get(ServiceAccount, name=name, namespace=namespace)
-    except ApiError as error:
-        if error.status.code == 404:
+    except kube_errors.CLIENT_ERRORS as error:
+        if kube_errors.is_not_found(error):
             return False
         raise
     return True

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lightkube import ApiError, Client, KubeConfig
+from lightkube import Client, KubeConfig
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Namespace, Pod, Secret
 
@@ -22,6 +22,7 @@ from sandboxmesh.dev.cluster import Binaries, LocalCluster
 from sandboxmesh.dev.cluster.images import catalog
 from sandboxmesh.dev.cluster.node import archives
 from sandboxmesh.dev.cluster.node.configs import NodeLayout
+from sandboxmesh.kube import errors as kube_errors
 
 RELEASE = "sandboxmesh"
 RELEASE_NAMESPACE = "sandboxmesh-system"
@@ -125,8 +126,8 @@ class Install:
                 client.get(Namespace, self.namespace)
                 time.sleep(0.2)
             raise ChartFailed(f"namespace {self.namespace} not gone within {timeout:g}s")
-        except ApiError as error:
-            if error.status.code != 404:
+        except kube_errors.CLIENT_ERRORS as error:
+            if not kube_errors.is_not_found(error):
                 raise
         finally:
             client.close()

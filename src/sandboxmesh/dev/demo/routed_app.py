@@ -16,14 +16,23 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from lightkube import ApiError, Client, KubeConfig, codecs
+from lightkube import Client, KubeConfig, codecs
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Namespace, Service
 
 from sandboxmesh.dev.cluster.node.configs import NODE_IP
 from sandboxmesh.dev.demo import manifests
+from sandboxmesh.kube import errors as kube_errors
 from sandboxmesh.routing import BAGGAGE_HEADER, BAGGAGE_MEMBER
 from sandboxmesh.routing.core.routers import Stage, stage
+
+#: What a look at the app may meet while it is still coming up.
+_NOT_YET: tuple[type[Exception], ...] = (
+    httpx.HTTPError,
+    ValueError,
+    KeyError,
+    *kube_errors.CLIENT_ERRORS,
+)
 
 FIELD_MANAGER = "sandboxmesh-demo"
 
@@ -120,7 +129,7 @@ def wait_routed_baseline(kubeconfig: Path, app: RoutedApp, timeout: float) -> No
                     last = app.route(http=http)
                     if last == wanted:
                         return
-            except (httpx.HTTPError, ValueError, KeyError, ApiError) as error:
+            except _NOT_YET as error:
                 last = error
             if time.monotonic() > deadline:
                 raise AppNotReady(

@@ -21,7 +21,6 @@ from pathlib import Path
 from types import FrameType
 
 import httpx
-import lightkube
 import typer
 
 from sandboxmesh import home
@@ -33,6 +32,7 @@ from sandboxmesh.dev.cluster.images.catalog import CheckoutMissing
 from sandboxmesh.dev.cluster.node import configs as node_configs
 from sandboxmesh.dev.demo import controlplane as demo_controlplane
 from sandboxmesh.dev.demo import in_cluster, manifests, routed_app, sandboxes, summary
+from sandboxmesh.kube import errors as kube_errors
 from sandboxmesh.spec.crd import all_manifests
 
 DEMO_SANDBOX = "pr-42"
@@ -43,14 +43,14 @@ ROUTE_TIMEOUT = 30.0
 #: poll answers on a change), and a stopping control plane never waits long for one.
 CHART_VALUES = {"agent.pollWaitSeconds": "5"}
 #: What a failing step may raise; each becomes one `error:` line.
-STEP_ERRORS = (
+STEP_ERRORS: tuple[type[Exception], ...] = (
     *START_ERRORS,
     CheckoutMissing,
     in_cluster.ChartFailed,
     routed_app.AppNotReady,
     sandboxes.SandboxNotReady,
     errors.ClientError,
-    lightkube.ApiError,
+    *kube_errors.CLIENT_ERRORS,  # a call to the cluster's API server that failed
     httpx.HTTPError,
     TimeoutError,
 )

@@ -14,7 +14,7 @@ import logging
 from enum import StrEnum
 from typing import Any
 
-from lightkube import ALL_NS, ApiError, AsyncClient, codecs, operators
+from lightkube import ALL_NS, AsyncClient, codecs, operators
 from lightkube.generic_resource import create_namespaced_resource
 from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
 from lightkube.resources.core_v1 import Service
@@ -54,12 +54,7 @@ async def installed_meshes(client: AsyncClient) -> frozenset[MeshKind]:
     """The meshes whose routing CRD the cluster has (for `--mesh auto`)."""
     found = set()
     for kind, name in _CRDS.items():
-        try:
-            await client.get(CustomResourceDefinition, name)
-        except ApiError as error:
-            if error.status.code != 404:
-                raise
-        else:
+        if await kube.get_or_none(client, CustomResourceDefinition, name) is not None:
             found.add(kind)
     return frozenset(found)
 
@@ -93,12 +88,9 @@ class MeshApplier:
                 generation -= 1  # try this generation again
 
     async def _ports(self, namespace: str, name: str) -> tuple[int, ...] | None:
-        try:
-            service = await self.client.get(Service, name, namespace=namespace)
-        except ApiError as error:
-            if error.status.code == 404:
-                return None
-            raise
+        service = await kube.get_or_none(self.client, Service, name, namespace=namespace)
+        if service is None:
+            return None
         return tuple(p.port for p in (service.spec.ports if service.spec else None) or [])
 
     async def desired(self, table: RouteTable) -> dict[tuple[MeshKind, str, str], dict[str, Any]]:

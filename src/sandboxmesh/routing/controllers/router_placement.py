@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
-from lightkube import ALL_NS, ApiError, AsyncClient, codecs, operators
+from lightkube import ALL_NS, AsyncClient, codecs, operators
 from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.core_v1 import ConfigMap, Service
 from lightkube.resources.discovery_v1 import EndpointSlice
@@ -128,12 +128,8 @@ class RouterController:
             self._running.pop(key, None)
 
     async def _get(self, resource: Any, namespace: str, name: str) -> dict[str, Any] | None:
-        try:
-            return kube.to_dict(await self.client.get(resource, name=name, namespace=namespace))
-        except ApiError as error:
-            if error.status.code == 404:
-                return None
-            raise
+        found = await kube.get_or_none(self.client, resource, name, namespace=namespace)
+        return None if found is None else kube.to_dict(found)
 
     async def _status(self, service: dict[str, Any], text: str) -> None:
         meta = service["metadata"]
@@ -242,11 +238,7 @@ class RouterController:
             (ConfigMap, routers.router_name(name)),
             (Service, routers.baseline_copy_name(name)),
         ):
-            try:
-                await self.client.delete(resource, object_name, namespace=namespace)
-            except ApiError as error:
-                if error.status.code != 404:
-                    raise
+            await kube.delete_if_exists(self.client, resource, object_name, namespace=namespace)
         await self.client.patch(
             Service,
             name,

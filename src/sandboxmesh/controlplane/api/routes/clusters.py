@@ -9,7 +9,8 @@ from fastapi import APIRouter, status
 from sandboxmesh.controlplane.api.deps import AdminScope, OrgScope, RuntimeDep
 from sandboxmesh.controlplane.api.paths import ClusterName
 from sandboxmesh.controlplane.api.schemas.base import ERROR_RESPONSES
-from sandboxmesh.controlplane.api.schemas.clusters import (
+from sandboxmesh.controlplane.usecases import clusters
+from sandboxmesh.controlplane.web.schemas.clusters import (
     ClusterCreate,
     ClusterList,
     ClusterPublic,
@@ -21,7 +22,6 @@ from sandboxmesh.controlplane.api.schemas.clusters import (
     cluster_public,
     cluster_token_public,
 )
-from sandboxmesh.controlplane.usecases import clusters
 
 router = APIRouter(prefix="/api/v1/clusters", tags=["clusters"], responses=ERROR_RESPONSES)
 

@@ -9,7 +9,8 @@ from fastapi import APIRouter, status
 from sandboxmesh.controlplane.api.deps import AdminScope, Caller, OrgScope, RuntimeDep
 from sandboxmesh.controlplane.api.paths import EmailPath, PrefixPath
 from sandboxmesh.controlplane.api.schemas.base import ERROR_RESPONSES
-from sandboxmesh.controlplane.api.schemas.tenancy import (
+from sandboxmesh.controlplane.usecases import members, tokens
+from sandboxmesh.controlplane.web.schemas.tenancy import (
     InvitationSent,
     MemberCreate,
     MemberCreated,
@@ -23,7 +24,6 @@ from sandboxmesh.controlplane.api.schemas.tenancy import (
     member_public,
     token_public,
 )
-from sandboxmesh.controlplane.usecases import members, tokens
 
 router = APIRouter(prefix="/api/v1", tags=["members"], responses=ERROR_RESPONSES)
 

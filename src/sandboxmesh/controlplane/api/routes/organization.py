@@ -10,18 +10,18 @@ from pydantic import AwareDatetime
 
 from sandboxmesh.controlplane import errors
 from sandboxmesh.controlplane.api.deps import AdminScope, OrgScope, Principal
-from sandboxmesh.controlplane.api.schemas import usage as usage_bodies
 from sandboxmesh.controlplane.api.schemas.base import ERROR_RESPONSES
-from sandboxmesh.controlplane.api.schemas.tenancy import (
+from sandboxmesh.controlplane.domain import metering
+from sandboxmesh.controlplane.usecases import billing, organization
+from sandboxmesh.controlplane.web.schemas import usage as usage_bodies
+from sandboxmesh.controlplane.web.schemas.tenancy import (
     OrganizationPublic,
     PlanUpdate,
     QuotaUpdate,
     WhoAmI,
     organization_public,
 )
-from sandboxmesh.controlplane.api.schemas.usage import AuditList, DailyUsage, UsageStatement
-from sandboxmesh.controlplane.domain import metering
-from sandboxmesh.controlplane.usecases import billing, organization
+from sandboxmesh.controlplane.web.schemas.usage import AuditList, DailyUsage, UsageStatement
 from sandboxmesh.spec import names
 
 router = APIRouter(prefix="/api/v1", tags=["organization"], responses=ERROR_RESPONSES)

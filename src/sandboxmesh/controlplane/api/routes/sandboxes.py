@@ -10,12 +10,12 @@ from sandboxmesh.controlplane import errors
 from sandboxmesh.controlplane.api.deps import OrgScope, RuntimeDep
 from sandboxmesh.controlplane.api.paths import SandboxName
 from sandboxmesh.controlplane.api.schemas.base import ERROR_RESPONSES
-from sandboxmesh.controlplane.api.schemas.sandboxes import (
+from sandboxmesh.controlplane.usecases import sandboxes
+from sandboxmesh.controlplane.web.schemas.sandboxes import (
     SandboxList,
     SandboxPublic,
     sandbox_public,
 )
-from sandboxmesh.controlplane.usecases import sandboxes
 from sandboxmesh.spec import Phase, SandboxManifest, names
 
 router = APIRouter(prefix="/api/v1/sandboxes", tags=["sandboxes"], responses=ERROR_RESPONSES)

@@ -6,14 +6,14 @@ from fastapi import APIRouter, status
 
 from sandboxmesh.controlplane.api.deps import AdminScope, OrgScope, TeamScope
 from sandboxmesh.controlplane.api.schemas.base import ERROR_RESPONSES
-from sandboxmesh.controlplane.api.schemas.tenancy import (
+from sandboxmesh.controlplane.usecases import teams
+from sandboxmesh.controlplane.web.schemas.tenancy import (
     QuotaUpdate,
     TeamCreate,
     TeamList,
     TeamPublic,
     team_public,
 )
-from sandboxmesh.controlplane.usecases import teams
 
 router = APIRouter(prefix="/api/v1/teams", tags=["teams"], responses=ERROR_RESPONSES)
 

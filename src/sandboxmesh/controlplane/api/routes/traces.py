@@ -9,13 +9,13 @@ from fastapi import APIRouter, Path, Query, status
 from sandboxmesh.controlplane.api.deps import OrgScope
 from sandboxmesh.controlplane.api.paths import SandboxName
 from sandboxmesh.controlplane.api.schemas.base import ERROR_RESPONSES, ErrorBody
-from sandboxmesh.controlplane.api.schemas.traces import (
+from sandboxmesh.controlplane.usecases import traces
+from sandboxmesh.controlplane.web.schemas.traces import (
     TraceCreate,
     TraceList,
     TracePublic,
     trace_public,
 )
-from sandboxmesh.controlplane.usecases import traces
 from sandboxmesh.spec import names
 
 router = APIRouter(

@@ -10,13 +10,13 @@ from pydantic import BaseModel
 from starlette.responses import Response
 
 from sandboxmesh.controlplane import errors
-from sandboxmesh.controlplane.api.paths import ClusterName
-from sandboxmesh.controlplane.api.schemas.clusters import cluster_public
 from sandboxmesh.controlplane.portal import forms
 from sandboxmesh.controlplane.portal.context import Member, SignedIn
 from sandboxmesh.controlplane.portal.rendering import page
 from sandboxmesh.controlplane.portal.routes import redirects
 from sandboxmesh.controlplane.usecases import authorization, clusters
+from sandboxmesh.controlplane.web.paths import ClusterName
+from sandboxmesh.controlplane.web.schemas.clusters import cluster_public
 from sandboxmesh.spec import install, names
 
 router = APIRouter(prefix="/clusters")

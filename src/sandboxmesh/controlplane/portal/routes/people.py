@@ -9,14 +9,14 @@ from pydantic import BaseModel
 from starlette.responses import Response
 
 from sandboxmesh.controlplane import errors, links
-from sandboxmesh.controlplane.api.paths import EmailPath, PrefixPath, TeamName
-from sandboxmesh.controlplane.api.schemas.tenancy import Email
 from sandboxmesh.controlplane.domain.roles import Role
 from sandboxmesh.controlplane.portal import forms
 from sandboxmesh.controlplane.portal.context import Member, SignedIn
 from sandboxmesh.controlplane.portal.rendering import page
 from sandboxmesh.controlplane.portal.routes import redirects
 from sandboxmesh.controlplane.usecases import authorization, members, teams
+from sandboxmesh.controlplane.web.paths import EmailPath, PrefixPath, TeamName
+from sandboxmesh.controlplane.web.schemas.tenancy import Email
 from sandboxmesh.spec import names
 
 router = APIRouter()

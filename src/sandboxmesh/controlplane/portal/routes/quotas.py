@@ -7,14 +7,14 @@ from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from sandboxmesh.controlplane import errors
-from sandboxmesh.controlplane.api.paths import TeamName
-from sandboxmesh.controlplane.api.schemas.tenancy import organization_public
 from sandboxmesh.controlplane.domain.plans import Plan
 from sandboxmesh.controlplane.portal import forms
 from sandboxmesh.controlplane.portal.context import Member, SignedIn
 from sandboxmesh.controlplane.portal.rendering import page
 from sandboxmesh.controlplane.portal.routes import redirects
 from sandboxmesh.controlplane.usecases import authorization, organization, teams
+from sandboxmesh.controlplane.web.paths import TeamName
+from sandboxmesh.controlplane.web.schemas.tenancy import organization_public
 
 router = APIRouter(prefix="/quotas")
 

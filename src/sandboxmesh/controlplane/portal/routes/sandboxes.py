@@ -10,13 +10,13 @@ from pydantic import ValidationError
 from starlette.responses import Response
 
 from sandboxmesh.controlplane import errors
-from sandboxmesh.controlplane.api.paths import SandboxName
-from sandboxmesh.controlplane.api.schemas.sandboxes import SandboxPublic, sandbox_public
 from sandboxmesh.controlplane.portal import forms, sandbox_forms
 from sandboxmesh.controlplane.portal.context import Member, SignedIn
 from sandboxmesh.controlplane.portal.rendering import fragment, page
 from sandboxmesh.controlplane.portal.routes import redirects
 from sandboxmesh.controlplane.usecases import sandboxes, traces
+from sandboxmesh.controlplane.web.paths import SandboxName
+from sandboxmesh.controlplane.web.schemas.sandboxes import SandboxPublic, sandbox_public
 from sandboxmesh.spec import Phase, SandboxManifest
 
 # Pages that are not one sandbox live outside /sandboxes/{name} (or under a name with "_",

@@ -8,12 +8,12 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
-from sandboxmesh.controlplane.api.paths import PrefixPath
 from sandboxmesh.controlplane.portal import forms
 from sandboxmesh.controlplane.portal.context import Member, SignedIn
 from sandboxmesh.controlplane.portal.rendering import page
 from sandboxmesh.controlplane.portal.routes import redirects
 from sandboxmesh.controlplane.usecases import tokens
+from sandboxmesh.controlplane.web.paths import PrefixPath
 from sandboxmesh.spec import names
 
 router = APIRouter(prefix="/tokens")

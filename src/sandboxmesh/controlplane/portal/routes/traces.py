@@ -11,10 +11,10 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 from starlette.responses import Response
 
-from sandboxmesh.controlplane.api.paths import SandboxName
 from sandboxmesh.controlplane.portal.context import SignedIn
 from sandboxmesh.controlplane.portal.rendering import page
 from sandboxmesh.controlplane.usecases import traces
+from sandboxmesh.controlplane.web.paths import SandboxName
 from sandboxmesh.spec import names
 
 router = APIRouter()

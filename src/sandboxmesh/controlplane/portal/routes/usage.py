@@ -8,15 +8,15 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from starlette.responses import Response
 
-from sandboxmesh.controlplane.api.schemas.usage import (
-    audit_event_public,
-    usage_statement,
-)
 from sandboxmesh.controlplane.domain import metering
 from sandboxmesh.controlplane.portal import charts
 from sandboxmesh.controlplane.portal.context import SignedIn
 from sandboxmesh.controlplane.portal.rendering import page
 from sandboxmesh.controlplane.usecases import billing, organization
+from sandboxmesh.controlplane.web.schemas.usage import (
+    audit_event_public,
+    usage_statement,
+)
 
 router = APIRouter()
 

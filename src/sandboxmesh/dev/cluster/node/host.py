@@ -3,7 +3,8 @@
 `missing()` says in one line what keeps this host from running containers. The node's
 changes to the host (a bridge, sysctls, iptables chains, cgroups, mounts, network namespaces,
 processes) are recorded in one host-wide file, `/run/sandboxmesh/node.json`, so that `down`
-(or the next `up`, after a killed run) finds and removes every one of them.
+(or the next `up`, after a killed run) finds and removes every one of them (`sweep`, walking
+footprint.py's kinds in order; `leftovers` says what is still there).
 """
 
 from __future__ import annotations
@@ -12,22 +13,13 @@ import contextlib
 import json
 import logging
 import os
-import shlex
 import shutil
-import signal
 import subprocess
-import time
 from dataclasses import asdict, dataclass, field
-from ipaddress import ip_address, ip_network
 from pathlib import Path
 
-from sandboxmesh.dev.cluster.node.configs import (
-    BRIDGE,
-    CNI_BIN_DIR,
-    NODE_IP,
-    NODE_PREFIX,
-    POD_SUBNET,
-)
+from sandboxmesh.dev.cluster.node import footprint
+from sandboxmesh.dev.cluster.node.configs import BRIDGE, CNI_BIN_DIR, NODE_IP, NODE_PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -37,12 +29,6 @@ HOST_STATE = Path("/run/sandboxmesh/node.json")
 RUN_DIR = Path("/run/sandboxmesh/node")
 #: The kubelet's root (NodeLayout.lib).
 LIB_DIR = Path("/var/lib/sandboxmesh/node")
-CGROUP_ROOT = Path("/sys/fs/cgroup")
-CGROUP_NAME = "sandboxmesh"  # the kubelet's cgroupRoot (configs.kubelet_config)
-NETNS_DIR = Path("/run/netns")
-#: The priority of the node's one routing rule (`ip rule`): Pods' packets to a ClusterIP that
-#: kube-proxy has not translated are refused. Before the main table (32766).
-SERVICE_RULE_PREF = 32000
 SHIM_SOCKETS = Path("/run/containerd/s")
 #: Sysctls that the node or its components (kubelet, kube-proxy, the CNI bridge) may set; their
 #: values before `up` are restored by `down`.
@@ -62,9 +48,6 @@ SYSCTLS = (
 #: iptables, iproute2).
 HOST_COMMANDS = ("containerd", "containerd-shim-runc-v2", "ctr", "runc", "iptables", "ip")
 CNI_PLUGINS = ("bridge", "host-local", "portmap", "loopback")
-#: Chain prefixes of the node's iptables rules: kube-proxy's and the kubelet's (KUBE-) and the
-#: CNI plugins' (CNI-).
-CHAIN_PREFIXES = ("KUBE-", "CNI-")
 
 
 class HostUnfit(RuntimeError):
@@ -105,8 +88,11 @@ def missing() -> list[str]:
         lacks.append("root (the node changes the host's network and cgroups)")
     if "overlay" not in Path("/proc/filesystems").read_text():
         lacks.append("the overlay filesystem (containerd's snapshotter)")
-    if not (CGROUP_ROOT / "memory").is_dir() and not (CGROUP_ROOT / "cgroup.controllers").exists():
-        lacks.append(f"cgroups (no memory controller under {CGROUP_ROOT})")
+    if (
+        not (footprint.CGROUP_ROOT / "memory").is_dir()
+        and not (footprint.CGROUP_ROOT / "cgroup.controllers").exists()
+    ):
+        lacks.append(f"cgroups (no memory controller under {footprint.CGROUP_ROOT})")
     commands = [name for name in HOST_COMMANDS if shutil.which(name) is None]
     plugins = [name for name in CNI_PLUGINS if not os.access(CNI_BIN_DIR / name, os.X_OK)]
     if commands:
@@ -132,7 +118,8 @@ def claim(workdir: Path) -> HostRecord:
     previous = HostRecord.load()
     if previous is not None:
         if previous.workdir != str(workdir) and any(
-            _alive(pid) and previous.workdir in _cmdline(pid) for pid in previous.pids
+            footprint.alive(pid) and previous.workdir in footprint.cmdline(pid)
+            for pid in previous.pids
         ):
             raise NodeAlreadyUp(
                 f"a real node is already up on this host (cluster in {previous.workdir}); "
@@ -141,7 +128,7 @@ def claim(workdir: Path) -> HostRecord:
         left = sweep(previous)
         if left:
             log.warning("cleared what a node that was not stopped left: %s", ", ".join(left))
-    elif _bridge_exists():
+    elif footprint.bridge_exists():
         # A node that predates the record, or whose record /run lost at a reboot.
         sweep(HostRecord(workdir=str(workdir)))
     record = HostRecord(workdir=str(workdir), sysctls=_read_sysctls())
@@ -175,28 +162,15 @@ def prepare(service_cidr: str) -> None:
 
 
 def _service_rule(service_cidr: str) -> tuple[str, ...]:
-    return ("pref", str(SERVICE_RULE_PREF), "iif", BRIDGE, "to", service_cidr, "prohibit")
-
-
-def _service_rules() -> list[str]:
-    """`ip rule` lines of the node's own (they outlive the bridge they name)."""
-    shown = subprocess.run(["ip", "rule", "show"], capture_output=True, text=True).stdout
-    return [line for line in shown.splitlines() if line.startswith(f"{SERVICE_RULE_PREF}:")]
-
-
-def _delete_service_rules() -> int:
-    rules = _service_rules()
-    for _ in rules:
-        subprocess.run(["ip", "rule", "del", "pref", str(SERVICE_RULE_PREF)], capture_output=True)
-    return len(rules)
+    return ("pref", str(footprint.SERVICE_RULE_PREF), "iif", BRIDGE, "to", service_cidr, "prohibit")
 
 
 def _make_cgroup_root() -> None:
     # The kubelet's cgroupRoot must exist in every hierarchy it uses (cgroup v1 here).
-    for controller in CGROUP_ROOT.iterdir():
+    for controller in footprint.CGROUP_ROOT.iterdir():
         if not (controller / "cgroup.procs").exists():
             continue  # not a hierarchy (a symlink such as cpu,cpuacct, or a file)
-        top = controller / CGROUP_NAME
+        top = controller / footprint.CGROUP_NAME
         top.mkdir(exist_ok=True)
         for knob in ("cpuset.cpus", "cpuset.mems"):
             # A new cpuset has no CPUs and no memory nodes until given its parent's.
@@ -211,29 +185,29 @@ def sweep(record: HostRecord) -> list[str]:
     recreate what follows), then mounts, namespaces, cgroups, rules, the bridge, sysctls."""
     found: list[str] = []
     roots = (record.workdir, str(RUN_DIR), str(LIB_DIR))
-    killed = _kill_processes(roots, record.pids)
+    killed = footprint.kill_processes(roots, record.pids)
     if killed:
         found.append(f"{killed} processes")
-    unmounted = _unmount_under(roots)
+    unmounted = footprint.unmount_under(roots)
     if unmounted:
         found.append(f"{unmounted} mounts")
     for directory in (RUN_DIR, LIB_DIR):
         shutil.rmtree(directory, ignore_errors=True)
         with contextlib.suppress(OSError):
             directory.parent.rmdir()
-    namespaces = _delete_pod_namespaces()
+    namespaces = footprint.delete_pod_namespaces()
     if namespaces:
         found.append(f"{namespaces} network namespaces")
-    cgroups = _remove_cgroups()
+    cgroups = footprint.remove_cgroups()
     if cgroups:
         found.append(f"{cgroups} cgroups")
-    chains = _delete_chains()
+    chains = footprint.delete_chains()
     if chains:
         found.append(f"{chains} iptables chains")
-    if _bridge_exists():
+    if footprint.bridge_exists():
         _run("ip", "link", "del", BRIDGE)
         found.append(f"bridge {BRIDGE}")
-    rules = _delete_service_rules()
+    rules = footprint.delete_service_rules()
     if rules:
         found.append(f"{rules} routing rules")
     for name, value in record.sysctls.items():
@@ -252,24 +226,21 @@ def sweep(record: HostRecord) -> list[str]:
 def leftovers(workdir: str) -> list[str]:
     """What of a node is still on the host (for tests and `down`'s report): empty when clean."""
     left = []
-    if _bridge_exists():
+    if footprint.bridge_exists():
         left.append(f"bridge {BRIDGE}")
     roots = (workdir, str(RUN_DIR), str(LIB_DIR))
-    left += [f"process {pid}" for pid in _node_pids(roots, [])]
-    left += [f"mount {m}" for m in _mounts_under(roots)]
+    left += [f"process {pid}" for pid in footprint.node_pids(roots, [])]
+    left += [f"mount {m}" for m in footprint.mounts_under(roots)]
     left += [str(d) for d in (RUN_DIR, LIB_DIR, LIB_DIR.parent) if d.exists()]
-    left += [f"netns {n}" for n in _pod_namespaces()]
-    left += [f"cgroup {c}" for c in _cgroup_dirs()]
-    left += [f"chain {table}/{chain}" for table, chain in _our_chains()]
-    left += [f"rule {rule}" for rule in _service_rules()]
+    left += [f"netns {n}" for n in footprint.pod_namespaces()]
+    left += [f"cgroup {c}" for c in footprint.cgroup_dirs()]
+    left += [f"chain {table}/{chain}" for table, chain in footprint.our_chains()]
+    left += [f"rule {rule}" for rule in footprint.service_rules()]
     if HOST_STATE.exists():
         left.append(str(HOST_STATE))
     if SHIM_SOCKETS.is_dir() and not any(SHIM_SOCKETS.iterdir()):
         left.append(str(SHIM_SOCKETS))  # ours to remove only when empty
     return left
-
-
-# -- pieces ---------------------------------------------------------------------------------
 
 
 def _run(*argv: str) -> None:
@@ -292,162 +263,3 @@ def _read_sysctls() -> dict[str, str]:
 
 def _write_sysctl(name: str, value: str) -> None:
     _sysctl_path(name).write_text(value + "\n")
-
-
-def _bridge_exists() -> bool:
-    return Path("/sys/class/net", BRIDGE).exists()
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return (
-            Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        )
-    except OSError:
-        return ""
-
-
-def _cgroup_dirs() -> list[Path]:
-    """The node's cgroup directories, deepest first."""
-    dirs: list[Path] = []
-    for controller in CGROUP_ROOT.iterdir():
-        top = controller / CGROUP_NAME
-        if top.is_dir():
-            dirs += sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts))
-            dirs.append(top)
-    return dirs
-
-
-def _names_a_root(pid: int, roots: tuple[str, ...]) -> bool:
-    cmdline = _cmdline(pid)
-    return any(root.rstrip("/") + "/" in cmdline for root in roots)
-
-
-def _node_pids(roots: tuple[str, ...], recorded: list[int]) -> set[int]:
-    """Processes of the node: those that name its directories (containerd, its shims, the
-    kubelet...) and every process in its cgroups (the containers)."""
-    pids = {pid for pid in recorded if _names_a_root(pid, roots)}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and _names_a_root(int(entry.name), roots):
-            pids.add(int(entry.name))
-    for directory in _cgroup_dirs():
-        with contextlib.suppress(OSError):
-            pids.update(int(line) for line in (directory / "cgroup.procs").read_text().split())
-    pids.discard(os.getpid())
-    return pids
-
-
-def _kill_processes(roots: tuple[str, ...], recorded: list[int]) -> int:
-    pids = _node_pids(roots, recorded)
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and any(_alive(pid) for pid in pids):
-        for pid in pids:
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, os.WNOHANG)
-        time.sleep(0.05)
-    return len(pids)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
-def _mounts_under(roots: tuple[str, ...]) -> list[str]:
-    mounts = []
-    for line in Path("/proc/self/mountinfo").read_text().splitlines():
-        point = line.split()[4].replace("\\040", " ")
-        if any(point == root or point.startswith(root.rstrip("/") + "/") for root in roots):
-            mounts.append(point)
-    return mounts
-
-
-def _unmount_under(roots: tuple[str, ...]) -> int:
-    count = 0
-    # Deepest first; a mount stacked twice on one point is listed twice.
-    for point in sorted(_mounts_under(roots), key=lambda p: -len(p)):
-        result = subprocess.run(["umount", "-l", point], capture_output=True)
-        count += result.returncode == 0
-    return count
-
-
-def _pod_namespaces() -> list[str]:
-    """Network namespaces that hold an address of the node's Pod subnet."""
-    if not NETNS_DIR.is_dir():
-        return []
-    subnet = ip_network(POD_SUBNET)
-    ours = []
-    for entry in NETNS_DIR.iterdir():
-        result = subprocess.run(
-            ["ip", "-n", entry.name, "-j", "-4", "addr"], capture_output=True, text=True
-        )
-        if result.returncode != 0:
-            if entry.name.startswith("cni-"):
-                ours.append(entry.name)  # a namespace whose mount is already gone
-            continue
-        for link in json.loads(result.stdout or "[]"):
-            if any(
-                ip_address(a["local"]) in subnet for a in link.get("addr_info", []) if "local" in a
-            ):
-                ours.append(entry.name)
-                break
-    return ours
-
-
-def _delete_pod_namespaces() -> int:
-    count = 0
-    for name in _pod_namespaces():
-        path = NETNS_DIR / name
-        subprocess.run(["umount", "-l", str(path)], capture_output=True)
-        with contextlib.suppress(OSError):
-            path.unlink()
-            count += 1
-    return count
-
-
-def _remove_cgroups() -> int:
-    count = 0
-    for directory in _cgroup_dirs():
-        with contextlib.suppress(OSError):
-            directory.rmdir()
-            count += 1
-    return count
-
-
-def _our_chains() -> list[tuple[str, str]]:
-    chains = []
-    for table in ("filter", "nat", "mangle"):
-        result = subprocess.run(["iptables-save", "-t", table], capture_output=True, text=True)
-        for line in result.stdout.splitlines():
-            if line.startswith(":") and line[1:].startswith(CHAIN_PREFIXES):
-                chains.append((table, line[1:].split()[0]))
-    return chains
-
-
-def _delete_chains() -> int:
-    """Rules that jump to the node's chains, then the chains: kube-proxy's, the kubelet's
-    canaries and the CNI plugins'. One node per host, so every such chain is the node's."""
-    chains = _our_chains()
-    for table in {table for table, _ in chains}:
-        result = subprocess.run(["iptables-save", "-t", table], capture_output=True, text=True)
-        for line in result.stdout.splitlines():
-            # As iptables-save quotes them: kube-proxy's rules carry comments with spaces.
-            parts = shlex.split(line)
-            if (
-                line.startswith("-A ")
-                and not parts[1].startswith(CHAIN_PREFIXES)
-                and "-j" in parts
-                and parts[parts.index("-j") + 1].startswith(CHAIN_PREFIXES)
-            ):
-                subprocess.run(["iptables", "-t", table, "-D", *parts[1:]], capture_output=True)
-    for table, chain in chains:
-        subprocess.run(["iptables", "-t", table, "-F", chain], capture_output=True)
-    for table, chain in chains:
-        subprocess.run(["iptables", "-t", table, "-X", chain], capture_output=True)
-    return len(chains)
