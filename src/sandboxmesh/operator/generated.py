@@ -11,7 +11,7 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-from lightkube import ApiError, AsyncClient
+from lightkube import AsyncClient
 from lightkube.resources.apps_v1 import Deployment, ReplicaSet
 from lightkube.resources.core_v1 import Pod, Service
 from lightkube.types import CascadeType, PatchType
@@ -102,8 +102,8 @@ class GeneratedObjects:
             await self.client.delete(
                 kind, name, namespace=namespace, cascade=CascadeType.FOREGROUND
             )
-        except ApiError as error:
-            if error.status.code != 404:
+        except kube.CLIENT_ERRORS as error:
+            if not kube.errors.is_not_found(error):
                 raise
 
     def _namespaces(self) -> list[str]:

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from lightkube import ApiError, AsyncClient
+from lightkube import AsyncClient
 from lightkube.models.coordination_v1 import LeaseSpec
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.coordination_v1 import Lease
@@ -47,6 +47,12 @@ class _Record:
 
 def _ignore(reason: str) -> None:
     pass
+
+
+def _is_conflict(error: BaseException) -> bool:
+    """A 409: another writer got there first (a stale resourceVersion, or a create raced)."""
+    refused = kube.errors.refusal(error)
+    return refused is not None and refused.code == 409
 
 
 class LeaderElector:
@@ -170,11 +176,8 @@ class LeaderElector:
         sent = time.monotonic()
         now = datetime.now(UTC)
         name, namespace = self.settings.lease_name, self.settings.namespace
-        try:
-            lease = await self.client.get(Lease, name, namespace=namespace)
-        except ApiError as error:
-            if error.status.code != 404:
-                raise
+        lease = await kube.get_or_none(self.client, Lease, name, namespace=namespace)
+        if lease is None:
             return await self._create(now, sent)
         spec = lease.spec or LeaseSpec()
         record = _Record(spec.holderIdentity, spec.renewTime, spec.leaseTransitions or 0)
@@ -195,8 +198,8 @@ class LeaderElector:
         try:
             # replace carries the resourceVersion we read: a concurrent writer makes it 409.
             await self.client.replace(lease)
-        except ApiError as error:
-            if error.status.code == 409:
+        except kube.CLIENT_ERRORS as error:
+            if _is_conflict(error):
                 return False
             raise
         self._last_renewal = sent
@@ -215,8 +218,8 @@ class LeaderElector:
         )
         try:
             await self.client.create(lease)
-        except ApiError as error:
-            if error.status.code == 409:
+        except kube.CLIENT_ERRORS as error:
+            if _is_conflict(error):
                 return False
             raise
         self._last_renewal = sent

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from lightkube import ApiError, AsyncClient
+from lightkube import AsyncClient
 from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.core_v1 import Pod, Service
 from lightkube.types import PatchType
@@ -185,13 +185,11 @@ class Reconciler:
         return status
 
     async def _reconcile(self, name: str, *, full: bool, pods: bool = True) -> SandboxStatus | None:
-        try:
-            body = kube.to_dict(await self.client.get(kube.Sandbox, name))
-        except ApiError as error:
-            if error.status.code == 404:
-                self.metrics.observe_phase(name, None)
-                return None
-            raise
+        found = await kube.get_or_none(self.client, kube.Sandbox, name)
+        if found is None:
+            self.metrics.observe_phase(name, None)
+            return None
+        body = kube.to_dict(found)
         if body["metadata"].get("deletionTimestamp"):
             return None  # the finalizer handler owns deletion
         previous = _parse_status(body)
@@ -244,12 +242,10 @@ class Reconciler:
 
     async def _refresh(self, name: str, deployments: dict[str, Manifest]) -> SandboxStatus | None:
         """Readiness from fork Deployments' rollouts, for a sandbox whose spec is unchanged."""
-        try:
-            body = kube.to_dict(await self.client.get(kube.Sandbox, name))
-        except ApiError as error:
-            if error.status.code == 404:
-                return None
-            raise
+        found = await kube.get_or_none(self.client, kube.Sandbox, name)
+        if found is None:
+            return None
+        body = kube.to_dict(found)
         if body["metadata"].get("deletionTimestamp"):
             return None
         previous = _parse_status(body)
@@ -296,15 +292,12 @@ class Reconciler:
         ]
 
     async def _baseline(self, namespace: str, name: str) -> Manifest:
-        try:
-            deployment = await self.client.get(Deployment, name, namespace=namespace)
-        except ApiError as error:
-            if error.status.code == 404:
-                raise ForkError(
-                    Reason.BASELINE_NOT_FOUND,
-                    f"Deployment/{namespace}/{name}: the baseline Deployment does not exist",
-                ) from error
-            raise
+        deployment = await kube.get_or_none(self.client, Deployment, name, namespace=namespace)
+        if deployment is None:
+            raise ForkError(
+                Reason.BASELINE_NOT_FOUND,
+                f"Deployment/{namespace}/{name}: the baseline Deployment does not exist",
+            )
         return kube.to_dict(deployment)
 
     async def _baseline_services(self, namespace: str) -> list[Manifest]:

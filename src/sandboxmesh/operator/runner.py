@@ -20,7 +20,7 @@ import signal
 from typing import Any
 
 import kopf
-from lightkube import ApiError, AsyncClient, KubeConfig
+from lightkube import AsyncClient, KubeConfig
 from lightkube.resources.core_v1 import Namespace
 
 from sandboxmesh import kube
@@ -46,13 +46,12 @@ async def _warn_about_missing_namespaces(
     # exist: with none of them there, nothing is reconciled until one is created.
     for name in sorted(namespaces or ()):
         try:
-            await client.get(Namespace, name)
-        except ApiError as error:
-            if error.status.code != 404:
-                return  # e.g. not allowed to read namespaces: nothing to check with
-            log.warning("namespace %s does not exist (yet): it is watched once it does", name)
+            if await kube.get_or_none(client, Namespace, name) is None:
+                log.warning("namespace %s does not exist (yet): it is watched once it does", name)
         except kube.CLIENT_ERRORS:
-            return  # a warning only: not worth failing the start for
+            # e.g. not allowed to read namespaces: nothing to check with, and a warning only
+            # is not worth failing the start for.
+            return
 
 
 def _kopf_settings() -> kopf.OperatorSettings:
