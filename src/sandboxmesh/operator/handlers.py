@@ -157,7 +157,9 @@ def build_registry(reconciler: Reconciler, settings: ForkingSettings) -> kopf.Op
     ) -> None:
         baselines: kopf.Index[Any, Any] = kwargs["baselines"]  # kopf passes indexes by id
         generation = meta.get("generation")
-        for sandbox, snapshot in baselines.get((namespace, name), []):
+        # A copy: the index is live, and changes while a reconcile below is awaited
+        # ("dictionary changed size during iteration" with fifty sandboxes at once).
+        for sandbox, snapshot in list(baselines.get((namespace, name), [])):
             if baseline_changes_fork(type, snapshot, generation):
                 await reconcile_quietly(sandbox)
 
