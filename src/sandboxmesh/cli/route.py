@@ -88,15 +88,11 @@ def _target(
         found = client.send(endpoints.get_sandbox(name))
         return found, found.routing_key
     assert key is not None
-    after = None
-    while True:
-        page = client.send(endpoints.list_sandboxes(after=after, limit=500))
-        for sandbox in page.items:
-            if sandbox.routing_key == key:
-                return sandbox, key
-        after = page.next
-        if after is None:
-            break
+    for sandbox in session.every(
+        client, lambda after: endpoints.list_sandboxes(after=after, limit=500)
+    ):
+        if sandbox.routing_key == key:
+            return sandbox, key
     group = _route_group(client, key)
     if group is None:
         raise CliError(f"no sandbox or route group of your organisation has the routing key {key}")
@@ -106,15 +102,8 @@ def _target(
 
 
 def _route_group(client: ControlPlaneClient, key: str) -> RouteGroupPublic | None:
-    after = None
-    while True:
-        page = client.send(endpoints.list_route_groups(after=after))
-        for group in page.items:
-            if group.routing_key == key:
-                return group
-        after = page.next
-        if after is None:
-            return None
+    groups = session.every(client, lambda after: endpoints.list_route_groups(after=after))
+    return next((group for group in groups if group.routing_key == key), None)
 
 
 def _wait(client: ControlPlaneClient, sandbox: str, trace_id: str, deadline: float) -> TracePublic:

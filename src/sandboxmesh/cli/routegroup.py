@@ -10,7 +10,6 @@ from sandboxmesh.cli import session
 from sandboxmesh.cli.output import Format, OutputOption, emit, field, wire
 from sandboxmesh.cli.sandbox import load_manifest
 from sandboxmesh.client import endpoints
-from sandboxmesh.spec.api.routegroups import RouteGroupPublic
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -63,15 +62,12 @@ def list_(
     cluster: str | None = typer.Option(None, "--cluster"),
     output: Format = OutputOption,
 ) -> None:
-    items: list[RouteGroupPublic] = []
-    after = None
     with session.client() as client:
-        while True:
-            page = client.send(endpoints.list_route_groups(cluster=cluster, after=after))
-            items += page.items
-            after = page.next
-            if after is None:
-                break
+        items = list(
+            session.every(
+                client, lambda after: endpoints.list_route_groups(cluster=cluster, after=after)
+            )
+        )
     emit({"items": [wire(group) for group in items]}, output, COLUMNS)
 
 

@@ -128,23 +128,19 @@ def list_(
         if not sep:
             raise CliError(f"--label {selector!r} is not key=value")
         labels[key] = value
-    items: list[SandboxPublic] = []
-    after = None
     with session.client() as client:
-        while True:
-            page = client.send(
-                endpoints.list_sandboxes(
+        items = list(
+            session.every(
+                client,
+                lambda after: endpoints.list_sandboxes(
                     team=team,
                     cluster=cluster,
                     labels=labels,
                     phase=phase.value if phase else None,
                     after=after,
-                )
+                ),
             )
-            items += page.items
-            after = page.next
-            if after is None:
-                break
+        )
     emit({"items": [wire(sandbox) for sandbox in items]}, output, COLUMNS)
 
 

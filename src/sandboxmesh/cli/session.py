@@ -9,13 +9,15 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 from sandboxmesh import home
 from sandboxmesh.cli.errors import CliError
 from sandboxmesh.client import ClientConfig, ControlPlaneClient, errors
+from sandboxmesh.client.endpoints import Call
 
 CREDENTIALS_FILE = "credentials.json"
 URL_ENV = "SANDBOXMESH_URL"
@@ -71,3 +73,29 @@ def client(credentials: Credentials | None = None) -> Iterator[ControlPlaneClien
             raise CliError(f"{error.message} ({error.code})") from error
         except errors.ClientError as error:
             raise CliError(str(error)) from error
+
+
+T_co = TypeVar("T_co", covariant=True)
+
+
+class Page(Protocol[T_co]):
+    """A page of a listing: its items, and the cursor of the next page (None on the last)."""
+
+    @property
+    def items(self) -> Sequence[T_co]: ...
+
+    @property
+    def next(self) -> str | None: ...
+
+
+def every(
+    client: ControlPlaneClient, page: Callable[[str | None], Call[Page[T_co]]]
+) -> Iterator[T_co]:
+    """Every item of a listing, page after page: `page(after)` is the call for one page."""
+    after = None
+    while True:
+        found = client.send(page(after))
+        yield from found.items
+        after = found.next
+        if after is None:
+            return

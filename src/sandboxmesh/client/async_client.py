@@ -34,7 +34,7 @@ class AsyncControlPlaneClient:
 
     async def send(self, call: Call[T]) -> T:
         try:
-            response = await self._http.send(build_request(self._http, call))  # type: ignore[arg-type]
+            response = await self._http.send(build_request(self._http, call))
         except httpx.TransportError as error:
             raise errors.ConnectionFailed(
                 f"cannot reach the control plane at {self.config.url}: {error}"

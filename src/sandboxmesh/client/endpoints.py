@@ -60,11 +60,15 @@ Body = TypeVar("Body", bound=pydantic.BaseModel)
 Json = dict[str, Any]
 
 
+#: A Call only produces its result: a Call[RouteGroupList] is a Call[Page[RouteGroupPublic]].
+T_co = TypeVar("T_co", covariant=True)
+
+
 @dataclass(frozen=True)
-class Call(Generic[T]):
+class Call(Generic[T_co]):
     method: str
     path: str
-    decode: Callable[[httpx.Response], T]
+    decode: Callable[[httpx.Response], T_co]
     params: Mapping[str, Any] = field(default_factory=dict)
     json: Any = None
     #: Seconds to wait for the answer; None for the client's default.

@@ -31,7 +31,7 @@ class ControlPlaneClient:
 
     def send(self, call: Call[T]) -> T:
         try:
-            response = self._http.send(build_request(self._http, call))  # type: ignore[arg-type]
+            response = self._http.send(build_request(self._http, call))
         except httpx.TransportError as error:
             raise errors.ConnectionFailed(
                 f"cannot reach the control plane at {self.config.url}: {error}"
