@@ -3,39 +3,25 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Any, Self
+from typing import Annotated, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from pydantic.alias_generators import to_camel
+from pydantic import Field, field_validator, model_validator
 
-from sandboxmesh.spec import names, text
+from sandboxmesh.spec import names
+from sandboxmesh.spec.model import SpecModel
+from sandboxmesh.spec.preview import Endpoint
 
 LabelKey = Annotated[str, Field(min_length=1, max_length=63, pattern=names.LABEL_KEY_PATTERN)]
 LabelValue = Annotated[str, Field(max_length=63, pattern=names.LABEL_VALUE_PATTERN)]
 
 MAX_FORKS = 20
 MAX_CUSTOMIZATIONS = 50
+MAX_ENDPOINTS = 20
 #: The longest TTL a sandbox may have. Its expiry is a date the stores and the CR must hold
 #: (a TTL of millions of days is past year 9999), and a preview environment that should
 #: outlive a year has no TTL at all.
 MAX_TTL_DAYS = 365
 MIN_TTL_SECONDS = 60
-
-
-class SpecModel(BaseModel):
-    """Base of every contract model: camelCase on the wire, unknown fields and NUL refused."""
-
-    model_config = ConfigDict(
-        alias_generator=to_camel,
-        populate_by_name=True,
-        extra="forbid",
-        frozen=True,
-    )
-
-    @field_validator("*", mode="after")
-    @classmethod
-    def _no_nul(cls, value: Any) -> Any:
-        return text.refuse_nul(value)
 
 
 class ForkRef(SpecModel):
@@ -124,6 +110,18 @@ class SandboxSpec(SpecModel):
     labels: dict[LabelKey, LabelValue] = Field(default_factory=dict, max_length=64)
     ttl: Ttl | None = None
     forks: list[Fork] = Field(min_length=1, max_length=MAX_FORKS)
+    #: The entry Services that get preview URLs (spec/preview.py); when left out, the
+    #: baseline Services of the forked workloads, each on its first port.
+    endpoints: list[Endpoint] | None = Field(default=None, max_length=MAX_ENDPOINTS)
+
+    @model_validator(mode="after")
+    def _unique_endpoint_names(self) -> Self:
+        seen: set[str] = set()
+        for endpoint in self.endpoints or []:
+            if endpoint.name in seen:
+                raise ValueError(f"endpoint name {endpoint.name} appears more than once")
+            seen.add(endpoint.name)
+        return self
 
     @model_validator(mode="after")
     def _one_fork_per_baseline(self) -> Self:

@@ -17,6 +17,7 @@ from typing import Literal
 from pydantic import Field, StrictBool, StrictInt
 
 from sandboxmesh.spec import names
+from sandboxmesh.spec.preview import PreviewUrl
 from sandboxmesh.spec.sandbox import ForkRef, SpecModel
 
 
@@ -126,6 +127,9 @@ class SandboxStatus(SpecModel):
     expires_at: datetime | None = None
     conditions: list[Condition] = Field(default_factory=list)
     forks: list[ForkStatus] = Field(default_factory=list)
+    #: Where the sandbox's endpoints answer through the preview gateway (spec/preview.py);
+    #: empty when the cluster has no preview domain.
+    preview_urls: list[PreviewUrl] = Field(default_factory=list)
 
 
 def times(status: SandboxStatus) -> Iterator[tuple[str, datetime]]:
