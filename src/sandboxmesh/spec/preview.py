@@ -40,7 +40,7 @@ KEYS_JWKS = "jwks.json"
 
 #: The gateway's path that takes a token from the control plane and sets the cookie.
 CALLBACK_PATH = "/.sandboxmesh/callback"
-CALLBACK_TOKEN_PARAM = "token"
+CALLBACK_TOKEN_PARAM = "token"  # noqa: S105 (a parameter name, not a secret)
 CALLBACK_NEXT_PARAM = "next"
 #: The query parameter of the control plane's authorize URL naming the URL asked for.
 AUTHORIZE_URL_PARAM = "url"
