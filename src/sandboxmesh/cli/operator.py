@@ -3,11 +3,34 @@
 from __future__ import annotations
 
 import asyncio
+import re
+from enum import StrEnum
 from pathlib import Path
 
 import typer
 
 from sandboxmesh.cli.logs import LogFormat, configure_logging
+
+
+class PreviewScheme(StrEnum):
+    HTTPS = "https"
+    HTTP = "http"
+
+
+_DOMAIN = re.compile(r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)*[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+def _domain(value: str | None) -> str | None:
+    if value is None or value == "":
+        return None
+    domain = value.lower().rstrip(".")
+    if len(domain) > 190 or not _DOMAIN.match(domain):
+        raise typer.BadParameter(
+            f"{value!r} is not a DNS domain (letters, digits, dashes and dots; at most 190 "
+            "characters, to leave room for <endpoint>-<key>.)",
+            param_hint="--preview-domain",
+        )
+    return domain
 
 
 def run(
@@ -43,6 +66,17 @@ def run(
     drain: float = typer.Option(
         2.0, min=0, help="Seconds a deleted sandbox stays unroutable before its objects go."
     ),
+    preview_domain: str | None = typer.Option(
+        None,
+        help="The preview gateway's domain (preview URLs are <endpoint>-<key>.DOMAIN); "
+        "no preview URLs when unset.",
+    ),
+    preview_scheme: PreviewScheme = typer.Option(
+        PreviewScheme.HTTPS, help="The scheme of preview URLs."
+    ),
+    preview_port: int | None = typer.Option(
+        None, min=1, max=65535, help="The port in preview URLs, when not the scheme's own."
+    ),
     log_level: str = typer.Option("INFO", help="Log level."),
     log_format: LogFormat = typer.Option(LogFormat.JSON, help="Log format."),
 ) -> None:
@@ -58,6 +92,9 @@ def run(
             drain_seconds=drain,
             resync_seconds=resync,
             concurrent_reconciles=concurrent,
+            previews=operator.PreviewSettings(
+                domain=_domain(preview_domain), scheme=preview_scheme.value, port=preview_port
+            ),
         ),
         leader_election=operator.LeaderElectionSettings(
             enabled=leader_elect,

@@ -5,6 +5,7 @@ Pure computations live in `forks` (baseline + Sandbox -> desired objects) and `s
 kopf's watches to it, and `runner` adds leader election, probes and metrics.
 """
 
+from sandboxmesh.operator.previews import PreviewSettings
 from sandboxmesh.operator.runner import EXIT_LEADERSHIP_LOST, EXIT_OK, run_operator
 from sandboxmesh.operator.settings import (
     ForkingSettings,
@@ -19,6 +20,7 @@ __all__ = [
     "ForkingSettings",
     "LeaderElectionSettings",
     "OperatorSettings",
+    "PreviewSettings",
     "ProbeSettings",
     "run_operator",
 ]

@@ -35,9 +35,11 @@ from sandboxmesh.operator.forks import (
 )
 from sandboxmesh.operator.generated import GeneratedObjects
 from sandboxmesh.operator.metrics import OperatorMetrics
+from sandboxmesh.operator.previews import preview_urls
 from sandboxmesh.operator.settings import ForkingSettings
 from sandboxmesh.operator.status import (
     ForkObservation,
+    Previews,
     fork_deployment_name,
     fork_status,
     rollout_complete,
@@ -235,10 +237,35 @@ class Reconciler:
             forks=[fork_status(o) for o in observations],
             previous=previous,
             now=datetime.now(UTC),
+            previews=await self._previews(spec, observations, services_by_namespace),
         )
         await self._write_status(body, previous, status)
         self._reconciled[name] = generation
         return status
+
+    async def _previews(
+        self,
+        spec: SandboxResourceSpec,
+        observations: list[ForkObservation],
+        services_by_namespace: dict[str, list[Manifest]],
+    ) -> Previews:
+        """The preview URLs of the sandbox's endpoints (operator/previews.py); a declared
+        endpoint without a port reads its namespace's Services if no fork did."""
+        settings = self.settings.previews
+        if settings.domain is None:
+            return [], None
+        for endpoint in spec.endpoints or []:
+            if endpoint.port is None and endpoint.namespace not in services_by_namespace:
+                services_by_namespace[endpoint.namespace] = await self._baseline_services(
+                    endpoint.namespace
+                )
+        fork_services = [s for o in observations if o.desired for s in o.desired.services]
+        services = {
+            (namespace, s["metadata"]["name"]): s
+            for namespace, listed in services_by_namespace.items()
+            for s in listed
+        }
+        return preview_urls(settings, spec.routing_key, spec.endpoints, fork_services, services)
 
     async def _refresh(self, name: str, deployments: dict[str, Manifest]) -> SandboxStatus | None:
         """Readiness from fork Deployments' rollouts, for a sandbox whose spec is unchanged."""

@@ -8,6 +8,8 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sandboxmesh.operator.previews import PreviewSettings
+
 
 @dataclass(frozen=True)
 class ForkingSettings:
@@ -21,6 +23,8 @@ class ForkingSettings:
     #: Sandboxes reconciled at once (controller-runtime's MaxConcurrentReconciles). Two
     #: hundred at once, unbounded, kept requests waiting past the client's 10 s timeout.
     concurrent_reconciles: int = 16
+    #: Where the cluster's preview gateway answers (no domain: no preview URLs).
+    previews: PreviewSettings = field(default_factory=PreviewSettings)
 
 
 def _default_identity() -> str:

@@ -21,6 +21,7 @@ from sandboxmesh.spec import (
     SandboxStatus,
     conditions,
 )
+from sandboxmesh.spec.preview import PreviewUrl
 
 #: Errors that need the user to change the spec (or the operator's settings): Failed.
 #: BaselineNotFound is not among them: it heals by itself when the baseline appears.
@@ -35,6 +36,9 @@ PERMANENT = frozenset(
 
 
 #: A fork still rolling out, possibly held up by its Pods (it may heal: not Failed).
+#: A sandbox's preview URLs and the problems of endpoints without one (None: no domain).
+Previews = tuple[list[PreviewUrl], list[str] | None]
+
 ROLLING_OUT = frozenset({Reason.FORKS_PROGRESSING, Reason.IMAGE_PULL_FAILED, Reason.FORK_CRASHING})
 #: The kubelet's reasons for a container that waits on its image...
 _PULL_REASONS = frozenset({"ErrImagePull", "ImagePullBackOff", "InvalidImageName"})
@@ -167,8 +171,14 @@ def sandbox_status(
     forks: Sequence[ForkStatus],
     previous: SandboxStatus | None,
     now: datetime,
+    previews: Previews | None = None,
 ) -> SandboxStatus:
-    """The whole status from each fork's status; conditions keep their transition times."""
+    """The whole status from each fork's status; conditions keep their transition times.
+
+    `previews` are the preview URLs and the problems of the endpoints without one, when they
+    were computed (a refresh of readiness keeps the previous ones), or ([], None) on a cluster
+    without a preview domain.
+    """
     errors = [
         f for f in forks if f.reason != Reason.FORKS_AVAILABLE and f.reason not in ROLLING_OUT
     ]
@@ -198,6 +208,17 @@ def sandbox_status(
             mark(ConditionType.FORKS_READY, True, Reason.FORKS_AVAILABLE, "")
             mark(ConditionType.READY, True, Reason.READY, "")
 
+    urls = previous.preview_urls if previous else []
+    if previews is not None:
+        urls, problems = previews
+        if problems is not None:
+            mark(
+                ConditionType.PREVIEW_URLS,
+                not problems,
+                Reason.ENDPOINT_NOT_FOUND if problems else Reason.PREVIEW_URLS_ASSIGNED,
+                "; ".join(problems),
+            )
+
     ready_condition = conditions.find(current, ConditionType.READY)
     assert ready_condition is not None
     ready = ready_condition.status == "True"
@@ -219,6 +240,7 @@ def sandbox_status(
         expires_at=previous.expires_at if previous else None,
         conditions=current,
         forks=forks,
+        preview_urls=urls,
     )
 
 

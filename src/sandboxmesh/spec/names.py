@@ -67,3 +67,17 @@ TraceId = Annotated[
     Field(min_length=32, max_length=32, pattern=TRACE_ID_PATTERN),
     AfterValidator(_not_all_zero),
 ]
+
+
+#: Suffix of the copy of a routed Service through which its routers reach the baseline
+#: (routing.core.routers.baseline_copy_name). A fork Service copied from it serves the original
+#: Service: the operator sees the copy as the Service selecting the baseline's Pods once the
+#: original Service selects the routers.
+ROUTER_COPY_SUFFIX = "-sandboxmesh-baseline"
+
+
+def routed_service(name: str) -> str:
+    """The Service whose traffic a fork of Service `name` takes over (see ROUTER_COPY_SUFFIX)."""
+    if name.endswith(ROUTER_COPY_SUFFIX) and len(name) > len(ROUTER_COPY_SUFFIX):
+        return name[: -len(ROUTER_COPY_SUFFIX)]
+    return name

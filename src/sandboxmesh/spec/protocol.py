@@ -19,8 +19,8 @@ from pydantic import Field, StrictBool, StrictFloat, StrictInt, field_validator
 
 from sandboxmesh.spec import names
 from sandboxmesh.spec.crd import SandboxResourceSpec
+from sandboxmesh.spec.model import SpecModel
 from sandboxmesh.spec.routegroup import RouteGroupResourceSpec
-from sandboxmesh.spec.sandbox import SpecModel
 from sandboxmesh.spec.status import SandboxStatus, time_problem, times
 
 ASSIGNMENTS_PATH = "/api/v1/agent/assignments"

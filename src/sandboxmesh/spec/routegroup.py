@@ -17,7 +17,8 @@ from enum import StrEnum
 from pydantic import Field
 
 from sandboxmesh.spec import names
-from sandboxmesh.spec.sandbox import ForkRef, LabelKey, LabelValue, SpecModel, Ttl
+from sandboxmesh.spec.model import SpecModel
+from sandboxmesh.spec.sandbox import ForkRef, LabelKey, LabelValue, Ttl
 from sandboxmesh.spec.status import Condition
 
 MAX_MATCH_LABELS = 16

@@ -17,8 +17,9 @@ from typing import Literal
 from pydantic import Field, StrictBool, StrictInt
 
 from sandboxmesh.spec import names
+from sandboxmesh.spec.model import SpecModel
 from sandboxmesh.spec.preview import PreviewUrl
-from sandboxmesh.spec.sandbox import ForkRef, SpecModel
+from sandboxmesh.spec.sandbox import ForkRef
 
 
 class Phase(StrEnum):
@@ -36,6 +37,8 @@ class ConditionType(StrEnum):
     FORKS_READY = "ForksReady"
     #: The sandbox serves requests carrying its routing key.
     READY = "Ready"
+    #: Every endpoint has its preview URL (only where the cluster has a preview domain).
+    PREVIEW_URLS = "PreviewUrls"
 
 
 class Reason(StrEnum):
@@ -73,6 +76,10 @@ class Reason(StrEnum):
     API_ERROR = "ApiError"
     #: A condition could not be evaluated because an earlier one failed.
     BLOCKED = "Blocked"
+    #: Every endpoint has its preview URL.
+    PREVIEW_URLS_ASSIGNED = "PreviewUrlsAssigned"
+    #: An endpoint names a Service that does not exist, or has no port.
+    ENDPOINT_NOT_FOUND = "EndpointNotFound"
 
 
 ConditionStatus = Literal["True", "False", "Unknown"]

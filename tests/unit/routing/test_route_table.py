@@ -6,6 +6,7 @@ import pytest
 
 from sandboxmesh.routing.core import table
 from sandboxmesh.routing.core.table import ForkRoute, ServiceRef
+from sandboxmesh.spec import names
 
 KEY_A = "aaaaaaaaaa01"
 KEY_B = "bbbbbbbbbb02"
@@ -216,4 +217,4 @@ def test_a_fork_of_a_router_copy_serves_the_routed_service() -> None:
     assert result.routes_for(ServiceRef("shop", "checkout")) == (
         ForkRoute(KEY_A, "pr-1", ServiceRef("shop", "checkout-sandboxmesh-baseline-sbx-pr-1")),
     )
-    assert table.routed_service("-sandboxmesh-baseline") == "-sandboxmesh-baseline"
+    assert names.routed_service("-sandboxmesh-baseline") == "-sandboxmesh-baseline"

@@ -33,9 +33,9 @@ from sandboxmesh.routing.core.table import (
     RouteTable,
     SandboxView,
     ServiceRef,
-    routed_service,
 )
 from sandboxmesh.spec import conditions, routegroup
+from sandboxmesh.spec.names import routed_service
 from sandboxmesh.spec.sandbox import ForkRef
 from sandboxmesh.spec.status import Condition, ForkStatus
 

@@ -22,9 +22,9 @@ from enum import StrEnum
 from typing import Any
 
 from sandboxmesh import __version__
-from sandboxmesh.routing.core import bootstrap, table
+from sandboxmesh.routing.core import bootstrap
 from sandboxmesh.routing.core.fronts import Front
-from sandboxmesh.spec import crd
+from sandboxmesh.spec import crd, names
 
 ANNOTATION_ROUTE = "sandboxmesh.io/route"
 ANNOTATION_BASELINE_SELECTOR = "sandboxmesh.io/baseline-selector"
@@ -68,7 +68,7 @@ class Refused(ValueError):
 
 
 def baseline_copy_name(service: str) -> str:
-    return f"{service}{table.ROUTER_COPY_SUFFIX}"
+    return f"{service}{names.ROUTER_COPY_SUFFIX}"
 
 
 def router_name(service: str) -> str:

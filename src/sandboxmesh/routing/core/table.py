@@ -29,23 +29,12 @@ import pydantic
 
 from sandboxmesh.routing.core import matching
 from sandboxmesh.spec import Phase, SandboxStatus
+from sandboxmesh.spec.names import routed_service
 
 log = logging.getLogger(__name__)
 
 SERVICE_KIND = "Service"
 SERVICE_API_VERSION = "v1"
-#: Suffix of the copy of a routed Service through which its routers reach the baseline
-#: (routers.baseline_copy_name). A fork Service copied from it serves the original Service:
-#: the operator sees the copy as the Service selecting the baseline's Pods once the original
-#: Service selects the routers.
-ROUTER_COPY_SUFFIX = "-sandboxmesh-baseline"
-
-
-def routed_service(name: str) -> str:
-    """The Service whose traffic a fork of Service `name` takes over (see ROUTER_COPY_SUFFIX)."""
-    if name.endswith(ROUTER_COPY_SUFFIX) and len(name) > len(ROUTER_COPY_SUFFIX):
-        return name[: -len(ROUTER_COPY_SUFFIX)]
-    return name
 
 
 @dataclass(frozen=True, order=True)
