@@ -12,7 +12,7 @@ writes into the ConfigMap `PREVIEW_KEYS_CONFIGMAP`:
 
 - the browser, without a valid cookie, is sent to `<authorizeUrl>?url=<the URL it asked for>`;
 - the control plane checks the portal session and sends it back to
-  `<origin>CALLBACK_PATH?token=<jwt>&next=<path and query>`;
+  `<origin>CALLBACK_PATH?sandboxmesh_token=<jwt>&next=<path and query>`;
 - the gateway checks the token, keeps it in the cookie `COOKIE_NAME` for that host only, and
   redirects to `next`.
 
@@ -40,12 +40,15 @@ KEYS_JWKS = "jwks.json"
 
 #: The gateway's path that takes a token from the control plane and sets the cookie.
 CALLBACK_PATH = "/.sandboxmesh/callback"
-CALLBACK_TOKEN_PARAM = "token"  # noqa: S105 (a parameter name, not a secret)
+CALLBACK_TOKEN_PARAM = "sandboxmesh_token"  # noqa: S105 (a parameter name, not a secret)
 CALLBACK_NEXT_PARAM = "next"
 #: The query parameter of the control plane's authorize URL naming the URL asked for.
 AUTHORIZE_URL_PARAM = "url"
 #: The cookie the gateway keeps the token in (host-only, HttpOnly, SameSite=Lax).
 COOKIE_NAME = "sandboxmesh-preview"
+#: The header a program (not a browser) sends the token in. Not `Authorization`: the
+#: application behind the preview may use that for its own tokens.
+TOKEN_HEADER = "x-sandboxmesh-preview-token"  # noqa: S105 (a header name, not a secret)
 #: Claim naming the sandbox the token was signed for.
 SANDBOX_CLAIM = "sbx"
 #: The longest a preview token lives.
