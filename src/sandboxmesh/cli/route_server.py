@@ -63,6 +63,11 @@ def run(
         help="Routers log requests whose tracestate holds 'sandboxmesh' to this server, for "
         "route traces (GET /v1/traces/ID); untraced requests cost one header check.",
     ),
+    preview_keys_namespace: str | None = typer.Option(
+        None,
+        help="Namespace of the agent's preview-keys ConfigMap, which signs the preview "
+        "gateway's sign-ins (unset: authenticated previews answer 503).",
+    ),
     log_level: str = typer.Option("INFO", help="Log level."),
 ) -> None:
     """Serve Envoy routers their routes: requests with a sandbox's key go to its forks."""
@@ -102,6 +107,7 @@ def run(
         routers=RouterControllerSettings(router=router_settings) if manage_routers else None,
         mesh=tuple("auto" if m == "auto" else MeshKind(m) for m in sorted(meshes)),
         route_traces=route_traces,
+        preview_keys_namespace=preview_keys_namespace or None,
     )
     try:
         code = asyncio.run(server.serve_until_signalled(settings))

@@ -21,6 +21,14 @@ class RouteServerMetrics:
             "Baselines that several members of a route group fork (its key routes none there).",
             registry=r,
         )
+        self.preview_hosts = Gauge(
+            "sandboxmesh_preview_hosts", "Hosts the preview gateway serves.", registry=r
+        )
+        self.preview_keys = Gauge(
+            "sandboxmesh_preview_keys_loaded",
+            "1 when the preview gateway has the control plane's signing keys, else 0.",
+            registry=r,
+        )
         self.watch_events = Counter(
             "sandboxmesh_watch_events", "Sandbox watch events.", ["type"], registry=r
         )

@@ -25,6 +25,7 @@ import uvicorn
 from lightkube import AsyncClient, KubeConfig
 
 from sandboxmesh.routing.controllers.mesh_applier import MeshApplier, MeshKind, installed_meshes
+from sandboxmesh.routing.controllers.preview_keys import PreviewKeysWatcher
 from sandboxmesh.routing.controllers.router_placement import (
     RouterController,
     RouterControllerSettings,
@@ -76,6 +77,9 @@ class RouteServerSettings:
     mesh: tuple[MeshKind | Literal["auto"], ...] = ()
     #: Routers log traced requests to this server (route traces; docs/routing.md §4).
     route_traces: bool = True
+    #: The namespace whose preview-keys ConfigMap (written by the agent) the preview gateway's
+    #: sign-in uses; None: not watched (authenticated previews answer 503). Needs `watch`.
+    preview_keys_namespace: str | None = None
 
 
 class _UvicornServer(uvicorn.Server):
@@ -142,6 +146,11 @@ class RouteServer:
             self.supervisor.spawn("Sandbox watch", watcher.run())
             self.supervisor.spawn("RouteGroup watch", watcher.run_groups())
             self.supervisor.spawn("RouteGroup status", watcher.run_status())
+            if self.settings.preview_keys_namespace is not None:
+                keys = PreviewKeysWatcher(
+                    self._kube, self.state, self.metrics, self.settings.preview_keys_namespace
+                )
+                self.supervisor.spawn("preview keys watch", keys.run())
             if self.settings.routers is not None:
                 controller = RouterController(self._kube, self.settings.routers)
                 self.supervisor.spawn("router controller", controller.run())

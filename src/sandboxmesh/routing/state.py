@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+from sandboxmesh.routing.core.gateway import PreviewHost, PreviewKeys
 from sandboxmesh.routing.core.matching import KeyHeaders
 from sandboxmesh.routing.core.table import RouteTable
 from sandboxmesh.routing.core.upstreams import ServiceAddresses
@@ -24,6 +25,10 @@ class RouteState:
         #: Whether routers log traced requests (core/trace.py) to the route server.
         self.route_traces = route_traces
         self.table = RouteTable()
+        #: The preview gateway's hosts (from the sandboxes' preview URLs) and the keys that
+        #: verify its sign-in tokens (from the agent's ConfigMap; None until it is read).
+        self.previews: tuple[PreviewHost, ...] = ()
+        self.preview_keys: PreviewKeys | None = None
         self.generation = 0
         #: Whether the table reflects a complete list of Sandbox objects (readiness).
         self.synced = False
@@ -36,12 +41,26 @@ class RouteState:
         changed, self._changed = self._changed, asyncio.Event()
         changed.set()
 
-    def set_table(self, table: RouteTable, *, synced: bool = True) -> None:
-        if table == self.table and synced == self.synced:
+    def set_table(
+        self,
+        table: RouteTable,
+        *,
+        synced: bool = True,
+        previews: tuple[PreviewHost, ...] | None = None,
+    ) -> None:
+        """Set the table, and the preview hosts when given (they come from the same list)."""
+        previews = self.previews if previews is None else previews
+        if (table, synced, previews) == (self.table, self.synced, self.previews):
             return
         self.table = table
         self.synced = synced
+        self.previews = previews
         self._bump()
+
+    def set_preview_keys(self, keys: PreviewKeys | None) -> None:
+        if keys != self.preview_keys:
+            self.preview_keys = keys
+            self._bump()
 
     def set_addresses(self, addresses: ServiceAddresses) -> None:
         if addresses != self.addresses:

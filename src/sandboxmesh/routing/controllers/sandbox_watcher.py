@@ -25,7 +25,7 @@ from lightkube.types import PatchType
 
 from sandboxmesh import kube
 from sandboxmesh.backoff import Backoff
-from sandboxmesh.routing.core import groups, table
+from sandboxmesh.routing.core import gateway, groups, table
 from sandboxmesh.routing.metrics import RouteServerMetrics
 from sandboxmesh.routing.state import RouteState
 from sandboxmesh.spec.routegroup import RouteGroupStatus
@@ -63,11 +63,14 @@ class SandboxWatcher:
                 log.warning("routes: %s", error)
         self._views, self._group_views = views, group_views
         new = groups.route_table_for(views, group_views.values())
+        previews = gateway.preview_hosts(views)
         self.metrics.invalid_sandboxes.set(invalid)
         self._status_due.set()
         if not self._sandboxes_listed:
             return
-        if new != self.state.table or not self.state.synced:
+        if previews != self.state.previews:
+            self.metrics.preview_hosts.set(len(previews))
+        if new != self.state.table or not self.state.synced or previews != self.state.previews:
             for conflict in new.conflicts:
                 if conflict not in self.state.table.conflicts:
                     log.warning("routes: %s", conflict)
@@ -75,7 +78,7 @@ class SandboxWatcher:
             self.metrics.routes.set(new.route_count())
             self.metrics.route_conflicts.set(len(new.conflicts))
             self.metrics.route_group_conflicts.set(len(new.group_conflicts))
-            self.state.set_table(new, synced=True)
+            self.state.set_table(new, synced=True, previews=previews)
 
     async def run(self) -> NoReturn:
         """Watch Sandbox objects until cancelled."""

@@ -57,7 +57,7 @@ def fork_cluster_name(fork: ServiceRef, port: int) -> str:
     return f"fork|{fork.namespace}|{fork.name}|{port}"
 
 
-def _pack(message: Any) -> any_pb2.Any:
+def pack(message: Any) -> any_pb2.Any:
     packed = any_pb2.Any()
     packed.Pack(message)
     return packed
@@ -92,7 +92,7 @@ def cluster(name: str, address: Address) -> cluster_pb2.Cluster:
             cluster_name=name,
             endpoints=[endpoint_components_pb2.LocalityLbEndpoints(lb_endpoints=[endpoint])],
         ),
-        typed_extension_protocol_options={_HTTP_PROTOCOL_OPTIONS: _pack(protocol)},
+        typed_extension_protocol_options={_HTTP_PROTOCOL_OPTIONS: pack(protocol)},
     )
 
 
@@ -128,7 +128,7 @@ def trace_log(front: Front, headers: matching.KeyHeaders) -> accesslog_pb2.Acces
         )
     )
     return accesslog_pb2.AccessLog(
-        name="envoy.access_loggers.http_grpc", filter=only_traced, typed_config=_pack(config)
+        name="envoy.access_loggers.http_grpc", filter=only_traced, typed_config=pack(config)
     )
 
 
@@ -151,7 +151,7 @@ def listener(
         ),
         http_filters=[
             hcm_pb2.HttpFilter(
-                name="envoy.filters.http.router", typed_config=_pack(router_pb2.Router())
+                name="envoy.filters.http.router", typed_config=pack(router_pb2.Router())
             )
         ],
         access_log=[trace_log(front, headers or matching.KeyHeaders())] if route_traces else [],
@@ -164,7 +164,7 @@ def listener(
                 filters=[
                     listener_components_pb2.Filter(
                         name="envoy.filters.network.http_connection_manager",
-                        typed_config=_pack(manager),
+                        typed_config=pack(manager),
                     )
                 ]
             )

@@ -22,6 +22,7 @@ from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 from google.protobuf import json_format
 
 from sandboxmesh.routing.core import fronts as fronts_module
+from sandboxmesh.routing.core import gateway as gateway_module
 from sandboxmesh.routing.metrics import RouteServerMetrics
 from sandboxmesh.routing.state import RouteState
 from sandboxmesh.routing.xds.stream import TYPE_NAMES, RequestOutcome, StreamState
@@ -45,6 +46,7 @@ class ConnectedNode:
             "node": self.node_id,
             "connectedAt": self.connected_at,
             "fronts": [front.name for front in self.stream.fronts],
+            "gateway": self.stream.gateway is not None,
             "types": {
                 TYPE_NAMES[url]: {
                     "ackedVersion": state.acked_version,
@@ -83,14 +85,20 @@ class AggregatedDiscoveryService(ads_pb2_grpc.AggregatedDiscoveryServiceServicer
             node_id = first.node.id or "(anonymous)"
             try:
                 metadata = json_format.MessageToDict(first.node.metadata)
-                fronts = fronts_module.fronts_from_metadata(metadata)
-            except fronts_module.InvalidFronts as error:
+                gateway = gateway_module.gateway_from_metadata(metadata)
+                fronts = (
+                    fronts_module.fronts_from_metadata(metadata)
+                    if gateway is None or fronts_module.NODE_METADATA_FIELD in metadata
+                    else []
+                )
+            except (fronts_module.InvalidFronts, gateway_module.InvalidGateway) as error:
                 log.warning("xds: refusing node %s: %s", node_id, error)
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
                 return
-            stream = StreamState(fronts)
+            stream = StreamState(fronts, gateway)
             self.nodes[stream_id] = ConnectedNode(node_id, stream, time.time())
-            log.info("xds: node %s connected with %d front(s)", node_id, len(fronts))
+            role = " as the preview gateway" if gateway is not None else ""
+            log.info("xds: node %s connected with %d front(s)%s", node_id, len(fronts), role)
             async for response in self._serve(node_id, stream, first, events):
                 yield response
         finally:
@@ -119,7 +127,12 @@ class AggregatedDiscoveryService(ads_pb2_grpc.AggregatedDiscoveryServiceServicer
             # router (re)connecting to a restarted route server keeps its routes meanwhile.
             if state.synced:
                 desired = stream.desired(
-                    state.table, state.headers, state.addresses, state.route_traces
+                    state.table,
+                    state.headers,
+                    state.addresses,
+                    state.route_traces,
+                    state.previews,
+                    state.preview_keys,
                 )
                 response = stream.next_response(desired)
             if response is not None:

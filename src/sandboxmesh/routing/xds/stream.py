@@ -27,6 +27,7 @@ from envoy.service.discovery.v3 import discovery_pb2
 from google.protobuf import any_pb2
 
 from sandboxmesh.routing.core import envoy_resources
+from sandboxmesh.routing.core import gateway as preview_gateway
 from sandboxmesh.routing.core.envoy_resources import CLUSTER_TYPE, LISTENER_TYPE, ROUTE_TYPE
 from sandboxmesh.routing.core.fronts import Front
 from sandboxmesh.routing.core.matching import KeyHeaders
@@ -86,9 +87,11 @@ def _route_clusters(routes: Iterable[Any]) -> set[str]:
 
 @dataclass
 class StreamState:
-    """One Envoy's ADS stream: its fronts and what it has been sent and has accepted."""
+    """One Envoy's ADS stream: its fronts (or the preview gateway it is) and what it has been
+    sent and has accepted."""
 
     fronts: list[Front]
+    gateway: preview_gateway.Gateway | None = None
     types: dict[str, TypeState] = field(
         default_factory=lambda: {url: TypeState() for url in TYPE_NAMES}
     )
@@ -132,12 +135,19 @@ class StreamState:
         headers: KeyHeaders,
         addresses: ServiceAddresses,
         route_traces: bool = True,
+        previews: tuple[preview_gateway.PreviewHost, ...] = (),
+        keys: preview_gateway.PreviewKeys | None = None,
     ) -> dict[str, dict[str, Any]]:
         """What Envoy should have now, per type, under the make-before-break rules."""
         node = envoy_resources.node_resources(
             self.fronts, table, addresses, headers, route_traces=route_traces
         )
-        clusters = dict(node.clusters)
+        wanted = dict(node.clusters)
+        listeners = dict(node.listeners)
+        if self.gateway is not None:
+            wanted.update(preview_gateway.clusters(previews, table, addresses))
+            listeners[preview_gateway.NAME] = preview_gateway.listener(self.gateway, keys)
+        clusters = dict(wanted)
         # Keep what acknowledged routes still name, as Envoy last accepted it.
         acked_routes = self.types[ROUTE_TYPE].acked_resources.values()
         old_clusters = self.types[CLUSTER_TYPE].acked_resources
@@ -147,10 +157,16 @@ class StreamState:
         # A route needs its cluster acknowledged by Envoy and still wanted: a fork that lost
         # its address (local runs) loses its route even though Envoy still has the cluster.
         acked = self.acked_cluster_names()
-        routes = envoy_resources.route_configurations(
-            self.fronts, table, headers, lambda name: name in acked and name in node.clusters
-        )
-        return {CLUSTER_TYPE: clusters, LISTENER_TYPE: node.listeners, ROUTE_TYPE: routes}
+
+        def usable(name: str) -> bool:
+            return name in acked and name in wanted
+
+        routes = envoy_resources.route_configurations(self.fronts, table, headers, usable)
+        if self.gateway is not None:
+            routes[preview_gateway.NAME] = preview_gateway.route_configuration(
+                previews, table, headers, keys, usable
+            )
+        return {CLUSTER_TYPE: clusters, LISTENER_TYPE: listeners, ROUTE_TYPE: routes}
 
     def next_response(
         self, desired: dict[str, dict[str, Any]]

@@ -1,0 +1,500 @@
+"""The preview gateway: Envoy serving `*.<preview domain>`, rendered from sandboxes' preview URLs.
+
+Pure, as `envoy_resources`. A preview host (`<endpoint>-<key>.<domain>`, spec/preview.py)
+names a sandbox and an entry Service; the gateway
+
+- answers a host that names no live sandbox with a 404 of its own (never the baseline);
+- for an `authenticated` host, checks the token the control plane signed (jwt_authn, keys from
+  the agent's ConfigMap), sends a browser without one to the control plane's authorize URL,
+  and at CALLBACK_PATH keeps the token it is sent back with in a host-only cookie (Lua);
+- sets the sandbox's key in `baggage` (replacing the client's, and dropping any exact key
+  header the client sent, so a preview of one sandbox cannot be turned into another's), and
+  routes the entry hop itself: to the fork of the entry Service when the sandbox forks it
+  and the fork is routable, else to the entry Service. Every hop behind routes on the key.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from envoy.config.core.v3 import address_pb2, base_pb2, config_source_pb2
+from envoy.config.listener.v3 import listener_components_pb2, listener_pb2
+from envoy.config.route.v3 import route_components_pb2, route_pb2
+from envoy.extensions.filters.http.jwt_authn.v3 import config_pb2 as jwt_pb2
+from envoy.extensions.filters.http.lua.v3 import lua_pb2
+from envoy.extensions.filters.http.router.v3 import router_pb2
+from envoy.extensions.filters.network.http_connection_manager.v3 import (
+    http_connection_manager_pb2 as hcm_pb2,
+)
+from envoy.extensions.transport_sockets.tls.v3 import common_pb2, tls_pb2
+from google.protobuf import duration_pb2, empty_pb2, struct_pb2, wrappers_pb2
+from pydantic import BaseModel, ConfigDict
+
+from sandboxmesh.routing.core import matching
+from sandboxmesh.routing.core.envoy_resources import FORK_RETRY, cluster, fork_cluster_name, pack
+from sandboxmesh.routing.core.fronts import Host, ListenPort
+from sandboxmesh.routing.core.table import RouteTable, SandboxView, ServiceRef
+from sandboxmesh.routing.core.upstreams import ServiceAddresses
+from sandboxmesh.spec import preview
+from sandboxmesh.spec.preview import Access
+
+#: The node-metadata field (of Envoy's bootstrap) that makes a node the preview gateway.
+NODE_METADATA_FIELD = "sandboxmesh.io/gateway"
+NAME = "preview-gateway"
+PROVIDER = "controlplane"
+REQUIREMENT = "member"
+JWT_FILTER = "envoy.filters.http.jwt_authn"
+LUA_FILTER = "envoy.filters.http.lua"
+NOT_FOUND_BODY = (
+    "No preview answers at this address: it names no sandbox, or the sandbox was deleted.\n"
+)
+NO_KEYS_BODY = (
+    "This preview needs a sign-in, and the cluster has not received the control plane's "
+    "signing keys yet (the agent delivers them).\n"
+)
+
+
+class Gateway(BaseModel):
+    """What a gateway node says of itself in its metadata: where it listens, and the TLS
+    certificate files it serves (mounted from a Secret) when it terminates TLS."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    listen_address: Host = "0.0.0.0"  # noqa: S104 - the gateway serves the Pod network
+    listen_port: ListenPort
+    tls_certificate_file: str | None = None
+    tls_key_file: str | None = None
+
+
+class InvalidGateway(ValueError):
+    """The node metadata's gateway field does not parse."""
+
+
+def gateway_from_metadata(metadata: dict[str, Any]) -> Gateway | None:
+    raw = metadata.get(NODE_METADATA_FIELD)
+    if raw is None:
+        return None
+    try:
+        gateway = Gateway.model_validate(raw)
+    except ValueError as error:
+        raise InvalidGateway(f"{NODE_METADATA_FIELD!r} does not parse: {error}") from error
+    if (gateway.tls_certificate_file is None) != (gateway.tls_key_file is None):
+        raise InvalidGateway("a TLS gateway needs both a certificate and a key file")
+    return gateway
+
+
+@dataclass(frozen=True)
+class PreviewKeys:
+    """The control plane's issuer, authorize URL and public keys (JWKS as JSON text), as the
+    agent wrote them into the ConfigMap spec.preview.PREVIEW_KEYS_CONFIGMAP."""
+
+    issuer: str
+    authorize_url: str
+    jwks: str
+
+
+@dataclass(frozen=True, order=True)
+class PreviewHost:
+    """A preview host, the sandbox (and key) it names, and its entry Service port."""
+
+    host: str
+    sandbox: str
+    key: str
+    entry: ServiceRef
+    port: int
+    access: Access
+
+
+def preview_hosts(sandboxes: Iterable[SandboxView]) -> tuple[PreviewHost, ...]:
+    """The hosts of live sandboxes' preview URLs, by host; a host two sandboxes claim (keys
+    are unique, so only a hand-written status can) goes to the first by name."""
+    hosts: dict[str, PreviewHost] = {}
+    for sandbox in sorted(sandboxes, key=lambda s: s.name):
+        if not sandbox.live or sandbox.status is None or sandbox.routing_key is None:
+            continue
+        for url in sandbox.status.preview_urls:
+            host = (urlsplit(url.url).hostname or "").lower()
+            if not host or host in hosts:
+                continue
+            hosts[host] = PreviewHost(
+                host=host,
+                sandbox=sandbox.name,
+                key=sandbox.routing_key,
+                entry=ServiceRef(url.namespace, url.service),
+                port=url.port,
+                access=url.access,
+            )
+    return tuple(sorted(hosts.values()))
+
+
+def entry_cluster_name(entry: ServiceRef, port: int) -> str:
+    return f"preview|{entry.namespace}|{entry.name}|{port}"
+
+
+def _fork_of(host: PreviewHost, table: RouteTable) -> ServiceRef | None:
+    """The fork Service the host's sandbox routes the entry Service to, if any."""
+    for route in table.routes_for(host.entry):
+        if route.key == host.key and route.group is None:
+            return route.fork
+    return None
+
+
+def _target(host: PreviewHost, table: RouteTable) -> str:
+    fork = _fork_of(host, table)
+    if fork is not None:
+        return fork_cluster_name(fork, host.port)
+    return entry_cluster_name(host.entry, host.port)
+
+
+def clusters(
+    hosts: Iterable[PreviewHost], table: RouteTable, addresses: ServiceAddresses
+) -> dict[str, Any]:
+    """The entry Services' clusters, and the forks' that hosts route to (or soon will)."""
+    found: dict[str, Any] = {}
+    for host in hosts:
+        address = addresses.address(host.entry, host.port)
+        if address is not None:
+            name = entry_cluster_name(host.entry, host.port)
+            found[name] = cluster(name, address)
+        forks = [*table.routes_for(host.entry), *table.pending_for(host.entry)]
+        for route in forks:
+            if route.key != host.key or route.group is not None:
+                continue
+            fork_address = addresses.address(route.fork, host.port)
+            if fork_address is not None:
+                name = fork_cluster_name(route.fork, host.port)
+                found[name] = cluster(name, fork_address)
+    return found
+
+
+def _struct(values: dict[str, str]) -> struct_pb2.Struct:
+    message = struct_pb2.Struct()
+    message.update(values)
+    return message
+
+
+def _plain(status: int, body: str) -> route_components_pb2.DirectResponseAction:
+    return route_components_pb2.DirectResponseAction(
+        status=status, body=base_pb2.DataSource(inline_string=body)
+    )
+
+
+def _host_route(
+    host: PreviewHost,
+    table: RouteTable,
+    keys: PreviewKeys | None,
+    usable: Callable[[str], bool],
+) -> route_components_pb2.Route | None:
+    match = route_components_pb2.RouteMatch(prefix="/")
+    name = f"{host.sandbox}|{host.host}"
+    if host.access is Access.AUTHENTICATED and keys is None:
+        return route_components_pb2.Route(
+            name=name, match=match, direct_response=_plain(503, NO_KEYS_BODY)
+        )
+    target = _target(host, table)
+    if not usable(target):
+        return None  # its cluster is on its way; the host answers 404 until it is there
+    fork = target.startswith("fork|")
+    route = route_components_pb2.Route(
+        name=name,
+        match=match,
+        route=route_components_pb2.RouteAction(
+            cluster=target,
+            timeout=duration_pb2.Duration(seconds=0),
+            retry_policy=FORK_RETRY if fork else None,
+        ),
+    )
+    if host.access is Access.AUTHENTICATED:
+        route.typed_per_filter_config[JWT_FILTER].Pack(
+            jwt_pb2.PerRouteConfig(requirement_name=REQUIREMENT)
+        )
+        assert keys is not None
+        route.metadata.filter_metadata[LUA_FILTER].CopyFrom(
+            _struct({"host": host.host, "authorize": keys.authorize_url})
+        )
+    return route
+
+
+def _key_headers(
+    host: PreviewHost, headers: matching.KeyHeaders
+) -> list[base_pb2.HeaderValueOption]:
+    return [
+        base_pb2.HeaderValueOption(
+            header=base_pb2.HeaderValue(
+                key=headers.baggage_header, value=f"{headers.baggage_member}={host.key}"
+            ),
+            append_action=base_pb2.HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD,
+        )
+    ]
+
+
+def route_configuration(
+    hosts: Iterable[PreviewHost],
+    table: RouteTable,
+    headers: matching.KeyHeaders,
+    keys: PreviewKeys | None,
+    usable: Callable[[str], bool],
+) -> route_pb2.RouteConfiguration:
+    """A virtual host per preview host, then the 404 for every other host."""
+    virtual_hosts = []
+    for host in hosts:
+        route = _host_route(host, table, keys, usable)
+        if route is None:
+            continue
+        virtual_hosts.append(
+            route_components_pb2.VirtualHost(
+                name=host.host,
+                domains=[host.host],
+                routes=[route],
+                request_headers_to_add=_key_headers(host, headers),
+                request_headers_to_remove=list(headers.exact_headers),
+            )
+        )
+    virtual_hosts.append(
+        route_components_pb2.VirtualHost(
+            name="unknown",
+            domains=["*"],
+            routes=[
+                route_components_pb2.Route(
+                    name="unknown",
+                    match=route_components_pb2.RouteMatch(prefix="/"),
+                    direct_response=_plain(404, NOT_FOUND_BODY),
+                )
+            ],
+        )
+    )
+    return route_pb2.RouteConfiguration(name=NAME, virtual_hosts=virtual_hosts)
+
+
+def _jwt_filter(keys: PreviewKeys) -> jwt_pb2.JwtAuthentication:
+    provider = jwt_pb2.JwtProvider(
+        issuer=keys.issuer,
+        local_jwks=base_pb2.DataSource(inline_string=keys.jwks),
+        from_headers=[jwt_pb2.JwtHeader(name=preview.TOKEN_HEADER)],
+        from_cookies=[preview.COOKIE_NAME],
+        from_params=[preview.CALLBACK_TOKEN_PARAM],
+        payload_in_metadata="payload",
+        forward=False,
+    )
+    either = jwt_pb2.JwtRequirementOrList(
+        requirements=[
+            jwt_pb2.JwtRequirement(provider_name=PROVIDER),
+            # A request without a token passes on to the Lua filter, which sends a browser to
+            # sign in; one with a token that fails (forged, expired) is refused here: 401.
+            jwt_pb2.JwtRequirement(allow_missing=empty_pb2.Empty()),
+        ]
+    )
+    return jwt_pb2.JwtAuthentication(
+        providers={PROVIDER: provider},
+        requirement_map={REQUIREMENT: jwt_pb2.JwtRequirement(requires_any=either)},
+    )
+
+
+def _filter(name: str, config: Any) -> hcm_pb2.HttpFilter:
+    return hcm_pb2.HttpFilter(name=name, typed_config=pack(config))
+
+
+def listener(gateway: Gateway, keys: PreviewKeys | None) -> listener_pb2.Listener:
+    """The gateway's listener; its routes come over ADS as NAME."""
+    filters = []
+    if keys is not None:
+        filters.append(_filter(JWT_FILTER, _jwt_filter(keys)))
+    filters.append(
+        _filter(
+            LUA_FILTER,
+            lua_pb2.Lua(default_source_code=base_pb2.DataSource(inline_string=LUA_SOURCE)),
+        )
+    )
+    filters.append(_filter("envoy.filters.http.router", router_pb2.Router()))
+    manager = hcm_pb2.HttpConnectionManager(
+        stat_prefix="preview_gateway",
+        codec_type=hcm_pb2.HttpConnectionManager.AUTO,
+        # Hosts match with or without the port the client wrote (a NodePort, say).
+        strip_any_host_port=True,
+        use_remote_address=wrappers_pb2.BoolValue(value=True),
+        rds=hcm_pb2.Rds(
+            route_config_name=NAME,
+            config_source=config_source_pb2.ConfigSource(
+                ads=config_source_pb2.AggregatedConfigSource(),
+                resource_api_version=config_source_pb2.V3,
+            ),
+        ),
+        http_filters=filters,
+    )
+    chain = listener_components_pb2.FilterChain(
+        filters=[
+            listener_components_pb2.Filter(
+                name="envoy.filters.network.http_connection_manager",
+                typed_config=pack(manager),
+            )
+        ]
+    )
+    if gateway.tls_certificate_file is not None and gateway.tls_key_file is not None:
+        tls = tls_pb2.DownstreamTlsContext(
+            common_tls_context=common_pb2.CommonTlsContext(
+                tls_certificates=[
+                    common_pb2.TlsCertificate(
+                        certificate_chain=base_pb2.DataSource(
+                            filename=gateway.tls_certificate_file
+                        ),
+                        private_key=base_pb2.DataSource(filename=gateway.tls_key_file),
+                    )
+                ],
+                alpn_protocols=["h2", "http/1.1"],
+            )
+        )
+        chain.transport_socket.CopyFrom(
+            base_pb2.TransportSocket(name="envoy.transport_sockets.tls", typed_config=pack(tls))
+        )
+    return listener_pb2.Listener(
+        name=NAME,
+        address=address_pb2.Address(
+            socket_address=address_pb2.SocketAddress(
+                address=gateway.listen_address, port_value=gateway.listen_port
+            )
+        ),
+        filter_chains=[chain],
+    )
+
+
+def keys_from_configmap(data: dict[str, str] | None) -> PreviewKeys | None:
+    """The keys in the agent's ConfigMap data, or None when it is missing or unusable."""
+    if not data:
+        return None
+    issuer = data.get(preview.KEYS_ISSUER, "")
+    authorize = data.get(preview.KEYS_AUTHORIZE_URL, "")
+    jwks = data.get(preview.KEYS_JWKS, "")
+    try:
+        parsed = json.loads(jwks)
+    except ValueError:
+        return None
+    if not issuer or not authorize.startswith(("https://", "http://")):
+        return None
+    if not isinstance(parsed, dict) or not isinstance(parsed.get("keys"), list):
+        return None
+    return PreviewKeys(issuer=issuer, authorize_url=authorize, jwks=json.dumps(parsed))
+
+
+#: The sign-in steps of an authenticated host (routes carry `host` and `authorize` as Lua
+#: metadata; public hosts and the 404 carry none and pass untouched). jwt_authn has already
+#: refused a token that does not verify, and put a verified one's claims in the metadata.
+LUA_SOURCE = r"""
+local COOKIE = "@COOKIE@"
+local CALLBACK = "@CALLBACK@"
+local TOKEN_PARAM = "@TOKEN_PARAM@"
+local NEXT_PARAM = "@NEXT_PARAM@"
+local URL_PARAM = "@URL_PARAM@"
+
+local function encode(text)
+  return (string.gsub(text, "[^%w%-%._~]", function(c)
+    return string.format("%%%02X", string.byte(c))
+  end))
+end
+
+local function decode(text)
+  text = string.gsub(text, "%+", " ")
+  return (string.gsub(text, "%%(%x%x)", function(h)
+    return string.char(tonumber(h, 16))
+  end))
+end
+
+local function param(query, name)
+  for pair in string.gmatch(query, "[^&]+") do
+    local key, value = string.match(pair, "^([^=]*)=(.*)$")
+    if key ~= nil and decode(key) == name then
+      return decode(value)
+    end
+  end
+  return nil
+end
+
+local function refuse(handle, status, text)
+  handle:respond({[":status"] = status, ["content-type"] = "text/plain; charset=utf-8",
+                  ["cache-control"] = "no-store"}, text)
+end
+
+local function audience_is(payload, host)
+  local aud = payload["aud"]
+  if type(aud) == "string" then
+    return aud == host
+  end
+  if type(aud) == "table" then
+    for _, value in pairs(aud) do
+      if value == host then
+        return true
+      end
+    end
+  end
+  return false
+end
+
+function envoy_on_request(handle)
+  local meta = handle:metadata()
+  local host = meta:get("host")
+  if host == nil then
+    return
+  end
+  local headers = handle:headers()
+  local target = headers:get(":path") or "/"
+  local path, query = string.match(target, "^([^?]*)%??(.*)$")
+  local verified = handle:streamInfo():dynamicMetadata():get("@JWT_FILTER@")
+  local payload = verified and verified["payload"]
+  if payload ~= nil and not audience_is(payload, host) then
+    refuse(handle, "401", "This preview token was signed for another address.\n")
+    return
+  end
+  if path == CALLBACK then
+    local token = param(query, TOKEN_PARAM)
+    if payload == nil or token == nil then
+      refuse(handle, "401", "The sign-in did not bring a valid token.\n")
+      return
+    end
+    local next = param(query, NEXT_PARAM) or "/"
+    -- Only a path of this host: never "//elsewhere" or "/\\elsewhere".
+    if string.sub(next, 1, 1) ~= "/" or string.match(next, "^/[/\\]") then
+      next = "/"
+    end
+    local seconds = math.floor((tonumber(payload["exp"]) or 0) - os.time())
+    if seconds < 1 then
+      refuse(handle, "401", "The sign-in token has expired.\n")
+      return
+    end
+    local secure = ""
+    local scheme = headers:get("x-forwarded-proto") or headers:get(":scheme")
+    if scheme == "https" then
+      secure = "; Secure"
+    end
+    handle:respond({[":status"] = "302", ["location"] = next,
+                    ["cache-control"] = "no-store",
+                    ["set-cookie"] = COOKIE .. "=" .. token .. "; Path=/; Max-Age=" ..
+                      seconds .. "; HttpOnly; SameSite=Lax" .. secure}, "")
+    return
+  end
+  if payload ~= nil then
+    return
+  end
+  local method = headers:get(":method")
+  if method ~= "GET" and method ~= "HEAD" then
+    refuse(handle, "401", "This preview needs a sign-in: open it in a browser first.\n")
+    return
+  end
+  local scheme = headers:get("x-forwarded-proto") or headers:get(":scheme") or "http"
+  local asked = scheme .. "://" .. (headers:get(":authority") or host) .. target
+  handle:respond({[":status"] = "302", ["cache-control"] = "no-store",
+                  ["location"] = meta:get("authorize") .. "?" .. URL_PARAM .. "=" ..
+                    encode(asked)}, "")
+end
+"""
+for _placeholder, _value in {
+    "@COOKIE@": preview.COOKIE_NAME,
+    "@CALLBACK@": preview.CALLBACK_PATH,
+    "@TOKEN_PARAM@": preview.CALLBACK_TOKEN_PARAM,
+    "@NEXT_PARAM@": preview.CALLBACK_NEXT_PARAM,
+    "@URL_PARAM@": preview.AUTHORIZE_URL_PARAM,
+    "@JWT_FILTER@": JWT_FILTER,
+}.items():
+    LUA_SOURCE = LUA_SOURCE.replace(_placeholder, _value)
