@@ -16,7 +16,16 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
 
     def do_GET(self) -> None:
-        body = json.dumps({"servedBy": self.server.identity, "path": self.path}).encode()
+        body = json.dumps(
+            {
+                "servedBy": self.server.identity,
+                "path": self.path,
+                # What reached the workload of the headers that route (preview gateway tests).
+                "baggage": self.headers.get_all("baggage") or [],
+                "routingKey": self.headers.get_all("x-sandboxmesh-routing-key") or [],
+                "previewToken": self.headers.get_all("x-sandboxmesh-preview-token") or [],
+            }
+        ).encode()
         self.send_response(200)
         self.send_header("content-type", "application/json")
         self.send_header("content-length", str(len(body)))

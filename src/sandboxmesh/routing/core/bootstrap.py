@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sandboxmesh.routing.core import fronts as fronts_module
-from sandboxmesh.routing.core.fronts import Front
+from sandboxmesh.routing.core.fronts import GATEWAY_METADATA_FIELD, Front, Gateway
 
 XDS_CLUSTER = "sandboxmesh-xds"
 # The baggage regex grows with the key (each character may be percent-encoded); Envoy's
@@ -43,17 +43,18 @@ def envoy_bootstrap(
     ads: AdsServer,
     admin_address: str = "127.0.0.1",
     admin_port: int = 9901,
+    gateway: Gateway | None = None,
 ) -> dict[str, Any]:
-    """The bootstrap of an Envoy serving `fronts`, configured by the ADS server `ads`."""
+    """The bootstrap of an Envoy serving `fronts`, configured by the ADS server `ads`; with
+    `gateway`, the preview gateway too (then `fronts` is usually empty)."""
     ads_source = {"ads": {}, "resource_api_version": "V3"}
+    metadata: dict[str, Any] = {
+        fronts_module.NODE_METADATA_FIELD: fronts_module.fronts_to_metadata(fronts)
+    }
+    if gateway is not None:
+        metadata[GATEWAY_METADATA_FIELD] = gateway.model_dump(exclude_none=True)
     return {
-        "node": {
-            "id": node_id,
-            "cluster": node_cluster,
-            "metadata": {
-                fronts_module.NODE_METADATA_FIELD: fronts_module.fronts_to_metadata(fronts)
-            },
-        },
+        "node": {"id": node_id, "cluster": node_cluster, "metadata": metadata},
         "admin": {
             "address": {"socket_address": {"address": admin_address, "port_value": admin_port}}
         },

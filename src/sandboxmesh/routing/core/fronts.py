@@ -75,3 +75,36 @@ def fronts_from_metadata(metadata: dict[str, Any]) -> list[Front]:
 
 def fronts_to_metadata(fronts: list[Front]) -> list[dict[str, Any]]:
     return [front.model_dump() for front in fronts]
+
+
+#: The node-metadata field that makes a node the preview gateway (core/gateway.py).
+GATEWAY_METADATA_FIELD = "sandboxmesh.io/gateway"
+
+
+class Gateway(BaseModel):
+    """What a gateway node says of itself in its metadata: where it listens, and the TLS
+    certificate files it serves (mounted from a Secret) when it terminates TLS."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    listen_address: Host = "0.0.0.0"  # noqa: S104 - the gateway serves the Pod network
+    listen_port: ListenPort
+    tls_certificate_file: str | None = None
+    tls_key_file: str | None = None
+
+
+class InvalidGateway(ValueError):
+    """The node metadata's gateway field does not parse."""
+
+
+def gateway_from_metadata(metadata: dict[str, Any]) -> Gateway | None:
+    raw = metadata.get(GATEWAY_METADATA_FIELD)
+    if raw is None:
+        return None
+    try:
+        gateway = Gateway.model_validate(raw)
+    except ValueError as error:
+        raise InvalidGateway(f"{GATEWAY_METADATA_FIELD!r} does not parse: {error}") from error
+    if (gateway.tls_certificate_file is None) != (gateway.tls_key_file is None):
+        raise InvalidGateway("a TLS gateway needs both a certificate and a key file")
+    return gateway

@@ -32,18 +32,15 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
 )
 from envoy.extensions.transport_sockets.tls.v3 import common_pb2, tls_pb2
 from google.protobuf import duration_pb2, empty_pb2, struct_pb2, wrappers_pb2
-from pydantic import BaseModel, ConfigDict
 
 from sandboxmesh.routing.core import matching
 from sandboxmesh.routing.core.envoy_resources import FORK_RETRY, cluster, fork_cluster_name, pack
-from sandboxmesh.routing.core.fronts import Host, ListenPort
+from sandboxmesh.routing.core.fronts import Gateway
 from sandboxmesh.routing.core.table import RouteTable, SandboxView, ServiceRef
 from sandboxmesh.routing.core.upstreams import ServiceAddresses
 from sandboxmesh.spec import preview
 from sandboxmesh.spec.preview import Access
 
-#: The node-metadata field (of Envoy's bootstrap) that makes a node the preview gateway.
-NODE_METADATA_FIELD = "sandboxmesh.io/gateway"
 NAME = "preview-gateway"
 PROVIDER = "controlplane"
 REQUIREMENT = "member"
@@ -58,35 +55,6 @@ NO_KEYS_BODY = (
 )
 
 
-class Gateway(BaseModel):
-    """What a gateway node says of itself in its metadata: where it listens, and the TLS
-    certificate files it serves (mounted from a Secret) when it terminates TLS."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    listen_address: Host = "0.0.0.0"  # noqa: S104 - the gateway serves the Pod network
-    listen_port: ListenPort
-    tls_certificate_file: str | None = None
-    tls_key_file: str | None = None
-
-
-class InvalidGateway(ValueError):
-    """The node metadata's gateway field does not parse."""
-
-
-def gateway_from_metadata(metadata: dict[str, Any]) -> Gateway | None:
-    raw = metadata.get(NODE_METADATA_FIELD)
-    if raw is None:
-        return None
-    try:
-        gateway = Gateway.model_validate(raw)
-    except ValueError as error:
-        raise InvalidGateway(f"{NODE_METADATA_FIELD!r} does not parse: {error}") from error
-    if (gateway.tls_certificate_file is None) != (gateway.tls_key_file is None):
-        raise InvalidGateway("a TLS gateway needs both a certificate and a key file")
-    return gateway
-
-
 @dataclass(frozen=True)
 class PreviewKeys:
     """The control plane's issuer, authorize URL and public keys (JWKS as JSON text), as the
@@ -99,7 +67,12 @@ class PreviewKeys:
 
 @dataclass(frozen=True, order=True)
 class PreviewHost:
-    """A preview host, the sandbox (and key) it names, and its entry Service port."""
+    """A preview host, the sandbox (and key) it names, and its entry Service port.
+
+    `origin` is the preview URL's scheme, host and port as users reach the gateway (behind a
+    NodePort or a load balancer, not as Envoy sees the request): the sign-in sends the browser
+    back there.
+    """
 
     host: str
     sandbox: str
@@ -107,6 +80,7 @@ class PreviewHost:
     entry: ServiceRef
     port: int
     access: Access
+    origin: str
 
 
 def preview_hosts(sandboxes: Iterable[SandboxView]) -> tuple[PreviewHost, ...]:
@@ -117,8 +91,9 @@ def preview_hosts(sandboxes: Iterable[SandboxView]) -> tuple[PreviewHost, ...]:
         if not sandbox.live or sandbox.status is None or sandbox.routing_key is None:
             continue
         for url in sandbox.status.preview_urls:
-            host = (urlsplit(url.url).hostname or "").lower()
-            if not host or host in hosts:
+            parts = urlsplit(url.url)
+            host = (parts.hostname or "").lower()
+            if not host or host in hosts or parts.scheme not in ("http", "https"):
                 continue
             hosts[host] = PreviewHost(
                 host=host,
@@ -127,6 +102,7 @@ def preview_hosts(sandboxes: Iterable[SandboxView]) -> tuple[PreviewHost, ...]:
                 entry=ServiceRef(url.namespace, url.service),
                 port=url.port,
                 access=url.access,
+                origin=f"{parts.scheme}://{parts.netloc.lower()}",
             )
     return tuple(sorted(hosts.values()))
 
@@ -214,7 +190,7 @@ def _host_route(
         )
         assert keys is not None
         route.metadata.filter_metadata[LUA_FILTER].CopyFrom(
-            _struct({"host": host.host, "authorize": keys.authorize_url})
+            _struct({"host": host.host, "origin": host.origin, "authorize": keys.authorize_url})
         )
     return route
 
@@ -251,7 +227,7 @@ def route_configuration(
                 domains=[host.host],
                 routes=[route],
                 request_headers_to_add=_key_headers(host, headers),
-                request_headers_to_remove=list(headers.exact_headers),
+                request_headers_to_remove=[*headers.exact_headers, preview.TOKEN_HEADER],
             )
         )
     virtual_hosts.append(
@@ -278,7 +254,10 @@ def _jwt_filter(keys: PreviewKeys) -> jwt_pb2.JwtAuthentication:
         from_cookies=[preview.COOKIE_NAME],
         from_params=[preview.CALLBACK_TOKEN_PARAM],
         payload_in_metadata="payload",
-        forward=False,
+        # Not removed by jwt_authn: it would strip the callback's query parameter before the
+        # Lua step reads it. The header is removed from what the application gets by the
+        # virtual host instead; the cookie goes on, as the browser sends it.
+        forward=True,
     )
     either = jwt_pb2.JwtRequirementOrList(
         requirements=[
@@ -464,8 +443,7 @@ function envoy_on_request(handle)
       return
     end
     local secure = ""
-    local scheme = headers:get("x-forwarded-proto") or headers:get(":scheme")
-    if scheme == "https" then
+    if string.sub(meta:get("origin"), 1, 6) == "https:" then
       secure = "; Secure"
     end
     handle:respond({[":status"] = "302", ["location"] = next,
@@ -482,8 +460,7 @@ function envoy_on_request(handle)
     refuse(handle, "401", "This preview needs a sign-in: open it in a browser first.\n")
     return
   end
-  local scheme = headers:get("x-forwarded-proto") or headers:get(":scheme") or "http"
-  local asked = scheme .. "://" .. (headers:get(":authority") or host) .. target
+  local asked = meta:get("origin") .. target
   handle:respond({[":status"] = "302", ["cache-control"] = "no-store",
                   ["location"] = meta:get("authorize") .. "?" .. URL_PARAM .. "=" ..
                     encode(asked)}, "")

@@ -22,7 +22,6 @@ from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 from google.protobuf import json_format
 
 from sandboxmesh.routing.core import fronts as fronts_module
-from sandboxmesh.routing.core import gateway as gateway_module
 from sandboxmesh.routing.metrics import RouteServerMetrics
 from sandboxmesh.routing.state import RouteState
 from sandboxmesh.routing.xds.stream import TYPE_NAMES, RequestOutcome, StreamState
@@ -85,13 +84,13 @@ class AggregatedDiscoveryService(ads_pb2_grpc.AggregatedDiscoveryServiceServicer
             node_id = first.node.id or "(anonymous)"
             try:
                 metadata = json_format.MessageToDict(first.node.metadata)
-                gateway = gateway_module.gateway_from_metadata(metadata)
+                gateway = fronts_module.gateway_from_metadata(metadata)
                 fronts = (
                     fronts_module.fronts_from_metadata(metadata)
                     if gateway is None or fronts_module.NODE_METADATA_FIELD in metadata
                     else []
                 )
-            except (fronts_module.InvalidFronts, gateway_module.InvalidGateway) as error:
+            except (fronts_module.InvalidFronts, fronts_module.InvalidGateway) as error:
                 log.warning("xds: refusing node %s: %s", node_id, error)
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
                 return

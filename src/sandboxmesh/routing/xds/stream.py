@@ -29,7 +29,7 @@ from google.protobuf import any_pb2
 from sandboxmesh.routing.core import envoy_resources
 from sandboxmesh.routing.core import gateway as preview_gateway
 from sandboxmesh.routing.core.envoy_resources import CLUSTER_TYPE, LISTENER_TYPE, ROUTE_TYPE
-from sandboxmesh.routing.core.fronts import Front
+from sandboxmesh.routing.core.fronts import Front, Gateway
 from sandboxmesh.routing.core.matching import KeyHeaders
 from sandboxmesh.routing.core.table import RouteTable
 from sandboxmesh.routing.core.upstreams import ServiceAddresses
@@ -91,7 +91,7 @@ class StreamState:
     sent and has accepted."""
 
     fronts: list[Front]
-    gateway: preview_gateway.Gateway | None = None
+    gateway: Gateway | None = None
     types: dict[str, TypeState] = field(
         default_factory=lambda: {url: TypeState() for url in TYPE_NAMES}
     )
