@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -272,3 +273,101 @@ def test_the_route_server_policy_takes_more_peers_or_none() -> None:
     assert by_port[18000][1] == {"ipBlock": {"cidr": "10.0.0.0/8"}}
     assert _route_server_policy("routeServer.networkPolicy.enabled=false") is None
     assert _route_server_policy("routeServer.enabled=false") is None
+
+
+PREVIEW = ("preview.domain=preview.example.com",)
+
+
+def _named(documents: list[dict[str, Any]], kind: str, suffix: str) -> dict[str, Any]:
+    return next(
+        d for d in documents if d["kind"] == kind and d["metadata"]["name"].endswith(suffix)
+    )
+
+
+def _args(documents: list[dict[str, Any]], component: str) -> list[str]:
+    deployment = _named(documents, "Deployment", component)
+    args: list[str] = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    return args
+
+
+def test_without_a_preview_domain_there_is_no_gateway_and_no_preview_urls() -> None:
+    documents = render("sandboxmesh", "sandboxmesh-system")
+    assert not [d for d in documents if "preview" in d["metadata"]["name"]]
+    assert not [a for a in _args(documents, "operator") if a.startswith("--preview")]
+    assert not [a for a in _args(documents, "route-server") if a.startswith("--preview")]
+
+
+@pytest.mark.parametrize("tls", [False, True])
+def test_the_gateway_bootstrap_is_the_one_the_route_server_expects(tls: bool) -> None:
+    from sandboxmesh.routing.core.bootstrap import AdsServer, envoy_bootstrap
+    from sandboxmesh.routing.core.fronts import Gateway
+
+    values = [*PREVIEW, *(["preview.gateway.tls.secretName=wildcard-tls"] if tls else [])]
+    documents = render("sm", "sandboxmesh-system", *values)
+    config = _named(documents, "ConfigMap", "preview-gateway")
+    port = 8443 if tls else 8080
+    expected = envoy_bootstrap(
+        node_id="sm-preview-gateway",
+        node_cluster="sandboxmesh-system/sm-preview-gateway",
+        fronts=[],
+        ads=AdsServer("sm-route-server.sandboxmesh-system.svc.cluster.local", 18000),
+        admin_address="0.0.0.0",  # noqa: S104
+        admin_port=9901,
+        gateway=Gateway(
+            listen_port=port,
+            tls_certificate_file="/etc/sandboxmesh/tls/tls.crt" if tls else None,
+            tls_key_file="/etc/sandboxmesh/tls/tls.key" if tls else None,
+        ),
+    )
+    assert json.loads(config["data"]["envoy.json"]) == expected
+    service = _named(documents, "Service", "preview-gateway")
+    assert service["spec"]["ports"][0]["port"] == (443 if tls else 80)
+    assert service["spec"]["ports"][0]["targetPort"] == port
+    # https either way: without TLS of its own, a load balancer in front ends it (the default).
+    assert "--preview-scheme=https" in _args(documents, "operator")
+    assert "--preview-domain=preview.example.com" in _args(documents, "operator")
+    assert "--preview-keys-namespace=sandboxmesh-system" in _args(documents, "route-server")
+    pod = _named(documents, "Deployment", "preview-gateway")["spec"]["template"]
+    # The route server's NetworkPolicy admits routers to xDS: the gateway is one.
+    assert "sandboxmesh.io/router" in pod["metadata"]["labels"]
+    assert pod["spec"]["automountServiceAccountToken"] is False
+
+
+def test_a_plain_http_gateway_on_a_node_port_names_its_port_in_the_urls() -> None:
+    documents = render(
+        "sm", "sandboxmesh-system", *PREVIEW, "preview.scheme=http", "preview.port=30080",
+        "preview.gateway.service.type=NodePort", "preview.gateway.service.nodePort=30080",
+    )  # fmt: skip
+    args = _args(documents, "operator")
+    assert "--preview-scheme=http" in args
+    assert "--preview-port=30080" in args
+    service = _named(documents, "Service", "preview-gateway")
+    assert service["spec"]["type"] == "NodePort"
+    assert service["spec"]["ports"][0]["nodePort"] == 30080
+
+
+def test_the_route_server_reads_only_the_preview_keys_configmap() -> None:
+    documents = render("sm", "sandboxmesh-system", *PREVIEW)
+    role = _named(documents, "Role", "route-server-preview-keys")
+    assert role["rules"] == [
+        {
+            "apiGroups": [""],
+            "resources": ["configmaps"],
+            "resourceNames": ["sandboxmesh-preview-keys"],
+            "verbs": ["get", "list", "watch"],
+        }
+    ]
+
+
+def test_rendered_preview_objects_pass_a_server_side_dry_run(
+    kube_target: KubeTarget, release_namespace: str
+) -> None:
+    documents = render(
+        "sandboxmesh", release_namespace, *PREVIEW, "preview.gateway.tls.secretName=t",
+        "preview.gateway.service.type=NodePort",
+    )  # fmt: skip
+    result = kubectl(
+        kube_target, "apply", "--server-side", "--dry-run=server", "--field-manager=helm-test",
+        "-f", "-", stdin=yaml.safe_dump_all(documents), check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr

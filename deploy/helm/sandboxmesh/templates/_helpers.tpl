@@ -28,3 +28,8 @@ tolerations: {{- toYaml . | nindent 2 }}
 affinity: {{- toYaml . | nindent 2 }}
 {{- end }}
 {{- end -}}
+
+{{- /* The scheme of preview URLs: https when the gateway terminates TLS, else as set. */ -}}
+{{- define "sandboxmesh.previewScheme" -}}
+{{- if .Values.preview.gateway.tls.secretName -}}https{{- else -}}{{ .Values.preview.scheme }}{{- end -}}
+{{- end -}}
