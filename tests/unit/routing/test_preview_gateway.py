@@ -1,0 +1,173 @@
+"""The preview gateway's pure parts: hosts from sandboxes, keys from the agent's ConfigMap,
+the node metadata that makes an Envoy the gateway, and the routes it gets."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from sandboxmesh.routing.core import gateway
+from sandboxmesh.routing.core.fronts import InvalidGateway, gateway_from_metadata
+from sandboxmesh.routing.core.gateway import PreviewHost, PreviewKeys
+from sandboxmesh.routing.core.matching import KeyHeaders
+from sandboxmesh.routing.core.table import ForkRoute, RouteTable, ServiceRef, sandbox_view
+from sandboxmesh.spec import preview
+from sandboxmesh.spec.preview import Access
+
+KEY = "abcdefgh12345678"
+
+
+def _sandbox(name: str, key: str, urls: list[dict[str, Any]], **meta: Any) -> dict[str, Any]:
+    return {
+        "metadata": {"name": name, **meta},
+        "spec": {"routingKey": key},
+        "status": {"phase": "Ready", "ready": True, "previewUrls": urls},
+    }
+
+
+def _url(name: str, key: str, access: str = "authenticated", port: int = 80) -> dict[str, Any]:
+    return {
+        "name": name,
+        "url": f"https://{name}-{key}.preview.test:8443/",
+        "namespace": "shop",
+        "service": name,
+        "port": port,
+        "access": access,
+    }
+
+
+def test_hosts_come_from_live_sandboxes_preview_urls() -> None:
+    views = [
+        sandbox_view(_sandbox("pr-1", KEY, [_url("web", KEY, "public"), _url("api", KEY)])),
+        sandbox_view(
+            _sandbox(
+                "pr-2",
+                "zzzzzzzzzz",
+                [_url("web", "zzzzzzzzzz")],
+                deletionTimestamp="2026-01-01T00:00:00Z",
+            )
+        ),
+    ]
+    hosts = gateway.preview_hosts(views)
+    assert hosts == (
+        PreviewHost(
+            f"api-{KEY}.preview.test",
+            "pr-1",
+            KEY,
+            ServiceRef("shop", "api"),
+            80,
+            Access.AUTHENTICATED,
+            f"https://api-{KEY}.preview.test:8443",
+        ),
+        PreviewHost(
+            f"web-{KEY}.preview.test",
+            "pr-1",
+            KEY,
+            ServiceRef("shop", "web"),
+            80,
+            Access.PUBLIC,
+            f"https://web-{KEY}.preview.test:8443",
+        ),
+    )
+
+
+def test_a_host_two_sandboxes_claim_goes_to_the_first_by_name() -> None:
+    url = _url("web", KEY)
+    views = [sandbox_view(_sandbox(n, KEY, [url])) for n in ("pr-b", "pr-a")]
+    assert [h.sandbox for h in gateway.preview_hosts(views)] == ["pr-a"]
+
+
+def _jwks() -> str:
+    return json.dumps({"keys": [{"kty": "EC", "crv": "P-256", "x": "a", "y": "b"}]})
+
+
+@pytest.mark.parametrize(
+    ("data", "usable"),
+    [
+        (None, False),
+        ({}, False),
+        ({"issuer": "https://cp", "authorizeUrl": "https://cp/a", "jwks.json": _jwks()}, True),
+        ({"issuer": "https://cp", "authorizeUrl": "https://cp/a", "jwks.json": "{"}, False),
+        ({"issuer": "https://cp", "authorizeUrl": "https://cp/a", "jwks.json": "[]"}, False),
+        ({"issuer": "", "authorizeUrl": "https://cp/a", "jwks.json": _jwks()}, False),
+        ({"issuer": "https://cp", "authorizeUrl": "javascript:x", "jwks.json": _jwks()}, False),
+    ],
+)
+def test_keys_from_the_agents_configmap(data: dict[str, str] | None, usable: bool) -> None:
+    keys = gateway.keys_from_configmap(data)
+    assert (keys is not None) is usable
+
+
+def test_the_gateway_node_metadata_parses_or_is_refused() -> None:
+    assert gateway_from_metadata({}) is None
+    parsed = gateway_from_metadata({"sandboxmesh.io/gateway": {"listen_port": 8080}})
+    assert parsed is not None
+    assert parsed.listen_port == 8080
+    with pytest.raises(InvalidGateway, match="both a certificate and a key"):
+        gateway_from_metadata(
+            {"sandboxmesh.io/gateway": {"listen_port": 1, "tls_certificate_file": "/c"}}
+        )
+    with pytest.raises(InvalidGateway, match="does not parse"):
+        gateway_from_metadata({"sandboxmesh.io/gateway": {"listen_port": "x", "extra": 1}})
+
+
+def _hosts(access: Access) -> tuple[PreviewHost, ...]:
+    return (
+        PreviewHost(
+            f"web-{KEY}.preview.test",
+            "pr-1",
+            KEY,
+            ServiceRef("shop", "web"),
+            80,
+            access,
+            f"https://web-{KEY}.preview.test",
+        ),
+    )
+
+
+def test_routes_go_to_the_fork_when_the_sandbox_forks_the_entry_service() -> None:
+    fork = ServiceRef("shop", "web-pr-1")
+    table = RouteTable(routes={ServiceRef("shop", "web"): (ForkRoute(KEY, "pr-1", fork),)})
+    config = gateway.route_configuration(
+        _hosts(Access.PUBLIC), table, KeyHeaders.with_extra(["x-tenant"]), None, lambda _: True
+    )
+    host, unknown = config.virtual_hosts
+    assert host.routes[0].route.cluster == "fork|shop|web-pr-1|80"
+    assert list(host.request_headers_to_remove) == [
+        "x-sandboxmesh-routing-key",
+        "x-tenant",
+        preview.TOKEN_HEADER,
+    ]
+    assert host.request_headers_to_add[0].header.value == f"sandboxmesh-routing-key={KEY}"
+    assert list(unknown.domains) == ["*"]
+    assert unknown.routes[0].direct_response.status == 404
+    # Not forked: the entry Service itself.
+    plain = gateway.route_configuration(
+        _hosts(Access.PUBLIC), RouteTable(), KeyHeaders(), None, lambda _: True
+    )
+    assert plain.virtual_hosts[0].routes[0].route.cluster == "preview|shop|web|80"
+    # A cluster Envoy does not have yet: no route (404) rather than a route Envoy refuses.
+    waiting = gateway.route_configuration(
+        _hosts(Access.PUBLIC), RouteTable(), KeyHeaders(), None, lambda _: False
+    )
+    assert [v.name for v in waiting.virtual_hosts] == ["unknown"]
+
+
+def test_authenticated_hosts_need_the_keys_and_carry_the_sign_in_steps() -> None:
+    waiting = gateway.route_configuration(
+        _hosts(Access.AUTHENTICATED), RouteTable(), KeyHeaders(), None, lambda _: True
+    )
+    assert waiting.virtual_hosts[0].routes[0].direct_response.status == 503
+    keys = PreviewKeys("https://cp", "https://cp/preview/authorize", _jwks())
+    config = gateway.route_configuration(
+        _hosts(Access.AUTHENTICATED), RouteTable(), KeyHeaders(), keys, lambda _: True
+    )
+    route = config.virtual_hosts[0].routes[0]
+    assert gateway.JWT_FILTER in route.typed_per_filter_config
+    lua = route.metadata.filter_metadata[gateway.LUA_FILTER]
+    assert lua["host"] == f"web-{KEY}.preview.test"
+    assert lua["authorize"] == "https://cp/preview/authorize"
+    listener = gateway.listener(gateway.Gateway(listen_port=8080), keys)
+    assert "jwt_authn" in str(listener)
