@@ -60,6 +60,12 @@ ENDPOINT_NAME_MAX = 46
 EndpointName = Field(min_length=1, max_length=ENDPOINT_NAME_MAX, pattern=names.DNS_LABEL_PATTERN)
 
 
+#: A preview URL as the operator writes it: `<scheme>://<host>[:<port>]/`.
+PREVIEW_URL_PATTERN = (
+    r"^https?://[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*(:[0-9]{1,5})?/$"
+)
+
+
 class Access(StrEnum):
     #: The unguessable host is the capability.
     PUBLIC = "public"
@@ -83,7 +89,9 @@ class PreviewUrl(SpecModel):
     what the gateway routes it to."""
 
     name: str = EndpointName
-    url: str = Field(min_length=1, max_length=2048)
+    #: Scheme, host and port only: the portal shows it as a link, so nothing else (no
+    #: `javascript:`, no credentials, no path) may pass, whoever reported it.
+    url: str = Field(min_length=1, max_length=300, pattern=PREVIEW_URL_PATTERN)
     namespace: names.DnsLabel
     service: names.DnsLabel
     port: StrictInt = Field(ge=1, le=65535)

@@ -329,3 +329,41 @@ async def test_the_sandbox_page_links_its_traces_and_a_trace_lists_its_hops(
     assert (await owner.get(f"/sandboxes/pr-1/traces/{'a' * 32}")).status_code == 404
     assert (await owner.get("/sandboxes/pr-1/traces/nope")).status_code in (404, 422)
     assert (await owner.get(f"/sandboxes/nope/traces/{trace_id}")).status_code == 404
+
+
+async def test_the_sandbox_page_links_its_preview_urls_and_only_web_addresses(
+    owner: Portal,
+) -> None:
+    agent_token = await register_cluster(owner)
+    await create_sandbox(owner, name="pr-1")
+    agent = {"Authorization": f"Bearer {agent_token}"}
+
+    def report(url: str) -> dict[str, object]:
+        preview = {"name": "web", "url": url, "namespace": "shop", "service": "frontend",
+                   "port": 80, "access": "public"}  # fmt: skip
+        status = {"phase": "Ready", "ready": True, "previewUrls": [preview]}
+        return {"reports": [{"name": "pr-1", "observedGeneration": 1, "status": status}]}
+
+    good = "https://web-abcdefgh12.preview.example.com/"
+    sent = await owner.client.post("/api/v1/agent/status", json=report(good), headers=agent)
+    assert sent.json()["accepted"] == ["pr-1"]
+    detail = await owner.get("/sandboxes/pr-1")
+    assert f'<a href="{good}" rel="noopener noreferrer">web</a>' in detail.text
+    assert "anyone with the link" in text(detail.text)
+
+    # A cluster cannot put anything but a web origin on the page (or in the API).
+    for hostile in (
+        "javascript:alert(1)//",
+        "https://user:pw@evil.test/",
+        'https://evil.test/"><script>',
+        "https://evil.test/path",
+        "data:text/html,x",
+    ):
+        refused = await owner.client.post(
+            "/api/v1/agent/status", json=report(hostile), headers=agent
+        )
+        assert refused.status_code == 422, hostile
+        assert refused.json()["code"]
+    detail = await owner.get("/sandboxes/pr-1")
+    assert "evil" not in detail.text
+    assert "javascript" not in detail.text
