@@ -23,8 +23,10 @@ Token claims: `iss` (the control plane's issuer), `aud` (the preview host, lower
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
 from enum import StrEnum
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, StrictInt
 
@@ -130,3 +132,24 @@ def parse_preview_host(host: str, domain: str) -> tuple[str, str] | None:
     if len(endpoint) > ENDPOINT_NAME_MAX:
         return None
     return endpoint, key
+
+
+def group_preview_urls(group_key: str, members: Iterable[Sequence[PreviewUrl]]) -> list[PreviewUrl]:
+    """A route group's preview URLs: its members' (their preview URLs, in member order), each
+    with the group's key in place of the member's. An endpoint name that two members give to
+    different Services is the first member's (as the first by name keeps a clashing key)."""
+    found: dict[str, PreviewUrl] = {}
+    for urls in members:
+        for url in urls:
+            if url.name in found:
+                continue
+            parts = urlsplit(url.url)
+            label, dot, rest = parts.netloc.partition(".")
+            endpoint, dash, _key = label.rpartition("-")
+            if not dash or not dot:
+                continue
+            netloc = f"{endpoint}-{group_key}.{rest}"
+            found[url.name] = url.model_copy(
+                update={"url": urlunsplit((parts.scheme, netloc, parts.path, "", ""))}
+            )
+    return list(found.values())

@@ -171,3 +171,80 @@ def test_authenticated_hosts_need_the_keys_and_carry_the_sign_in_steps() -> None
     assert lua["authorize"] == "https://cp/preview/authorize"
     listener = gateway.listener(gateway.Gateway(listen_port=8080), keys)
     assert "jwt_authn" in str(listener)
+
+
+GROUP_KEY = "groupkey1234abcd"
+
+
+def _group(name: str, labels: dict[str, str], key: str = GROUP_KEY) -> Any:
+    from sandboxmesh.routing.core.groups import route_group_view
+
+    return route_group_view(
+        {
+            "metadata": {"name": name},
+            "spec": {"routingKey": key, "selector": {"matchLabels": labels}},
+        }
+    )
+
+
+def _member(name: str, key: str, urls: list[dict[str, Any]]) -> dict[str, Any]:
+    sandbox = _sandbox(name, key, urls)
+    sandbox["spec"]["labels"] = {"pr": "42"}
+    return sandbox
+
+
+def test_a_route_group_serves_its_members_endpoints_under_its_own_key() -> None:
+    other = "otherkey12345678"
+    views = [
+        sandbox_view(_member("pr-a", KEY, [_url("web", KEY), _url("api", KEY, "public")])),
+        # The same endpoint name for another Service: the first member (by name) keeps it.
+        sandbox_view(_member("pr-b", other, [{**_url("web", other), "service": "web2"}])),
+        sandbox_view(_sandbox("pr-c", "cccccccccccc", [_url("x", "cccccccccccc")])),
+    ]
+    hosts = gateway.preview_hosts(views, [_group("pr-42", {"pr": "42"})])
+    grouped = {h.host: h for h in hosts if h.group is not None}
+    assert set(grouped) == {
+        f"api-{GROUP_KEY}.preview.test",
+        f"web-{GROUP_KEY}.preview.test",
+    }
+    web = grouped[f"web-{GROUP_KEY}.preview.test"]
+    assert (web.sandbox, web.key, web.entry.name, web.access) == (
+        "pr-42",
+        GROUP_KEY,
+        "web",
+        Access.AUTHENTICATED,
+    )
+    assert web.origin == f"https://web-{GROUP_KEY}.preview.test:8443"
+    assert grouped[f"api-{GROUP_KEY}.preview.test"].access is Access.PUBLIC
+    # The members' own hosts stay.
+    assert f"web-{KEY}.preview.test" in {h.host for h in hosts}
+
+    # The group's host routes the entry hop by the group's route, not a member's own.
+    fork = ServiceRef("shop", "web-pr-a")
+    table = RouteTable(
+        routes={
+            ServiceRef("shop", "web"): (
+                ForkRoute(KEY, "pr-a", ServiceRef("shop", "web-own")),
+                ForkRoute(GROUP_KEY, "pr-a", fork, group="pr-42"),
+            )
+        }
+    )
+    config = gateway.route_configuration((web,), table, KeyHeaders(), None, lambda _: True)
+    assert config.virtual_hosts[0].routes[0].direct_response.status == 503  # no keys yet
+    public = gateway.route_configuration(
+        (grouped[f"api-{GROUP_KEY}.preview.test"],), table, KeyHeaders(), None, lambda _: True
+    )
+    assert public.virtual_hosts[0].routes[0].route.cluster == "preview|shop|api|80"
+    keys = PreviewKeys("https://cp", "https://cp/preview/authorize", _jwks())
+    signed = gateway.route_configuration((web,), table, KeyHeaders(), keys, lambda _: True)
+    assert signed.virtual_hosts[0].routes[0].route.cluster == "fork|shop|web-pr-a|80"
+    assert signed.virtual_hosts[0].request_headers_to_add[0].header.value.endswith(GROUP_KEY)
+
+
+def test_a_deleted_group_serves_nothing() -> None:
+    views = [sandbox_view(_member("pr-a", KEY, [_url("web", KEY)]))]
+    deleting = _group("pr-42", {"pr": "42"})
+    from dataclasses import replace
+
+    hosts = gateway.preview_hosts(views, [replace(deleting, deleting=True)])
+    assert all(h.group is None for h in hosts)

@@ -63,7 +63,7 @@ class SandboxWatcher:
                 log.warning("routes: %s", error)
         self._views, self._group_views = views, group_views
         new = groups.route_table_for(views, group_views.values())
-        previews = gateway.preview_hosts(views)
+        previews = gateway.preview_hosts(views, group_views.values())
         self.metrics.invalid_sandboxes.set(invalid)
         self._status_due.set()
         if not self._sandboxes_listed:

@@ -36,10 +36,11 @@ from google.protobuf import duration_pb2, empty_pb2, struct_pb2, wrappers_pb2
 from sandboxmesh.routing.core import matching
 from sandboxmesh.routing.core.envoy_resources import FORK_RETRY, cluster, fork_cluster_name, pack
 from sandboxmesh.routing.core.fronts import Gateway
+from sandboxmesh.routing.core.groups import RouteGroupView, members
 from sandboxmesh.routing.core.table import RouteTable, SandboxView, ServiceRef
 from sandboxmesh.routing.core.upstreams import ServiceAddresses
 from sandboxmesh.spec import preview
-from sandboxmesh.spec.preview import Access
+from sandboxmesh.spec.preview import Access, PreviewUrl
 
 NAME = "preview-gateway"
 PROVIDER = "controlplane"
@@ -81,29 +82,46 @@ class PreviewHost:
     port: int
     access: Access
     origin: str
+    #: The route group whose key the host carries, when it is a group's (`sandbox` then
+    #: names the group).
+    group: str | None = None
 
 
-def preview_hosts(sandboxes: Iterable[SandboxView]) -> tuple[PreviewHost, ...]:
-    """The hosts of live sandboxes' preview URLs, by host; a host two sandboxes claim (keys
-    are unique, so only a hand-written status can) goes to the first by name."""
+def preview_hosts(
+    sandboxes: Iterable[SandboxView], groups: Iterable[RouteGroupView] = ()
+) -> tuple[PreviewHost, ...]:
+    """The hosts of live sandboxes' preview URLs, then of route groups' (their members'
+    endpoints under the group's key, spec.preview.group_preview_urls), by host; a host two
+    claim (keys are unique, so only a hand-written status can) goes to the first by name."""
+    views = sorted(sandboxes, key=lambda s: s.name)
     hosts: dict[str, PreviewHost] = {}
-    for sandbox in sorted(sandboxes, key=lambda s: s.name):
-        if not sandbox.live or sandbox.status is None or sandbox.routing_key is None:
-            continue
-        for url in sandbox.status.preview_urls:
+
+    def add(urls: Iterable[PreviewUrl], name: str, key: str, group: str | None) -> None:
+        for url in urls:
             parts = urlsplit(url.url)
             host = (parts.hostname or "").lower()
             if not host or host in hosts or parts.scheme not in ("http", "https"):
                 continue
             hosts[host] = PreviewHost(
                 host=host,
-                sandbox=sandbox.name,
-                key=sandbox.routing_key,
+                sandbox=name,
+                key=key,
                 entry=ServiceRef(url.namespace, url.service),
                 port=url.port,
                 access=url.access,
                 origin=f"{parts.scheme}://{parts.netloc.lower()}",
+                group=group,
             )
+
+    for sandbox in views:
+        if sandbox.live and sandbox.status is not None and sandbox.routing_key is not None:
+            add(sandbox.status.preview_urls, sandbox.name, sandbox.routing_key, None)
+    for group in sorted(groups, key=lambda g: g.name):
+        if group.deleting or group.routing_key is None:
+            continue
+        member_urls = [m.status.preview_urls for m in members(group, views) if m.status]
+        urls = preview.group_preview_urls(group.routing_key, member_urls)
+        add(urls, group.name, group.routing_key, group.name)
     return tuple(sorted(hosts.values()))
 
 
@@ -114,7 +132,7 @@ def entry_cluster_name(entry: ServiceRef, port: int) -> str:
 def _fork_of(host: PreviewHost, table: RouteTable) -> ServiceRef | None:
     """The fork Service the host's sandbox routes the entry Service to, if any."""
     for route in table.routes_for(host.entry):
-        if route.key == host.key and route.group is None:
+        if route.key == host.key and route.group == host.group:
             return route.fork
     return None
 
@@ -138,7 +156,7 @@ def clusters(
             found[name] = cluster(name, address)
         forks = [*table.routes_for(host.entry), *table.pending_for(host.entry)]
         for route in forks:
-            if route.key != host.key or route.group is not None:
+            if route.key != host.key or route.group != host.group:
                 continue
             fork_address = addresses.address(route.fork, host.port)
             if fork_address is not None:
