@@ -83,6 +83,7 @@ def get(name: str, output: Format = OutputOption) -> None:
             for m in group.members
         ] or ["no members: no sandbox of this cluster has the selector's labels"]
         lines += [f"conflict: {c.message()}" for c in group.conflicts]
+        lines += [f"preview {u.name}: {u.url} ({u.access.value})" for u in group.preview_urls]
         typer.echo("\n" + "\n".join(lines))
 
 

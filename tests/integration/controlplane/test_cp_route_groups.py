@@ -22,7 +22,7 @@ from sandboxmesh.controlplane.domain import route_groups as rules
 from sandboxmesh.controlplane.runtime import Runtime
 from sandboxmesh.controlplane.store.tables import route_groups
 from sandboxmesh.spec import names
-from sandboxmesh.spec.protocol import FEATURE_ROUTE_GROUPS
+from sandboxmesh.spec.protocol import FEATURE_ROUTE_GROUPS, StatusReportBatch
 
 
 def group(name: str = "pr-42", *, cluster: str = "staging", **spec: Any) -> dict[str, Any]:
@@ -402,3 +402,27 @@ async def test_a_name_deleted_on_one_cluster_and_reused_on_another_is_told_to_bo
     added = await prod.send(endpoints.assignments(0, wait=0, features=ROUTE_GROUPS))
     assert [(g.name, g.deleting) for g in added.route_groups or []] == [("pr-42", False)]
     assert (await acme.client.send(endpoints.get_route_group("pr-42"))).cluster == "prod"
+
+
+async def test_a_group_shows_its_members_preview_urls_under_its_own_key(
+    acme: Org, agent_client: Any
+) -> None:
+    agent = agent_client(await register_cluster(acme))
+    web = await acme.client.send(
+        endpoints.apply_sandbox(forking("web-42", "checkout", {"pr": "42"}))
+    )
+    await acme.client.send(endpoints.apply_sandbox(forking("api-42", "cart", {"pr": "42"})))
+    created = await acme.client.send(endpoints.apply_route_group(group()))
+    assert created.preview_urls == []  # no member reported any yet
+
+    url = {"name": "web", "url": f"https://web-{web.routing_key}.preview.example.com/",
+           "namespace": "shop", "service": "frontend", "port": 80, "access": "public"}  # fmt: skip
+    status = {"phase": "Ready", "ready": True, "previewUrls": [url]}
+    batch = {"reports": [{"name": "web-42", "observedGeneration": 1, "status": status}]}
+    ack = await agent.send(endpoints.report_status(StatusReportBatch.model_validate(batch)))
+    assert ack.accepted == ["web-42"]
+
+    got = await acme.client.send(endpoints.get_route_group("pr-42"))
+    assert [(u.name, u.url, u.service, u.access.value) for u in got.preview_urls] == [
+        ("web", f"https://web-{created.routing_key}.preview.example.com/", "frontend", "public")
+    ]

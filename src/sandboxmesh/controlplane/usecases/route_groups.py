@@ -11,11 +11,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pydantic import ValidationError
+
 from sandboxmesh.controlplane import errors
 from sandboxmesh.controlplane.domain import route_groups as rules
 from sandboxmesh.controlplane.repository.records import RouteGroup, StoredSandbox
 from sandboxmesh.controlplane.repository.scope import OrgScope
+from sandboxmesh.spec import preview
 from sandboxmesh.spec.api.routegroups import RouteGroupMember, RouteGroupPublic
+from sandboxmesh.spec.preview import PreviewUrl
 from sandboxmesh.spec.routegroup import RouteGroupManifest, RouteGroupSpec
 from sandboxmesh.spec.sandbox import ForkRef
 
@@ -63,7 +67,19 @@ async def describe(org: OrgScope, group: RouteGroup) -> RouteGroupPublic:
             for sandbox in members
         ],
         conflicts=rules.conflicts(forks.items()),
+        preview_urls=preview.group_preview_urls(
+            group.routing_key, [_preview_urls(sandbox) for sandbox in members]
+        ),
     )
+
+
+def _preview_urls(sandbox: StoredSandbox) -> list[PreviewUrl]:
+    """A member's preview URLs as its cluster last reported them (none it cannot read)."""
+    status = sandbox.status or {}
+    try:
+        return [PreviewUrl.model_validate(url) for url in status.get("previewUrls") or []]
+    except ValidationError:
+        return []
 
 
 async def apply_route_group(org: OrgScope, manifest: RouteGroupManifest) -> Applied:

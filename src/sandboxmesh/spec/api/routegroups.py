@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sandboxmesh.spec.api.base import ApiModel
+from sandboxmesh.spec.preview import PreviewUrl
 from sandboxmesh.spec.routegroup import GroupConflict, RouteGroupSpec
 
 
@@ -33,6 +34,8 @@ class RouteGroupPublic(ApiModel):
     members: list[RouteGroupMember]
     #: Baselines that several members fork: the group's key reaches neither fork there.
     conflicts: list[GroupConflict]
+    #: The members' preview URLs under the group's key (spec.preview.group_preview_urls).
+    preview_urls: list[PreviewUrl] = []
 
 
 class RouteGroupList(ApiModel):
