@@ -25,7 +25,7 @@ async def test_the_page_shows_each_groups_key_members_and_conflicts(owner: Porta
     empty = await owner.get("/routegroups")
     assert empty.status_code == 200
     assert "No route groups yet." in text(empty.text)
-    await register_cluster(owner)
+    agent_token = await register_cluster(owner)
     for name in ("web-42", "api-42"):
         assert (await create_sandbox(owner, name=name)).status_code == 303
     token = await _api_token(owner)
@@ -64,6 +64,23 @@ async def test_the_page_shows_each_groups_key_members_and_conflicts(owner: Porta
         "group's key go to the baseline there" in shown
     )
     assert '<a href="/portal/routegroups" aria-current="page">Route groups</a>' in page.text
+
+    # A member's preview URL, as its cluster reports it, shows under the group's key.
+    member_key = (await owner.client.get("/api/v1/sandboxes/web-42", headers=headers)).json()[
+        "routingKey"
+    ]
+    url = {"name": "web", "url": f"https://web-{member_key}.preview.example.com/",
+           "namespace": "shop", "service": "frontend", "port": 80}  # fmt: skip
+    status = {"phase": "Ready", "ready": True, "previewUrls": [url]}
+    reported = await owner.client.post(
+        "/api/v1/agent/status",
+        json={"reports": [{"name": "web-42", "observedGeneration": 2, "status": status}]},
+        headers={"Authorization": f"Bearer {agent_token}"},
+    )
+    assert reported.json()["accepted"] == ["web-42"], reported.text
+    page = await owner.get("/routegroups")
+    link = f'<a href="https://web-{key}.preview.example.com/" rel="noopener noreferrer">web</a>'
+    assert link in page.text
 
     stranger = owner.another()
     await stranger.sign_up("eve@globex.example", PASSWORD, "globex")
