@@ -17,6 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -90,6 +91,25 @@ def test_the_demo_runs_the_whole_system_and_ctrl_c_stops_all_of_it(tmp_path: Pat
             }  # fmt: skip
             assert route(frontend, {"x-sandboxmesh-routing-key": key})["checkout"] == name
         assert route(frontend, {"baggage": "sandboxmesh-routing-key=nosuchkey00000"}) == BASELINE
+        # The public preview URL answers through the chart's preview gateway, the key set
+        # at the frontend and carried on to checkout's fork.
+        previews = sandbox["previewUrls"]
+        assert set(previews) == {"shop", "web"}
+        shop = urlsplit(previews["shop"])
+        assert shop.hostname == f"shop-{key}.preview.test"
+        answer = httpx.get(
+            f"http://{NODE_IP}:{shop.port}/", headers={"host": shop.netloc}, timeout=10
+        )
+        assert answer.status_code == 200, answer.text
+        hops = {hop["service"]: hop["version"] for hop in answer.json()["hops"]}
+        assert hops == {**BASELINE, "checkout": name}
+        # The other asks for a sign-in at the control plane.
+        web = urlsplit(previews["web"])
+        signin = httpx.get(
+            f"http://{NODE_IP}:{web.port}/", headers={"host": web.netloc}, timeout=10
+        )
+        assert signin.status_code == 302
+        assert signin.headers["location"].startswith(info["portalUrl"])
         # The instructions are printed just after demo.json is written.
         curl = f"curl -s -H 'baggage: sandboxmesh-routing-key={key}' {frontend}"
         eventually(lambda: curl in output.read_text(), timeout=30, what="the printed curl line")
@@ -145,7 +165,8 @@ def test_the_demo_runs_the_whole_system_and_ctrl_c_stops_all_of_it(tmp_path: Pat
             }  # fmt: skip
         assert {
             ("sandboxmesh-system", "agent"), ("sandboxmesh-system", "operator"),
-            ("sandboxmesh-system", "route-server"), ("demo", "frontend"), ("demo", "checkout"),
+            ("sandboxmesh-system", "route-server"), ("sandboxmesh-system", "preview-gateway"),
+            ("demo", "frontend"), ("demo", "checkout"),
             ("demo", "payments"),
         } <= running, running  # fmt: skip
         children = process_tree.descendants(demo.pid)

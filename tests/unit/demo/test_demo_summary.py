@@ -17,7 +17,16 @@ INFO = summary.DemoInfo(
     portal_password="generated-per-run",
     token="smu_x_secret",
     frontend_url="http://127.0.0.1:8000/",
-    sandboxes=(summary.DemoSandbox("pr-42", "abcdefghij1234"),),
+    sandboxes=(
+        summary.DemoSandbox(
+            "pr-42",
+            "abcdefghij1234",
+            {
+                "shop": "http://shop-abcdefghij1234.preview.test:30081/",
+                "web": "http://web-abcdefghij1234.preview.test:30081/",
+            },
+        ),
+    ),
     mail_dir=Path("/home/dev/.sandboxmesh/demo/mail"),
 )
 
@@ -32,7 +41,16 @@ def test_demo_json_holds_the_documented_fields_readable_by_the_owner_only(tmp_pa
         "portalPassword": "generated-per-run",
         "token": "smu_x_secret",
         "frontendUrl": "http://127.0.0.1:8000/",
-        "sandboxes": [{"name": "pr-42", "routingKey": "abcdefghij1234"}],
+        "sandboxes": [
+            {
+                "name": "pr-42",
+                "routingKey": "abcdefghij1234",
+                "previewUrls": {
+                    "shop": "http://shop-abcdefghij1234.preview.test:30081/",
+                    "web": "http://web-abcdefghij1234.preview.test:30081/",
+                },
+            }
+        ],
         "mailDir": "/home/dev/.sandboxmesh/demo/mail",
     }
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
@@ -55,6 +73,16 @@ def test_the_lines_to_try_carry_the_key_in_both_headers() -> None:
     assert "Ctrl-C" in text
     assert "log in as demo@example.com" in text
     assert "generated-per-run" not in text  # the password stays in demo.json
+    # The preview URLs, and how to reach a domain no DNS serves.
+    assert "preview shop       http://shop-abcdefghij1234.preview.test:30081/" in text
+    assert (
+        "curl -s --resolve shop-abcdefghij1234.preview.test:30081:127.0.0.1 "
+        "http://shop-abcdefghij1234.preview.test:30081/" in text
+    )
+    assert (
+        "chromium --host-resolver-rules='MAP *.preview.test 127.0.0.1' "
+        "http://web-abcdefghij1234.preview.test:30081/" in text
+    )
 
 
 def test_the_app_has_routed_services_and_deployments_of_the_demo_image() -> None:

@@ -124,9 +124,11 @@ def sandbox(
     namespace: str = NAMESPACE,
     message: str = "",
     customizations: Json | None = None,
+    previews: bool = False,
 ) -> SandboxManifest:
     """A sandbox forking `checkout`, whose fork shows `message` in its hop (or makes the
-    `customizations` given instead)."""
+    `customizations` given instead); with `previews`, two endpoints on the frontend (preview
+    URLs where the cluster has a preview domain): `shop`, public, and `web`, for members."""
     text = message or f"checkout as changed in sandbox {name}"
     changes = customizations or {
         "env": [{"container": CONTAINER, "name": FORK_MESSAGE_ENV, "value": text}]
@@ -148,6 +150,12 @@ def sandbox(
                         "customizations": changes,
                     }
                 ],
+                **({"endpoints": preview_endpoints(namespace)} if previews else {}),
             },
         }
     )
+
+
+def preview_endpoints(namespace: str) -> list[Json]:
+    entry = {"namespace": namespace, "service": FRONTEND}
+    return [{"name": "shop", **entry, "access": "public"}, {"name": "web", **entry}]

@@ -42,6 +42,28 @@ ROUTE_TIMEOUT = 30.0
 #: Short long-polls: a sandbox made through the API reaches the cluster at once anyway (the
 #: poll answers on a change), and a stopping control plane never waits long for one.
 CHART_VALUES = {"agent.pollWaitSeconds": "5"}
+#: The preview gateway's domain: no DNS serves it, so the instructions say how to reach it.
+PREVIEW_DOMAIN = "preview.test"
+
+
+def preview_port(frontend_port: int) -> int:
+    """The preview gateway's NodePort: next to the frontend's."""
+    return frontend_port + 1 if frontend_port < 32767 else frontend_port - 1
+
+
+def chart_values(frontend_port: int) -> dict[str, str]:
+    port = str(preview_port(frontend_port))
+    return {
+        **CHART_VALUES,
+        "preview.domain": PREVIEW_DOMAIN,
+        "preview.scheme": "http",
+        "preview.port": port,
+        "preview.gateway.replicas": "1",
+        "preview.gateway.service.type": "NodePort",
+        "preview.gateway.service.nodePort": port,
+    }
+
+
 #: What a failing step may raise; each becomes one `error:` line.
 STEP_ERRORS: tuple[type[Exception], ...] = (
     *START_ERRORS,
@@ -101,7 +123,7 @@ def _start(
             crds=all_manifests(),
             start_timeout=180,
             # The front door keeps its port: a NodePort, so the range must hold it.
-            node_port_range=f"{min(30000, frontend_port)}-{max(32767, frontend_port)}",
+            node_port_range=f"{min(30000, frontend_port - 1)}-{max(32767, frontend_port + 1)}",
         )
     )
     cluster.start()
@@ -129,7 +151,7 @@ def _start(
         f"to {plane.url}..."
     )
     in_cluster.Install(
-        cluster.kubeconfig, plane.url, plane.cluster_token, values=CHART_VALUES
+        cluster.kubeconfig, plane.url, plane.cluster_token, values=chart_values(frontend_port)
     ).install()
 
     _progress(
@@ -143,9 +165,10 @@ def _start(
     _progress(f"creating sandbox {DEMO_SANDBOX} (a fork of checkout) through the API...")
     client = stack.enter_context(ControlPlaneClient(ClientConfig(plane.url, plane.token)))
     key = sandboxes.create(
-        client, manifests.sandbox(DEMO_SANDBOX, cluster=demo_controlplane.DEMO_CLUSTER)
+        client,
+        manifests.sandbox(DEMO_SANDBOX, cluster=demo_controlplane.DEMO_CLUSTER, previews=True),
     )
-    sandboxes.wait_ready(client, DEMO_SANDBOX, SANDBOX_TIMEOUT)
+    status = sandboxes.wait_ready(client, DEMO_SANDBOX, SANDBOX_TIMEOUT)
     _progress(f"sandbox {DEMO_SANDBOX} is Ready; waiting for its route...")
     sandboxes.wait_routed(app, DEMO_SANDBOX, key, ROUTE_TIMEOUT)
 
@@ -156,7 +179,9 @@ def _start(
         portal_password=plane.password,
         token=plane.token,
         frontend_url=app.frontend_url,
-        sandboxes=(summary.DemoSandbox(DEMO_SANDBOX, key),),
+        sandboxes=(
+            summary.DemoSandbox(DEMO_SANDBOX, key, {u.name: u.url for u in status.preview_urls}),
+        ),
         mail_dir=plane.mail_dir,
     )
     _log_in(stack, plane.url, plane.token)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from sandboxmesh.routing import BAGGAGE_MEMBER, ROUTING_KEY_HEADER
 
@@ -17,6 +18,8 @@ UNKNOWN_KEY = "nosuchkey00000"
 class DemoSandbox:
     name: str
     routing_key: str
+    #: Its preview URLs, by endpoint name.
+    preview_urls: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -41,7 +44,10 @@ class DemoInfo:
             "portalPassword": self.portal_password,
             "token": self.token,
             "frontendUrl": self.frontend_url,
-            "sandboxes": [{"name": s.name, "routingKey": s.routing_key} for s in self.sandboxes],
+            "sandboxes": [
+                {"name": s.name, "routingKey": s.routing_key, "previewUrls": s.preview_urls}
+                for s in self.sandboxes
+            ],
             "mailDir": str(self.mail_dir),
         }
 
@@ -56,6 +62,26 @@ def write(path: Path, info: DemoInfo) -> None:
         json.dump(info.document(), file, indent=2)
         file.write("\n")
     partial.replace(path)
+
+
+def _preview_lines(info: DemoInfo) -> list[str]:
+    """How to open the preview URLs: no DNS serves their domain, so curl is told where the
+    gateway is, and a browser is started that resolves the domain to the node."""
+    lines: list[str] = []
+    node = urlsplit(info.frontend_url).hostname or ""
+    for sandbox in info.sandboxes:
+        for name, url in sandbox.preview_urls.items():
+            parts = urlsplit(url)
+            port = parts.port or 80
+            if name == "shop":
+                lines.append(f"  curl -s --resolve {parts.hostname}:{port}:{node} {url}")
+            else:
+                domain = (parts.hostname or "").partition(".")[2]
+                lines += [
+                    f"  # {url} asks for a portal sign-in; in a browser that finds the node:",
+                    f"  chromium --host-resolver-rules='MAP *.{domain} {node}' {url}",
+                ]
+    return lines
 
 
 def instructions(
@@ -76,6 +102,8 @@ def instructions(
             f"  sandbox            {sandbox.name}, routing key {sandbox.routing_key} "
             f"(forks {namespace}/checkout with a message of its own)"
         )
+        for name, url in sandbox.preview_urls.items():
+            lines.append(f"  preview {name:<11}{url}")
     lines += [
         f"  details            {home / 'demo.json'}; logs in {home / 'demo'}",
         "",
@@ -90,6 +118,9 @@ def instructions(
         ]
     lines += [
         f"  curl -s -H 'baggage: {BAGGAGE_MEMBER}={UNKNOWN_KEY}' {info.frontend_url}",
+    ]
+    lines += _preview_lines(info)
+    lines += [
         "",
         "You are logged in, so from another terminal:",
         f"  {cli} sandbox list",
