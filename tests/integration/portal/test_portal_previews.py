@@ -122,6 +122,9 @@ async def test_a_member_is_sent_back_to_the_preview_with_a_token_the_keys_verify
             _authorize(f"https://{previewed.host.upper()}/cart/items?id=7&q=a%20b#top")
         )
     assert answer.status_code == 303, text(answer.text)[:500]
+    # The answer carrying a token is kept by no cache and sends no referrer elsewhere.
+    assert answer.headers["cache-control"] == "no-store"
+    assert answer.headers["referrer-policy"] == "same-origin"
     location = answer.headers["location"]
     claims, next_path = _verified(location, previewed)
     assert next_path == ["/cart/items?id=7&q=a%20b"]
