@@ -21,6 +21,7 @@ from tests.integration.portal.portal_client import (
     invite,
     join,
     register_cluster,
+    revealed,
     text,
 )
 
@@ -259,3 +260,41 @@ async def test_malformed_forged_or_huge_urls_get_a_page_never_a_redirect_or_500(
     assert 400 <= answer.status_code < 500, (answer.status_code, text(answer.text)[:300])
     assert "location" not in answer.headers
     assert answer.headers["content-type"].startswith("text/html")
+
+
+async def test_a_route_groups_preview_is_authorized_by_its_members_urls(
+    owner: Portal, previewed: Previewed
+) -> None:
+    created = await owner.submit("/tokens", "/tokens", {"name": "tests", "expires_in_days": "1"})
+    api_token = revealed((await owner.follow(created)).text, "api-token")
+    headers = {"Authorization": f"Bearer {api_token}"}
+    sandbox = (await owner.client.get("/api/v1/sandboxes/pr-1", headers=headers)).json()
+    labelled = {**sandbox["spec"], "labels": {"pr": "1"}}
+    applied = await owner.client.put(
+        "/api/v1/sandboxes/pr-1", headers=headers, json={"name": "pr-1", "spec": labelled}
+    )
+    assert applied.status_code == 200, applied.text
+    selector = {"matchLabels": {"pr": "1"}}
+    group = {"name": "grp-1", "spec": {"cluster": "staging", "selector": selector}}
+    made = await owner.client.put("/api/v1/routegroups/grp-1", headers=headers, json=group)
+    assert made.status_code == 201, made.text
+    group_key = made.json()["routingKey"]
+    group_host = f"web-{group_key}.{DOMAIN}"
+
+    answer = await owner.client.get(_authorize(f"https://{group_host}/x"))
+    assert answer.status_code == 303, text(answer.text)[:300]
+    claims, next_path = _verified(
+        answer.headers["location"], Previewed(group_key, group_host, previewed.jwks)
+    )
+    assert (claims["aud"], claims[preview.SANDBOX_CLAIM], next_path) == (
+        group_host,
+        "grp-1",
+        ["/x"],
+    )
+    # An endpoint no member has, under the group's key: not a preview.
+    other = await owner.client.get(_authorize(f"https://api-{group_key}.{DOMAIN}/"))
+    assert other.status_code == 404
+    # Another organisation's member: not found, as for a sandbox.
+    stranger = owner.another()
+    await stranger.sign_up("owner@globex.example", PASSWORD, "globex")
+    assert (await stranger.client.get(_authorize(f"https://{group_host}/"))).status_code == 404
