@@ -11,6 +11,9 @@ from sandboxmesh.controlplane.store import tables
 
 # Bookkeeping that reads legitimately touch (last use of a token, last call of an agent).
 _VOLATILE = {"last_used_at", "last_seen_at", "agent_version"}
+# The installation's, no organisation's: the keys that sign preview tokens (created by the
+# first agent poll or authorize that needs them, whichever organisation's).
+_INSTALLATION_WIDE = {tables.preview_signing_keys.name}
 
 
 def _rows(result: sa.CursorResult[Any]) -> list[dict[str, Any]]:
@@ -28,6 +31,8 @@ async def organization_rows(runtime: Runtime, org_name: str) -> dict[str, list[d
         )
         found: dict[str, list[dict[str, Any]]] = {}
         for table in tables.metadata.sorted_tables:
+            if table.name in _INSTALLATION_WIDE:
+                continue
             if "org_id" in table.c:
                 query = sa.select(table).where(table.c.org_id == org_id)
             elif table is tables.organizations:

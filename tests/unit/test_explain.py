@@ -64,3 +64,22 @@ def test_ready_and_a_lagging_cluster_are_said_plainly() -> None:
     lagging = _sandbox(generation=2, phase="Ready", ready=True)
     assert "has not yet reported on generation 2 (last report: 1)" in explain(lagging)[1]
     assert explain(_sandbox(deleting=True))[0].startswith("pr-42 is being deleted")
+
+
+def test_preview_urls_are_listed_one_a_line() -> None:
+    web = "https://web-k0123456789.preview.example.com/"
+    admin = "https://admin-ui-k0123456789.preview.example.com/"
+    lines = explain(_sandbox(
+        phase="Ready", ready=True, reason="Ready",
+        previewUrls=[
+            {"name": "web", "url": web, "namespace": "shop", "service": "web", "port": 80},
+            {"name": "admin-ui", "url": admin, "namespace": "shop", "service": "admin",
+             "port": 8080, "access": "public"},
+        ],
+    ))  # fmt: skip
+    at = lines.index("preview URLs:")
+    assert lines[at + 1 : at + 3] == [
+        f"  web       {web}  (authenticated)",
+        f"  admin-ui  {admin}  (public)",
+    ]
+    assert "preview URLs:" not in explain(_sandbox(phase="Ready", ready=True, reason="Ready"))

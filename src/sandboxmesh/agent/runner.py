@@ -16,6 +16,7 @@ from lightkube import AsyncClient, KubeConfig
 
 from sandboxmesh import __version__, kube
 from sandboxmesh.agent.metrics import AgentMetrics
+from sandboxmesh.agent.preview_keys import PreviewKeysWriter
 from sandboxmesh.agent.reporter import StatusReporter
 from sandboxmesh.agent.session import ControlPlaneSession
 from sandboxmesh.agent.settings import AgentSettings
@@ -89,6 +90,7 @@ async def run_agent(
         backoff=backoff(),
         traces=relay,
         route_groups=RouteGroupStore(kube_client),
+        preview_keys=PreviewKeysWriter(kube_client, settings.own_namespace(kube_client.namespace)),
     )
     watcher = StatusWatcher(
         store,

@@ -42,3 +42,10 @@ class AgentSettings:
     #: The route server's HTTP API: with it, the agent relays route traces (it asks the
     #: control plane for them with `features=traces`); without it, it never asks.
     route_server_url: str | None = None
+    #: Where the agent writes what is its own to write beside Sandbox objects (the preview
+    #: keys' ConfigMap). None: the namespace of its token Secret, else its client's default
+    #: (in a Pod: the Pod's namespace; otherwise the kubeconfig context's).
+    namespace: str | None = None
+
+    def own_namespace(self, client_default: str) -> str:
+        return self.namespace or self.token.secret_namespace or client_default

@@ -4,7 +4,9 @@
   whose intent is deleted, and on a resync (revision 0, i.e. every start) prunes the objects
   no longer assigned; RouteGroup objects alike (their deletion needs no confirmation). A
   cluster without the RouteGroup CRD (a chart upgraded by Helm, which installs new CRDs only
-  on install) gets its sandboxes all the same, and one error line a batch saying so.
+  on install) gets its sandboxes all the same, and one error line a batch saying so. The
+  preview keys every batch carries go to their ConfigMap when they changed
+  (preview_keys.py).
 - `StatusWatcher`: lists then watches the agent's Sandbox objects (the shared
   `kube.list_then_watch`), and hands every status change and every disappearance to the
   reporter. A re-list after a broken watch reports objects that vanished meanwhile as gone,
@@ -25,6 +27,7 @@ from sandboxmesh.agent.objects import (
     status_report,
     to_prune,
 )
+from sandboxmesh.agent.preview_keys import PreviewKeysWriter
 from sandboxmesh.agent.reporter import StatusReporter
 from sandboxmesh.agent.session import ControlPlaneSession
 from sandboxmesh.agent.store import RouteGroupStore, SandboxStore
@@ -32,6 +35,7 @@ from sandboxmesh.agent.traces import TraceRelay
 from sandboxmesh.backoff import Backoff
 from sandboxmesh.client import endpoints, errors
 from sandboxmesh.spec.protocol import (
+    FEATURE_PREVIEW_KEYS,
     FEATURE_ROUTE_GROUPS,
     FEATURE_TRACES,
     AssignmentBatch,
@@ -56,6 +60,7 @@ class AssignmentPoller:
         backoff: Backoff,
         traces: TraceRelay | None = None,
         route_groups: RouteGroupStore | None = None,
+        preview_keys: PreviewKeysWriter | None = None,
     ) -> None:
         self.session = session
         self.store = store
@@ -67,7 +72,13 @@ class AssignmentPoller:
         self.traces = traces
         #: Where route groups go; None: the agent does not ask for them.
         self.route_groups = route_groups
-        wanted = {FEATURE_TRACES: traces, FEATURE_ROUTE_GROUPS: route_groups}
+        #: Writes the preview keys' ConfigMap; None: the agent does not ask for them.
+        self.preview_keys = preview_keys
+        wanted = {
+            FEATURE_TRACES: traces,
+            FEATURE_ROUTE_GROUPS: route_groups,
+            FEATURE_PREVIEW_KEYS: preview_keys,
+        }
         self.features = tuple(name for name, handler in wanted.items() if handler is not None)
         self.revision = 0
         #: Set after the first batch is applied: the cluster matches the control plane.
@@ -117,6 +128,8 @@ class AssignmentPoller:
                 self.metrics.deleted.labels(cause="pruned").inc()
         if self.route_groups is not None and batch.route_groups is not None:
             await self._apply_route_groups(self.route_groups, batch.route_groups, batch.resync)
+        if self.preview_keys is not None and batch.preview_keys is not None:
+            await self.preview_keys.write(batch.preview_keys)
         self.metrics.polls.labels(result="resync" if batch.resync else "changes").inc()
         if batch.assignments or batch.resync:
             log.info(

@@ -35,6 +35,12 @@ def run(
         help="The route server's HTTP API (e.g. http://sandboxmesh-route-server.sandboxmesh-"
         "system.svc.cluster.local:8081): relay route traces from it. Unset: no route traces.",
     ),
+    namespace: str | None = typer.Option(
+        None,
+        envvar="SANDBOXMESH_AGENT_NAMESPACE",
+        help="Namespace of the agent's own objects (the preview keys' ConfigMap). Unset: "
+        "that of --token-secret, else the Pod's (or the kubeconfig context's).",
+    ),
     log_level: str = typer.Option("INFO", help="Log level."),
     log_format: LogFormat = typer.Option(LogFormat.JSON, help="Log format."),
 ) -> None:
@@ -60,6 +66,7 @@ def run(
         probe_host=probe_host,
         probe_port=probe_port,
         route_server_url=route_server_url,
+        namespace=namespace,
     )
     try:
         code = asyncio.run(agent.run_agent(settings))

@@ -10,7 +10,8 @@ from sandboxmesh.spec.api import SandboxPublic
 
 
 def explain(sandbox: SandboxPublic) -> list[str]:
-    """Lines telling the sandbox's state, its conditions, and each fork with its objects."""
+    """Lines telling the sandbox's state, its preview URLs (one a line), its conditions, and
+    each fork with its objects."""
     status, name = sandbox.status, sandbox.name
     if sandbox.deleting:
         headline = f"{name} is being deleted: waiting for its cluster to remove it"
@@ -27,6 +28,11 @@ def explain(sandbox: SandboxPublic) -> list[str]:
             f"  the cluster has not yet reported on generation {sandbox.generation} "
             f"(last report: {observed if observed is not None else 'none'})"
         )
+    if status.preview_urls:
+        lines.append("preview URLs:")
+        width = max(len(u.name) for u in status.preview_urls)
+        for url in status.preview_urls:
+            lines.append(f"  {url.name:<{width}}  {url.url}  ({url.access})")
     if status.conditions:
         lines.append("conditions:")
         width = max(len(c.type) for c in status.conditions)

@@ -10,6 +10,9 @@ from sandboxmesh.controlplane.settings import Settings
 
 #: Where the portal is mounted.
 PORTAL = "/portal"
+#: The portal's page that signs preview tokens (docs/preview-urls.md): under the portal, as
+#: its session cookie, its error pages and its return after sign-in are.
+PREVIEW_AUTHORIZE = "/preview/authorize"
 
 
 def invitation(settings: Settings, token: str) -> str:
@@ -22,3 +25,13 @@ def verification(settings: Settings, token: str) -> str:
 
 def log_in(settings: Settings) -> str:
     return f"{settings.portal_base_url()}{PORTAL}/login"
+
+
+def preview_issuer(settings: Settings) -> str:
+    """The `iss` of preview tokens: the control plane's public address."""
+    return settings.portal_base_url()
+
+
+def preview_authorize(settings: Settings) -> str:
+    """The absolute URL gateways send browsers to for a preview token (`?url=...`)."""
+    return f"{settings.portal_base_url()}{PORTAL}{PREVIEW_AUTHORIZE}"

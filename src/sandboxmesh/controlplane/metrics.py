@@ -82,6 +82,13 @@ class Metrics:
             ["limit"],
             registry=self.registry,
         )
+        self.preview_authorizations = Counter(
+            "sandboxmesh_preview_authorizations",
+            "Preview authorize requests of signed-in members, by outcome (signed, bad_url, "
+            "not_found).",
+            ["outcome"],
+            registry=self.registry,
+        )
 
     def exposition(self) -> bytes:
         """The text a scrape gets: this app's metrics, or every worker's added up."""

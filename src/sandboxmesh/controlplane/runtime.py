@@ -1,5 +1,5 @@
 """What a running app holds: settings, store, revision hub, create queue, metrics (and who may
-read them), clock, the limits on anonymous work and the mail sender."""
+read them), clock, the limits on anonymous work, the mail sender and the preview keys."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from sandboxmesh.controlplane import errors
 from sandboxmesh.controlplane.mail import Mail, MailNotSent, SmtpMailer
 from sandboxmesh.controlplane.metrics import Metrics
 from sandboxmesh.controlplane.metrics_access import MetricsAccess, MetricsGate
+from sandboxmesh.controlplane.preview_keyring import PreviewKeyring
 from sandboxmesh.controlplane.repository.create_queue import CreateQueue
 from sandboxmesh.controlplane.repository.transaction import Tx
 from sandboxmesh.controlplane.revisions import PostgresListener, RevisionHub
@@ -38,6 +39,8 @@ class Runtime:
     store: Store | None = None
     listener: PostgresListener | None = None
     creates: CreateQueue | None = None
+    #: The keys that sign preview tokens, read or created on first use.
+    preview_keys: PreviewKeyring = field(default_factory=PreviewKeyring)
 
     def require_store(self) -> Store:
         if self.store is None:

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field, FilePath, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from sandboxmesh import home
+from sandboxmesh.spec import preview
 
 DATABASE_FILE = "controlplane.db"
 
@@ -94,6 +95,13 @@ class PortalSettings(BaseModel):
     signup_enabled: bool = True
     #: Cookies marked Secure (HTTPS only); None: Secure outside development.
     secure_cookies: bool | None = None
+
+
+class PreviewSettings(BaseModel):
+    """Authenticated preview URLs (docs/preview-urls.md): the tokens the portal signs."""
+
+    #: How long a preview token lets its browser in (the gateway's cookie lasts as long).
+    token_seconds: int = Field(default=3600, ge=60, le=preview.MAX_TOKEN_SECONDS)
 
 
 class SmtpSecurity(StrEnum):
@@ -187,6 +195,7 @@ class Settings(BaseSettings):
     portal: PortalSettings = Field(default_factory=PortalSettings)
     mail: MailSettings = Field(default_factory=MailSettings)
     throttle: ThrottleSettings = Field(default_factory=ThrottleSettings)
+    preview: PreviewSettings = Field(default_factory=PreviewSettings)
     #: The address people reach the portal at, for the links in mails and pages
     #: (https://sandboxmesh.example.com). None: http://HOST:PORT of `http` (development only).
     public_url: str | None = Field(default=None, pattern=r"^https?://[^/?#\s]+(/[^?#\s]*)?$")

@@ -10,7 +10,7 @@ Every call carries `Authorization: Bearer <cluster token>` and the agent's versi
 
 Fields added within v1 are optional; the ones the control plane sends only to agents that ask
 for them name their feature (`features=...` on the long-poll): `traceRequests` is `traces`'s,
-`routeGroups` is `routegroups`'s.
+`routeGroups` is `routegroups`'s, `previewKeys` is `previewkeys`'s.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from pydantic import Field, StrictBool, StrictFloat, StrictInt, field_validator
 from sandboxmesh.spec import names
 from sandboxmesh.spec.crd import SandboxResourceSpec
 from sandboxmesh.spec.model import SpecModel
+from sandboxmesh.spec.preview import PreviewKeys
 from sandboxmesh.spec.routegroup import RouteGroupResourceSpec
 from sandboxmesh.spec.status import SandboxStatus, time_problem, times
 
@@ -33,6 +34,8 @@ MAX_BATCH = 500
 FEATURE_TRACES = "traces"
 #: The long-poll feature that asks for `routeGroups` in assignment batches.
 FEATURE_ROUTE_GROUPS = "routegroups"
+#: The long-poll feature that asks for `previewKeys` in assignment batches.
+FEATURE_PREVIEW_KEYS = "previewkeys"
 #: The most hops one trace report may carry (the route server keeps as many per trace).
 MAX_TRACE_HOPS = 64
 
@@ -91,6 +94,12 @@ class AssignmentBatch(SpecModel):
     #: `deleting`), or on a resync all of them, the complete set (prune the others). Absent
     #: from the wire otherwise.
     route_groups: list[RouteGroupAssignment] | None = None
+    #: Only for agents that poll with `features=previewkeys`, and then on every batch (it is
+    #: small): the preview tokens' issuer, the authorize page and the public keys, for the
+    #: agent to write into the ConfigMap `spec.preview.PREVIEW_KEYS_CONFIGMAP` when they
+    #: changed. A key rotation bumps no revision: agents get it with their next batch.
+    #: Absent from the wire otherwise.
+    preview_keys: PreviewKeys | None = None
 
 
 class SandboxStatusReport(SpecModel):

@@ -237,7 +237,12 @@ def test_sandbox_apply_wait_follows_the_agent_reports(
             what="the sandbox to be assigned",
         )
         assert batch[0].name == "pr-42-checkout"
+        preview_url = f"https://web-{batch[0].spec.routing_key}.preview.example.com/"
         for phase, ready in ((Phase.PROVISIONING, False), (Phase.READY, True)):
+            web = {"name": "web", "url": preview_url, "namespace": "shop", "service": "web"}
+            reported = {"phase": phase, "ready": ready, "reason": phase.value}
+            if ready:
+                reported["previewUrls"] = [{**web, "port": 80}]
             agent.send(
                 endpoints.report_status(
                     StatusReportBatch(
@@ -245,7 +250,7 @@ def test_sandbox_apply_wait_follows_the_agent_reports(
                             SandboxStatusReport(
                                 name="pr-42-checkout",
                                 observed_generation=1,
-                                status=SandboxStatus(phase=phase, ready=ready, reason=phase.value),
+                                status=SandboxStatus.model_validate(reported),
                             )
                         ]
                     )
@@ -257,6 +262,11 @@ def test_sandbox_apply_wait_follows_the_agent_reports(
         assert "pr-42-checkout is Ready" in result.output
         shown = cli.json("sandbox", "get", "pr-42-checkout")
         assert shown["status"]["phase"] == "Ready"
+        assert [u["url"] for u in shown["status"]["previewUrls"]] == [preview_url]
+        as_yaml = yaml.safe_load(cli("sandbox", "get", "pr-42-checkout", "-o", "yaml").stdout)
+        assert as_yaml["status"]["previewUrls"] == shown["status"]["previewUrls"]
+        table = cli("sandbox", "get", "pr-42-checkout").stdout.splitlines()
+        assert table[table.index("preview URLs:") + 1] == f"  web  {preview_url}  (authenticated)"
         listed = cli("sandbox", "list", "--label", "pr=42").stdout
         assert "pr-42-checkout" in listed
         assert "Ready" in listed

@@ -15,6 +15,7 @@ from sandboxmesh.controlplane.portal.routes import (
     accounts,
     clusters,
     people,
+    previews,
     quotas,
     route_groups,
     sandboxes,
@@ -77,6 +78,7 @@ def install(app: FastAPI) -> None:
         quotas,
         usage,
         tokens,
+        previews,
     ):
         router.include_router(module.router)
     app.include_router(router)

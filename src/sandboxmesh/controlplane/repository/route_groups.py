@@ -113,6 +113,17 @@ class RouteGroups(Scoped):
         row = (await self.tx.conn.execute(query)).mappings().first()
         return None if row is None else route_group_from(row)
 
+    async def find_by_routing_key(self, key: str) -> RouteGroup | None:
+        """The organisation's live group with routing key `key` (keys are unique across the
+        installation), or None: another organisation's group is not found either."""
+        query = _select().where(
+            route_groups.c.org_id == self.org_id,
+            route_groups.c.routing_key == key,
+            route_groups.c.deleting.is_(False),
+        )
+        row = (await self.tx.conn.execute(query)).mappings().first()
+        return None if row is None else route_group_from(row)
+
     async def get(self, name: str) -> RouteGroup:
         group = await self._find(name)
         if group is None:

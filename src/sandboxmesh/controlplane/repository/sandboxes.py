@@ -166,6 +166,15 @@ class Sandboxes(Scoped):
         row = found.mappings().first()
         return None if row is None else sandbox_from(row)
 
+    async def find_by_routing_key(self, key: str) -> StoredSandbox | None:
+        """The organisation's sandbox with routing key `key` (keys are unique across the
+        installation), or None: another organisation's sandbox is not found either."""
+        query = select_sandboxes().where(
+            sandboxes.c.org_id == self.org_id, sandboxes.c.routing_key == key
+        )
+        row = (await self.tx.conn.execute(query)).mappings().first()
+        return None if row is None else sandbox_from(row)
+
     async def target(
         self, name: str, *, team: str | None, default_team_id: int | None, cluster: str
     ) -> statements.Target:

@@ -335,3 +335,24 @@ route_groups = sa.Table(
     sa.Index("ix_route_groups_cluster_revision", "cluster_id", "revision"),
     sa.Index("ix_route_groups_expiry", "deleting", "expires_at"),
 )
+
+
+# The keys that sign preview tokens (domain/preview_keys.py): one installation-wide set, not
+# an organisation's. The key that signs has `slot` 'current'; the unique constraint keeps two
+# processes that create the first key at once from both succeeding (the loser reads the
+# winner's). Keys with no slot would be published for verification only (rotation).
+preview_signing_keys = sa.Table(
+    "preview_signing_keys",
+    metadata,
+    _id(),
+    sa.Column("kid", sa.String(64), nullable=False, unique=True),
+    sa.Column("algorithm", sa.String(16), nullable=False),
+    sa.Column("slot", sa.String(16), nullable=True, unique=True),
+    # PKCS#8 PEM of the private half.
+    sa.Column("private_key", sa.Text, nullable=False),
+    # The public half as a JWK (kid, kty, crv, x, y, alg, use).
+    sa.Column("public_jwk", Json, nullable=False),
+    _created_at(),
+    # Set when the key stops signing; it stays published until its last token expired.
+    sa.Column("retired_at", UtcDateTime, nullable=True),
+)

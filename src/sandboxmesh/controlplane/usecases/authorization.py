@@ -39,6 +39,16 @@ def require_sandbox_write(principal: Principal, team: Team) -> None:
         )
 
 
+def require_sandbox_read(principal: Principal) -> None:
+    """See the organisation's sandboxes (`roles.may_read_sandboxes`): its portal pages, its
+    preview URLs."""
+    if not roles.may_read_sandboxes(principal.role):
+        raise errors.Forbidden(
+            "you may not see this organisation's sandboxes",
+            details={"role": principal.role.value},
+        )
+
+
 def require_trace(principal: Principal) -> None:
     """Trace requests through the organisation's sandboxes (`roles.may_trace_sandboxes`)."""
     if not roles.may_trace_sandboxes(principal.role):

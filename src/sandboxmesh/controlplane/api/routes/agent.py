@@ -16,9 +16,12 @@ from sandboxmesh.controlplane.api.schemas.base import ERROR_RESPONSES
 from sandboxmesh.controlplane.repository import clusters
 from sandboxmesh.controlplane.repository.assignments import Changes, ClusterScope
 from sandboxmesh.controlplane.repository.records import RouteGroup, Sandbox
+from sandboxmesh.controlplane.usecases import previews
 from sandboxmesh.spec.crd import SandboxResourceSpec
+from sandboxmesh.spec.preview import PreviewKeys
 from sandboxmesh.spec.protocol import (
     ASSIGNMENTS_PATH,
+    FEATURE_PREVIEW_KEYS,
     FEATURE_ROUTE_GROUPS,
     FEATURE_TRACES,
     STATUS_PATH,
@@ -64,7 +67,10 @@ def route_group_assignment(group: RouteGroup) -> RouteGroupAssignment:
     )
 
 
-def _batch(changes: Changes) -> Response:
+_OPTIONAL_FIELDS = ("trace_requests", "route_groups", "preview_keys")
+
+
+def _batch(changes: Changes, preview_keys: PreviewKeys | None) -> Response:
     batch = AssignmentBatch(
         revision=changes.revision,
         resync=changes.resync,
@@ -75,12 +81,11 @@ def _batch(changes: Changes) -> Response:
         route_groups=None
         if changes.route_groups is None
         else [route_group_assignment(g) for g in changes.route_groups],
+        preview_keys=preview_keys,
     )
     # Serialised here rather than by FastAPI: a field an agent did not ask for is left out
     # of the wire entirely (an older agent parses strictly and would refuse even a null).
-    left_out = {
-        field for field in ("trace_requests", "route_groups") if getattr(batch, field) is None
-    } or None
+    left_out = {field for field in _OPTIONAL_FIELDS if getattr(batch, field) is None} or None
     return Response(
         batch.model_dump_json(by_alias=True, exclude=left_out), media_type="application/json"
     )
@@ -97,15 +102,16 @@ async def assignments(
         Query(
             max_length=8,
             description="what the agent understands beyond v1's first fields: "
-            f"`{FEATURE_TRACES}` (traceRequests), `{FEATURE_ROUTE_GROUPS}` (routeGroups); "
-            "unknown ones are ignored",
+            f"`{FEATURE_TRACES}` (traceRequests), `{FEATURE_ROUTE_GROUPS}` (routeGroups), "
+            f"`{FEATURE_PREVIEW_KEYS}` (previewKeys); unknown ones are ignored",
         ),
     ] = [],  # noqa: B006 (FastAPI copies defaults per request)
 ) -> Response:
     """Assignments changed after revision `since` (all of them for 0), waiting up to `wait`
     seconds (capped by the server) for a change when there is none yet. With
     `features=traces`, the trace requests made since then too; with `features=routegroups`,
-    the route groups changed since then."""
+    the route groups changed since then; with `features=previewkeys`, on every batch, the
+    keys that verify preview tokens."""
     wanted = {
         "traces_too": FEATURE_TRACES in features,
         "route_groups_too": FEATURE_ROUTE_GROUPS in features,
@@ -113,8 +119,10 @@ async def assignments(
     async with runtime.unit_of_work() as tx:
         agent = await agent_from_request(request, tx)
         changes = await ClusterScope(tx, agent).changes_since(since, **wanted)
+    # Outside the unit of work: the keys may be created in one of their own.
+    keys = await previews.keys_for_agents(runtime) if FEATURE_PREVIEW_KEYS in features else None
     if changes.any:
-        return _batch(changes)
+        return _batch(changes, keys)
     # Nothing yet: tell the hub what the store said, so a commit that lands between the read
     # above and the wait below still wakes us, then wait without holding a connection.
     runtime.hub.publish(agent.cluster_id, changes.revision)
@@ -127,8 +135,8 @@ async def assignments(
         if not await clusters.token_is_live(tx, agent.token_id):
             raise errors.Unauthorized("invalid, expired or revoked cluster token")
         if not changed:
-            return _batch(changes)
-        return _batch(await ClusterScope(tx, agent).changes_since(since, **wanted))
+            return _batch(changes, keys)
+        return _batch(await ClusterScope(tx, agent).changes_since(since, **wanted), keys)
 
 
 @router.post(STATUS_PATH)

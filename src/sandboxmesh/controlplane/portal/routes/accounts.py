@@ -32,6 +32,9 @@ router = APIRouter()
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 LinkToken = Annotated[str, Path(min_length=1, max_length=200)]
+# Where to return after signing in: a portal path, up to the authorize page of a preview with
+# its (percent-encoded) preview URL.
+_MAX_NEXT = 8192
 
 
 def _email(value: str) -> str:
@@ -115,7 +118,7 @@ async def home(visitor: VisitorDep) -> Response:
 
 @router.get("/login")
 async def login_page(
-    visitor: VisitorDep, next: Annotated[str | None, Query(max_length=2000)] = None
+    visitor: VisitorDep, next: Annotated[str | None, Query(max_length=_MAX_NEXT)] = None
 ) -> Response:
     if visitor.session is not None:
         return redirects.to(safe_next(next).removeprefix(PREFIX))
