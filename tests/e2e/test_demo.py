@@ -103,13 +103,24 @@ def test_the_demo_runs_the_whole_system_and_ctrl_c_stops_all_of_it(tmp_path: Pat
         assert answer.status_code == 200, answer.text
         hops = {hop["service"]: hop["version"] for hop in answer.json()["hops"]}
         assert hops == {**BASELINE, "checkout": name}
-        # The other asks for a sign-in at the control plane.
+        # The other asks for a sign-in at the control plane (once the agent has delivered the
+        # control plane's keys: until then it says it waits for them, 503).
         web = urlsplit(previews["web"])
-        signin = httpx.get(
-            f"http://{NODE_IP}:{web.port}/", headers={"host": web.netloc}, timeout=10
+        signin = eventually(
+            lambda: (
+                response
+                if (
+                    response := httpx.get(
+                        f"http://{NODE_IP}:{web.port}/", headers={"host": web.netloc}, timeout=10
+                    )
+                ).status_code
+                == 302
+                else None
+            ),
+            timeout=30,
+            what="the sign-in redirect",
         )
-        assert signin.status_code == 302
-        assert signin.headers["location"].startswith(info["portalUrl"])
+        assert signin.headers["location"].startswith(f"{info['portalUrl']}/portal/preview/")
         # The instructions are printed just after demo.json is written.
         curl = f"curl -s -H 'baggage: sandboxmesh-routing-key={key}' {frontend}"
         eventually(lambda: curl in output.read_text(), timeout=30, what="the printed curl line")

@@ -140,6 +140,13 @@ def test_service_accounts_can_do_their_job_and_nothing_more(
         assert can(agent, "delete", "routegroups.sandboxmesh.io")
         assert not can(agent, "patch", "routegroups.sandboxmesh.io", "--subresource=status")
         assert not can(agent, "create", "deployments", "-n", "default")
+        # The preview keys' ConfigMap, and no other.
+        keys = "configmap/sandboxmesh-preview-keys"
+        assert can(agent, "patch", keys, "-n", release_namespace)
+        assert can(agent, "get", keys, "-n", release_namespace)
+        assert not can(agent, "patch", "configmap/other", "-n", release_namespace)
+        assert not can(agent, "list", "configmaps", "-n", release_namespace)
+        assert not can(agent, "patch", keys, "-n", "default")
 
         assert can(operator, "patch", "sandboxes.sandboxmesh.io", "--subresource=status")
         assert can(operator, "create", "deployments", "-n", "shop")
