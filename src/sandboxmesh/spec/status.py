@@ -19,7 +19,7 @@ from pydantic import Field, StrictBool, StrictInt
 from sandboxmesh.spec import names
 from sandboxmesh.spec.model import SpecModel
 from sandboxmesh.spec.preview import PreviewUrl
-from sandboxmesh.spec.sandbox import ForkRef
+from sandboxmesh.spec.sandbox import MAX_ENDPOINTS, ForkRef
 
 
 class Phase(StrEnum):
@@ -136,7 +136,7 @@ class SandboxStatus(SpecModel):
     forks: list[ForkStatus] = Field(default_factory=list)
     #: Where the sandbox's endpoints answer through the preview gateway (spec/preview.py);
     #: empty when the cluster has no preview domain.
-    preview_urls: list[PreviewUrl] = Field(default_factory=list)
+    preview_urls: list[PreviewUrl] = Field(default_factory=list, max_length=MAX_ENDPOINTS)
 
 
 def times(status: SandboxStatus) -> Iterator[tuple[str, datetime]]:

@@ -284,3 +284,29 @@ def test_without_the_control_planes_keys_authenticated_hosts_say_so(plane: Plane
     # The keys arrive (the agent wrote them): sign-in works.
     plane.set(HOSTS, FORKED, _keys(plane.signer))
     eventually(lambda: plane.get(PRIVATE).status_code == 302, timeout=10, what="sign-in on")
+
+
+def test_huge_and_malformed_requests_are_refused_by_the_gateway_not_passed_on(
+    plane: Plane,
+) -> None:
+    plane.set(HOSTS, FORKED, _keys(plane.signer))
+    eventually(lambda: plane.get(PUBLIC).status_code == 200, timeout=10, what="the hosts live")
+    # Headers past Envoy's limit (60 KiB): 431, before any filter of ours runs.
+    huge = plane.get(PRIVATE, cookies={preview.COOKIE_NAME: "x" * 70_000})
+    assert huge.status_code == 431
+    # A token that is no JWT at all, and one of 8 KiB of garbage: refused, not crashed on.
+    for junk in ("...", "a.b", "%00%ff", "e" * 8000):
+        refused = plane.get(PRIVATE, headers={preview.TOKEN_HEADER: junk})
+        assert refused.status_code == 401, junk
+    # A long `next` with a valid token: the callback still answers, on this host only.
+    token = plane.signer.token()
+    long_next = "/" + "a" * 4000
+    back = plane.get(
+        PRIVATE,
+        f"{preview.CALLBACK_PATH}?{preview.CALLBACK_TOKEN_PARAM}={token}"
+        f"&{preview.CALLBACK_NEXT_PARAM}={long_next}",
+    )
+    assert back.status_code == 302
+    assert back.headers["location"] == long_next
+    # The gateway still serves afterwards.
+    assert plane.get(PUBLIC).status_code == 200
