@@ -158,8 +158,7 @@ class AssignmentPoller:
                     log.info("pruning RouteGroup %s: no longer assigned to this cluster", name)
                     await store.delete(name)
         except kube.CLIENT_ERRORS as error:
-            wrapped = kube.errors.wrap(error)
-            if not (isinstance(wrapped, kube.KubeApiError) and wrapped.code == 404):
+            if not kube.errors.is_not_found(error):
                 raise
             # The resource itself is unknown (an apply creates a missing object): no CRD.
             log.error(

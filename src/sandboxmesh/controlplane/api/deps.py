@@ -33,7 +33,7 @@ from sandboxmesh.controlplane.repository.assignments import ClusterScope
 from sandboxmesh.controlplane.repository.transaction import Tx
 from sandboxmesh.controlplane.runtime import Runtime
 from sandboxmesh.controlplane.usecases import authorization
-from sandboxmesh.controlplane.web.dependencies import RuntimeDep as RuntimeDep  # the portal's too
+from sandboxmesh.controlplane.web.dependencies import RuntimeDep
 from sandboxmesh.controlplane.web.paths import TeamName
 from sandboxmesh.spec.protocol import AGENT_VERSION_HEADER
 

@@ -11,12 +11,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from sandboxmesh.controlplane import errors
-from sandboxmesh.controlplane.api.deps import AgentScope, RuntimeDep, agent_from_request
+from sandboxmesh.controlplane.api.deps import AgentScope, agent_from_request
 from sandboxmesh.controlplane.api.schemas.base import ERROR_RESPONSES
 from sandboxmesh.controlplane.repository import clusters
 from sandboxmesh.controlplane.repository.assignments import Changes, ClusterScope
 from sandboxmesh.controlplane.repository.records import RouteGroup, Sandbox
 from sandboxmesh.controlplane.usecases import previews
+from sandboxmesh.controlplane.web.dependencies import RuntimeDep
 from sandboxmesh.spec.crd import SandboxResourceSpec
 from sandboxmesh.spec.preview import PreviewKeys
 from sandboxmesh.spec.protocol import (

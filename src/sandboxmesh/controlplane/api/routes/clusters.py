@@ -6,10 +6,11 @@ from datetime import timedelta
 
 from fastapi import APIRouter, status
 
-from sandboxmesh.controlplane.api.deps import AdminScope, OrgScope, RuntimeDep
-from sandboxmesh.controlplane.api.paths import ClusterName
+from sandboxmesh.controlplane.api.deps import AdminScope, OrgScope
 from sandboxmesh.controlplane.api.schemas.base import ERROR_RESPONSES
 from sandboxmesh.controlplane.usecases import clusters
+from sandboxmesh.controlplane.web.dependencies import RuntimeDep
+from sandboxmesh.controlplane.web.paths import ClusterName
 from sandboxmesh.controlplane.web.schemas.clusters import (
     ClusterCreate,
     ClusterList,

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from sandboxmesh.controlplane.api.deps import RuntimeDep
+from sandboxmesh.controlplane.web.dependencies import RuntimeDep
 
 router = APIRouter(tags=["health"])
 

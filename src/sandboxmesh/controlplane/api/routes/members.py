@@ -6,10 +6,11 @@ from datetime import timedelta
 
 from fastapi import APIRouter, status
 
-from sandboxmesh.controlplane.api.deps import AdminScope, Caller, OrgScope, RuntimeDep
-from sandboxmesh.controlplane.api.paths import EmailPath, PrefixPath
+from sandboxmesh.controlplane.api.deps import AdminScope, Caller, OrgScope
 from sandboxmesh.controlplane.api.schemas.base import ERROR_RESPONSES
 from sandboxmesh.controlplane.usecases import members, tokens
+from sandboxmesh.controlplane.web.dependencies import RuntimeDep
+from sandboxmesh.controlplane.web.paths import EmailPath, PrefixPath
 from sandboxmesh.controlplane.web.schemas.tenancy import (
     InvitationSent,
     MemberCreate,

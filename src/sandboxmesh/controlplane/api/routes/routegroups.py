@@ -8,9 +8,9 @@ from fastapi import APIRouter, Query, Response, status
 
 from sandboxmesh.controlplane import errors
 from sandboxmesh.controlplane.api.deps import OrgScope
-from sandboxmesh.controlplane.api.paths import SandboxName
 from sandboxmesh.controlplane.api.schemas.base import ERROR_RESPONSES
 from sandboxmesh.controlplane.usecases import route_groups
+from sandboxmesh.controlplane.web.paths import SandboxName
 from sandboxmesh.spec import names
 from sandboxmesh.spec.api.routegroups import RouteGroupList, RouteGroupPublic
 from sandboxmesh.spec.routegroup import RouteGroupManifest

@@ -7,10 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from sandboxmesh.controlplane import errors
-from sandboxmesh.controlplane.api.deps import OrgScope, RuntimeDep
-from sandboxmesh.controlplane.api.paths import SandboxName
+from sandboxmesh.controlplane.api.deps import OrgScope
 from sandboxmesh.controlplane.api.schemas.base import ERROR_RESPONSES
 from sandboxmesh.controlplane.usecases import sandboxes
+from sandboxmesh.controlplane.web.dependencies import RuntimeDep
+from sandboxmesh.controlplane.web.paths import SandboxName
 from sandboxmesh.controlplane.web.schemas.sandboxes import (
     SandboxList,
     SandboxPublic,

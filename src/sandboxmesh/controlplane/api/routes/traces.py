@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, status
 
 from sandboxmesh.controlplane.api.deps import OrgScope
-from sandboxmesh.controlplane.api.paths import SandboxName
 from sandboxmesh.controlplane.api.schemas.base import ERROR_RESPONSES, ErrorBody
 from sandboxmesh.controlplane.usecases import traces
+from sandboxmesh.controlplane.web.paths import SandboxName
 from sandboxmesh.controlplane.web.schemas.traces import (
     TraceCreate,
     TraceList,
