@@ -14,14 +14,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import sqlite3
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+import jwt
 import pytest
 from lightkube import ApiError, Client
 from lightkube.resources.core_v1 import ConfigMap, Namespace
@@ -58,6 +62,7 @@ class Previews:
     kube: Client
     namespace: str
     server: Process
+    database: Path
 
 
 def _bootstrap(database_url: str, org: str, account: tuple[str, str]) -> str:
@@ -104,7 +109,7 @@ def previews(
         )  # fmt: skip
         install.install()
         app = routed_app.deploy(target.kubeconfig, namespace, timeout=240)
-        yield Previews(app, api, kube, namespace, server)
+        yield Previews(app, api, kube, namespace, server, home / "controlplane.db")
     finally:
         api.close()
         if install is not None:
@@ -141,6 +146,18 @@ def _get(url: str, **kwargs: Any) -> httpx.Response:
         timeout=10,
         **kwargs,
     )
+
+
+def _resigned(database: Path, token: str, exp: int) -> str:
+    """`token`'s claims with expiry `exp`, signed with the control plane's current key."""
+    with contextlib.closing(sqlite3.connect(database)) as db:
+        kid, pem = db.execute(
+            "SELECT kid, private_key FROM preview_signing_keys WHERE slot = 'current'"
+        ).fetchone()
+    claims = jwt.decode(token, options={"verify_signature": False})
+    claims |= {"iat": min(claims["iat"], exp - 60), "exp": exp}
+    signed: str = jwt.encode(claims, pem, algorithm="ES256", headers={"kid": kid})
+    return signed
 
 
 def _answering(url: str, status: int) -> httpx.Response | None:
@@ -209,6 +226,20 @@ def test_a_preview_url_opens_the_sandbox_in_a_browser_and_only_for_its_members(
             assert cookies[preview.COOKIE_NAME]["httpOnly"] is True
             # The cookie is this host's only: the public host never sees it.
             assert preview.COOKIE_NAME not in {c["name"] for c in member.cookies(urls["shop"])}
+
+            # The same claims signed again with the control plane's own key: accepted while
+            # they last, refused once expired.
+            token = cookies[preview.COOKIE_NAME]["value"]
+            now = int(time.time())
+            for exp, status in ((now + 600, 200), (now - 3600, 401)):
+                context = browser.new_context()
+                context.add_cookies(
+                    [{"name": preview.COOKIE_NAME, "url": urls["web"],
+                      "value": _resigned(previews.database, token, exp)}]
+                )  # fmt: skip
+                answered = context.new_page().goto(urls["web"])
+                assert answered is not None
+                assert answered.status == status, exp - now
 
             # A forged cookie is refused by the gateway.
             forged = browser.new_context()
