@@ -16,6 +16,7 @@ and a removed fork's cluster leaves only once no acknowledged route names it.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -69,9 +70,13 @@ def _socket(host: str, port: int) -> address_pb2.Address:
     )
 
 
+@functools.lru_cache(maxsize=65536)
 def cluster(name: str, address: Address) -> cluster_pb2.Cluster:
     """A cluster of one address: STATIC for an IP, STRICT_DNS for a name (a Service's DNS
-    name resolves to its ClusterIP, which balances over the Service's Pods)."""
+    name resolves to its ClusterIP, which balances over the Service's Pods).
+
+    Cached (the route server renders every cluster on each change of the table): the message
+    is shared, and no caller changes it."""
     kind = cluster_pb2.Cluster.STATIC if address.is_ip else cluster_pb2.Cluster.STRICT_DNS
     endpoint = endpoint_components_pb2.LbEndpoint(
         endpoint=endpoint_components_pb2.Endpoint(address=_socket(address.host, address.port))

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -85,6 +85,32 @@ def _route_clusters(routes: Iterable[Any]) -> set[str]:
     return names
 
 
+def _same(old: tuple[Any, ...], new: tuple[Any, ...]) -> bool:
+    """Whether two renderings' inputs are the very same objects (and equal flags)."""
+    return all(a is b or (isinstance(a, bool) and a == b) for a, b in zip(old, new, strict=True))
+
+
+class _Desired(Mapping[str, dict[str, Any]]):
+    """The resources per type, the routes rendered on first access."""
+
+    def __init__(
+        self, ready: dict[str, dict[str, Any]], routes: Callable[[], dict[str, Any]]
+    ) -> None:
+        self._ready = ready
+        self._routes = routes
+
+    def __getitem__(self, type_url: str) -> dict[str, Any]:
+        if type_url == ROUTE_TYPE:
+            return self._routes()
+        return self._ready[type_url]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter((CLUSTER_TYPE, LISTENER_TYPE, ROUTE_TYPE))
+
+    def __len__(self) -> int:
+        return 3
+
+
 @dataclass
 class StreamState:
     """One Envoy's ADS stream: its fronts (or the preview gateway it is) and what it has been
@@ -96,6 +122,9 @@ class StreamState:
         default_factory=lambda: {url: TypeState() for url in TYPE_NAMES}
     )
     _nonces: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    #: The last rendering, by the inputs it was made of (desired()).
+    _rendered: tuple[tuple[Any, ...], tuple[dict[str, Any], dict[str, Any]]] | None = None
+    _routed: tuple[tuple[tuple[Any, ...], frozenset[str]], dict[str, Any]] | None = None
 
     def on_request(self, request: discovery_pb2.DiscoveryRequest) -> Outcome:
         """Record a request: a subscription, or the ACK/NACK of the response in flight."""
@@ -137,16 +166,18 @@ class StreamState:
         route_traces: bool = True,
         previews: tuple[preview_gateway.PreviewHost, ...] = (),
         keys: preview_gateway.PreviewKeys | None = None,
-    ) -> dict[str, dict[str, Any]]:
-        """What Envoy should have now, per type, under the make-before-break rules."""
-        node = envoy_resources.node_resources(
-            self.fronts, table, addresses, headers, route_traces=route_traces
-        )
-        wanted = dict(node.clusters)
-        listeners = dict(node.listeners)
-        if self.gateway is not None:
-            wanted.update(preview_gateway.clusters(previews, table, addresses))
-            listeners[preview_gateway.NAME] = preview_gateway.listener(self.gateway, keys)
+    ) -> Mapping[str, dict[str, Any]]:
+        """What Envoy should have now, per type, under the make-before-break rules.
+
+        The stream asks after every event (a table change, each ACK), and rendering 1,000
+        routes takes tens of milliseconds: what was rendered is kept while its inputs are the
+        same objects (the route state replaces, never mutates, what changes), and the routes
+        are rendered only when asked for, which is not while clusters are still to be sent.
+        """
+        inputs = (table, headers, addresses, route_traces, previews, keys)
+        if self._rendered is None or not _same(self._rendered[0], inputs):
+            self._rendered = (inputs, self._render_node(*inputs))
+        wanted, listeners = self._rendered[1]
         clusters = dict(wanted)
         # Keep what acknowledged routes still name, as Envoy last accepted it.
         acked_routes = self.types[ROUTE_TYPE].acked_resources.values()
@@ -156,20 +187,60 @@ class StreamState:
                 clusters[name] = old_clusters[name]
         # A route needs its cluster acknowledged by Envoy and still wanted: a fork that lost
         # its address (local runs) loses its route even though Envoy still has the cluster.
-        acked = self.acked_cluster_names()
+        usable = frozenset(self.acked_cluster_names() & wanted.keys())
 
-        def usable(name: str) -> bool:
-            return name in acked and name in wanted
+        def routes() -> dict[str, Any]:
+            key = (inputs, usable)
+            if (
+                self._routed is None
+                or not _same(self._routed[0][0], inputs)
+                or (self._routed[0][1] != usable)
+            ):
+                self._routed = (key, self._render_routes(*inputs, usable))
+            return self._routed[1]
 
-        routes = envoy_resources.route_configurations(self.fronts, table, headers, usable)
+        return _Desired({CLUSTER_TYPE: clusters, LISTENER_TYPE: listeners}, routes)
+
+    def _render_node(
+        self,
+        table: RouteTable,
+        headers: KeyHeaders,
+        addresses: ServiceAddresses,
+        route_traces: bool,
+        previews: tuple[preview_gateway.PreviewHost, ...],
+        keys: preview_gateway.PreviewKeys | None,
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        node = envoy_resources.node_resources(
+            self.fronts, table, addresses, headers, route_traces=route_traces
+        )
+        wanted = dict(node.clusters)
+        listeners = dict(node.listeners)
+        if self.gateway is not None:
+            wanted.update(preview_gateway.clusters(previews, table, addresses))
+            listeners[preview_gateway.NAME] = preview_gateway.listener(self.gateway, keys)
+        return wanted, listeners
+
+    def _render_routes(
+        self,
+        table: RouteTable,
+        headers: KeyHeaders,
+        addresses: ServiceAddresses,
+        route_traces: bool,
+        previews: tuple[preview_gateway.PreviewHost, ...],
+        keys: preview_gateway.PreviewKeys | None,
+        usable: frozenset[str],
+    ) -> dict[str, Any]:
+        routes = envoy_resources.route_configurations(
+            self.fronts, table, headers, usable.__contains__
+        )
         if self.gateway is not None:
             routes[preview_gateway.NAME] = preview_gateway.route_configuration(
-                previews, table, headers, keys, usable
+                previews, table, headers, keys, usable.__contains__
             )
-        return {CLUSTER_TYPE: clusters, LISTENER_TYPE: listeners, ROUTE_TYPE: routes}
+        return routes
 
     def next_response(
-        self, desired: dict[str, dict[str, Any]]
+        self, desired: Mapping[str, dict[str, Any]]
     ) -> discovery_pb2.DiscoveryResponse | None:
         """The response to send now, or None (nothing changed, or a response is in flight)."""
         if self.in_flight():
