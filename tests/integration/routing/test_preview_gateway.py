@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import secrets
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -310,3 +311,41 @@ def test_huge_and_malformed_requests_are_refused_by_the_gateway_not_passed_on(
     assert back.headers["location"] == long_next
     # The gateway still serves afterwards.
     assert plane.get(PUBLIC).status_code == 200
+
+
+def test_a_traced_request_shows_the_gateways_decision_in_its_trace(plane: Plane) -> None:
+    plane.set(HOSTS, FORKED, _keys(plane.signer))
+    eventually(lambda: plane.get(PUBLIC).status_code == 200, timeout=10, what="the hosts live")
+
+    def traced(host: str, **kwargs: Any) -> list[dict[str, Any]]:
+        trace_id = secrets.token_hex(16)
+        headers = {
+            "traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01",
+            "tracestate": "sandboxmesh=1",
+            **kwargs.pop("headers", {}),
+        }
+        plane.get(host, headers=headers, **kwargs)
+        url = f"http://127.0.0.1:{plane.server.http_port}/v1/traces/{trace_id}"
+        found = eventually(
+            lambda: (r := httpx.get(url, timeout=5)).status_code == 200 and r.json()["hops"],
+            timeout=10,
+            what="the gateway's hop",
+        )
+        hops: list[dict[str, Any]] = found
+        return hops
+
+    (hop,) = traced(PUBLIC)
+    assert hop["service"] == f"preview-gateway/{PUBLIC}"
+    assert (hop["decision"], hop["reason"]) == (
+        "pr-1",
+        "the preview host is sandbox pr-1's: the gateway set its key",
+    )
+    (refused,) = traced(PRIVATE)
+    assert (refused["decision"], refused["reason"]) == (
+        "none",
+        "the preview of pr-1 asked for a sign-in: the gateway answered 302",
+    )
+    (unknown,) = traced(f"nothing-{KEY}.{DOMAIN}")
+    assert unknown["reason"] == "the host names no preview: the gateway answered 404"
+    (signed,) = traced(PRIVATE, cookies={preview.COOKIE_NAME: plane.signer.token()})
+    assert signed["decision"] == "pr-1"

@@ -101,13 +101,13 @@ def cluster(name: str, address: Address) -> cluster_pb2.Cluster:
     )
 
 
-def trace_log(front: Front, headers: matching.KeyHeaders) -> accesslog_pb2.AccessLog:
+def trace_log(log_name: str, headers: matching.KeyHeaders) -> accesslog_pb2.AccessLog:
     """The access log of traced requests: only those whose `tracestate` holds our member
     (the filter is all an untraced request costs), to the route server's gRPC access-log
     service on the xDS cluster, with the headers that say which key the request carried."""
     config = als_pb2.HttpGrpcAccessLogConfig(
         common_config=als_pb2.CommonGrpcAccessLogConfig(
-            log_name=front.name,
+            log_name=log_name,
             grpc_service=grpc_service_pb2.GrpcService(
                 envoy_grpc=grpc_service_pb2.GrpcService.EnvoyGrpc(cluster_name=XDS_CLUSTER)
             ),
@@ -159,7 +159,9 @@ def listener(
                 name="envoy.filters.http.router", typed_config=pack(router_pb2.Router())
             )
         ],
-        access_log=[trace_log(front, headers or matching.KeyHeaders())] if route_traces else [],
+        access_log=[trace_log(front.name, headers or matching.KeyHeaders())]
+        if route_traces
+        else [],
     )
     return listener_pb2.Listener(
         name=front.name,

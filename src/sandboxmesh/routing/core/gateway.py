@@ -34,7 +34,13 @@ from envoy.extensions.transport_sockets.tls.v3 import common_pb2, tls_pb2
 from google.protobuf import duration_pb2, empty_pb2, struct_pb2, wrappers_pb2
 
 from sandboxmesh.routing.core import matching
-from sandboxmesh.routing.core.envoy_resources import FORK_RETRY, cluster, fork_cluster_name, pack
+from sandboxmesh.routing.core.envoy_resources import (
+    FORK_RETRY,
+    cluster,
+    fork_cluster_name,
+    pack,
+    trace_log,
+)
 from sandboxmesh.routing.core.fronts import Gateway
 from sandboxmesh.routing.core.groups import RouteGroupView, members
 from sandboxmesh.routing.core.table import RouteTable, SandboxView, ServiceRef
@@ -43,6 +49,8 @@ from sandboxmesh.spec import preview
 from sandboxmesh.spec.preview import Access, PreviewUrl
 
 NAME = "preview-gateway"
+#: The access log's name: route traces (core/trace.py) read a hop of the gateway by it.
+TRACE_LOG = "gateway"
 PROVIDER = "controlplane"
 REQUIREMENT = "member"
 JWT_FILTER = "envoy.filters.http.jwt_authn"
@@ -184,7 +192,8 @@ def _host_route(
     usable: Callable[[str], bool],
 ) -> route_components_pb2.Route | None:
     match = route_components_pb2.RouteMatch(prefix="/")
-    name = f"{host.sandbox}|{host.host}"
+    # Route traces read the decision back from the name (trace.gateway_decision).
+    name = f"{host.sandbox}|{host.host}" + ("|group" if host.group else "")
     if host.access is Access.AUTHENTICATED and keys is None:
         return route_components_pb2.Route(
             name=name, match=match, direct_response=_plain(503, NO_KEYS_BODY)
@@ -295,8 +304,15 @@ def _filter(name: str, config: Any) -> hcm_pb2.HttpFilter:
     return hcm_pb2.HttpFilter(name=name, typed_config=pack(config))
 
 
-def listener(gateway: Gateway, keys: PreviewKeys | None) -> listener_pb2.Listener:
-    """The gateway's listener; its routes come over ADS as NAME."""
+def listener(
+    gateway: Gateway,
+    keys: PreviewKeys | None,
+    headers: matching.KeyHeaders | None = None,
+    *,
+    route_traces: bool = True,
+) -> listener_pb2.Listener:
+    """The gateway's listener; its routes come over ADS as NAME. With `route_traces`, traced
+    requests are logged to the route server, as routers log them (core/trace.py)."""
     filters = []
     if keys is not None:
         filters.append(_filter(JWT_FILTER, _jwt_filter(keys)))
@@ -321,6 +337,7 @@ def listener(gateway: Gateway, keys: PreviewKeys | None) -> listener_pb2.Listene
             ),
         ),
         http_filters=filters,
+        access_log=[trace_log(TRACE_LOG, headers or matching.KeyHeaders())] if route_traces else [],
     )
     chain = listener_components_pb2.FilterChain(
         filters=[

@@ -55,6 +55,27 @@ class Reason:
         "not ready"
     )
     GROUP_NOT_FORKED = "the key is route group {group}'s, none of whose members forks this Service"
+    PREVIEW = "the preview host is sandbox {sandbox}'s: the gateway set its key"
+    PREVIEW_GROUP = "the preview host is route group {group}'s: the gateway set its key"
+    PREVIEW_UNKNOWN = "the host names no preview: the gateway answered 404"
+    PREVIEW_REFUSED = "the preview of {sandbox} asked for a sign-in: the gateway answered {code}"
+
+
+#: What a gateway hop decided when it forwarded nothing.
+NONE = "none"
+
+
+def gateway_decision(route_name: str, response_code: int) -> tuple[str, str]:
+    """(decision, reason) of a preview gateway's hop (route names: `sandbox|host`, then
+    `|group` for a route group's host; `unknown` for a host that names no preview)."""
+    owner, _, rest = route_name.partition("|")
+    if not rest:
+        return NONE, Reason.PREVIEW_UNKNOWN
+    if response_code in (302, 401, 403, 503):
+        return NONE, Reason.PREVIEW_REFUSED.format(sandbox=owner, code=response_code)
+    if rest.endswith("|group"):
+        return owner, Reason.PREVIEW_GROUP.format(group=owner)
+    return owner, Reason.PREVIEW.format(sandbox=owner)
 
 
 def trace_id(traceparent: str | None) -> str | None:

@@ -16,6 +16,7 @@ from typing import Any
 from envoy.data.accesslog.v3 import accesslog_pb2
 from envoy.service.accesslog.v3 import als_pb2, als_pb2_grpc
 
+from sandboxmesh.routing.core import gateway as preview_gateway
 from sandboxmesh.routing.core import trace
 from sandboxmesh.routing.core.table import ServiceRef
 from sandboxmesh.routing.metrics import RouteServerMetrics
@@ -28,6 +29,10 @@ log = logging.getLogger(__name__)
 #: A router's node id is its Pod name; anything longer is not one of ours.
 ROUTER_MAX = 253
 _LABEL = re.compile(names.DNS_LABEL_PATTERN)
+#: The "namespace" a preview gateway's hops are shown under, the host they were for as the name.
+GATEWAY_SERVICE = "preview-gateway"
+#: At most as long as a trace report's `service` allows with the prefix (spec.protocol.TraceHop).
+_HOST = re.compile(r"[A-Za-z0-9.-]{1,238}")
 
 
 def front_service(log_name: str) -> ServiceRef | None:
@@ -50,16 +55,31 @@ class AccessLogService(als_pb2_grpc.AccessLogServiceServicer):  # type: ignore[m
     async def StreamAccessLogs(
         self, request_iterator: AsyncIterator[als_pb2.StreamAccessLogsMessage], context: Any
     ) -> als_pb2.StreamAccessLogsResponse:
-        router, service = "", None
+        router, service, gateway = "", None, False
         async for message in request_iterator:
             if message.HasField("identifier"):
                 router = message.identifier.node.id[:ROUTER_MAX]
                 service = front_service(message.identifier.log_name)
-            if service is None:
-                continue  # not a log of ours: nothing to attribute its entries to
+                gateway = message.identifier.log_name == preview_gateway.TRACE_LOG
             for entry in message.http_logs.log_entry:
-                self._record(entry, router, service)
+                if gateway:
+                    self._record_gateway(entry, router)
+                elif service is not None:
+                    self._record(entry, router, service)
+                # else: not a log of ours, nothing to attribute its entries to
         return als_pb2.StreamAccessLogsResponse()
+
+    def _record_gateway(self, entry: accesslog_pb2.HTTPAccessLogEntry, router: str) -> None:
+        """A preview gateway's hop: the host it served (as `preview-gateway/<host>`) and the
+        sandbox (or group) whose key it set, or why it forwarded nothing."""
+        host = entry.request.authority.rpartition(":")[0] or entry.request.authority
+        if not _HOST.fullmatch(host):
+            return  # not a host the gateway can have served: nothing worth keeping
+        common = entry.common_properties
+        decision, reason = trace.gateway_decision(
+            common.route_name, entry.response.response_code.value
+        )
+        self._add(entry, router, ServiceRef(GATEWAY_SERVICE, host.lower()), decision, reason)
 
     def _record(
         self, entry: accesslog_pb2.HTTPAccessLogEntry, router: str, service: ServiceRef
@@ -69,18 +89,33 @@ class AccessLogService(als_pb2_grpc.AccessLogServiceServicer):  # type: ignore[m
         if trace_id is None or not trace.traced(headers.get(trace.TRACESTATE_HEADER)):
             return
         key = trace.carried_key(headers, self.state.headers)
-        common = entry.common_properties
-        decision, reason = trace.decide(common.route_name, key, service, self.state.table)
+        decision, reason = trace.decide(
+            entry.common_properties.route_name, key, service, self.state.table
+        )
+        self._add(entry, router, service, decision, reason)
+
+    def _add(
+        self,
+        entry: accesslog_pb2.HTTPAccessLogEntry,
+        router: str,
+        service: ServiceRef,
+        decision: str,
+        reason: str,
+    ) -> None:
+        headers = dict(entry.request.request_headers)
+        trace_id = trace.trace_id(headers.get(trace.TRACEPARENT_HEADER))
+        if trace_id is None or not trace.traced(headers.get(trace.TRACESTATE_HEADER)):
+            return
         before = self.traces.dropped
         self.traces.add(
             trace.Hop(
                 trace_id=trace_id,
-                at=common.start_time.ToMicroseconds() / 1e6,
+                at=entry.common_properties.start_time.ToMicroseconds() / 1e6,
                 service=service,
                 router=router,
                 decision=decision,
                 reason=reason,
-                key=key,
+                key=trace.carried_key(headers, self.state.headers),
             )
         )
         self.metrics.trace_hops.inc()

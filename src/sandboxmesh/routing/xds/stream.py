@@ -217,7 +217,9 @@ class StreamState:
         listeners = dict(node.listeners)
         if self.gateway is not None:
             wanted.update(preview_gateway.clusters(previews, table, addresses))
-            listeners[preview_gateway.NAME] = preview_gateway.listener(self.gateway, keys)
+            listeners[preview_gateway.NAME] = preview_gateway.listener(
+                self.gateway, keys, headers, route_traces=route_traces
+            )
         return wanted, listeners
 
     def _render_routes(
