@@ -143,15 +143,18 @@ async def _measure(url: str, token: str, pid: int, agents: int, creates: int) ->
         await polls.aclose()
 
 
-def run(agents: int, creates: int, wanted: list[str]) -> dict[str, Any]:
+def run(agents: int, creates: int, wanted: list[str], workers: int = 1) -> dict[str, Any]:
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="bench-cp-poll-") as tmp:
         workdir = Path(tmp)
         for store, database_url in harness.stores(workdir, wanted):
             token = harness.bootstrap(database_url, workdir)
             env = {"SANDBOXMESH_AGENT__LONG_POLL_MAX_SECONDS": str(WAIT_SECONDS)}
-            with harness.server(database_url, workdir, **env) as (url, pid):
-                results[store] = asyncio.run(_measure(url, token, pid, agents, creates))
+            # Several workers need a store they can share: PostgreSQL.
+            count = workers if store == "postgresql" else 1
+            with harness.server(database_url, workdir, workers=count, **env) as (url, pid):
+                measured = asyncio.run(_measure(url, token, pid, agents, creates))
+                results[store] = {"workers": count, **measured}
     return results
 
 
@@ -160,8 +163,11 @@ def main() -> None:
     parser.add_argument("--agents", type=int, default=1000)
     parser.add_argument("--creates", type=int, default=200)
     parser.add_argument("--stores", nargs="+", default=["sqlite", "postgresql"])
+    parser.add_argument(
+        "--workers", type=int, default=1, help="server worker processes (PostgreSQL only)"
+    )
     args = parser.parse_args()
-    result = run(args.agents, args.creates, args.stores)
+    result = run(args.agents, args.creates, args.stores, args.workers)
     print(json.dumps({"benchmark": "controlplane.long_poll", **result}, indent=2))
 
 
