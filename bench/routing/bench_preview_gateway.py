@@ -29,7 +29,8 @@ from sandboxmesh.dev.local_routing.envoy_process import EnvoyProcess
 from sandboxmesh.routing.core import gateway
 from sandboxmesh.routing.core.bootstrap import AdsServer, envoy_bootstrap
 from sandboxmesh.routing.core.fronts import Gateway
-from sandboxmesh.routing.core.gateway import PreviewHost, PreviewKeys
+from sandboxmesh.routing.core.gateway import PreviewHost
+from sandboxmesh.routing.core.preview_signin import PreviewKeys
 from sandboxmesh.routing.core.table import RouteTable, ServiceRef
 from sandboxmesh.routing.core.upstreams import Address, ServiceAddresses
 from sandboxmesh.routing.server import RouteServer, RouteServerSettings, RouteServerThread

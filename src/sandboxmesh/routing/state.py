@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import time
 
-from sandboxmesh.routing.core.gateway import PreviewHost, PreviewKeys
+from sandboxmesh.routing.core.gateway import PreviewHost
 from sandboxmesh.routing.core.matching import KeyHeaders
+from sandboxmesh.routing.core.preview_signin import PreviewKeys
 from sandboxmesh.routing.core.table import RouteTable
 from sandboxmesh.routing.core.upstreams import ServiceAddresses
 

@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
-from sandboxmesh.routing.core import gateway
+from sandboxmesh.routing.core import gateway, preview_signin
 from sandboxmesh.routing.core.fronts import InvalidGateway, gateway_from_metadata
-from sandboxmesh.routing.core.gateway import PreviewHost, PreviewKeys
+from sandboxmesh.routing.core.gateway import PreviewHost
 from sandboxmesh.routing.core.matching import KeyHeaders
+from sandboxmesh.routing.core.preview_signin import PreviewKeys
 from sandboxmesh.routing.core.table import ForkRoute, RouteTable, ServiceRef, sandbox_view
 from sandboxmesh.spec import preview
 from sandboxmesh.spec.preview import Access
@@ -96,7 +97,7 @@ def _jwks() -> str:
     ],
 )
 def test_keys_from_the_agents_configmap(data: dict[str, str] | None, usable: bool) -> None:
-    keys = gateway.keys_from_configmap(data)
+    keys = preview_signin.keys_from_configmap(data)
     assert (keys is not None) is usable
 
 
@@ -165,8 +166,8 @@ def test_authenticated_hosts_need_the_keys_and_carry_the_sign_in_steps() -> None
         _hosts(Access.AUTHENTICATED), RouteTable(), KeyHeaders(), keys, lambda _: True
     )
     route = config.virtual_hosts[0].routes[0]
-    assert gateway.JWT_FILTER in route.typed_per_filter_config
-    lua = route.metadata.filter_metadata[gateway.LUA_FILTER]
+    assert preview_signin.JWT_FILTER in route.typed_per_filter_config
+    lua = route.metadata.filter_metadata[preview_signin.LUA_FILTER]
     assert lua["host"] == f"web-{KEY}.preview.test"
     assert lua["authorize"] == "https://cp/preview/authorize"
     listener = gateway.listener(gateway.Gateway(listen_port=8080), keys)

@@ -16,7 +16,7 @@ from lightkube import AsyncClient
 from lightkube.resources.core_v1 import ConfigMap
 
 from sandboxmesh import kube
-from sandboxmesh.routing.core import gateway
+from sandboxmesh.routing.core import preview_signin
 from sandboxmesh.routing.metrics import RouteServerMetrics
 from sandboxmesh.routing.state import RouteState
 from sandboxmesh.spec import preview
@@ -53,7 +53,7 @@ class PreviewKeysWatcher:
         self._set(None if event == "DELETED" else raw)
 
     def _set(self, raw: dict[str, Any] | None) -> None:
-        keys = gateway.keys_from_configmap((raw or {}).get("data"))
+        keys = preview_signin.keys_from_configmap((raw or {}).get("data"))
         if raw is not None and keys is None:
             log.warning(
                 "preview gateway: ConfigMap %s/%s does not hold usable keys; authenticated "

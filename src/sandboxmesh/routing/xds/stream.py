@@ -31,6 +31,7 @@ from sandboxmesh.routing.core import gateway as preview_gateway
 from sandboxmesh.routing.core.envoy_resources import CLUSTER_TYPE, LISTENER_TYPE, ROUTE_TYPE
 from sandboxmesh.routing.core.fronts import Front, Gateway
 from sandboxmesh.routing.core.matching import KeyHeaders
+from sandboxmesh.routing.core.preview_signin import PreviewKeys
 from sandboxmesh.routing.core.table import RouteTable
 from sandboxmesh.routing.core.upstreams import ServiceAddresses
 
@@ -165,7 +166,7 @@ class StreamState:
         addresses: ServiceAddresses,
         route_traces: bool = True,
         previews: tuple[preview_gateway.PreviewHost, ...] = (),
-        keys: preview_gateway.PreviewKeys | None = None,
+        keys: PreviewKeys | None = None,
     ) -> Mapping[str, dict[str, Any]]:
         """What Envoy should have now, per type, under the make-before-break rules.
 
@@ -208,7 +209,7 @@ class StreamState:
         addresses: ServiceAddresses,
         route_traces: bool,
         previews: tuple[preview_gateway.PreviewHost, ...],
-        keys: preview_gateway.PreviewKeys | None,
+        keys: PreviewKeys | None,
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         node = envoy_resources.node_resources(
             self.fronts, table, addresses, headers, route_traces=route_traces
@@ -229,7 +230,7 @@ class StreamState:
         addresses: ServiceAddresses,
         route_traces: bool,
         previews: tuple[preview_gateway.PreviewHost, ...],
-        keys: preview_gateway.PreviewKeys | None,
+        keys: PreviewKeys | None,
         usable: frozenset[str],
     ) -> dict[str, Any]:
         routes = envoy_resources.route_configurations(
