@@ -11,15 +11,12 @@ every hop behind the gateway routes on the key it set.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import sqlite3
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -27,97 +24,54 @@ from urllib.parse import urlsplit
 import httpx
 import jwt
 import pytest
-from lightkube import ApiError, Client
-from lightkube.resources.core_v1 import ConfigMap, Namespace
+from lightkube.resources.core_v1 import ConfigMap
 from playwright.sync_api import Browser, expect, sync_playwright
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.support.eventually import eventually
-from tests.support.system import Process, start_server
+from tests.support.routed_system import (
+    CLUSTER,
+    Account,
+    RoutedSystem,
+    bootstrap_account,
+    routed_system,
+)
 
-from sandboxmesh.client import ClientConfig, ControlPlaneClient, endpoints
-from sandboxmesh.controlplane.bootstrap import bootstrap as controlplane_bootstrap
-from sandboxmesh.controlplane.domain import plans
-from sandboxmesh.controlplane.passwords import hash_password
+from sandboxmesh.client import ControlPlaneClient, endpoints
 from sandboxmesh.dev.cluster.node.configs import NODE_IP
-from sandboxmesh.dev.demo import in_cluster, manifests, routed_app, sandboxes
-from sandboxmesh.dev.demo.routed_app import RoutedApp, versions
+from sandboxmesh.dev.demo import in_cluster, manifests, sandboxes
+from sandboxmesh.dev.demo.routed_app import versions
 from sandboxmesh.dev.pytest_plugin import RealNodeCluster
 from sandboxmesh.spec import SandboxManifest, preview
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(900)]
 
-CLUSTER = "local"
 DOMAIN = "preview.test"
 #: The gateway's NodePort, fixed because the URLs name it (preview.port).
 GATEWAY_PORT = 31480
-OWNER = ("owner@acme.example", "a long enough password for the portal")
-OUTSIDER = ("eve@globex.example", "another long enough password here")
+OWNER = Account("acme", "owner@acme.example", "a long enough password for the portal")
+OUTSIDER = Account("globex", "eve@globex.example", "another long enough password here")
 BASELINE = {"frontend": "baseline", "checkout": "baseline", "payments": "baseline"}
-
-
-@dataclass
-class Previews:
-    app: RoutedApp
-    api: ControlPlaneClient
-    kube: Client
-    namespace: str
-    server: Process
-    database: Path
-
-
-def _bootstrap(database_url: str, org: str, account: tuple[str, str]) -> str:
-    async def run() -> str:
-        return await controlplane_bootstrap(
-            database_url, org=org, owner_email=account[0], plan=plans.Plan.TEAM,
-            token_ttl=timedelta(days=1), password_hash=await hash_password(account[1]),
-        )  # fmt: skip
-
-    return asyncio.run(run())
 
 
 @pytest.fixture(scope="module")
 def previews(
     real_node_cluster: RealNodeCluster, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Previews]:
+) -> Iterator[RoutedSystem]:
     if not CHROMIUM.exists():
         pytest.skip(f"LOUD SKIP: {CHROMIUM} is missing; `make test` installs Debian's chromium")
-    target = real_node_cluster.target()
-    assert target.local is not None
-    in_cluster.load_images(target.local)
+    values = {
+        "agent.pollWaitSeconds": "5",
+        "preview.domain": DOMAIN,
+        "preview.scheme": "http",
+        "preview.port": str(GATEWAY_PORT),
+        "preview.gateway.replicas": "1",
+        "preview.gateway.service.type": "NodePort",
+        "preview.gateway.service.nodePort": str(GATEWAY_PORT),
+    }
     home = tmp_path_factory.mktemp("previews")
-    namespace = f"pv-{uuid.uuid4().hex[:6]}"
-    kube = target.client()
-    database_url = f"sqlite:///{home / 'controlplane.db'}"
-    token = _bootstrap(database_url, "acme", OWNER)
-    _bootstrap(database_url, "globex", OUTSIDER)
-    server = start_server(database_url, home, host=NODE_IP)
-    api = ControlPlaneClient(ClientConfig(server.url(), token))
-    install: in_cluster.Install | None = None
-    try:
-        cluster_token = api.send(endpoints.register_cluster(CLUSTER)).token
-        install = in_cluster.Install(
-            target.kubeconfig, server.url(), cluster_token,
-            values={
-                "agent.pollWaitSeconds": "5",
-                "preview.domain": DOMAIN,
-                "preview.scheme": "http",
-                "preview.port": str(GATEWAY_PORT),
-                "preview.gateway.replicas": "1",
-                "preview.gateway.service.type": "NodePort",
-                "preview.gateway.service.nodePort": str(GATEWAY_PORT),
-            },
-        )  # fmt: skip
-        install.install()
-        app = routed_app.deploy(target.kubeconfig, namespace, timeout=240)
-        yield Previews(app, api, kube, namespace, server, home / "controlplane.db")
-    finally:
-        api.close()
-        if install is not None:
-            install.uninstall()
-        with contextlib.suppress(ApiError):
-            kube.delete(Namespace, namespace)
-        kube.close()
-        server.stop()
+    with routed_system(real_node_cluster, home, OWNER, values) as system:
+        bootstrap_account(f"sqlite:///{system.database}", OUTSIDER)
+        yield system
 
 
 def _sandbox(name: str, namespace: str) -> SandboxManifest:
@@ -173,16 +127,16 @@ def _browser(playwright: Any) -> Browser:
     return launched
 
 
-def _log_in(page: Any, url: str, account: tuple[str, str]) -> None:
+def _log_in(page: Any, url: str, account: Account) -> None:
     page.goto(f"{url}/portal/login")
-    page.get_by_label("Email").fill(account[0])
-    page.get_by_label("Password").fill(account[1])
+    page.get_by_label("Email").fill(account.email)
+    page.get_by_label("Password").fill(account.password)
     page.get_by_role("button", name="Log in").click()
     expect(page.get_by_role("heading", name="Sandboxes", level=1)).to_be_visible()
 
 
 def test_a_preview_url_opens_the_sandbox_in_a_browser_and_only_for_its_members(
-    previews: Previews,
+    previews: RoutedSystem,
 ) -> None:
     name = f"pv-{uuid.uuid4().hex[:6]}"
     key = sandboxes.create(previews.api, _sandbox(name, previews.namespace))

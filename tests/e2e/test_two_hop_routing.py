@@ -12,7 +12,6 @@ destination from the Sandbox objects.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -30,19 +29,17 @@ from typing import Any
 
 import httpx
 import pytest
-from lightkube import ApiError, Client
+from lightkube import Client
 from lightkube.resources.apps_v1 import Deployment
-from lightkube.resources.core_v1 import Namespace, Pod, Service
+from lightkube.resources.core_v1 import Pod, Service
 from tests.support.eventually import eventually
 from tests.support.kube import SandboxResource, absent, sandbox_gone
-from tests.support.system import Process, start_server
+from tests.support.routed_system import CLUSTER, Account, routed_system
+from tests.support.system import Process
 
-from sandboxmesh.client import ClientConfig, ControlPlaneClient, endpoints
-from sandboxmesh.controlplane.bootstrap import bootstrap as controlplane_bootstrap
-from sandboxmesh.controlplane.domain import plans
-from sandboxmesh.controlplane.passwords import hash_password
-from sandboxmesh.dev.cluster.node.configs import NODE_IP, NODE_NAME
-from sandboxmesh.dev.demo import in_cluster, manifests, routed_app, sandboxes
+from sandboxmesh.client import ControlPlaneClient, endpoints
+from sandboxmesh.dev.cluster.node.configs import NODE_NAME
+from sandboxmesh.dev.demo import manifests, sandboxes
 from sandboxmesh.dev.demo.routed_app import RoutedApp, key_headers, versions
 from sandboxmesh.dev.pytest_plugin import KubeTarget, RealNodeCluster
 from sandboxmesh.routing import ROUTING_KEY_HEADER
@@ -52,12 +49,10 @@ from sandboxmesh.spec.crd import LABEL_SANDBOX
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(900)]
 
-CLUSTER = "local"
 #: The issue's contract: a new sandbox's route is live within 1 s of Ready.
 ROUTE_LIVE_WITHIN_SECONDS = 1.0
 BASELINE = {"frontend": "baseline", "checkout": "baseline", "payments": "baseline"}
-OWNER_EMAIL = "owner@acme.example"
-OWNER_PASSWORD = "a long enough password for the portal"
+OWNER = Account("acme", "owner@acme.example", "a long enough password for the portal")
 
 
 @dataclass
@@ -92,48 +87,14 @@ def sandbox_name(prefix: str) -> str:
 def two_hop(
     real_node_cluster: RealNodeCluster, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[TwoHop]:
-    target = real_node_cluster.target()
-    assert target.local is not None
-    in_cluster.load_images(target.local)
+    # Short long-polls; a drain long enough for routers to withdraw routes before forks go.
+    values = {"agent.pollWaitSeconds": "5", "operator.drainSeconds": "2"}
     home = tmp_path_factory.mktemp("two-hop")
-    namespace = f"hop-{uuid.uuid4().hex[:6]}"
-    kube = target.client()
-    database_url = f"sqlite:///{home / 'controlplane.db'}"
-    token = _bootstrap_with_portal_account(database_url)
-    server = start_server(database_url, home, host=NODE_IP)
-    api = ControlPlaneClient(ClientConfig(server.url(), token))
-    install: in_cluster.Install | None = None
-    try:
-        cluster_token = api.send(endpoints.register_cluster(CLUSTER)).token
-        # Short long-polls; a drain long enough for routers to withdraw routes before forks go.
-        install = in_cluster.Install(
-            target.kubeconfig, server.url(), cluster_token,
-            values={"agent.pollWaitSeconds": "5", "operator.drainSeconds": "2"},
+    with routed_system(real_node_cluster, home, OWNER, values) as system:
+        yield TwoHop(
+            system.app, system.api, system.kube, system.namespace, system.server, system.token,
+            system.target,
         )  # fmt: skip
-        install.install()
-        app = routed_app.deploy(target.kubeconfig, namespace, timeout=240)
-        yield TwoHop(app, api, kube, namespace, server, token, target)
-    finally:
-        api.close()
-        if install is not None:
-            install.uninstall()
-        with contextlib.suppress(ApiError):
-            kube.delete(Namespace, namespace)
-        kube.close()
-        server.stop()
-
-
-def _bootstrap_with_portal_account(database_url: str) -> str:
-    import asyncio
-    from datetime import timedelta
-
-    async def run() -> str:
-        return await controlplane_bootstrap(
-            database_url, org="acme", owner_email=OWNER_EMAIL, plan=plans.Plan.TEAM,
-            token_ttl=timedelta(days=1), password_hash=await hash_password(OWNER_PASSWORD),
-        )  # fmt: skip
-
-    return asyncio.run(run())
 
 
 def test_each_key_reaches_its_own_fork_on_the_second_hop_and_only_there(two_hop: TwoHop) -> None:
@@ -441,7 +402,7 @@ def _portal_page(url: str, path: str) -> str:
         csrf = re.search(r'name="csrf_token" value="([^"]*)"', form.text)
         assert csrf is not None
         signed_in = browser.post("/portal/login", data={
-            "email": OWNER_EMAIL, "password": OWNER_PASSWORD, "csrf_token": csrf.group(1),
+            "email": OWNER.email, "password": OWNER.password, "csrf_token": csrf.group(1),
             "next": path,
         })  # fmt: skip
         assert signed_in.status_code == 200, signed_in.text[-500:]
