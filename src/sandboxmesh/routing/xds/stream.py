@@ -86,9 +86,28 @@ def _route_clusters(routes: Iterable[Any]) -> set[str]:
     return names
 
 
-def _same(old: tuple[Any, ...], new: tuple[Any, ...]) -> bool:
-    """Whether two renderings' inputs are the very same objects (and equal flags)."""
-    return all(a is b or (isinstance(a, bool) and a == b) for a, b in zip(old, new, strict=True))
+@dataclass(frozen=True, eq=False)
+class _Inputs:
+    """What a rendering is made of, as the route state holds it."""
+
+    table: RouteTable
+    headers: KeyHeaders
+    addresses: ServiceAddresses
+    route_traces: bool
+    previews: tuple[preview_gateway.PreviewHost, ...]
+    keys: PreviewKeys | None
+
+    def same(self, other: _Inputs) -> bool:
+        """The very same objects (the route state replaces what changes, never mutates it):
+        cheaper than comparing tables of 1,000 routes for equality."""
+        return (
+            self.table is other.table
+            and self.headers is other.headers
+            and self.addresses is other.addresses
+            and self.route_traces == other.route_traces
+            and self.previews is other.previews
+            and self.keys is other.keys
+        )
 
 
 class _Desired(Mapping[str, dict[str, Any]]):
@@ -124,8 +143,8 @@ class StreamState:
     )
     _nonces: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     #: The last rendering, by the inputs it was made of (desired()).
-    _rendered: tuple[tuple[Any, ...], tuple[dict[str, Any], dict[str, Any]]] | None = None
-    _routed: tuple[tuple[tuple[Any, ...], frozenset[str]], dict[str, Any]] | None = None
+    _rendered: tuple[_Inputs, tuple[dict[str, Any], dict[str, Any]]] | None = None
+    _routed: tuple[_Inputs, frozenset[str], dict[str, Any]] | None = None
 
     def on_request(self, request: discovery_pb2.DiscoveryRequest) -> Outcome:
         """Record a request: a subscription, or the ACK/NACK of the response in flight."""
@@ -175,9 +194,9 @@ class StreamState:
         same objects (the route state replaces, never mutates, what changes), and the routes
         are rendered only when asked for, which is not while clusters are still to be sent.
         """
-        inputs = (table, headers, addresses, route_traces, previews, keys)
-        if self._rendered is None or not _same(self._rendered[0], inputs):
-            self._rendered = (inputs, self._render_node(*inputs))
+        inputs = _Inputs(table, headers, addresses, route_traces, previews, keys)
+        if self._rendered is None or not self._rendered[0].same(inputs):
+            self._rendered = (inputs, self._render_node(inputs))
         wanted, listeners = self._rendered[1]
         clusters = dict(wanted)
         # Keep what acknowledged routes still name, as Envoy last accepted it.
@@ -191,54 +210,37 @@ class StreamState:
         usable = frozenset(self.acked_cluster_names() & wanted.keys())
 
         def routes() -> dict[str, Any]:
-            key = (inputs, usable)
-            if (
-                self._routed is None
-                or not _same(self._routed[0][0], inputs)
-                or (self._routed[0][1] != usable)
-            ):
-                self._routed = (key, self._render_routes(*inputs, usable))
-            return self._routed[1]
+            kept = self._routed
+            if kept is None or not kept[0].same(inputs) or kept[1] != usable:
+                self._routed = kept = (inputs, usable, self._render_routes(inputs, usable))
+            return kept[2]
 
         return _Desired({CLUSTER_TYPE: clusters, LISTENER_TYPE: listeners}, routes)
 
-    def _render_node(
-        self,
-        table: RouteTable,
-        headers: KeyHeaders,
-        addresses: ServiceAddresses,
-        route_traces: bool,
-        previews: tuple[preview_gateway.PreviewHost, ...],
-        keys: PreviewKeys | None,
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
+    def _render_node(self, inputs: _Inputs) -> tuple[dict[str, Any], dict[str, Any]]:
         node = envoy_resources.node_resources(
-            self.fronts, table, addresses, headers, route_traces=route_traces
+            self.fronts,
+            inputs.table,
+            inputs.addresses,
+            inputs.headers,
+            route_traces=inputs.route_traces,
         )
         wanted = dict(node.clusters)
         listeners = dict(node.listeners)
         if self.gateway is not None:
-            wanted.update(preview_gateway.clusters(previews, table, addresses))
+            wanted.update(preview_gateway.clusters(inputs.previews, inputs.table, inputs.addresses))
             listeners[preview_gateway.NAME] = preview_gateway.listener(
-                self.gateway, keys, headers, route_traces=route_traces
+                self.gateway, inputs.keys, inputs.headers, route_traces=inputs.route_traces
             )
         return wanted, listeners
 
-    def _render_routes(
-        self,
-        table: RouteTable,
-        headers: KeyHeaders,
-        addresses: ServiceAddresses,
-        route_traces: bool,
-        previews: tuple[preview_gateway.PreviewHost, ...],
-        keys: PreviewKeys | None,
-        usable: frozenset[str],
-    ) -> dict[str, Any]:
+    def _render_routes(self, inputs: _Inputs, usable: frozenset[str]) -> dict[str, Any]:
         routes = envoy_resources.route_configurations(
-            self.fronts, table, headers, usable.__contains__
+            self.fronts, inputs.table, inputs.headers, usable.__contains__
         )
         if self.gateway is not None:
             routes[preview_gateway.NAME] = preview_gateway.route_configuration(
-                previews, table, headers, keys, usable.__contains__
+                inputs.previews, inputs.table, inputs.headers, inputs.keys, usable.__contains__
             )
         return routes
 
