@@ -2,20 +2,44 @@
 
 from __future__ import annotations
 
+import logging
+
+from pydantic import ValidationError
+
 from sandboxmesh.controlplane.repository import records
 from sandboxmesh.spec import Phase, SandboxSpec, SandboxStatus
 from sandboxmesh.spec.api.sandboxes import SandboxList, SandboxPublic
 
 __all__ = ["SandboxList", "SandboxPublic", "sandbox_public"]
 
+log = logging.getLogger(__name__)
+
+
+def _stored_status(sandbox: records.Sandbox) -> SandboxStatus:
+    """The status as last reported; one stored before a rule of the model tightened (a preview
+    URL's shape, say) is shown as not reported rather than failing every read of the sandbox:
+    the agent's next report replaces it."""
+    if sandbox.status is None:
+        return SandboxStatus(routing_key=sandbox.routing_key)
+    try:
+        return SandboxStatus.model_validate(sandbox.status)
+    except ValidationError as error:
+        log.warning(
+            "sandbox %s: its stored status does not parse (%d problems); shown as not reported",
+            sandbox.name,
+            error.error_count(),
+        )
+        return SandboxStatus(
+            routing_key=sandbox.routing_key,
+            message="the cluster's last report does not parse with this version of the control "
+            "plane; its next report replaces it",
+        )
+
 
 def sandbox_public(sandbox: records.Sandbox) -> SandboxPublic:
     """The stored sandbox with its status as reported, and the fields only the store knows
     (expiry, routing key, phase) laid over it."""
-    if sandbox.status is not None:
-        status = SandboxStatus.model_validate(sandbox.status)
-    else:
-        status = SandboxStatus(routing_key=sandbox.routing_key)
+    status = _stored_status(sandbox)
     status = status.model_copy(
         update={
             "expires_at": sandbox.expires_at,
