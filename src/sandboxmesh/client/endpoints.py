@@ -24,6 +24,7 @@ from sandboxmesh.spec.api import (
     ClusterPublic,
     ClusterRegistered,
     ClusterTokenList,
+    LifetimePolicyPublic,
     MemberCreated,
     MemberList,
     MemberPublic,
@@ -200,6 +201,24 @@ def set_team_quota(name: str, max_sandboxes: int | None) -> Call[TeamPublic]:
         _model(TeamPublic),
         json={"maxSandboxes": max_sandboxes},
     )
+
+
+# Lifetime policies (docs/policy.md)
+
+
+def _policy_path(team: str | None) -> str:
+    return "/api/v1/organization/policy" if team is None else f"/api/v1/teams/{_seg(team)}/policy"
+
+
+def get_policy(*, team: str | None = None) -> Call[LifetimePolicyPublic]:
+    """The organisation's lifetime policy, or `team`'s."""
+    return Call("GET", _policy_path(team), _model(LifetimePolicyPublic))
+
+
+def set_policy(policy: Mapping[str, Any], *, team: str | None = None) -> Call[LifetimePolicyPublic]:
+    """Replace the organisation's (or `team`'s) policy with `policy` (the API's fields:
+    defaultTtl, maxTtl, defaultIdle, maxSandboxesPerMember; left out: no bound)."""
+    return Call("PUT", _policy_path(team), _model(LifetimePolicyPublic), json=dict(policy))
 
 
 # Members and tokens

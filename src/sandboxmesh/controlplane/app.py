@@ -23,6 +23,7 @@ from sandboxmesh.controlplane.api.routes import (
     health,
     members,
     organization,
+    policy,
     routegroups,
     sandboxes,
     teams,
@@ -98,6 +99,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
         clusters,
         traces,
         routegroups,
+        policy,
     ):
         app.include_router(module.router)
     # The web UI under /portal (and a redirect from /), on the same repository layer.

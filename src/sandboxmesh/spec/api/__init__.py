@@ -22,6 +22,11 @@ from sandboxmesh.spec.api.clusters import (
     TokenRotate,
     TokenRotated,
 )
+from sandboxmesh.spec.api.policy import (
+    LifetimePolicyPublic,
+    LifetimePolicyUpdate,
+    LifetimePolicyValues,
+)
 from sandboxmesh.spec.api.sandboxes import (
     SandboxList,
     SandboxPublic,
@@ -81,6 +86,9 @@ __all__ = [
     "Email",
     "ErrorBody",
     "InvitationSent",
+    "LifetimePolicyPublic",
+    "LifetimePolicyUpdate",
+    "LifetimePolicyValues",
     "Limit",
     "MemberCreate",
     "MemberCreated",
