@@ -9,6 +9,7 @@ from sandboxmesh.cli import (
     admin,
     cluster,
     login,
+    policy,
     route,
     route_server,
     routegroup,
@@ -45,6 +46,7 @@ app.add_typer(tenancy.team_app, name="team")
 app.add_typer(tenancy.member_app, name="member")
 app.add_typer(tenancy.token_app, name="token")
 app.add_typer(tenancy.quota_app, name="quota")
+app.add_typer(policy.app, name="policy")
 app.add_typer(cluster.app, name="cluster")
 app.add_typer(sandbox.app, name="sandbox")
 app.add_typer(routegroup.app, name="routegroup")
