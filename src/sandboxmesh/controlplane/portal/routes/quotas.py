@@ -47,7 +47,8 @@ async def quotas_page_for(
         all_teams = await org.teams.all()
         lifetime = {"organization": policy_public(await policies.organization_policy(org))}
         for team in all_teams:
-            lifetime[f"team/{team.name}"] = policy_public(await policies.team_policy(org, team.name))
+            view = await policies.team_policy(org, team.name)
+            lifetime[f"team/{team.name}"] = policy_public(view)
     return page(
         member,
         "quotas.html",
