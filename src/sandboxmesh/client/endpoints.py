@@ -41,6 +41,8 @@ from sandboxmesh.spec.api import (
     TraceList,
     TracePublic,
     UsageStatement,
+    WebhookSecretCreated,
+    WebhookSecretPublic,
     WhoAmI,
 )
 from sandboxmesh.spec.api.routegroups import RouteGroupList, RouteGroupPublic
@@ -219,6 +221,19 @@ def set_policy(policy: Mapping[str, Any], *, team: str | None = None) -> Call[Li
     """Replace the organisation's (or `team`'s) policy with `policy` (the API's fields:
     defaultTtl, maxTtl, defaultIdle, maxSandboxesPerMember; left out: no bound)."""
     return Call("PUT", _policy_path(team), _model(LifetimePolicyPublic), json=dict(policy))
+
+
+def webhook_secret() -> Call[WebhookSecretPublic]:
+    return Call("GET", "/api/v1/organization/webhook-secret", _model(WebhookSecretPublic))
+
+
+def rotate_webhook_secret() -> Call[WebhookSecretCreated]:
+    """A new GitHub webhook secret for the organisation, replacing the old one (shown once)."""
+    return Call("POST", "/api/v1/organization/webhook-secret", _model(WebhookSecretCreated))
+
+
+def delete_webhook_secret() -> Call[None]:
+    return Call("DELETE", "/api/v1/organization/webhook-secret", _nothing)
 
 
 # Members and tokens

@@ -8,7 +8,8 @@
      ├── RequestTimeout        408 request_timeout
      ├── Conflict              409 conflict
      │    ├── QuotaExceeded    409 quota_exceeded
-     │    └── MemberSandboxLimit  409 member_sandbox_limit (a lifetime policy's per-member limit)
+     │    ├── MemberSandboxLimit  409 member_sandbox_limit (a lifetime policy's per-member limit)
+     │    └── ReplayedDelivery    409 replayed_delivery (a webhook delivery seen already)
      ├── PayloadTooLarge       413 payload_too_large
      ├── Invalid               422 invalid (details.errors: field-level errors)
      │    ├── TtlAboveMaximum       422 ttl_above_maximum (a lifetime policy's maximum TTL)
@@ -80,6 +81,10 @@ class QuotaExceeded(Conflict):
 
 class MemberSandboxLimit(Conflict):
     code = "member_sandbox_limit"
+
+
+class ReplayedDelivery(Conflict):
+    code = "replayed_delivery"
 
 
 class PayloadTooLarge(ApiError):

@@ -371,12 +371,13 @@ class Sandboxes(Scoped):
         )
         await self._insert_labels(sandbox_id, labels)
 
-    async def delete(self, name: str) -> StoredSandbox:
-        """Mark the sandbox for deletion; it is gone once its agent confirms the removal."""
+    async def delete(self, name: str, *, why: str = "requested") -> StoredSandbox:
+        """Mark the sandbox for deletion; it is gone once its agent confirms the removal.
+        `why` goes to the audit log."""
         sandbox = await self.find(name, for_update=True)
         if sandbox is None:
             raise errors.NotFound("sandbox", name)
-        await mark_deleting(self.tx, sandbox, org_id=self.org_id, actor=self.actor, why="requested")
+        await mark_deleting(self.tx, sandbox, org_id=self.org_id, actor=self.actor, why=why)
         return await self.get(name)
 
 

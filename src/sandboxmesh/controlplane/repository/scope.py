@@ -17,11 +17,12 @@ from sandboxmesh.controlplane.repository.tokens import ApiTokens
 from sandboxmesh.controlplane.repository.traces import RouteTraces
 from sandboxmesh.controlplane.repository.transaction import Tx
 from sandboxmesh.controlplane.repository.usage import Usage
+from sandboxmesh.controlplane.repository.webhooks import WebhookSecrets
 
 
 class OrgScope:
     """The caller's organisation and its teams, members, tokens, clusters, sandboxes, route
-    groups and lifetime policies."""
+    groups, lifetime policies and webhook secret."""
 
     def __init__(self, tx: Tx, principal: Principal, *, creates: CreateQueue | None = None) -> None:
         """`creates`: the process's queue of sandbox creates (PostgreSQL), if it has one."""
@@ -40,3 +41,4 @@ class OrgScope:
         self.traces = RouteTraces(*args)
         self.route_groups = RouteGroups(*args)
         self.policies = LifetimePolicies(*args)
+        self.webhook_secret = WebhookSecrets(*args)

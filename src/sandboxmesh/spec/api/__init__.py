@@ -69,6 +69,11 @@ from sandboxmesh.spec.api.usage import (
     UsageLine,
     UsageStatement,
 )
+from sandboxmesh.spec.api.webhooks import (
+    WebhookDelivery,
+    WebhookSecretCreated,
+    WebhookSecretPublic,
+)
 
 __all__ = [
     "ApiModel",
@@ -120,5 +125,8 @@ __all__ = [
     "TraceState",
     "UsageLine",
     "UsageStatement",
+    "WebhookDelivery",
+    "WebhookSecretCreated",
+    "WebhookSecretPublic",
     "WhoAmI",
 ]
