@@ -228,6 +228,32 @@ def test_policy_commands(cli: Cli, logged_in: str, tmp_path: Path) -> None:
     assert "(ttl_above_maximum)" in too_long.output
 
 
+def test_webhook_secret_commands(cli: Cli, server: str, logged_in: str) -> None:
+    missing = cli("webhook", "secret", "get", ok=False)
+    assert missing.exit_code != 0
+    assert missing.output.strip() == "error: webhook secret 'github' not found (not_found)"
+    shown = cli("webhook", "secret", "rotate").stdout.splitlines()
+    assert shown[0] == f"payload URL:  {server}/api/v1/webhooks/github/{cli.org}"
+    secret = shown[-1]
+    assert secret.startswith("smw_")
+    listed = cli.json("webhook", "secret", "get")
+    assert secret.startswith(listed["prefix"] + "_")
+    assert secret not in cli("webhook", "secret", "get").stdout
+    cli("webhook", "secret", "delete")
+
+
+def test_apply_takes_a_name_and_labels_beside_the_manifest(
+    cli: Cli, logged_in: str, tmp_path: Path
+) -> None:
+    cli("cluster", "register", "staging")
+    path = tmp_path / "sandbox.yaml"
+    path.write_text(MANIFEST)
+    applied = cli.json("sandbox", "apply", "-f", str(path), "--name", "pr-7", "-l", "pr=7")
+    assert (applied["name"], applied["spec"]["labels"]) == ("pr-7", {"pr": "7"})
+    bad = cli("sandbox", "apply", "-f", str(path), "--label", "nothing", ok=False)
+    assert bad.output.strip() == "error: --label 'nothing' is not key=value"
+
+
 def test_only_the_installation_lifts_an_organisation_beyond_its_plan(
     cli: Cli, logged_in: str
 ) -> None:
