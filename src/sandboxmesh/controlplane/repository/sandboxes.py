@@ -390,10 +390,9 @@ def _quota_exceeded(limit: quota.Limit) -> errors.QuotaExceeded:
 
 def _member_limit(limit: quota.Limit, holder: str) -> errors.MemberSandboxLimit:
     who = holder.removeprefix("member:")
-    within = "in the organization" if limit.scope is quota.LimitScope.ORGANIZATION else "in it"
     return errors.MemberSandboxLimit(
-        f"member sandbox limit: {who} holds {limit.max} sandboxes {within}, the most the "
-        f"lifetime policy of the {limit.scope.value} {limit.name!r} allows one member "
+        f"member sandbox limit: {who} holds {limit.max} sandboxes in the {limit.scope.value} "
+        f"{limit.name!r}, the most its lifetime policy allows one member "
         f"(maxSandboxesPerMember {limit.max}); delete one first",
         details={
             "limit": "maxSandboxesPerMember",
