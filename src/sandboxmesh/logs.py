@@ -1,7 +1,7 @@
 """Logging of every long-running command: JSON lines (python-json-logger) or plain text.
 
 Every record passes one redaction (`redact`) on its way out, whoever wrote it: our tokens
-(`smu_`, `smc_`, `smi_`, `smv_`, in a path, a query or a message) keep their visible prefix
+(`smu_`, `smc_`, `smi_`, `smv_`, `smw_`, in a path, a query or a message) keep their visible prefix
 and lose their secret, and the values of query parameters named like secrets are dropped. So
 an invitation link in an access log line, or a URL in a traceback, gives nothing away.
 """

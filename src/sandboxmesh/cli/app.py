@@ -9,12 +9,14 @@ from sandboxmesh.cli import (
     admin,
     cluster,
     login,
+    policy,
     route,
     route_server,
     routegroup,
     sandbox,
     server,
     tenancy,
+    webhook,
 )
 from sandboxmesh.cli import agent as agent_command
 from sandboxmesh.cli import operator as operator_command
@@ -45,6 +47,8 @@ app.add_typer(tenancy.team_app, name="team")
 app.add_typer(tenancy.member_app, name="member")
 app.add_typer(tenancy.token_app, name="token")
 app.add_typer(tenancy.quota_app, name="quota")
+app.add_typer(policy.app, name="policy")
+app.add_typer(webhook.app, name="webhook")
 app.add_typer(cluster.app, name="cluster")
 app.add_typer(sandbox.app, name="sandbox")
 app.add_typer(routegroup.app, name="routegroup")

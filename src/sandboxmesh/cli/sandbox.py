@@ -71,10 +71,15 @@ def apply(
     ),
     wait: bool = typer.Option(False, "--wait", help="Wait until the sandbox is Ready."),
     timeout: str = typer.Option("10m", "--timeout", help="How long --wait waits, e.g. 90s, 10m."),
+    name: str | None = typer.Option(None, "--name", help="Instead of the manifest's name."),
+    label: list[str] = typer.Option(
+        [], "--label", "-l", help="key=value added to the manifest's labels (repeatable)."
+    ),
     output: Format = OutputOption,
 ) -> None:
-    """Create or update a sandbox from its manifest."""
-    document = _load(file)
+    """Create or update a sandbox from its manifest. `--name` and `--label` let one manifest
+    in a repository serve every pull request (deploy/github-action/)."""
+    document = _with_overrides(_load(file), name=name, labels=label)
     limit = _duration(timeout)
     with session.client() as client:
         applied = client.send(endpoints.apply_sandbox(document))
@@ -86,6 +91,26 @@ def apply(
         if wait:
             applied = _wait_ready(client, applied, limit)
     emit(applied, output, COLUMNS)
+
+
+def _with_overrides(
+    document: dict[str, Any], *, name: str | None, labels: list[str]
+) -> dict[str, Any]:
+    """`document` with the name given and the labels added (the server validates them)."""
+    if name is not None:
+        document = {**document, "name": name}
+    if labels:
+        spec = document.get("spec")
+        if not isinstance(spec, dict):
+            raise CliError("--label needs a manifest with a `spec` mapping")
+        added = dict(spec.get("labels") or {})
+        for pair in labels:
+            key, sep, value = pair.partition("=")
+            if not sep or not key:
+                raise CliError(f"--label {pair!r} is not key=value")
+            added[key] = value
+        document = {**document, "spec": {**spec, "labels": added}}
+    return document
 
 
 def _wait_ready(client: ControlPlaneClient, sandbox: SandboxPublic, limit: float) -> SandboxPublic:

@@ -24,6 +24,7 @@ from sandboxmesh.spec.api import (
     ClusterPublic,
     ClusterRegistered,
     ClusterTokenList,
+    LifetimePolicyPublic,
     MemberCreated,
     MemberList,
     MemberPublic,
@@ -40,6 +41,8 @@ from sandboxmesh.spec.api import (
     TraceList,
     TracePublic,
     UsageStatement,
+    WebhookSecretCreated,
+    WebhookSecretPublic,
     WhoAmI,
 )
 from sandboxmesh.spec.api.routegroups import RouteGroupList, RouteGroupPublic
@@ -200,6 +203,37 @@ def set_team_quota(name: str, max_sandboxes: int | None) -> Call[TeamPublic]:
         _model(TeamPublic),
         json={"maxSandboxes": max_sandboxes},
     )
+
+
+# Lifetime policies (docs/policy.md)
+
+
+def _policy_path(team: str | None) -> str:
+    return "/api/v1/organization/policy" if team is None else f"/api/v1/teams/{_seg(team)}/policy"
+
+
+def get_policy(*, team: str | None = None) -> Call[LifetimePolicyPublic]:
+    """The organisation's lifetime policy, or `team`'s."""
+    return Call("GET", _policy_path(team), _model(LifetimePolicyPublic))
+
+
+def set_policy(policy: Mapping[str, Any], *, team: str | None = None) -> Call[LifetimePolicyPublic]:
+    """Replace the organisation's (or `team`'s) policy with `policy` (the API's fields:
+    defaultTtl, maxTtl, defaultIdle, maxSandboxesPerMember; left out: no bound)."""
+    return Call("PUT", _policy_path(team), _model(LifetimePolicyPublic), json=dict(policy))
+
+
+def webhook_secret() -> Call[WebhookSecretPublic]:
+    return Call("GET", "/api/v1/organization/webhook-secret", _model(WebhookSecretPublic))
+
+
+def rotate_webhook_secret() -> Call[WebhookSecretCreated]:
+    """A new GitHub webhook secret for the organisation, replacing the old one (shown once)."""
+    return Call("POST", "/api/v1/organization/webhook-secret", _model(WebhookSecretCreated))
+
+
+def delete_webhook_secret() -> Call[None]:
+    return Call("DELETE", "/api/v1/organization/webhook-secret", _nothing)
 
 
 # Members and tokens

@@ -23,10 +23,12 @@ from sandboxmesh.controlplane.api.routes import (
     health,
     members,
     organization,
+    policy,
     routegroups,
     sandboxes,
     teams,
     traces,
+    webhooks,
 )
 from sandboxmesh.controlplane.domain import traces as trace_rules
 from sandboxmesh.controlplane.mail import SmtpMailer
@@ -35,6 +37,7 @@ from sandboxmesh.controlplane.metrics_access import MetricsGate
 from sandboxmesh.controlplane.portal import mount as portal
 from sandboxmesh.controlplane.repository import route_groups as route_group_store
 from sandboxmesh.controlplane.repository import traces as trace_store
+from sandboxmesh.controlplane.repository import webhooks as webhook_store
 from sandboxmesh.controlplane.repository.create_queue import CreateQueue
 from sandboxmesh.controlplane.repository.sandboxes import expire_due
 from sandboxmesh.controlplane.revisions import PostgresListener
@@ -98,6 +101,8 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
         clusters,
         traces,
         routegroups,
+        policy,
+        webhooks,
     ):
         app.include_router(module.router)
     # The web UI under /portal (and a redirect from /), on the same repository layer.
@@ -161,5 +166,6 @@ async def _sweep(runtime: Runtime) -> list[str]:
         # Route groups expire alike; the metric and the log line count sandboxes.
         await route_group_store.expire_due(tx)
         await trace_store.prune(tx, before=tx.now - trace_rules.KEEP)
+        await webhook_store.forget_deliveries(tx)
     runtime.metrics.ttl_expired.inc(len(expired))
     return expired

@@ -7,9 +7,13 @@
      ├── NotFound              404 not_found
      ├── RequestTimeout        408 request_timeout
      ├── Conflict              409 conflict
-     │    └── QuotaExceeded    409 quota_exceeded
+     │    ├── QuotaExceeded    409 quota_exceeded
+     │    ├── MemberSandboxLimit  409 member_sandbox_limit (a lifetime policy's per-member limit)
+     │    └── ReplayedDelivery    409 replayed_delivery (a webhook delivery seen already)
      ├── PayloadTooLarge       413 payload_too_large
      ├── Invalid               422 invalid (details.errors: field-level errors)
+     │    ├── TtlAboveMaximum       422 ttl_above_maximum (a lifetime policy's maximum TTL)
+     │    └── PolicyAboveOrganization  422 policy_above_organization (a team's policy)
      ├── TooManyRequests       429 too_many_requests (Retry-After: seconds)
      └── Unavailable           503 unavailable (a dependency such as mail is down)
 
@@ -75,6 +79,14 @@ class QuotaExceeded(Conflict):
     code = "quota_exceeded"
 
 
+class MemberSandboxLimit(Conflict):
+    code = "member_sandbox_limit"
+
+
+class ReplayedDelivery(Conflict):
+    code = "replayed_delivery"
+
+
 class PayloadTooLarge(ApiError):
     status = 413
     code = "payload_too_large"
@@ -90,6 +102,14 @@ class Invalid(ApiError):
             f"{'.'.join(str(p) for p in location)}: {message}",
             details={"errors": [{"loc": location, "msg": message, "type": "value_error"}]},
         )
+
+
+class TtlAboveMaximum(Invalid):
+    code = "ttl_above_maximum"
+
+
+class PolicyAboveOrganization(Invalid):
+    code = "policy_above_organization"
 
 
 class TooManyRequests(ApiError):

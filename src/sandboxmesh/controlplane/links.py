@@ -35,3 +35,8 @@ def preview_issuer(settings: Settings) -> str:
 def preview_authorize(settings: Settings) -> str:
     """The absolute URL gateways send browsers to for a preview token (`?url=...`)."""
     return f"{settings.portal_base_url()}{PORTAL}{PREVIEW_AUTHORIZE}"
+
+
+def github_webhook(settings: Settings, org: str) -> str:
+    """The payload URL of an organisation's GitHub webhook (docs/policy.md)."""
+    return f"{settings.portal_base_url()}/api/v1/webhooks/github/{org}"

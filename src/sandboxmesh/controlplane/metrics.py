@@ -59,6 +59,18 @@ class Metrics:
             ["limit"],
             registry=self.registry,
         )
+        self.policy_refusals = Counter(
+            "sandboxmesh_policy_refusals",
+            "Sandbox creates and updates refused by a lifetime policy, by the error's code.",
+            ["code"],
+            registry=self.registry,
+        )
+        self.webhook_deliveries = Counter(
+            "sandboxmesh_webhook_deliveries",
+            "GitHub webhook deliveries, by outcome.",
+            ["outcome"],
+            registry=self.registry,
+        )
         self.long_polls = Gauge(
             "sandboxmesh_agent_long_polls_waiting",
             "Agent long-polls waiting for a change.",

@@ -173,6 +173,87 @@ def test_tenancy_commands(cli: Cli, logged_in: str) -> None:
     assert duplicate.output.strip() == "error: team 'payments' already exists (conflict)"
 
 
+def test_policy_commands(cli: Cli, logged_in: str, tmp_path: Path) -> None:
+    cli("team", "create", "payments")
+    org = cli.json(
+        "policy",
+        "set",
+        "--default-ttl",
+        "4h",
+        "--max-ttl",
+        "1d",
+        "--default-idle",
+        "30m",
+        "--max-sandboxes-per-member",
+        "3",
+    )
+    assert (org["scope"], org["defaultTtl"], org["maxTtl"], org["defaultIdle"]) == (
+        "organization",
+        "4h",
+        "1d",
+        "30m",
+    )
+    assert org["maxSandboxesPerMember"] == 3
+    # set changes only what it is given; none clears a value.
+    changed = yaml.safe_load(cli("policy", "set", "--default-idle", "none", "-o", "yaml").stdout)
+    assert (changed["defaultIdle"], changed["maxTtl"]) == (None, "1d")
+    team = cli.json("policy", "set", "--team", "payments", "--max-ttl", "2h")
+    assert team["effective"] == {
+        "defaultTtl": "2h",
+        "maxTtl": "2h",
+        "defaultIdle": None,
+        "maxSandboxesPerMember": 3,
+    }
+    table = cli("policy", "get", "--team", "payments").stdout
+    assert "in force" in table
+    assert "2h" in table
+    # Refusals: one line, non-zero exit, naming the limit and the value.
+    wider = cli("policy", "set", "--team", "payments", "--max-ttl", "2d", ok=False)
+    assert wider.exit_code != 0
+    assert len(wider.output.strip().splitlines()) == 1
+    assert "(policy_above_organization)" in wider.output
+    bad = cli("policy", "set", "--max-sandboxes-per-member", "many", ok=False)
+    assert (
+        bad.output.strip() == "error: --max-sandboxes-per-member: 'many' is not a number (or none)"
+    )
+    assert cli("policy", "set", ok=False).output.startswith("error: give at least one of")
+    cli("cluster", "register", "staging")
+    file = tmp_path / "long.yaml"
+    in_payments = MANIFEST.replace("  cluster: staging\n", "  cluster: staging\n  team: payments\n")
+    file.write_text(in_payments.replace("duration: 4h", "duration: 3h"))
+    too_long = cli("sandbox", "apply", "-f", str(file), ok=False)
+    assert too_long.exit_code != 0
+    assert len(too_long.output.strip().splitlines()) == 1
+    assert "3h is above the maximum TTL 2h" in too_long.output
+    assert "(ttl_above_maximum)" in too_long.output
+
+
+def test_webhook_secret_commands(cli: Cli, server: str, logged_in: str) -> None:
+    missing = cli("webhook", "secret", "get", ok=False)
+    assert missing.exit_code != 0
+    assert missing.output.strip() == "error: webhook secret 'github' not found (not_found)"
+    shown = cli("webhook", "secret", "rotate").stdout.splitlines()
+    assert shown[0] == f"payload URL:  {server}/api/v1/webhooks/github/{cli.org}"
+    secret = shown[-1]
+    assert secret.startswith("smw_")
+    listed = cli.json("webhook", "secret", "get")
+    assert secret.startswith(listed["prefix"] + "_")
+    assert secret not in cli("webhook", "secret", "get").stdout
+    cli("webhook", "secret", "delete")
+
+
+def test_apply_takes_a_name_and_labels_beside_the_manifest(
+    cli: Cli, logged_in: str, tmp_path: Path
+) -> None:
+    cli("cluster", "register", "staging")
+    path = tmp_path / "sandbox.yaml"
+    path.write_text(MANIFEST)
+    applied = cli.json("sandbox", "apply", "-f", str(path), "--name", "pr-7", "-l", "pr=7")
+    assert (applied["name"], applied["spec"]["labels"]) == ("pr-7", {"pr": "7"})
+    bad = cli("sandbox", "apply", "-f", str(path), "--label", "nothing", ok=False)
+    assert bad.output.strip() == "error: --label 'nothing' is not key=value"
+
+
 def test_only_the_installation_lifts_an_organisation_beyond_its_plan(
     cli: Cli, logged_in: str
 ) -> None:

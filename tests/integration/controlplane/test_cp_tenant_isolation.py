@@ -64,6 +64,35 @@ def walk(a: dict[str, str]) -> dict[tuple[str, str], list[Visit]]:
             Visit("PUT", "/api/v1/organization/plan", {"plan": "free"}, status=200)
         ],
         ("GET", "/api/v1/audit"): [Visit("GET", "/api/v1/audit", status=200)],
+        ("GET", "/api/v1/organization/policy"): [
+            Visit("GET", "/api/v1/organization/policy", status=200)
+        ],
+        ("PUT", "/api/v1/organization/policy"): [
+            Visit("PUT", "/api/v1/organization/policy", {"maxTtl": "1h"}, status=200)
+        ],
+        ("GET", "/api/v1/teams/{team}/policy"): [Visit("GET", "/api/v1/teams/only-a/policy")],
+        ("PUT", "/api/v1/teams/{team}/policy"): [
+            Visit("PUT", "/api/v1/teams/only-a/policy", {"maxTtl": "1h"})
+        ],
+        # B's own secret: none at first, then one of its own, then gone.
+        ("GET", "/api/v1/organization/webhook-secret"): [
+            Visit("GET", "/api/v1/organization/webhook-secret")
+        ],
+        ("POST", "/api/v1/organization/webhook-secret"): [
+            Visit("POST", "/api/v1/organization/webhook-secret", status=201)
+        ],
+        ("DELETE", "/api/v1/organization/webhook-secret"): [
+            Visit("DELETE", "/api/v1/organization/webhook-secret", status=204)
+        ],
+        # Unsigned (B's bearer token means nothing here): A's sandboxes stay.
+        ("POST", "/api/v1/webhooks/github/{org}"): [
+            Visit(
+                "POST",
+                "/api/v1/webhooks/github/org-a",
+                {"action": "closed", "number": 1},
+                status=401,
+            )
+        ],
         ("GET", "/api/v1/usage"): [
             Visit("GET", "/api/v1/usage", status=200),
             Visit("GET", "/api/v1/usage?team=payments"),
@@ -228,6 +257,9 @@ async def test_a_foreign_token_never_reads_or_changes_anything(
             }
         )
     )
+    await a.client.send(endpoints.set_policy({"maxTtl": "1d", "maxSandboxesPerMember": 3}))
+    await a.client.send(endpoints.set_policy({"maxTtl": "4h"}, team="only-a"))
+    await a.client.send(endpoints.rotate_webhook_secret())
     agent_b = await register_cluster(b, "staging-b")
     before = await snapshots.organization_rows(runtime, "org-a")
 

@@ -46,3 +46,32 @@ async def test_the_sweeper_marks_expired_sandboxes(swept_app: FastAPI, clock: Cl
             return bool((await client.send(endpoints.get_sandbox("brief"))).deleting)
 
         await eventually_async(deleting, timeout=10, what="the sweeper to expire the sandbox")
+
+
+async def test_the_policys_default_ttl_expires_a_sandbox_without_one(
+    swept_app: FastAPI, clock: Clock
+) -> None:
+    from datetime import timedelta
+
+    runtime = swept_app.state.runtime
+    async with runtime.unit_of_work() as tx:
+        _, issued = await organizations.bootstrap(
+            tx, name="acme", owner_email="o@acme.example", plan=Plan.TEAM, token_ttl=timedelta(1)
+        )
+    config = ClientConfig(url=BASE_URL, token=issued.plaintext)
+    async with AsyncControlPlaneClient(
+        config, transport=httpx.ASGITransport(app=swept_app)
+    ) as client:
+        await client.send(endpoints.register_cluster("staging"))
+        await client.send(endpoints.set_policy({"defaultTtl": "10m", "maxTtl": "1h"}))
+        await client.send(endpoints.apply_sandbox(manifest("defaulted")))
+        await client.send(endpoints.apply_sandbox(manifest("longer", ttl={"duration": "1h"})))
+        clock.advance(minutes=11)
+
+        async def deleting() -> bool:
+            return bool((await client.send(endpoints.get_sandbox("defaulted"))).deleting)
+
+        await eventually_async(deleting, timeout=10, what="the sweeper to expire the sandbox")
+        assert not (await client.send(endpoints.get_sandbox("longer"))).deleting
+        audit = await client.send(endpoints.audit(action="sandbox.delete"))
+        assert [(e.actor, e.target) for e in audit.items] == [("system:ttl", "sandbox/defaulted")]

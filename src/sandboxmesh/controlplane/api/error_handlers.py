@@ -52,11 +52,11 @@ def _respond(error: errors.ApiError) -> JSONResponse:
 
 
 async def _api_error(request: Request, error: errors.ApiError) -> JSONResponse:
-    if isinstance(error, errors.QuotaExceeded):
+    if isinstance(error, errors.QuotaExceeded | errors.MemberSandboxLimit | errors.TtlAboveMaximum):
         # Counted here, where every refusal ends: a create held for the commit of its
         # request's transaction is refused after its route returned.
         metrics: Metrics = request.app.state.runtime.metrics
-        sandboxes.count_quota_refusal(metrics, error)
+        sandboxes.count_refusal(metrics, error)
     return _respond(error)
 
 

@@ -1,7 +1,8 @@
 """Bearer tokens and routing keys: generated from `secrets`, stored only as SHA-256 digests.
 
 A token reads `<kind>_<id>_<secret>`: `kind` says what it opens (`smu` a user's API token,
-`smc` a cluster's agent token, `smi` an invitation, `smv` an address confirmation), `id` is
+`smc` a cluster's agent token, `smi` an invitation, `smv` an address confirmation, `smw` an
+organisation's webhook secret), `id` is
 the visible prefix shown in listings, `secret` the
 high-entropy rest. Tokens carry 160+ random bits, so a fast digest is enough at rest (a slow
 password hash buys nothing against brute force here and would cost every request).
@@ -27,6 +28,8 @@ class TokenKind(StrEnum):
     INVITATION = "smi"
     #: A link mailed to an address: whoever opens it proves they read that mailbox.
     VERIFICATION = "smv"
+    #: The secret GitHub signs an organisation's webhook deliveries with (domain/webhooks.py).
+    WEBHOOK = "smw"
 
 
 @dataclass(frozen=True)
@@ -38,9 +41,10 @@ class IssuedToken:
     digest: str
 
 
-def issue_token(kind: TokenKind) -> IssuedToken:
+def issue_token(kind: TokenKind, *, secret_bytes: int = 30) -> IssuedToken:
+    """A new token of `kind` whose secret part holds `secret_bytes` random bytes."""
     public = secrets.token_hex(_PREFIX_CHARS // 2)
-    plaintext = f"{kind.value}_{public}_{secrets.token_urlsafe(30)}"
+    plaintext = f"{kind.value}_{public}_{secrets.token_urlsafe(secret_bytes)}"
     return IssuedToken(
         plaintext=plaintext, prefix=f"{kind.value}_{public}", digest=digest(plaintext)
     )

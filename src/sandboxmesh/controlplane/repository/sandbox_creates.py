@@ -4,8 +4,11 @@ The same steps on both stores, for any number of creates:
 
 1. lock the counters: the organisation's, and those of the teams and clusters the creates
    name, with the clusters' revisions (`LOCK_COUNTERS*`);
-2. decide every create with `domain.quota.decide`, the one quota rule;
-3. write the accepted creates: the sandboxes, their labels, usage records and audit events,
+2. when a per-member limit of a lifetime policy applies to a create, count what its holder
+   holds (`HELD_*`: a statement of its own, after the lock, so that it reads the sandboxes
+   the writers it waited for committed);
+3. decide every create with `domain.quota.decide`, the one quota rule;
+4. write the accepted creates: the sandboxes, their labels, usage records and audit events,
    both counters, and each cluster's revision (the accepted creates of a cluster take its
    next revisions, in batch order), announced on PostgreSQL by a NOTIFY at the commit.
 
@@ -17,6 +20,7 @@ read, a value the database refuses) rolls the whole transaction back.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -49,6 +53,9 @@ class NewSandbox:
     expires_at: datetime | None
     labels: Mapping[str, str]
     audit_details: Mapping[str, Any]
+    #: The lifetime policy's per-member limits: the organisation's, the team's (None: none).
+    member_max_org: int | None = None
+    member_max_team: int | None = None
 
 
 @dataclass(frozen=True)
@@ -76,6 +83,10 @@ class Writer(Protocol):
         self, org_id: int, team_ids: list[int], cluster_ids: list[int]
     ) -> Sequence[Mapping[str, Any]]: ...
 
+    async def count_held(self, org_id: int, holders: list[str]) -> Sequence[Mapping[str, Any]]:
+        """Live sandboxes per holder and team: rows of holder, team_id, held."""
+        ...
+
     async def write(self, org_id: int, accepted: Sequence[Accepted]) -> list[int]:
         """Write `accepted` (at least one), in order; their sandbox ids, in the same order."""
         ...
@@ -91,7 +102,23 @@ async def create_batch(writer: Writer, org_id: int, batch: Sequence[NewSandbox])
         sorted({new.cluster_id for new in batch}),
     )
     counters, revisions = _counters(rows)
-    verdicts = quota.decide(counters, [quota.Wanted(new.team_id, new.cluster_id) for new in batch])
+    wanted = [
+        quota.Wanted(
+            new.team_id,
+            new.cluster_id,
+            holder=new.actor,
+            member_max_org=new.member_max_org,
+            member_max_team=new.member_max_team,
+        )
+        for new in batch
+    ]
+    holders = sorted({w.holder for w in wanted if w.member_limited})
+    if holders and counters.organization is not None:
+        held = await writer.count_held(org_id, holders)
+        counters = dataclasses.replace(
+            counters, held={(row["holder"], row["team_id"]): row["held"] for row in held}
+        )
+    verdicts = quota.decide(counters, wanted)
     accepted: list[Accepted] = []
     for new, verdict in zip(batch, verdicts, strict=True):
         if isinstance(verdict, quota.Accepted):
@@ -148,6 +175,11 @@ class OnPostgres:
             self._connection, {"org": org_id, "teams": team_ids, "clusters": cluster_ids}
         )
 
+    async def count_held(self, org_id: int, holders: list[str]) -> Sequence[Mapping[str, Any]]:
+        return await statements.HELD_POSTGRES.fetch_all(
+            self._connection, {"org": org_id, "holders": holders}
+        )
+
     async def write(self, org_id: int, accepted: Sequence[Accepted]) -> list[int]:
         rows = await statements.WRITE_BATCH_POSTGRES.fetch_all(
             self._connection,
@@ -200,6 +232,10 @@ class OnSqlAlchemy:
         found = await self._connection.execute(
             statements.LOCK_COUNTERS, {"org": org_id, "teams": team_ids, "clusters": cluster_ids}
         )
+        return list(found.mappings())
+
+    async def count_held(self, org_id: int, holders: list[str]) -> Sequence[Mapping[str, Any]]:
+        found = await self._connection.execute(statements.HELD, {"org": org_id, "holders": holders})
         return list(found.mappings())
 
     async def write(self, org_id: int, accepted: Sequence[Accepted]) -> list[int]:

@@ -10,6 +10,8 @@ request.
 
 - `TARGET_*`: what a create or update of a sandbox needs to know, in one round trip: the
   team, the cluster and whether the name is taken, each inside the organisation.
+- `HELD*`: the live sandboxes of a batch's holders per team, read after the lock when a
+  lifetime policy limits what one member may hold.
 - `LOCK_COUNTERS*`: the first statement of a batch of creates (sandbox_creates.py): the
   organisation's counter and the counters and revisions of the teams and clusters it names,
   locked until the commit. Nothing here decides a quota: `domain.quota.decide` does.
@@ -25,12 +27,13 @@ parameter named after a column of an UPDATE's table to its SET clause, inside a 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
+from sandboxmesh.controlplane.domain.lifetime_policy import LifetimePolicy
 from sandboxmesh.controlplane.repository.records import Cluster, Team
 from sandboxmesh.controlplane.store import revision_channel
 from sandboxmesh.controlplane.store.prepared import Prepared
@@ -58,11 +61,34 @@ def _team() -> sa.BindParameter[int]:
 
 @dataclass(frozen=True)
 class Target:
-    """The team and cluster a manifest names (None: no such one) and whether its name is taken."""
+    """The team and cluster a manifest names (None: no such one), whether its name is taken,
+    and the lifetime policies of the organisation and of the team (empty without a team)."""
 
     team: Team | None
     cluster: Cluster | None
     exists: bool
+    org_policy: LifetimePolicy = field(default_factory=LifetimePolicy)
+    team_policy: LifetimePolicy = field(default_factory=LifetimePolicy)
+
+
+def policy_columns(table: sa.Table, prefix: str) -> list[sa.Label[Any]]:
+    """The lifetime policy's columns of `table` (organizations or teams), labelled
+    `<prefix>_default_ttl` ... (read back by `policy_from`)."""
+    return [
+        table.c.policy_default_ttl_seconds.label(f"{prefix}_default_ttl"),
+        table.c.policy_max_ttl_seconds.label(f"{prefix}_max_ttl"),
+        table.c.policy_default_idle_seconds.label(f"{prefix}_default_idle"),
+        table.c.policy_max_sandboxes_per_member.label(f"{prefix}_max_per_member"),
+    ]
+
+
+def policy_from(row: Mapping[str, Any] | sa.RowMapping, prefix: str) -> LifetimePolicy:
+    return LifetimePolicy(
+        default_ttl=row[f"{prefix}_default_ttl"],
+        max_ttl=row[f"{prefix}_max_ttl"],
+        default_idle=row[f"{prefix}_default_idle"],
+        max_sandboxes_per_member=row[f"{prefix}_max_per_member"],
+    )
 
 
 def _target(team_condition: sa.ColumnElement[bool]) -> sa.Select[Any]:
@@ -84,11 +110,15 @@ def _target(team_condition: sa.ColumnElement[bool]) -> sa.Select[Any]:
         clusters.c.agent_version.label("cluster_agent_version"),
         clusters.c.created_at.label("cluster_created_at"),
         taken.label("taken"),
+        *policy_columns(organizations, "org"),
+        *policy_columns(teams, "team"),
     ).select_from(
-        one.outerjoin(teams, sa.and_(teams.c.org_id == _org(), team_condition)).outerjoin(
+        one.outerjoin(teams, sa.and_(teams.c.org_id == _org(), team_condition))
+        .outerjoin(
             clusters,
             sa.and_(clusters.c.org_id == _org(), clusters.c.name == sa.bindparam("cluster_named")),
         )
+        .outerjoin(organizations, organizations.c.id == _org())
     )
 
 
@@ -122,7 +152,13 @@ def target_from(row: Mapping[str, Any]) -> Target:
             created_at=row["cluster_created_at"],
         )
     )
-    return Target(team=team, cluster=cluster, exists=bool(row["taken"]))
+    return Target(
+        team=team,
+        cluster=cluster,
+        exists=bool(row["taken"]),
+        org_policy=policy_from(row, "org"),
+        team_policy=LifetimePolicy() if team is None else policy_from(row, "team"),
+    )
 
 
 # --- a batch of creates: the counters, locked ------------------------------------------------
@@ -180,6 +216,31 @@ def _in_list(column: sa.ColumnElement[int], name: str) -> sa.ColumnElement[bool]
 LOCK_COUNTERS_POSTGRES = Prepared(_lock_counters(_in_array))
 #: The same, through SQLAlchemy (SQLite).
 LOCK_COUNTERS = _lock_counters(_in_list)
+
+
+def _held(holders: sa.ColumnElement[bool]) -> sa.Select[Any]:
+    """The live (not deleting) sandboxes of the organisation per holder (`created_by`) and
+    team, for the holders named: what a lifetime policy's per-member limits count."""
+    return (
+        sa.select(
+            sandboxes.c.created_by.label("holder"),
+            sandboxes.c.team_id.label("team_id"),
+            sa.func.count().label("held"),
+        )
+        .where(sandboxes.c.org_id == _org(), sandboxes.c.deleting.is_(False), holders)
+        .group_by(sandboxes.c.created_by, sandboxes.c.team_id)
+    )
+
+
+#: Parameters: org, holders (a list of actors). On the driver connection.
+HELD_POSTGRES = Prepared(
+    _held(
+        sandboxes.c.created_by
+        == sa.any_(sa.bindparam("holders", type_=postgresql.ARRAY(sa.String)))
+    )
+)
+#: The same, through SQLAlchemy (SQLite).
+HELD = _held(sandboxes.c.created_by.in_(sa.bindparam("holders", expanding=True)))
 
 
 # --- a batch of creates on SQLite: one statement after the other -----------------------------

@@ -204,11 +204,14 @@ class Sandboxes(Scoped):
         team: Team,
         cluster: Cluster,
         exists: bool | None = None,
+        member_limits: tuple[int | None, int | None] = (None, None),
     ) -> tuple[Sandbox, bool]:
         """Create the sandbox, or update its spec; returns it and whether it was created.
 
         `exists` False (from `target`) skips looking for the sandbox: a create racing
         another of the same name then fails on the unique name, as it would anyway.
+        `member_limits`: the lifetime policy's per-member limits (the organisation's, the
+        team's) a create is decided under, with the quotas (domain/quota.py).
 
         A create is held for the commit of the unit of work (repository/transaction.py),
         after everything else it did, and the sandbox returned has no id or revision yet;
@@ -223,7 +226,12 @@ class Sandboxes(Scoped):
         existing = None if exists is False else await self.find(manifest.name, for_update=True)
         if existing is None:
             created = await self._create(
-                manifest.name, spec=spec, document=document, team=team, cluster=cluster
+                manifest.name,
+                spec=spec,
+                document=document,
+                team=team,
+                cluster=cluster,
+                member_limits=member_limits,
             )
             return created, True
         if existing.deleting:
@@ -270,6 +278,7 @@ class Sandboxes(Scoped):
         document: dict[str, Any],
         team: Team,
         cluster: Cluster,
+        member_limits: tuple[int | None, int | None],
     ) -> Sandbox:
         routing_key = issued_secrets.routing_key()
         expires_at = expiry.expires_at(spec, created_at=self.tx.now, updated_at=self.tx.now)
@@ -304,6 +313,8 @@ class Sandboxes(Scoped):
             expires_at=expires_at,
             labels=dict(spec.labels),
             audit_details=audit_details,
+            member_max_org=member_limits[0],
+            member_max_team=member_limits[1],
         )
         if not self._held:
             self.tx.before_commit(self._write_held)
@@ -342,6 +353,8 @@ class Sandboxes(Scoped):
             if isinstance(outcome, quota.Refused):
                 if outcome.limit is None:
                     raise errors.Conflict(f"the team or cluster of sandbox {new.name!r} is gone")
+                if outcome.reason is quota.Refusal.MEMBER_FULL:
+                    raise _member_limit(outcome.limit, new.actor)
                 raise _quota_exceeded(outcome.limit)
             self.tx.changed(new.cluster_id, outcome.revision)
 
@@ -358,12 +371,13 @@ class Sandboxes(Scoped):
         )
         await self._insert_labels(sandbox_id, labels)
 
-    async def delete(self, name: str) -> StoredSandbox:
-        """Mark the sandbox for deletion; it is gone once its agent confirms the removal."""
+    async def delete(self, name: str, *, why: str = "requested") -> StoredSandbox:
+        """Mark the sandbox for deletion; it is gone once its agent confirms the removal.
+        `why` goes to the audit log."""
         sandbox = await self.find(name, for_update=True)
         if sandbox is None:
             raise errors.NotFound("sandbox", name)
-        await mark_deleting(self.tx, sandbox, org_id=self.org_id, actor=self.actor, why="requested")
+        await mark_deleting(self.tx, sandbox, org_id=self.org_id, actor=self.actor, why=why)
         return await self.get(name)
 
 
@@ -371,6 +385,22 @@ def _quota_exceeded(limit: quota.Limit) -> errors.QuotaExceeded:
     return errors.QuotaExceeded(
         f"quota exceeded: {limit.describe()}",
         details={"limit": limit.scope.value, "name": limit.name, "max": limit.max},
+    )
+
+
+def _member_limit(limit: quota.Limit, holder: str) -> errors.MemberSandboxLimit:
+    who = holder.removeprefix("member:")
+    return errors.MemberSandboxLimit(
+        f"member sandbox limit: {who} holds {limit.max} sandboxes in the {limit.scope.value} "
+        f"{limit.name!r}, the most its lifetime policy allows one member "
+        f"(maxSandboxesPerMember {limit.max}); delete one first",
+        details={
+            "limit": "maxSandboxesPerMember",
+            "scope": limit.scope.value,
+            "name": limit.name,
+            "max": limit.max,
+            "member": who,
+        },
     )
 
 

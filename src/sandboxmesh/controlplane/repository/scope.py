@@ -7,6 +7,7 @@ from sandboxmesh.controlplane.repository.create_queue import CreateQueue
 from sandboxmesh.controlplane.repository.invitations import Invitations
 from sandboxmesh.controlplane.repository.members import Members
 from sandboxmesh.controlplane.repository.organizations import OrganizationSettings
+from sandboxmesh.controlplane.repository.policies import LifetimePolicies
 from sandboxmesh.controlplane.repository.records import Principal
 from sandboxmesh.controlplane.repository.route_groups import RouteGroups
 from sandboxmesh.controlplane.repository.sandboxes import Sandboxes
@@ -16,11 +17,12 @@ from sandboxmesh.controlplane.repository.tokens import ApiTokens
 from sandboxmesh.controlplane.repository.traces import RouteTraces
 from sandboxmesh.controlplane.repository.transaction import Tx
 from sandboxmesh.controlplane.repository.usage import Usage
+from sandboxmesh.controlplane.repository.webhooks import WebhookSecrets
 
 
 class OrgScope:
-    """The caller's organisation and its teams, members, tokens, clusters, sandboxes and
-    route groups."""
+    """The caller's organisation and its teams, members, tokens, clusters, sandboxes, route
+    groups, lifetime policies and webhook secret."""
 
     def __init__(self, tx: Tx, principal: Principal, *, creates: CreateQueue | None = None) -> None:
         """`creates`: the process's queue of sandbox creates (PostgreSQL), if it has one."""
@@ -38,3 +40,5 @@ class OrgScope:
         self.invitations = Invitations(*args)
         self.traces = RouteTraces(*args)
         self.route_groups = RouteGroups(*args)
+        self.policies = LifetimePolicies(*args)
+        self.webhook_secret = WebhookSecrets(*args)

@@ -66,6 +66,11 @@ organizations = sa.Table(
     sa.Column("max_sandboxes", sa.Integer, nullable=True),
     sa.Column("active_sandboxes", sa.Integer, nullable=False, server_default="0"),
     _created_at(),
+    # The lifetime policy (domain/lifetime_policy.py), durations in seconds; None: no bound.
+    sa.Column("policy_default_ttl_seconds", sa.Integer, nullable=True),
+    sa.Column("policy_max_ttl_seconds", sa.Integer, nullable=True),
+    sa.Column("policy_default_idle_seconds", sa.Integer, nullable=True),
+    sa.Column("policy_max_sandboxes_per_member", sa.Integer, nullable=True),
 )
 
 teams = sa.Table(
@@ -78,6 +83,11 @@ teams = sa.Table(
     sa.Column("active_sandboxes", sa.Integer, nullable=False, server_default="0"),
     _created_at(),
     sa.UniqueConstraint("org_id", "name"),
+    # The lifetime policy (domain/lifetime_policy.py), durations in seconds; None: no bound.
+    sa.Column("policy_default_ttl_seconds", sa.Integer, nullable=True),
+    sa.Column("policy_max_ttl_seconds", sa.Integer, nullable=True),
+    sa.Column("policy_default_idle_seconds", sa.Integer, nullable=True),
+    sa.Column("policy_max_sandboxes_per_member", sa.Integer, nullable=True),
 )
 
 members = sa.Table(
@@ -355,4 +365,31 @@ preview_signing_keys = sa.Table(
     _created_at(),
     # Set when the key stops signing; it stays published until its last token expired.
     sa.Column("retired_at", UtcDateTime, nullable=True),
+)
+
+
+# The secret GitHub signs an organisation's webhook deliveries with (domain/webhooks.py): one
+# per organisation, replaced by a rotation. Stored is SHA-256 of the secret, which is the key
+# HMAC-SHA256 itself uses for a secret longer than its 64-byte block: it verifies signatures
+# without the secret's text, but it is as good as the secret for signing (docs/policy.md).
+webhook_secrets = sa.Table(
+    "webhook_secrets",
+    metadata,
+    sa.Column("org_id", sa.ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("prefix", sa.String(32), nullable=False),
+    sa.Column("key_digest", sa.String(64), nullable=False),
+    sa.Column("created_by", sa.String(300), nullable=False),
+    _created_at(),
+)
+
+# The webhook deliveries accepted (their X-GitHub-Delivery), so that a replay is refused;
+# the sweeper forgets them after `domain.webhooks.REPLAY_WINDOW`.
+webhook_deliveries = sa.Table(
+    "webhook_deliveries",
+    metadata,
+    _id(),
+    sa.Column("org_id", sa.ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("delivery_id", sa.String(64), nullable=False),
+    sa.Column("received_at", UtcDateTime, nullable=False, index=True),
+    sa.UniqueConstraint("org_id", "delivery_id"),
 )

@@ -3,14 +3,16 @@
 The API (`PUT`/`DELETE /api/v1/sandboxes/{name}`) and the portal (its form, its YAML box, its
 delete button) both call these, so each rule is written once: which team a manifest lands in
 (the one it names, else the caller's default team), that the caller may write that team's
-sandboxes (`domain.roles.may_write_sandboxes`), that the cluster is registered, and which of
-these is refused first.
+sandboxes (`domain.roles.may_write_sandboxes`), that the cluster is registered, what the
+lifetime policy of the organisation and the team asks (`domain.lifetime_policy`: the default
+TTL given, a TTL above the maximum refused, the per-member limit decided with the quotas),
+and which of these is refused first.
 
 `apply_sandbox` and `delete_sandbox` run in the caller's unit of work. A create is held for
 its commit and written last (on PostgreSQL, when it is the unit of work's one write, with the
 organisation's other waiting creates: repository/create_queue.py): what refuses it (a quota:
 409) is then raised when the unit of work ends, after the use case returned. Whoever ends the
-unit of work counts that refusal (`count_quota_refusal`): the API's error handler, or
+unit of work counts that refusal (`count_refusal`): the API's error handler, or
 `apply_sandbox_alone`.
 """
 
@@ -19,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sandboxmesh.controlplane import errors
+from sandboxmesh.controlplane.domain import lifetime_policy
 from sandboxmesh.controlplane.metrics import Metrics
 from sandboxmesh.controlplane.repository.records import Principal, Sandbox, StoredSandbox
 from sandboxmesh.controlplane.repository.scope import OrgScope
@@ -45,9 +48,11 @@ async def apply_sandbox(
 ) -> Applied:
     """Create the sandbox `manifest` names, or update its spec (`create_only`: refuse, 409,
     when the name is taken). Refusals, in this order: 422 no such team (or no default team),
-    403 not the caller's to write, 422 no such cluster, 409 the name taken (`create_only`),
-    then what the repository refuses (a move between teams or clusters, a sandbox being
-    deleted, a quota). Counts the create once the unit of work committed."""
+    403 not the caller's to write, 422 no such cluster, 422 `ttl_above_maximum` (the
+    lifetime policy), 409 the name taken (`create_only`), then what the repository refuses
+    (a move between teams or clusters, a sandbox being deleted, a quota, 409
+    `member_sandbox_limit`). A manifest without a TTL gets the policy's default. Counts the
+    create once the unit of work committed."""
     principal = org.principal
     requested_team = manifest.spec.team
     if requested_team is None and principal.default_team_id is None:
@@ -68,14 +73,47 @@ async def apply_sandbox(
         raise errors.Invalid.field(
             ["body", "spec", "cluster"], f"no cluster {manifest.spec.cluster!r} is registered"
         )
+    policy = lifetime_policy.effective(
+        target.org_policy, principal.org_name, target.team_policy, target.team.name
+    )
+    under_policy = lifetime_policy.spec_under(policy, manifest.spec)
+    if isinstance(under_policy, lifetime_policy.TtlAboveMaximum):
+        raise _ttl_above_maximum(under_policy)
+    if under_policy is not manifest.spec:
+        manifest = manifest.model_copy(update={"spec": under_policy})
     if create_only and target.exists:
         raise errors.Conflict(f"a sandbox named {manifest.name!r} already exists")
     sandbox, created = await org.sandboxes.apply(
-        manifest, team=target.team, cluster=target.cluster, exists=target.exists
+        manifest,
+        team=target.team,
+        cluster=target.cluster,
+        exists=target.exists,
+        member_limits=(
+            None if policy.member_limit_org is None else policy.member_limit_org.value,
+            None if policy.member_limit_team is None else policy.member_limit_team.value,
+        ),
     )
     if created:
         org.tx.after_commit(metrics.sandboxes_created.inc)
     return Applied(sandbox, created)
+
+
+def _ttl_above_maximum(refused: lifetime_policy.TtlAboveMaximum) -> errors.TtlAboveMaximum:
+    maximum = refused.maximum
+    message = refused.describe()
+    return errors.TtlAboveMaximum(
+        message,
+        details={
+            "limit": "maxTtl",
+            "scope": maximum.scope.value,
+            "name": maximum.name,
+            "max": lifetime_policy.format_duration(maximum.value),
+            "value": lifetime_policy.format_duration(refused.asked),
+            "errors": [
+                {"loc": ["body", "spec", "ttl", "duration"], "msg": message, "type": "value_error"}
+            ],
+        },
+    )
 
 
 async def apply_sandbox_alone(
@@ -91,13 +129,17 @@ async def apply_sandbox_alone(
                 metrics=runtime.metrics,
                 create_only=create_only,
             )
-    except errors.QuotaExceeded as refused:
-        count_quota_refusal(runtime.metrics, refused)
+    except errors.ApiError as refused:
+        count_refusal(runtime.metrics, refused)
         raise
 
 
-def count_quota_refusal(metrics: Metrics, refused: errors.QuotaExceeded) -> None:
-    metrics.quota_rejections.labels(refused.details.get("limit", "")).inc()
+def count_refusal(metrics: Metrics, refused: errors.ApiError) -> None:
+    """Count a refusal of a quota or of a lifetime policy (other errors are not counted)."""
+    if isinstance(refused, errors.QuotaExceeded):
+        metrics.quota_rejections.labels(refused.details.get("limit", "")).inc()
+    elif isinstance(refused, errors.MemberSandboxLimit | errors.TtlAboveMaximum):
+        metrics.policy_refusals.labels(refused.code).inc()
 
 
 async def deletable_sandbox(org: OrgScope, name: str) -> StoredSandbox:

@@ -20,3 +20,6 @@ ClusterName = Annotated[str, Path(min_length=1, max_length=63, pattern=names.DNS
 EmailPath = Annotated[str, Path(min_length=3, max_length=254)]
 #: The visible start of a token (API or cluster token, invitation), as listed.
 PrefixPath = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[a-z0-9_]+$")]
+#: An organisation's name where no token says which: the webhook's path. No pattern, so that
+#: a name of any shape gets the answer an unknown organisation gets (the webhook's 401).
+OrgName = Annotated[str, Path(min_length=1, max_length=63)]

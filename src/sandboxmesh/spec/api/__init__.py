@@ -22,6 +22,11 @@ from sandboxmesh.spec.api.clusters import (
     TokenRotate,
     TokenRotated,
 )
+from sandboxmesh.spec.api.policy import (
+    LifetimePolicyPublic,
+    LifetimePolicyUpdate,
+    LifetimePolicyValues,
+)
 from sandboxmesh.spec.api.sandboxes import (
     SandboxList,
     SandboxPublic,
@@ -64,6 +69,11 @@ from sandboxmesh.spec.api.usage import (
     UsageLine,
     UsageStatement,
 )
+from sandboxmesh.spec.api.webhooks import (
+    WebhookDelivery,
+    WebhookSecretCreated,
+    WebhookSecretPublic,
+)
 
 __all__ = [
     "ApiModel",
@@ -81,6 +91,9 @@ __all__ = [
     "Email",
     "ErrorBody",
     "InvitationSent",
+    "LifetimePolicyPublic",
+    "LifetimePolicyUpdate",
+    "LifetimePolicyValues",
     "Limit",
     "MemberCreate",
     "MemberCreated",
@@ -112,5 +125,8 @@ __all__ = [
     "TraceState",
     "UsageLine",
     "UsageStatement",
+    "WebhookDelivery",
+    "WebhookSecretCreated",
+    "WebhookSecretPublic",
     "WhoAmI",
 ]

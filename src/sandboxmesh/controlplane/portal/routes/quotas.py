@@ -1,4 +1,5 @@
-"""Quotas: the organisation's plan and limit, and each team's limit."""
+"""Quotas: the organisation's plan and limit, each team's limit, and the lifetime policies
+(their forms are routes/policies.py's)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from sandboxmesh.controlplane.portal import forms
 from sandboxmesh.controlplane.portal.context import Member, SignedIn
 from sandboxmesh.controlplane.portal.rendering import page
 from sandboxmesh.controlplane.portal.routes import redirects
-from sandboxmesh.controlplane.usecases import authorization, organization, teams
+from sandboxmesh.controlplane.usecases import authorization, organization, policies, teams
 from sandboxmesh.controlplane.web.paths import TeamName
+from sandboxmesh.controlplane.web.schemas.policy import policy_public
 from sandboxmesh.controlplane.web.schemas.tenancy import organization_public
 
 router = APIRouter(prefix="/quotas")
@@ -29,16 +31,24 @@ def _limit(data: dict[str, str]) -> tuple[LimitForm | None, forms.Errors]:
     return forms.validate(LimitForm, {"max_sandboxes": raw or None})
 
 
-async def _quotas_page(
+async def quotas_page_for(
     member: Member,
     *,
     status: int = 200,
     problems: dict[str, forms.Errors] | None = None,
     values: dict[str, str] | None = None,
+    policy_problems: dict[str, forms.Errors] | None = None,
+    policy_values: dict[str, dict[str, str]] | None = None,
 ) -> Response:
+    """The page, with the problems and values of a form sent back (by its scope: the
+    organisation's under "organization", a team's under its name)."""
     async with member.org() as org:
         shown = organization_public(await org.organization.get())
         all_teams = await org.teams.all()
+        lifetime = {"organization": policy_public(await policies.organization_policy(org))}
+        for team in all_teams:
+            view = await policies.team_policy(org, team.name)
+            lifetime[f"team/{team.name}"] = policy_public(view)
     return page(
         member,
         "quotas.html",
@@ -49,12 +59,15 @@ async def _quotas_page(
         plans=list(Plan),
         problems=problems or {},
         values=values or {},
+        policies=lifetime,
+        policy_problems=policy_problems or {},
+        policy_values=policy_values or {},
     )
 
 
 @router.get("")
 async def quotas_page(member: SignedIn) -> Response:
-    return await _quotas_page(member)
+    return await quotas_page_for(member)
 
 
 @router.post("/organization")
@@ -64,7 +77,7 @@ async def set_organization_limit(request: Request, member: SignedIn) -> Response
     data = await forms.fields(request)
     form, problems = _limit(data)
     if form is None:
-        return await _quotas_page(
+        return await quotas_page_for(
             member,
             status=422,
             problems={"organization": problems},
@@ -75,7 +88,7 @@ async def set_organization_limit(request: Request, member: SignedIn) -> Response
             await organization.set_organization_limit(org, form.max_sandboxes)
     except errors.Invalid as refused:  # above the plan's limit
         problem = forms.sentence(forms.from_api_error(refused)["__all__"])
-        return await _quotas_page(
+        return await quotas_page_for(
             member,
             status=422,
             problems={"organization": {"max_sandboxes": problem}},
@@ -103,7 +116,7 @@ async def set_team_limit(team: TeamName, request: Request, member: SignedIn) -> 
     data = await forms.fields(request)
     form, problems = _limit(data)
     if form is None:
-        return await _quotas_page(
+        return await quotas_page_for(
             member,
             status=422,
             problems={team: problems},

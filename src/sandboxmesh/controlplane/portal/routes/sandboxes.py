@@ -163,7 +163,9 @@ def _refusal(error: errors.ApiError) -> forms.Errors:
         location = found[0].get("loc", [])
         message = str(found[0].get("msg", error.message))
         return {sandbox_forms.api_field_of(list(location)): message[:1].upper() + message[1:]}
-    if isinstance(error, errors.Conflict) and not isinstance(error, errors.QuotaExceeded):
+    if isinstance(error, errors.Conflict) and not isinstance(
+        error, errors.QuotaExceeded | errors.MemberSandboxLimit
+    ):
         return forms.from_api_error(error, field="name")
     return forms.from_api_error(error)
 
