@@ -57,6 +57,22 @@ def test_the_workload_gets_the_request_without_what_the_lookup_used(
         ([(matching.BAGGAGE_KEY_HEADER, KEY_1)], "checkout"),
         ([(matching.BAGGAGE_KEY_HEADER, KEY_1), ("baggage", f"{MEMBER}=x")], "checkout"),
         ([(matching.BAGGAGE_KEY_HEADER, "x"), ("baggage", f"{MEMBER}={KEY_2}")], "checkout-pr-2"),
+        # A client posing as Envoy's second pick.
+        (
+            [
+                (envoy_resources.REROUTE_HEADER, envoy_resources.REROUTE_TAG),
+                (matching.BAGGAGE_KEY_HEADER, KEY_1),
+            ],
+            "checkout",
+        ),
+        (
+            [
+                (envoy_resources.REROUTE_HEADER, envoy_resources.REROUTE_TAG),
+                (matching.BAGGAGE_KEY_HEADER, KEY_1),
+                ("baggage", f"{MEMBER}={KEY_2}"),
+            ],
+            "checkout-pr-2",
+        ),
     ]:
         body = received(plane, headers)
         assert body["servedBy"] == served, headers

@@ -52,10 +52,6 @@ def _unpack(action: Any) -> route_components_pb2.Route | route_components_pb2.Ro
     return message
 
 
-def _header(headers: dict[str, str], name: str) -> str | None:
-    return headers.get(name)
-
-
 def _walk(matcher: Any, headers: dict[str, str]) -> route_components_pb2.Route:
     """Envoy's reading of a virtual host's match tree, as far as our trees go."""
     found = None
@@ -64,7 +60,7 @@ def _walk(matcher: Any, headers: dict[str, str]) -> route_components_pb2.Route:
         header = tree.input.typed_config
         matched = http_inputs_pb2.HttpRequestHeaderMatchInput()
         header.Unpack(matched)
-        value = _header(headers, matched.header_name)
+        value = headers.get(matched.header_name)
         if value is not None and value in tree.exact_match_map.map:
             found = tree.exact_match_map.map[value]
     else:
@@ -72,8 +68,13 @@ def _walk(matcher: Any, headers: dict[str, str]) -> route_components_pb2.Route:
             single = field.predicate.single_predicate
             matched = http_inputs_pb2.HttpRequestHeaderMatchInput()
             single.input.typed_config.Unpack(matched)
-            value = _header(headers, matched.header_name)
-            if value is not None and re.fullmatch(single.value_match.safe_regex.regex, value):
+            value = headers.get(matched.header_name)
+            wanted = single.value_match
+            if value is not None and (
+                value == wanted.exact
+                if wanted.HasField("exact")
+                else re.fullmatch(wanted.safe_regex.regex, value)
+            ):
                 found = field.on_match
                 break
     found = found or matcher.on_no_match
@@ -104,7 +105,11 @@ def pick(
     if envoy_resources.BAGGAGE_READ_FILTER in first.typed_per_filter_config:
         return first
     read = re.fullmatch(matching.baggage_key_pattern(), headers.get("baggage", ""))
-    again = {**headers, matching.BAGGAGE_KEY_HEADER: read.group(1) if read else ""}
+    again = {
+        **headers,
+        matching.BAGGAGE_KEY_HEADER: read.group(1) if read else "",
+        envoy_resources.REROUTE_HEADER: envoy_resources.REROUTE_TAG,
+    }
     return _walk(host.matcher, again)
 
 
@@ -133,6 +138,20 @@ def test_routes_look_up_exact_headers_in_order_then_baggage_then_the_baseline() 
         # A client's own value where the read value goes counts for nothing.
         ({matching.BAGGAGE_KEY_HEADER: KEY_1}, "baseline", baseline),
         ({matching.BAGGAGE_KEY_HEADER: KEY_1, "baggage": f"{member}=x"}, "baseline", baseline),
+        (
+            {envoy_resources.REROUTE_HEADER: "reroute", "baggage": f"{member}=x"},
+            "baseline",
+            baseline,
+        ),
+        (
+            {
+                envoy_resources.REROUTE_HEADER: "reroute",
+                matching.BAGGAGE_KEY_HEADER: KEY_1,
+                "baggage": f"{member}=%61",
+            },
+            "baseline",
+            baseline,
+        ),
     ]
     for request, name, cluster_name in cases:
         route = pick(config, request)

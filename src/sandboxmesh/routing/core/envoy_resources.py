@@ -162,8 +162,10 @@ REROUTE_FILTER = "sandboxmesh.baggage_key.reroute"
 _BAGGAGE_KEY_FILTERS = (BAGGAGE_READ_FILTER, BAGGAGE_HEADER_FILTER, REROUTE_FILTER)
 _METADATA_NAMESPACE = "sandboxmesh"
 _METADATA_KEY = "baggage_key"
-#: The tag header ip_tagging writes; like matching.BAGGAGE_KEY_HEADER, never forwarded.
+#: The tag header ip_tagging writes (a client's own is removed first): present, it marks
+#: Envoy's second pick. Like matching.BAGGAGE_KEY_HEADER, never forwarded.
 REROUTE_HEADER = "x-sandboxmesh-reroute"
+REROUTE_TAG = "reroute"
 
 
 def baggage_key_filters(headers: matching.KeyHeaders) -> list[hcm_pb2.HttpFilter]:
@@ -211,7 +213,7 @@ def baggage_key_filters(headers: matching.KeyHeaders) -> list[hcm_pb2.HttpFilter
     ]
     reroute = ip_tagging_pb2.IPTagging(
         request_type=ip_tagging_pb2.IPTagging.BOTH,
-        ip_tags=[ip_tagging_pb2.IPTagging.IPTag(ip_tag_name="reroute", ip_list=every_address)],
+        ip_tags=[ip_tagging_pb2.IPTagging.IPTag(ip_tag_name=REROUTE_TAG, ip_list=every_address)],
         ip_tag_header=ip_tagging_pb2.IPTagging.IpTagHeader(
             header=REROUTE_HEADER, action=ip_tagging_pb2.IPTagging.IpTagHeader.SANITIZE
         ),
@@ -352,15 +354,21 @@ def _lookup(
     )
 
 
-def _baggage_is(header: str, pattern: str) -> xds_matcher_pb2.Matcher.MatcherList.Predicate:
+def _header_is(
+    header: str, *, regex: str | None = None, exact: str | None = None
+) -> xds_matcher_pb2.Matcher.MatcherList.Predicate:
+    value = (
+        xds_string_pb2.StringMatcher(exact=exact)
+        if exact is not None
+        else xds_string_pb2.StringMatcher(
+            safe_regex=xds_regex_pb2.RegexMatcher(
+                google_re2=xds_regex_pb2.RegexMatcher.GoogleRE2(), regex=regex
+            )
+        )
+    )
     return xds_matcher_pb2.Matcher.MatcherList.Predicate(
         single_predicate=xds_matcher_pb2.Matcher.MatcherList.Predicate.SinglePredicate(
-            input=_header_input(header),
-            value_match=xds_string_pb2.StringMatcher(
-                safe_regex=xds_regex_pb2.RegexMatcher(
-                    google_re2=xds_regex_pb2.RegexMatcher.GoogleRE2(), regex=pattern
-                )
-            ),
+            input=_header_input(header), value_match=value
         )
     )
 
@@ -410,30 +418,41 @@ def route_configuration(
         ]
         + [baseline]
     )
-    # Otherwise the value the filters read, looked up. Until they have read it (the first
-    # pick, before any filter runs) the lookup finds nothing or a client's value: the
-    # routes here keep the filters, which replace it and have the route picked again.
+    # Otherwise the value the filters read, looked up. The filters run between Envoy's two
+    # picks, and the second pick alone (the reroute tag present) looks at what they wrote.
+    # Whatever a client sends in either header, the routes here keep the filters, which
+    # replace both and have the route picked again: no decision rests on a client's value.
+    reads = _route("baseline", baseline_cluster_name(front), [], reads_baggage=True)
     by_value: dict[str, route_components_pb2.Route] = {}
     for r in forks:
         by_value.setdefault(r.key, fork(r, baggage, headers=[], reads_baggage=True))
-    read = _lookup(
-        matching.BAGGAGE_KEY_HEADER,
-        by_value,
-        _take(_route("baseline", baseline_cluster_name(front), [], reads_baggage=True)),
-    )
     member = headers.baggage_member
+    second_pick = xds_matcher_pb2.Matcher(
+        matcher_list=xds_matcher_pb2.Matcher.MatcherList(
+            matchers=[
+                xds_matcher_pb2.Matcher.MatcherList.FieldMatcher(
+                    predicate=_header_is(baggage, regex=matching.baggage_needs_patterns(member)),
+                    on_match=xds_matcher_pb2.Matcher.OnMatch(
+                        action=_typed("by-pattern", by_pattern)
+                    ),
+                )
+            ]
+        ),
+        on_no_match=xds_matcher_pb2.Matcher.OnMatch(
+            matcher=_lookup(matching.BAGGAGE_KEY_HEADER, by_value, _take(reads))
+        ),
+    )
     matcher = xds_matcher_pb2.Matcher(
         matcher_list=xds_matcher_pb2.Matcher.MatcherList(
             matchers=[
                 xds_matcher_pb2.Matcher.MatcherList.FieldMatcher(
-                    predicate=_baggage_is(baggage, matching.baggage_needs_patterns(member)),
-                    on_match=xds_matcher_pb2.Matcher.OnMatch(
-                        action=_typed("by-pattern", by_pattern)
-                    ),
+                    predicate=_header_is(REROUTE_HEADER, exact=REROUTE_TAG),
+                    on_match=xds_matcher_pb2.Matcher.OnMatch(matcher=second_pick),
                 ),
+                # First pick, baggage with the member: the filters read it.
                 xds_matcher_pb2.Matcher.MatcherList.FieldMatcher(
-                    predicate=_baggage_is(baggage, matching.baggage_may_carry(member)),
-                    on_match=xds_matcher_pb2.Matcher.OnMatch(matcher=read),
+                    predicate=_header_is(baggage, regex=matching.baggage_may_carry(member)),
+                    on_match=_take(reads),
                 ),
             ]
         ),
