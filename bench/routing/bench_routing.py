@@ -8,7 +8,8 @@ In one run:
    case: its route comes last). Rounds alternate between the Envoys, so a drift in the
    machine's load hits all of them; each round yields ratios of ours to the anchor, and the
    medians over rounds are reported (targets, issue 16: at least 0.9x of the anchor's
-   requests/s, p50 within 0.1 ms of it);
+   requests/s, p50 within 0.1 ms of it). Envoy's own CPU time per request under load is
+   reported beside them: on a shared machine it moves least with the other load;
 1. latency: sequential requests on one keep-alive connection (p50/p99), direct to a local
    backend and through Envoy (no key, unknown key in baggage, a fork's key), with a route
    table of `--routes` forks on the baseline;
@@ -179,10 +180,25 @@ def _headers(kind: str, routes: int) -> dict[str, str]:
     return {"baggage": f"userId=alice,sandboxmesh-routing-key={key_for(routes - 1)}"}
 
 
-def _measure(port: int, headers: dict[str, str], args: argparse.Namespace) -> dict[str, float]:
+def _measure(
+    port: int, pid: int, headers: dict[str, str], args: argparse.Namespace
+) -> dict[str, float]:
     measured = latency(port, headers, 1000 if args.quick else 5000)
-    rps = throughput(port, headers, args.connections, 2.0 if args.quick else 5.0)
-    return {"rps": rps, "p50_us": measured["p50_us"], "p99_us": measured["p99_us"]}
+    seconds = 2.0 if args.quick else 5.0
+    cpu_before = static_envoy.cpu_seconds(pid)
+    rps = throughput(port, headers, args.connections, seconds)
+    cpu = static_envoy.cpu_seconds(pid) - cpu_before
+    return {
+        "rps": rps,
+        "p50_us": measured["p50_us"],
+        "p99_us": measured["p99_us"],
+        # Envoy's own CPU per request under load: what the machine's other load disturbs
+        # least (requests/s and latency also measure who else got the cores).
+        "envoy_cpu_us_per_request": round(cpu * 1e6 / (rps * seconds), 2),
+    }
+
+
+_FIELDS = ("rps", "p50_us", "p99_us", "envoy_cpu_us_per_request")
 
 
 def _median(values: list[float], digits: int = 1) -> float:
@@ -197,14 +213,20 @@ def run_against_static(
     route_counts: list[int] = args.anchor_routes
     samples: dict[str, dict[str, list[dict[str, float]]]] = {}
     with contextlib.ExitStack() as stack:
-        # name -> (port, routes whose last key the keyed requests carry); the anchor gets
-        # requests of the same size, which it routes by no header at all.
+        # name -> (port, Envoy's pid, routes whose last key the keyed requests carry); the
+        # anchor gets requests of the same size, which it routes by no header at all.
         anchor_port = stack.enter_context(
             static_envoy.static_envoy(
                 ports["fork"], workdir / "static", concurrency=args.envoy_concurrency
             )
         )
-        targets = {"static_envoy": (anchor_port, max(route_counts))}
+        targets = {
+            "static_envoy": (
+                anchor_port,
+                static_envoy.envoy_pid(workdir / "static"),
+                max(route_counts),
+            )
+        }
         for routes in route_counts:
             server, _envoy, port = stack.enter_context(
                 data_plane(
@@ -214,15 +236,16 @@ def run_against_static(
             server.set_table(fork_table(routes))
             keyed = request_bytes(_headers("fork_key_in_baggage", routes))
             wait_for(lambda p=port, r=keyed: b'"fork"' in Connection(p).get(r), 30, "routes")
-            targets[f"routes_{routes}"] = (port, routes)
+            pid = static_envoy.envoy_pid(workdir / f"ours-{routes}")
+            targets[f"routes_{routes}"] = (port, pid, routes)
         names = list(targets)
         for round_index in range(rounds):
             # Each round starts with the next Envoy, so none is always measured first.
             order = names[round_index % len(names) :] + names[: round_index % len(names)]
             for kind in _KINDS:
                 for name in order:
-                    port, routes = targets[name]
-                    measured = _measure(port, _headers(kind, routes), args)
+                    port, pid, routes = targets[name]
+                    measured = _measure(port, pid, _headers(kind, routes), args)
                     samples.setdefault(name, {}).setdefault(kind, []).append(measured)
     anchor = samples["static_envoy"]
     result: dict[str, Any] = {
@@ -231,7 +254,8 @@ def run_against_static(
         "envoy_concurrency": args.envoy_concurrency,
         "static_envoy": {
             kind: {
-                field: _median([s[field] for s in runs]) for field in ("rps", "p50_us", "p99_us")
+                field: _median([s[field] for s in runs], 2 if field.startswith("envoy") else 1)
+                for field in _FIELDS
             }
             for kind, runs in anchor.items()
         },
@@ -253,6 +277,16 @@ def run_against_static(
                 ),
                 "p99_over_static_us": _median(
                     [s["p99_us"] - b["p99_us"] for s, b in zip(runs, base, strict=True)]
+                ),
+                "envoy_cpu_us_per_request": _median(
+                    [s["envoy_cpu_us_per_request"] for s in runs], 2
+                ),
+                "envoy_cpu_over_static": _median(
+                    [
+                        s["envoy_cpu_us_per_request"] / b["envoy_cpu_us_per_request"]
+                        for s, b in zip(runs, base, strict=True)
+                    ],
+                    3,
                 ),
             }
     result["targets"] = {"rps_over_static_min": 0.9, "p50_over_static_us_max": 100.0}

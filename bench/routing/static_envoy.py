@@ -91,6 +91,30 @@ def static_bootstrap(backend_port: int) -> dict[str, Any]:
     }
 
 
+def envoy_pid(workdir: Path) -> int:
+    """The pid of the Envoy started in `workdir` (its command line names the config there)."""
+    config = str(workdir / "envoy.json").encode()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if config in argv:
+                return int(entry.name)
+    raise LookupError(f"no Envoy running from {workdir}")
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time all threads of `pid` have run so far (schedstat: nanoseconds, unlike the
+    10 ms ticks of /proc/PID/stat)."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            total += int((task / "schedstat").read_text().split()[0])
+    return total / 1e9
+
+
 @contextlib.contextmanager
 def static_envoy(backend_port: int, workdir: Path, concurrency: int = 1) -> Iterator[int]:
     """Start the anchor; yields the port it listens on."""
