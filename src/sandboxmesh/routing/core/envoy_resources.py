@@ -156,9 +156,9 @@ def trace_log(front: Front, headers: matching.KeyHeaders) -> accesslog_pb2.Acces
 #: external service, ip_tagging is one that clears the route cache, and a tag for every
 #: address makes it do so for every request it sees. Routes that need no second look
 #: (`_NO_BAGGAGE_READ`) leave the three out of the request's filter chain altogether.
-BAGGAGE_READ_FILTER = "sandboxmesh.baggage_key.read"
-BAGGAGE_HEADER_FILTER = "sandboxmesh.baggage_key.header"
-REROUTE_FILTER = "sandboxmesh.baggage_key.reroute"
+BAGGAGE_READ_FILTER = "sandboxmesh.read"
+BAGGAGE_HEADER_FILTER = "sandboxmesh.copy"
+REROUTE_FILTER = "sandboxmesh.reroute"
 _BAGGAGE_KEY_FILTERS = (BAGGAGE_READ_FILTER, BAGGAGE_HEADER_FILTER, REROUTE_FILTER)
 _METADATA_NAMESPACE = "sandboxmesh"
 _METADATA_KEY = "baggage_key"
@@ -333,7 +333,7 @@ def _header_input(header: str) -> xds_extension_pb2.TypedExtensionConfig:
 
 
 def _take(route: route_components_pb2.Route) -> xds_matcher_pb2.Matcher.OnMatch:
-    return xds_matcher_pb2.Matcher.OnMatch(action=_typed(route.name, route))
+    return xds_matcher_pb2.Matcher.OnMatch(action=_typed("route", route))
 
 
 def _lookup(
@@ -413,6 +413,9 @@ def route_configuration(
                         )
                     )
                 ],
+                # Reached only on a second pick (or a client's imitation of one, which the
+                # filters then correct): filters already in the chain, nothing to turn off.
+                reads_baggage=True,
             )
             for r in forks
         ]
@@ -432,9 +435,7 @@ def route_configuration(
             matchers=[
                 xds_matcher_pb2.Matcher.MatcherList.FieldMatcher(
                     predicate=_header_is(baggage, regex=matching.baggage_needs_patterns(member)),
-                    on_match=xds_matcher_pb2.Matcher.OnMatch(
-                        action=_typed("by-pattern", by_pattern)
-                    ),
+                    on_match=xds_matcher_pb2.Matcher.OnMatch(action=_typed("routes", by_pattern)),
                 )
             ]
         ),
