@@ -2,6 +2,14 @@
 fast a new sandbox's route goes live.
 
 In one run:
+0. against the anchor (`static_envoy`): Envoy with one static route and no xDS, same binary,
+   worker count, backend and load generator; our routers with `--anchor-routes` forks each
+   (50 and 1,000), requests with no key and with the last fork's key in baggage (the worst
+   case: its route comes last). Rounds alternate between the Envoys, so a drift in the
+   machine's load hits all of them; each round yields ratios of ours to the anchor, and the
+   medians over rounds are reported (targets, issue 16: at least 0.9x of the anchor's
+   requests/s, p50 within 0.1 ms of it). Envoy's own CPU time per request under load is
+   reported beside them: on a shared machine it moves least with the other load;
 1. latency: sequential requests on one keep-alive connection (p50/p99), direct to a local
    backend and through Envoy (no key, unknown key in baggage, a fork's key), with a route
    table of `--routes` forks on the baseline;
@@ -20,6 +28,7 @@ In one run:
 The backend is an asyncio server in its own process; the load comes from another process.
 Both paths share them, so the ratios compare like with like. Prints one JSON object.
 Usage: python bench/routing/bench_routing.py [--quick] [--no-cluster] [--no-operator]
+       [--anchor-routes 50,1000] [--only-anchor]
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import statistics
 import sys
 import tempfile
 import threading
@@ -36,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 import operator_propagation
+import static_envoy
 from http_load import Connection, backends, latency, request_bytes, throughput
 from lightkube import Client, KubeConfig
 from lightkube.models.meta_v1 import ObjectMeta
@@ -156,6 +167,130 @@ def summary(values_s: list[float]) -> dict[str, Any]:
 
 
 # --- the runs -------------------------------------------------------------------------------
+
+#: The request kinds compared with the anchor, by the headers they carry (`None`: the key of
+#: the last fork in the table, so the route that matches is the last one tried).
+_KINDS: dict[str, dict[str, str] | None] = {"no_key": {}, "fork_key_in_baggage": None}
+
+
+def _headers(kind: str, routes: int) -> dict[str, str]:
+    headers = _KINDS[kind]
+    if headers is not None:
+        return headers
+    return {"baggage": f"userId=alice,sandboxmesh-routing-key={key_for(routes - 1)}"}
+
+
+def _measure(
+    port: int, pid: int, headers: dict[str, str], args: argparse.Namespace
+) -> dict[str, float]:
+    measured = latency(port, headers, 1000 if args.quick else 5000)
+    seconds = 2.0 if args.quick else 5.0
+    cpu_before = static_envoy.cpu_seconds(pid)
+    rps = throughput(port, headers, args.connections, seconds)
+    cpu = static_envoy.cpu_seconds(pid) - cpu_before
+    return {
+        "rps": rps,
+        "p50_us": measured["p50_us"],
+        "p99_us": measured["p99_us"],
+        # Envoy's own CPU per request under load: what the machine's other load disturbs
+        # least (requests/s and latency also measure who else got the cores).
+        "envoy_cpu_us_per_request": round(cpu * 1e6 / (rps * seconds), 2),
+    }
+
+
+_FIELDS = ("rps", "p50_us", "p99_us", "envoy_cpu_us_per_request")
+
+
+def _median(values: list[float], digits: int = 1) -> float:
+    return round(statistics.median(values), digits)
+
+
+def run_against_static(
+    args: argparse.Namespace, ports: dict[str, int], workdir: Path
+) -> dict[str, Any]:
+    """Ours with each of `--anchor-routes` forks vs the static anchor, rounds alternating."""
+    rounds = args.anchor_rounds or (3 if args.quick else 7)
+    route_counts: list[int] = args.anchor_routes
+    samples: dict[str, dict[str, list[dict[str, float]]]] = {}
+    with contextlib.ExitStack() as stack:
+        # name -> (port, Envoy's pid, routes whose last key the keyed requests carry); the
+        # anchor gets requests of the same size, which it routes by no header at all.
+        anchor_port = stack.enter_context(
+            static_envoy.static_envoy(
+                ports["fork"], workdir / "static", concurrency=args.envoy_concurrency
+            )
+        )
+        targets = {
+            "static_envoy": (
+                anchor_port,
+                static_envoy.envoy_pid(workdir / "static"),
+                max(route_counts),
+            )
+        }
+        for routes in route_counts:
+            server, _envoy, port = stack.enter_context(
+                data_plane(
+                    ports, routes, workdir / f"ours-{routes}", concurrency=args.envoy_concurrency
+                )
+            )
+            server.set_table(fork_table(routes))
+            keyed = request_bytes(_headers("fork_key_in_baggage", routes))
+            wait_for(lambda p=port, r=keyed: b'"fork"' in Connection(p).get(r), 30, "routes")
+            pid = static_envoy.envoy_pid(workdir / f"ours-{routes}")
+            targets[f"routes_{routes}"] = (port, pid, routes)
+        names = list(targets)
+        for round_index in range(rounds):
+            # Each round starts with the next Envoy, so none is always measured first.
+            order = names[round_index % len(names) :] + names[: round_index % len(names)]
+            for kind in _KINDS:
+                for name in order:
+                    port, pid, routes = targets[name]
+                    measured = _measure(port, pid, _headers(kind, routes), args)
+                    samples.setdefault(name, {}).setdefault(kind, []).append(measured)
+    anchor = samples["static_envoy"]
+    result: dict[str, Any] = {
+        "rounds": rounds,
+        "connections": args.connections,
+        "envoy_concurrency": args.envoy_concurrency,
+        "static_envoy": {
+            kind: {
+                field: _median([s[field] for s in runs], 2 if field.startswith("envoy") else 1)
+                for field in _FIELDS
+            }
+            for kind, runs in anchor.items()
+        },
+    }
+    for name in names[1:]:
+        result[name] = {}
+        for kind, runs in samples[name].items():
+            base = anchor[kind]
+            result[name][kind] = {
+                "rps": _median([s["rps"] for s in runs]),
+                "p50_us": _median([s["p50_us"] for s in runs]),
+                "p99_us": _median([s["p99_us"] for s in runs]),
+                # Per round, against the anchor measured in the same round.
+                "rps_over_static": _median(
+                    [s["rps"] / b["rps"] for s, b in zip(runs, base, strict=True)], 3
+                ),
+                "p50_over_static_us": _median(
+                    [s["p50_us"] - b["p50_us"] for s, b in zip(runs, base, strict=True)]
+                ),
+                "p99_over_static_us": _median(
+                    [s["p99_us"] - b["p99_us"] for s, b in zip(runs, base, strict=True)]
+                ),
+                "envoy_cpu_us_per_request": _median(
+                    [s["envoy_cpu_us_per_request"] for s in runs], 2
+                ),
+                "envoy_cpu_over_static": _median(
+                    [
+                        s["envoy_cpu_us_per_request"] / b["envoy_cpu_us_per_request"]
+                        for s, b in zip(runs, base, strict=True)
+                    ],
+                    3,
+                ),
+            }
+    result["targets"] = {"rps_over_static_min": 0.9, "p50_over_static_us_max": 100.0}
+    return {"against_static_envoy": result}
 
 
 def run_data_plane(
@@ -301,6 +436,18 @@ def main() -> None:
     parser.add_argument("--routes", type=int, default=50, help="forks routed from the baseline")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--envoy-concurrency", type=int, default=1, help="Envoy worker threads")
+    parser.add_argument(
+        "--anchor-routes",
+        type=lambda text: [int(n) for n in text.split(",")],
+        default=[50, 1000],
+        help="route counts compared with the static anchor (comma-separated)",
+    )
+    parser.add_argument(
+        "--anchor-rounds", type=int, default=0, help="rounds against the anchor (default 3/7)"
+    )
+    parser.add_argument(
+        "--only-anchor", action="store_true", help="only the comparison with the static anchor"
+    )
     args = parser.parse_args()
     result: dict[str, Any] = {
         "routes_on_baseline": args.routes,
@@ -310,7 +457,11 @@ def main() -> None:
         tempfile.TemporaryDirectory(prefix="bench-routing-") as tmp,
         backends(["baseline", "fork"]) as ports,
     ):
-        result.update(run_data_plane(args, ports, Path(tmp)))
+        result.update(run_against_static(args, ports, Path(tmp)))
+        if args.only_anchor:
+            args.no_cluster = True
+        else:
+            result.update(run_data_plane(args, ports, Path(tmp)))
         if not args.no_cluster:
             result.update(run_cluster(args, ports, Path(tmp)))
         if not (args.no_cluster or args.no_operator):

@@ -24,6 +24,7 @@ class _Handler(BaseHTTPRequestHandler):
                 "baggage": self.headers.get_all("baggage") or [],
                 "routingKey": self.headers.get_all("x-sandboxmesh-routing-key") or [],
                 "previewToken": self.headers.get_all("x-sandboxmesh-preview-token") or [],
+                "headerNames": sorted({name.lower() for name in self.headers}),
             }
         ).encode()
         self.send_response(200)

@@ -4,9 +4,13 @@ Pure: protobuf messages in, protobuf messages out. For each front (baseline Serv
 
 - a listener on the front's address whose HTTP connection manager takes its routes over ADS
   and logs traced requests (route traces, core/trace.py) to the route server over gRPC;
-- a route configuration: one route per (fork, key header) sending requests that carry the key
-  to the fork's cluster, then a catch-all to the baseline's cluster (no key, unknown keys,
-  keys of sandboxes forking something else);
+- a route configuration whose virtual host is a match tree: a lookup of each exact key header
+  among the forks' keys, then, for baggage, a lookup of the member's value that three filters
+  of the listener read before the route is picked again (`baggage_key_filters`), the per-key
+  patterns in table order only for baggage that needs them (matching.baggage_needs_patterns),
+  and the baseline's cluster for everything else (no key, unknown keys, keys of sandboxes
+  forking something else). A request with no key costs two lookups and no pattern, whatever
+  the number of forks;
 - a cluster for the baseline and one per fork Service routed from the front.
 
 Routes reference only clusters the node already has (`usable`): the xDS stream passes the
@@ -23,18 +27,32 @@ from typing import Any
 
 from envoy.config.accesslog.v3 import accesslog_pb2
 from envoy.config.cluster.v3 import cluster_pb2
-from envoy.config.core.v3 import address_pb2, config_source_pb2, grpc_service_pb2, protocol_pb2
+from envoy.config.common.mutation_rules.v3 import mutation_rules_pb2
+from envoy.config.core.v3 import (
+    address_pb2,
+    base_pb2,
+    config_source_pb2,
+    grpc_service_pb2,
+    protocol_pb2,
+)
 from envoy.config.endpoint.v3 import endpoint_components_pb2, endpoint_pb2
 from envoy.config.listener.v3 import listener_components_pb2, listener_pb2
 from envoy.config.route.v3 import route_components_pb2, route_pb2
 from envoy.extensions.access_loggers.grpc.v3 import als_pb2
+from envoy.extensions.filters.http.header_mutation.v3 import header_mutation_pb2
+from envoy.extensions.filters.http.header_to_metadata.v3 import header_to_metadata_pb2
+from envoy.extensions.filters.http.ip_tagging.v3 import ip_tagging_pb2
 from envoy.extensions.filters.http.router.v3 import router_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
 )
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
-from envoy.type.matcher.v3 import regex_pb2, string_pb2
+from envoy.type.matcher.v3 import http_inputs_pb2, regex_pb2, string_pb2
 from google.protobuf import any_pb2, duration_pb2, wrappers_pb2
+from xds.core.v3 import extension_pb2 as xds_extension_pb2
+from xds.type.matcher.v3 import matcher_pb2 as xds_matcher_pb2
+from xds.type.matcher.v3 import regex_pb2 as xds_regex_pb2
+from xds.type.matcher.v3 import string_pb2 as xds_string_pb2
 
 from sandboxmesh.routing.core import matching, trace
 from sandboxmesh.routing.core.bootstrap import XDS_CLUSTER
@@ -137,6 +155,81 @@ def trace_log(log_name: str, headers: matching.KeyHeaders) -> accesslog_pb2.Acce
     )
 
 
+#: The listener's filters that read the baggage member's value into
+#: matching.BAGGAGE_KEY_HEADER for the route lookup. Envoy picks a route before any filter
+#: runs, so the last of them makes it pick again: of Envoy's filters without a script or an
+#: external service, ip_tagging is one that clears the route cache, and a tag for every
+#: address makes it do so for every request it sees. Routes that need no second look
+#: (`_NO_BAGGAGE_READ`) leave the three out of the request's filter chain altogether.
+BAGGAGE_READ_FILTER = "sandboxmesh.read"
+BAGGAGE_HEADER_FILTER = "sandboxmesh.copy"
+REROUTE_FILTER = "sandboxmesh.reroute"
+_BAGGAGE_KEY_FILTERS = (BAGGAGE_READ_FILTER, BAGGAGE_HEADER_FILTER, REROUTE_FILTER)
+_METADATA_NAMESPACE = "sandboxmesh"
+_METADATA_KEY = "baggage_key"
+#: The tag header ip_tagging writes (a client's own is removed first): present, it marks
+#: Envoy's second pick. Like matching.BAGGAGE_KEY_HEADER, never forwarded.
+REROUTE_HEADER = "x-sandboxmesh-reroute"
+REROUTE_TAG = "reroute"
+
+
+def baggage_key_filters(headers: matching.KeyHeaders) -> list[hcm_pb2.HttpFilter]:
+    """Read the baggage member's value (verbatim, or empty) into dynamic metadata, copy it
+    into matching.BAGGAGE_KEY_HEADER (replacing whatever the client sent there), and have
+    Envoy pick the route again."""
+    read = header_to_metadata_pb2.Config(
+        request_rules=[
+            header_to_metadata_pb2.Config.Rule(
+                header=headers.baggage_header,
+                on_header_present=header_to_metadata_pb2.Config.KeyValuePair(
+                    metadata_namespace=_METADATA_NAMESPACE,
+                    key=_METADATA_KEY,
+                    type=header_to_metadata_pb2.Config.STRING,
+                    regex_value_rewrite=regex_pb2.RegexMatchAndSubstitute(
+                        pattern=regex_pb2.RegexMatcher(
+                            regex=matching.baggage_key_pattern(headers.baggage_member)
+                        ),
+                        substitution="\\1",
+                    ),
+                ),
+            )
+        ]
+    )
+    copy = header_mutation_pb2.HeaderMutation(
+        mutations=header_mutation_pb2.Mutations(
+            request_mutations=[
+                mutation_rules_pb2.HeaderMutation(remove=matching.BAGGAGE_KEY_HEADER),
+                mutation_rules_pb2.HeaderMutation(
+                    append=base_pb2.HeaderValueOption(
+                        header=base_pb2.HeaderValue(
+                            key=matching.BAGGAGE_KEY_HEADER,
+                            value=f"%DYNAMIC_METADATA({_METADATA_NAMESPACE}:{_METADATA_KEY})%",
+                        ),
+                        append_action=base_pb2.HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD,
+                    )
+                ),
+            ]
+        )
+    )
+    every_address = [
+        # Prefixes to tag, not addresses to bind.
+        address_pb2.CidrRange(address_prefix="0.0.0.0", prefix_len=wrappers_pb2.UInt32Value()),  # noqa: S104
+        address_pb2.CidrRange(address_prefix="::", prefix_len=wrappers_pb2.UInt32Value()),
+    ]
+    reroute = ip_tagging_pb2.IPTagging(
+        request_type=ip_tagging_pb2.IPTagging.BOTH,
+        ip_tags=[ip_tagging_pb2.IPTagging.IPTag(ip_tag_name=REROUTE_TAG, ip_list=every_address)],
+        ip_tag_header=ip_tagging_pb2.IPTagging.IpTagHeader(
+            header=REROUTE_HEADER, action=ip_tagging_pb2.IPTagging.IpTagHeader.SANITIZE
+        ),
+    )
+    return [
+        hcm_pb2.HttpFilter(name=BAGGAGE_READ_FILTER, typed_config=pack(read)),
+        hcm_pb2.HttpFilter(name=BAGGAGE_HEADER_FILTER, typed_config=pack(copy)),
+        hcm_pb2.HttpFilter(name=REROUTE_FILTER, typed_config=pack(reroute)),
+    ]
+
+
 def listener(
     front: Front, headers: matching.KeyHeaders | None = None, *, route_traces: bool = True
 ) -> listener_pb2.Listener:
@@ -155,9 +248,10 @@ def listener(
             ),
         ),
         http_filters=[
+            *baggage_key_filters(headers or matching.KeyHeaders()),
             hcm_pb2.HttpFilter(
                 name="envoy.filters.http.router", typed_config=pack(router_pb2.Router())
-            )
+            ),
         ],
         access_log=[trace_log(front.name, headers or matching.KeyHeaders())]
         if route_traces
@@ -204,11 +298,19 @@ FORK_RETRY = route_components_pb2.RetryPolicy(
 )
 
 
+#: On a route, the baggage-reading filters are left out of the request's filter chain.
+_NO_BAGGAGE_READ = {
+    name: pack(route_components_pb2.FilterConfig(disabled=True)) for name in _BAGGAGE_KEY_FILTERS
+}
+
+
 def _route(
     name: str,
     cluster_name: str,
     headers: list[route_components_pb2.HeaderMatcher],
     retry: route_components_pb2.RetryPolicy | None = None,
+    *,
+    reads_baggage: bool = False,
 ) -> route_components_pb2.Route:
     return route_components_pb2.Route(
         name=name,
@@ -218,6 +320,7 @@ def _route(
         route=route_components_pb2.RouteAction(
             cluster=cluster_name, timeout=duration_pb2.Duration(seconds=0), retry_policy=retry
         ),
+        typed_per_filter_config={} if reads_baggage else _NO_BAGGAGE_READ,
     )
 
 
@@ -228,35 +331,187 @@ def route_name(route: ForkRoute, header: str) -> str:
     return name if route.group is None else f"{name}|{route.group}"
 
 
+def _typed(name: str, message: Any) -> xds_extension_pb2.TypedExtensionConfig:
+    return xds_extension_pb2.TypedExtensionConfig(name=name, typed_config=pack(message))
+
+
+def _header_input(header: str) -> xds_extension_pb2.TypedExtensionConfig:
+    return _typed(header, http_inputs_pb2.HttpRequestHeaderMatchInput(header_name=header))
+
+
+def _take(route: route_components_pb2.Route) -> xds_matcher_pb2.Matcher.OnMatch:
+    return xds_matcher_pb2.Matcher.OnMatch(action=_typed("route", route))
+
+
+def _lookup(
+    header: str,
+    routes: dict[str, route_components_pb2.Route],
+    otherwise: xds_matcher_pb2.Matcher.OnMatch,
+) -> xds_matcher_pb2.Matcher:
+    """The route of the key that is the whole value of `header` (repeated headers are joined
+    with `,`, so they match no key), else `otherwise`."""
+    return xds_matcher_pb2.Matcher(
+        matcher_tree=xds_matcher_pb2.Matcher.MatcherTree(
+            input=_header_input(header),
+            exact_match_map=xds_matcher_pb2.Matcher.MatcherTree.MatchMap(
+                map={key: _take(route) for key, route in routes.items()}
+            ),
+        ),
+        on_no_match=otherwise,
+    )
+
+
+def _header_is(
+    header: str, *, regex: str | None = None, exact: str | None = None
+) -> xds_matcher_pb2.Matcher.MatcherList.Predicate:
+    value = (
+        xds_string_pb2.StringMatcher(exact=exact)
+        if exact is not None
+        else xds_string_pb2.StringMatcher(
+            safe_regex=xds_regex_pb2.RegexMatcher(
+                google_re2=xds_regex_pb2.RegexMatcher.GoogleRE2(), regex=regex
+            )
+        )
+    )
+    return xds_matcher_pb2.Matcher.MatcherList.Predicate(
+        single_predicate=xds_matcher_pb2.Matcher.MatcherList.Predicate.SinglePredicate(
+            input=_header_input(header), value_match=value
+        )
+    )
+
+
 def route_configuration(
     front: Front,
     routes: Iterable[ForkRoute],
     headers: matching.KeyHeaders,
     usable: Callable[[str], bool],
 ) -> route_pb2.RouteConfiguration:
-    """The front's routes: key matches (exact headers first, then baggage), then the baseline."""
+    """The front's routes: key lookups (exact headers first, in their order, then baggage),
+    then the baseline. Where a key appears twice, the first route in table order keeps it."""
     forks = [r for r in routes if usable(fork_cluster_name(r.fork, front.port))]
-    matches = {r.key: matching.header_matches(r.key, headers) for r in forks}
-    envoy_routes = []
-    for kind in (matching.MatchKind.EXACT, matching.MatchKind.REGEX):
-        for fork_route in forks:
-            for match in matches[fork_route.key]:
-                if match.kind is kind:
-                    envoy_routes.append(
-                        _route(
-                            route_name(fork_route, match.name),
-                            fork_cluster_name(fork_route.fork, front.port),
-                            [_header_matcher(match)],
-                            FORK_RETRY,
+    baseline = _route("baseline", baseline_cluster_name(front), [])
+    host = route_components_pb2.VirtualHost(
+        name=front.name,
+        domains=["*"],
+        # Ours alone: read by the route lookup, never forwarded.
+        request_headers_to_remove=[matching.BAGGAGE_KEY_HEADER, REROUTE_HEADER],
+    )
+    if not forks:
+        host.routes.append(baseline)
+        return route_pb2.RouteConfiguration(name=front.name, virtual_hosts=[host])
+
+    def fork(fork_route: ForkRoute, header: str, **kwargs: Any) -> route_components_pb2.Route:
+        cluster_name = fork_cluster_name(fork_route.fork, front.port)
+        return _route(route_name(fork_route, header), cluster_name, retry=FORK_RETRY, **kwargs)
+
+    baggage = headers.baggage_header
+    # Baggage a single read cannot judge: each key's pattern, in table order (as before).
+    by_pattern = route_components_pb2.RouteList(
+        routes=[
+            fork(
+                r,
+                baggage,
+                headers=[
+                    _header_matcher(
+                        matching.HeaderMatch(
+                            baggage,
+                            matching.MatchKind.REGEX,
+                            matching.baggage_pattern(r.key, headers.baggage_member),
                         )
                     )
-    envoy_routes.append(_route("baseline", baseline_cluster_name(front), []))
-    return route_pb2.RouteConfiguration(
-        name=front.name,
-        virtual_hosts=[
-            route_components_pb2.VirtualHost(name=front.name, domains=["*"], routes=envoy_routes)
-        ],
+                ],
+                # Reached only on a second pick (or a client's imitation of one, which the
+                # filters then correct): filters already in the chain, nothing to turn off.
+                reads_baggage=True,
+            )
+            for r in forks
+        ]
+        + [baseline]
     )
+    # Otherwise the value the filters read, looked up. The filters run between Envoy's two
+    # picks, and the second pick alone (the reroute tag present) looks at what they wrote.
+    # Whatever a client sends in either header, the routes here keep the filters, which
+    # replace both and have the route picked again: no decision rests on a client's value.
+    reads = _route("baseline", baseline_cluster_name(front), [], reads_baggage=True)
+    by_value: dict[str, route_components_pb2.Route] = {}
+    for r in forks:
+        by_value.setdefault(r.key, fork(r, baggage, headers=[], reads_baggage=True))
+    member = headers.baggage_member
+    second_pick = xds_matcher_pb2.Matcher(
+        matcher_list=xds_matcher_pb2.Matcher.MatcherList(
+            matchers=[
+                xds_matcher_pb2.Matcher.MatcherList.FieldMatcher(
+                    predicate=_header_is(baggage, regex=matching.baggage_needs_patterns(member)),
+                    on_match=xds_matcher_pb2.Matcher.OnMatch(action=_typed("routes", by_pattern)),
+                )
+            ]
+        ),
+        on_no_match=xds_matcher_pb2.Matcher.OnMatch(
+            matcher=_lookup(matching.BAGGAGE_KEY_HEADER, by_value, _take(reads))
+        ),
+    )
+    matcher = xds_matcher_pb2.Matcher(
+        matcher_list=xds_matcher_pb2.Matcher.MatcherList(
+            matchers=[
+                xds_matcher_pb2.Matcher.MatcherList.FieldMatcher(
+                    predicate=_header_is(REROUTE_HEADER, exact=REROUTE_TAG),
+                    on_match=xds_matcher_pb2.Matcher.OnMatch(matcher=second_pick),
+                ),
+                # First pick, baggage with the member: the filters read it.
+                xds_matcher_pb2.Matcher.MatcherList.FieldMatcher(
+                    predicate=_header_is(baggage, regex=matching.baggage_may_carry(member)),
+                    on_match=_take(reads),
+                ),
+            ]
+        ),
+        on_no_match=_take(baseline),
+    )
+    for header in reversed(headers.exact_headers):
+        by_key: dict[str, route_components_pb2.Route] = {}
+        for r in forks:
+            by_key.setdefault(r.key, fork(r, header, headers=[]))
+        matcher = _lookup(header, by_key, xds_matcher_pb2.Matcher.OnMatch(matcher=matcher))
+    host.matcher.CopyFrom(matcher)
+    return route_pb2.RouteConfiguration(name=front.name, virtual_hosts=[host])
+
+
+def route_clusters(config: route_pb2.RouteConfiguration) -> set[str]:
+    """The clusters a route configuration names, in its routes or its match trees (the xDS
+    stream keeps a cluster while acknowledged routes name it)."""
+    names: set[str] = set()
+
+    def action(config: xds_extension_pb2.TypedExtensionConfig) -> None:
+        if config.typed_config.Is(route_components_pb2.Route.DESCRIPTOR):
+            route = route_components_pb2.Route()
+            config.typed_config.Unpack(route)
+            names.add(route.route.cluster)
+        elif config.typed_config.Is(route_components_pb2.RouteList.DESCRIPTOR):
+            routes = route_components_pb2.RouteList()
+            config.typed_config.Unpack(routes)
+            names.update(route.route.cluster for route in routes.routes)
+
+    def on_match(found: xds_matcher_pb2.Matcher.OnMatch) -> None:
+        if found.HasField("matcher"):
+            walk(found.matcher)
+        elif found.HasField("action"):
+            action(found.action)
+
+    def walk(matcher: xds_matcher_pb2.Matcher) -> None:
+        for field in matcher.matcher_list.matchers:
+            on_match(field.on_match)
+        for found in matcher.matcher_tree.exact_match_map.map.values():
+            on_match(found)
+        for found in matcher.matcher_tree.prefix_match_map.map.values():
+            on_match(found)
+        if matcher.HasField("on_no_match"):
+            on_match(matcher.on_no_match)
+
+    for host in config.virtual_hosts:
+        names.update(route.route.cluster for route in host.routes)
+        if host.HasField("matcher"):
+            walk(host.matcher)
+    names.discard("")
+    return names
 
 
 def front_clusters(

@@ -10,6 +10,12 @@ A request belongs to a sandbox when it carries the sandbox's key (DESIGN.md §3)
 The single source of truth is `baggage_pattern`: an RE2-compatible regular expression that
 must match the *whole* header value (Envoy's `safe_regex` and Istio's `regex` match that way;
 Python's `re.fullmatch` does the same, so the unit tests exercise the very pattern Envoy runs).
+
+Envoy routers do not run one such pattern per fork on every request: they read the member's
+value once (`baggage_key_pattern`) and look it up among the keys, and only baggage that this
+reading cannot judge alone (`baggage_needs_patterns`: the member twice, or percent-encoding in
+it) goes through the patterns in table order. `baggage_lookup` is that procedure in Python;
+the unit tests hold it to the patterns' verdict.
 """
 
 from __future__ import annotations
@@ -25,6 +31,10 @@ BAGGAGE_HEADER = "baggage"
 ROUTING_KEY_HEADER = "x-sandboxmesh-routing-key"
 #: The baggage list-member key that carries the routing key.
 BAGGAGE_MEMBER = "sandboxmesh-routing-key"
+#: Where an Envoy router puts the value it read from the baggage member, to look it up among
+#: the keys (envoy_resources); a client's own value is replaced before it is read, and the
+#: header is never forwarded.
+BAGGAGE_KEY_HEADER = "x-sandboxmesh-baggage-key"
 
 _KEY = re.compile(names.ROUTING_KEY_PATTERN)
 # An HTTP header name (RFC 9110 token), lower-cased as HTTP/2 and Envoy carry it.
@@ -102,6 +112,56 @@ def baggage_pattern(key: str, member: str = BAGGAGE_MEMBER) -> str:
         f"(?:.*,)?{_OWS}{re.escape(member)}{_OWS}={_OWS}"
         f"{baggage_value_pattern(key)}{_OWS}(?:;[^,]*)?(?:,.*)?"
     )
+
+
+def _member_start(member: str) -> str:
+    """The start of a list member named `member`, up to its `=` (at the start, or after a
+    comma: commas only ever separate members)."""
+    return f"(?:.*,)?{_OWS}{re.escape(member)}{_OWS}={_OWS}"
+
+
+def baggage_key_pattern(member: str = BAGGAGE_MEMBER) -> str:
+    """A full-match RE2 pattern of any baggage value whose group 1 is the value of a member
+    `member` shaped as `baggage_pattern` reads one (the last such member), or empty.
+
+    The value is taken verbatim (no percent-decoding): baggage where that matters is what
+    `baggage_needs_patterns` sets apart. The second alternative matches everything else, so
+    the rewrite that applies this pattern never passes the header through unchanged.
+    """
+    return f"^(?:{_member_start(member)}([^,; \t]*){_OWS}(?:;[^,]*)?(?:,.*)?|(?s:.*))$"
+
+
+def baggage_needs_patterns(member: str = BAGGAGE_MEMBER) -> str:
+    """A full-match RE2 pattern of the baggage values a lookup of the one value that
+    `baggage_key_pattern` reads cannot judge: those with two members `member` (either may
+    carry the key) and those with a `%` after a member's `=` (its value may be
+    percent-encoded). These go through each key's `baggage_pattern` instead. (Broader than
+    needed, e.g. a `%` in a property: such baggage costs the patterns, never a wrong route.)"""
+    again = f".*,{_OWS}{re.escape(member)}{_OWS}="
+    return f"{_member_start(member)}(?:{again}.*|[^,]*%.*)"
+
+
+def baggage_may_carry(member: str = BAGGAGE_MEMBER) -> str:
+    """A full-match RE2 pattern of baggage values holding a member `member` at all."""
+    return f"{_member_start(member)}.*"
+
+
+def baggage_lookup(values: list[str], keys: list[str], member: str = BAGGAGE_MEMBER) -> str | None:
+    """The key among `keys` (in table order) that `baggage` header `values` carry, as an
+    Envoy router decides it: the patterns in order when the baggage needs them, otherwise a
+    lookup of the member's value read once. Agrees with the first key whose
+    `baggage_pattern` matches (the unit tests check it across the grammar)."""
+    if not values:
+        return None
+    joined = ",".join(value.strip(" \t") for value in values)
+    if re.fullmatch(baggage_needs_patterns(member), joined):
+        for key in keys:
+            if re.fullmatch(baggage_pattern(key, member), joined):
+                return key
+        return None
+    found = re.fullmatch(baggage_key_pattern(member), joined)
+    value = found.group(1) if found else None
+    return value if value in keys else None
 
 
 @dataclass(frozen=True)

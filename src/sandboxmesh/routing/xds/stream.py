@@ -81,8 +81,7 @@ def content_version(resources: dict[str, Any]) -> str:
 def _route_clusters(routes: Iterable[Any]) -> set[str]:
     names: set[str] = set()
     for config in routes:
-        for host in config.virtual_hosts:
-            names.update(route.route.cluster for route in host.routes)
+        names.update(envoy_resources.route_clusters(config))
     return names
 
 
