@@ -59,6 +59,8 @@ async def test_members_see_the_policy_but_cannot_set_it(owner: Portal) -> None:
     )
     assert joined.status_code == 303
     page = await member.get("/quotas")
+    assert "<title>Quotas · SandboxMesh</title>" in page.text
+    assert page.text.count('id="policies"') == 1  # the policy is shown once, in the page
     assert "Organisation acme none 1d none none" in text(page.text)
     assert "Save policy" not in page.text
     refused = await member.submit("/quotas", "/quotas/policy/organization", {"max_ttl": "300d"})
