@@ -23,7 +23,7 @@ from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
-from http_load import Connection, backends
+from http_load import Connection, backends, latency, request_bytes
 
 from sandboxmesh.dev.local_routing.envoy_process import EnvoyProcess
 from sandboxmesh.routing.core import gateway
@@ -42,25 +42,6 @@ ENTRY = ServiceRef("bench", "frontend")
 PUBLIC = preview.preview_host("shop", KEY, "preview.test")
 PRIVATE = preview.preview_host("web", KEY, "preview.test")
 ISSUER = "https://controlplane.test"
-
-
-def _request(host: str, headers: dict[str, str]) -> bytes:
-    lines = ["GET /bench HTTP/1.1", f"host: {host}"] + [f"{k}: {v}" for k, v in headers.items()]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode()
-
-
-def _latency(port: int, request: bytes, count: int) -> dict[str, float]:
-    connection = Connection(port)
-    for _ in range(200):  # warm up
-        connection.get(request)
-    samples = []
-    for _ in range(count):
-        start = time.perf_counter_ns()
-        connection.get(request)
-        samples.append((time.perf_counter_ns() - start) / 1000)
-    connection.close()
-    samples.sort()
-    return {"p50_us": samples[len(samples) // 2], "p99_us": samples[int(len(samples) * 0.99)]}
 
 
 def _keys() -> tuple[PreviewKeys, str]:
@@ -114,27 +95,27 @@ def main() -> None:
                         raise TimeoutError("the gateway's listener")
                     time.sleep(0.05)
                 port = envoy.listener_ports()[gateway.NAME]
-                paths = {
+                paths: dict[str, tuple[int, str, dict[str, str]]] = {
                     "direct_keyed": (
-                        ports["entry"],
-                        _request("bench", {"baggage": f"sandboxmesh-routing-key={KEY}"}),
+                        ports["entry"], "bench", {"baggage": f"sandboxmesh-routing-key={KEY}"}
                     ),
-                    "public": (port, _request(PUBLIC, {})),
+                    "public": (port, PUBLIC, {}),
                     "authenticated": (
-                        port, _request(PRIVATE, {"cookie": f"{preview.COOKIE_NAME}={token}"}),
+                        port, PRIVATE, {"cookie": f"{preview.COOKIE_NAME}={token}"}
                     ),
                 }  # fmt: skip
                 # Each path answers the backend's own body before anything is measured.
-                for name, (target, request) in paths.items():
+                for name, (target, authority, headers) in paths.items():
+                    request = request_bytes(headers, authority)
                     deadline = time.monotonic() + 30
                     while b"servedBy" not in Connection(target).get(request):
                         if time.monotonic() > deadline:
                             raise TimeoutError(f"{name} not served")
                         time.sleep(0.05)
-                samples: dict[str, list[dict[str, float]]] = {name: [] for name in paths}
+                samples: dict[str, list[dict[str, Any]]] = {name: [] for name in paths}
                 for _ in range(rounds):
-                    for name, (target, request) in paths.items():
-                        samples[name].append(_latency(target, request, count))
+                    for name, (target, authority, headers) in paths.items():
+                        samples[name].append(latency(target, headers, count, authority=authority))
     result: dict[str, Any] = {"rounds": rounds, "requests_per_round": count}
     medians = {
         name: {q: round(statistics.median(s[q] for s in runs), 1) for q in ("p50_us", "p99_us")}

@@ -69,8 +69,10 @@ def backends(identities: list[str]) -> Iterator[dict[str, int]]:
 # --- the client: raw keep-alive HTTP/1.1, little overhead of its own -------------------------
 
 
-def request_bytes(headers: dict[str, str]) -> bytes:
-    lines = ["GET /bench HTTP/1.1", "host: bench"] + [f"{k}: {v}" for k, v in headers.items()]
+def request_bytes(headers: dict[str, str], authority: str = "bench") -> bytes:
+    lines = ["GET /bench HTTP/1.1", f"host: {authority}"] + [
+        f"{k}: {v}" for k, v in headers.items()
+    ]
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
@@ -94,10 +96,15 @@ class Connection:
 
 
 def latency(
-    port: int, headers: dict[str, str], count: int, host: str = "127.0.0.1"
+    port: int,
+    headers: dict[str, str],
+    count: int,
+    host: str = "127.0.0.1",
+    *,
+    authority: str = "bench",
 ) -> dict[str, Any]:
     connection = Connection(port, host)
-    request = request_bytes(headers)
+    request = request_bytes(headers, authority)
     for _ in range(200):  # warm up
         connection.get(request)
     samples = []
