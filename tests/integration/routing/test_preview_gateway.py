@@ -10,18 +10,22 @@ import base64
 import contextlib
 import json
 import secrets
+import ssl
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx
 import pytest
-from cryptography.hazmat.primitives import hashes
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from cryptography.x509.oid import NameOID
 from tests.integration.routing.routing_backends import http_backend
 from tests.support.eventually import eventually
 
@@ -122,8 +126,8 @@ HOSTS = (
 FORKED = RouteTable(routes={SHOP: (ForkRoute(KEY, "pr-1", ServiceRef("shop", "frontend-pr-1")),)})
 
 
-@pytest.fixture
-def plane(tmp_path: Path) -> Iterator[Plane]:
+@contextlib.contextmanager
+def _plane(tmp_path: Path, listen: Gateway) -> Iterator[Plane]:
     with contextlib.ExitStack() as stack:
         overrides = {}
         for service in ("frontend", "frontend-pr-1", "admin"):
@@ -142,7 +146,7 @@ def plane(tmp_path: Path) -> Iterator[Plane]:
             fronts=[],
             ads=AdsServer("127.0.0.1", server.xds_port),
             admin_port=0,
-            gateway=Gateway(listen_address="127.0.0.1", listen_port=0),
+            gateway=listen,
         )
         envoy = stack.enter_context(EnvoyProcess(bootstrap, tmp_path / "envoy"))
         ports = eventually(
@@ -150,9 +154,13 @@ def plane(tmp_path: Path) -> Iterator[Plane]:
             timeout=20,
             what="the gateway's listener",
         )
-        signer = _signer("k1")
-        result = Plane(server, envoy, ports, signer)
-        yield result
+        yield Plane(server, envoy, ports, _signer("k1"))
+
+
+@pytest.fixture
+def plane(tmp_path: Path) -> Iterator[Plane]:
+    with _plane(tmp_path, Gateway(listen_address="127.0.0.1", listen_port=0)) as started:
+        yield started
 
 
 def _keys(signer: Signer) -> PreviewKeys:
@@ -350,3 +358,81 @@ def test_a_traced_request_shows_the_gateways_decision_in_its_trace(plane: Plane)
     assert unknown["reason"] == "the host names no preview: the gateway answered 404"
     (signed,) = traced(PRIVATE, cookies={preview.COOKIE_NAME: plane.signer.token()})
     assert signed["decision"] == "pr-1"
+
+
+def _wildcard_certificate(directory: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for *.preview.test, as a Secret would hold one."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"*.{DOMAIN}")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=1))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(f"*.{DOMAIN}")]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = directory / "tls.crt", directory / "tls.key"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
+
+
+def test_a_tls_gateway_serves_https_and_its_cookie_is_secure(tmp_path: Path) -> None:
+    cert_file, key_file = _wildcard_certificate(tmp_path)
+    listen = Gateway(
+        listen_address="127.0.0.1",
+        listen_port=0,
+        tls_certificate_file=str(cert_file),
+        tls_key_file=str(key_file),
+    )
+    https_hosts = tuple(
+        PreviewHost(h.host, h.sandbox, h.key, h.entry, h.port, h.access, f"https://{h.host}")
+        for h in HOSTS
+    )
+    trust = ssl.create_default_context(cafile=str(cert_file))
+    with _plane(tmp_path, listen) as plane:
+        plane.set(https_hosts, FORKED, _keys(plane.signer))
+
+        def get(host: str, path: str = "/", **kwargs: Any) -> httpx.Response:
+            # Sent to the gateway's address, named as DNS would name it (SNI and Host). A
+            # connection each time: one kept alive stays on the listener it was accepted by,
+            # and the listener is replaced when the keys arrive (a connection from before
+            # keeps being sent to sign in: it fails closed).
+            with httpx.Client(verify=trust) as client:
+                return client.get(
+                    f"https://127.0.0.1:{plane.port}{path}",
+                    headers={"host": host},
+                    extensions={"sni_hostname": host},
+                    timeout=5,
+                    **kwargs,
+                )
+
+        answer = eventually(
+            lambda: (r := get(PUBLIC)).status_code == 200 and r, timeout=10, what="https"
+        )
+        assert answer.json()["servedBy"] == "frontend-pr-1"
+        # The browser is sent back to https, and the cookie is Secure.
+        asked = get(PRIVATE, "/x")
+        assert asked.status_code == 302
+        assert parse_qs(urlsplit(asked.headers["location"]).query)["url"] == [
+            f"https://{PRIVATE}/x"
+        ]
+        token = plane.signer.token()
+        back = get(PRIVATE, f"{preview.CALLBACK_PATH}?{preview.CALLBACK_TOKEN_PARAM}={token}")
+        assert back.status_code == 302, back.text
+        assert back.headers["set-cookie"].endswith("; Secure")
+        # Plain HTTP to the TLS port is no request the gateway serves.
+        with pytest.raises(httpx.HTTPError):
+            httpx.get(f"http://127.0.0.1:{plane.port}/", headers={"host": PUBLIC}, timeout=5)

@@ -315,7 +315,7 @@ def listener(
     )
     if gateway.tls_certificate_file is not None and gateway.tls_key_file is not None:
         tls = tls_pb2.DownstreamTlsContext(
-            common_tls_context=common_pb2.CommonTlsContext(
+            common_tls_context=tls_pb2.CommonTlsContext(
                 tls_certificates=[
                     common_pb2.TlsCertificate(
                         certificate_chain=base_pb2.DataSource(
