@@ -43,3 +43,26 @@ def server_process(
         yield url
     finally:
         server.stop(timeout=15)
+
+
+@contextmanager
+def served_store(
+    store: str, workdir: Path, sqlite_template: Path, postgres_admin: str | None
+) -> Iterator[tuple[str, str]]:
+    """A server process on a store of its own (`sqlite`: a copy of the migrated template;
+    `postgres`: a fresh database, dropped afterwards); yields (server URL, database URL)."""
+    import pytest
+    from tests.support import databases
+
+    if store == "sqlite":
+        database_url = databases.copy_sqlite(sqlite_template, workdir / "controlplane.db")
+    elif postgres_admin is None:
+        pytest.skip(databases.SKIP_POSTGRES)
+    else:
+        database_url = databases.create_postgres_database(postgres_admin)
+    try:
+        with server_process(database_url, workdir) as url:
+            yield url, database_url
+    finally:
+        if postgres_admin is not None and store == "postgres":
+            databases.drop_postgres_database(postgres_admin, database_url)

@@ -16,8 +16,7 @@ import httpx
 import pytest
 import yaml
 from click.testing import Result
-from tests.support import databases
-from tests.support.controlplane_server import server_process
+from tests.support.controlplane_server import served_store
 from tests.support.eventually import eventually
 from typer.testing import CliRunner
 
@@ -77,18 +76,8 @@ def served(
     """One server process per store for the module (starting one costs seconds); each test
     works in an organisation of its own. Yields (server URL, database URL)."""
     workdir = tmp_path_factory.mktemp("cli-server")
-    if request.param == "sqlite":
-        database_url = databases.copy_sqlite(sqlite_template, workdir / "controlplane.db")
-    elif postgres_admin is None:
-        pytest.skip(databases.SKIP_POSTGRES)
-    else:
-        database_url = databases.create_postgres_database(postgres_admin)
-    try:
-        with server_process(database_url, workdir) as url:
-            yield url, database_url
-    finally:
-        if postgres_admin is not None and request.param == "postgres":
-            databases.drop_postgres_database(postgres_admin, database_url)
+    with served_store(request.param, workdir, sqlite_template, postgres_admin) as served:
+        yield served
 
 
 @pytest.fixture

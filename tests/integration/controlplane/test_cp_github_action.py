@@ -22,8 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from tests.support import databases
-from tests.support.controlplane_server import server_process
+from tests.support.controlplane_server import served_store
 from tests.support.eventually import eventually
 
 from sandboxmesh.client import ClientConfig, ControlPlaneClient, endpoints
@@ -57,18 +56,8 @@ def served(
 ) -> Iterator[tuple[str, str]]:
     """A control plane process; yields (its URL, its database URL)."""
     workdir = tmp_path_factory.mktemp("action-server")
-    if request.param == "sqlite":
-        database_url = databases.copy_sqlite(sqlite_template, workdir / "controlplane.db")
-    elif postgres_admin is None:
-        pytest.skip(databases.SKIP_POSTGRES)
-    else:
-        database_url = databases.create_postgres_database(postgres_admin)
-    try:
-        with server_process(database_url, workdir) as url:
-            yield url, database_url
-    finally:
-        if postgres_admin is not None and request.param == "postgres":
-            databases.drop_postgres_database(postgres_admin, database_url)
+    with served_store(request.param, workdir, sqlite_template, postgres_admin) as served:
+        yield served
 
 
 def _bootstrap(served: tuple[str, str], home: Path) -> tuple[str, str]:
